@@ -1,0 +1,96 @@
+//! What both engines do to turn records into rows and rows back into records.
+
+use crate::{Result, StoreError};
+use chrono::{DateTime, Utc};
+use kith_domain::directory::{Related, nest_service, service_location_ids};
+use kith_domain::hsds::{Location, Organization, Service, TaxonomyTerm};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, id: &str, doc: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+        what,
+        id: id.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
+}
+
+/// A stored service keeps the publisher's `last_modified`; one that never had one
+/// reports when Kith last stored a change to it.
+pub(crate) fn with_modified(mut service: Service, modified_at: DateTime<Utc>) -> Service {
+    service.last_modified.get_or_insert(modified_at);
+    service
+}
+
+/// The ids a page of services refers to, for fetching them in one query each.
+#[derive(Debug, Default)]
+pub(crate) struct Wanted {
+    pub organizations: Vec<Uuid>,
+    pub locations: Vec<Uuid>,
+    pub taxonomy_terms: Vec<Uuid>,
+}
+
+pub(crate) fn wanted(services: &[Service]) -> Wanted {
+    let mut w = Wanted::default();
+    for s in services {
+        w.organizations.extend(s.organization_id);
+        w.locations.extend(service_location_ids(s));
+        w.taxonomy_terms
+            .extend(s.attributes.iter().filter_map(|a| a.taxonomy_term_id));
+    }
+    for ids in [
+        &mut w.organizations,
+        &mut w.locations,
+        &mut w.taxonomy_terms,
+    ] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    w
+}
+
+pub(crate) fn nest_all(
+    services: Vec<Service>,
+    organizations: Vec<Organization>,
+    locations: Vec<Location>,
+    terms: Vec<TaxonomyTerm>,
+) -> Vec<Service> {
+    let related = Related {
+        organizations: organizations
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect::<HashMap<_, _>>(),
+        locations: locations.into_iter().map(|l| (l.id, l)).collect(),
+        taxonomy_terms: terms.into_iter().map(|t| (t.id, t)).collect(),
+    };
+    services
+        .into_iter()
+        .map(|s| nest_service(s, &related))
+        .collect()
+}
+
+/// Fixed-width RFC 3339 in UTC, so SQLite can compare timestamps as text.
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt {
+            what: "timestamp",
+            id: s.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// The postcode, latitude and longitude columns of a location.
+pub(crate) fn location_columns(l: &Location) -> (Option<String>, Option<f64>, Option<f64>) {
+    (l.postcode().map(str::to_owned), l.latitude, l.longitude)
+}

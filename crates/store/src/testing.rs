@@ -1,0 +1,103 @@
+//! Fresh stores for tests, on both engines.
+//!
+//! SQLite always runs. PostgreSQL runs when `KITH_TEST_DATABASE_URL` names a server
+//! (`.ci/run` sets it); each call creates a database of its own there, so tests never
+//! see each other's data. If the variable is set and the server cannot be reached the
+//! test fails: it does not skip.
+#![allow(clippy::expect_used, clippy::print_stderr)]
+
+use crate::Store;
+use crate::postgres::{PostgresStore, parse_url};
+use crate::sqlite::SqliteStore;
+use kith_domain::Clock;
+use std::sync::Arc;
+
+pub const DATABASE_URL_VAR: &str = "KITH_TEST_DATABASE_URL";
+
+/// A store and whatever keeps it alive (a temporary directory, a database to drop).
+#[derive(Debug)]
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(tokio_postgres::Config, String)>,
+}
+
+impl TestStore {
+    /// For PostgreSQL: how to connect to this test's own database.
+    pub fn postgres_config(&self) -> Option<tokio_postgres::Config> {
+        self.pg.as_ref().map(|(admin, name)| {
+            let mut config = admin.clone();
+            config.dbname(name);
+            config
+        })
+    }
+
+    /// Drops a PostgreSQL test database. Call at the end of a test; a test that panics
+    /// first leaves its database behind, named `kith_test_*`, for inspection.
+    pub async fn cleanup(self) {
+        let TestStore { store, pg, .. } = self;
+        drop(store);
+        if let Some((admin, name)) = pg {
+            if let Ok((client, conn)) = admin.connect(tokio_postgres::NoTls).await {
+                tokio::spawn(conn);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        }
+    }
+}
+
+/// A new SQLite store in a temporary directory.
+pub async fn sqlite(clock: Arc<dyn Clock>) -> TestStore {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteStore::open(&dir.path().join("kith.db"), clock)
+        .await
+        .expect("a SQLite store");
+    TestStore {
+        store: Arc::new(store),
+        _dir: Some(dir),
+        pg: None,
+    }
+}
+
+/// The PostgreSQL server tests should use, if one is configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var(DATABASE_URL_VAR)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// A new PostgreSQL store in a database of its own, or `None` (with a visible message)
+/// when `KITH_TEST_DATABASE_URL` is not set.
+pub async fn postgres(clock: Arc<dyn Clock>, test: &str) -> Option<TestStore> {
+    let Some(url) = postgres_url() else {
+        eprintln!(
+            "SKIPPED on PostgreSQL: {test} (set {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres to run it)"
+        );
+        return None;
+    };
+    let admin = parse_url(&url).expect("KITH_TEST_DATABASE_URL is a valid postgres:// URL");
+    let (client, conn) = admin
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{DATABASE_URL_VAR} is set but PostgreSQL cannot be reached: {e}")
+        });
+    tokio::spawn(conn);
+    let name = format!("kith_test_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("CREATE DATABASE for the test");
+    let mut config = admin.clone();
+    config.dbname(&name);
+    let store = PostgresStore::connect_with(config, clock)
+        .await
+        .expect("a PostgreSQL store");
+    Some(TestStore {
+        store: Arc::new(store),
+        _dir: None,
+        pg: Some((admin, name)),
+    })
+}
