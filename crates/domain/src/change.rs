@@ -39,10 +39,7 @@ impl ObjectType {
 impl FromStr for ObjectType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown object type {s:?}"))
+        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown object type {s:?}"))
     }
 }
 

@@ -30,13 +30,7 @@ enum Kind {
 
 /// Inserts `item`, replacing an earlier record with the same id: a later statement of
 /// the same object within one import wins, as a second import would.
-fn put<T>(
-    list: &mut Vec<T>,
-    index: &mut HashMap<(Kind, Uuid), usize>,
-    kind: Kind,
-    id: Uuid,
-    item: T,
-) {
+fn put<T>(list: &mut Vec<T>, index: &mut HashMap<(Kind, Uuid), usize>, kind: Kind, id: Uuid, item: T) {
     match index.get(&(kind, id)) {
         Some(&at) => list[at] = item,
         None => {
@@ -68,33 +62,79 @@ impl DirectoryBatch {
             + self.services.len()
     }
 
+    /// Splits the batch into batches of at most `size` records, in dependency order:
+    /// taxonomies, terms, organisations, locations, then services. Each can be written
+    /// in its own transaction, so a large import holds no lock for long.
+    pub fn into_chunks(self, size: usize) -> Vec<DirectoryBatch> {
+        let size = size.max(1);
+        let mut out = Vec::new();
+        let mut current = DirectoryBatch::new();
+        let push = |current: &mut DirectoryBatch, out: &mut Vec<DirectoryBatch>| {
+            if current.len() >= size {
+                out.push(std::mem::take(current));
+            }
+        };
+        for t in self.taxonomies {
+            current.add_taxonomy(t);
+            push(&mut current, &mut out);
+        }
+        for t in self.taxonomy_terms {
+            current.add_taxonomy_term(t);
+            push(&mut current, &mut out);
+        }
+        for o in self.organizations {
+            current.add_organization(o);
+            push(&mut current, &mut out);
+        }
+        for l in self.locations {
+            current.add_location(l);
+            push(&mut current, &mut out);
+        }
+        for s in self.services {
+            current.add_service(s);
+            push(&mut current, &mut out);
+        }
+        if !current.is_empty() {
+            out.push(current);
+        }
+        out
+    }
+
     pub fn contains_service(&self, id: Uuid) -> bool {
         self.index.contains_key(&(Kind::Service, id))
     }
 
-    pub fn add_taxonomy(&mut self, taxonomy: Taxonomy) {
-        put(
-            &mut self.taxonomies,
-            &mut self.index,
-            Kind::Taxonomy,
-            taxonomy.id,
-            taxonomy,
-        );
+    /// Whether every record in `other` is already here, exactly as `other` states it.
+    pub fn includes(&self, other: &DirectoryBatch) -> bool {
+        fn all<T: PartialEq>(
+            mine: &[T],
+            theirs: &[T],
+            index: &HashMap<(Kind, Uuid), usize>,
+            kind: Kind,
+            id: impl Fn(&T) -> Uuid,
+        ) -> bool {
+            theirs.iter().all(|t| index.get(&(kind, id(t))).is_some_and(|&at| mine[at] == *t))
+        }
+        all(&self.taxonomies, &other.taxonomies, &self.index, Kind::Taxonomy, |t| t.id)
+            && all(&self.taxonomy_terms, &other.taxonomy_terms, &self.index, Kind::Term, |t| t.id)
+            && all(&self.organizations, &other.organizations, &self.index, Kind::Organization, |o| o.id)
+            && all(&self.locations, &other.locations, &self.index, Kind::Location, |l| l.id)
+            && all(&self.services, &other.services, &self.index, Kind::Service, |s| s.id)
     }
 
+    pub fn add_taxonomy(&mut self, taxonomy: Taxonomy) {
+        put(&mut self.taxonomies, &mut self.index, Kind::Taxonomy, taxonomy.id, taxonomy);
+    }
+
+    /// Adds a term. A nested `taxonomy_detail` stays in the term, as published, and is
+    /// also kept as a taxonomy of its own.
     pub fn add_taxonomy_term(&mut self, mut term: TaxonomyTerm) {
-        if let Some(detail) = term.taxonomy_detail.take() {
+        if let Some(detail) = &term.taxonomy_detail {
             term.taxonomy_id.get_or_insert(detail.id);
             term.taxonomy.get_or_insert_with(|| detail.name.clone());
-            self.add_taxonomy(detail);
+            self.add_taxonomy(detail.clone());
         }
-        put(
-            &mut self.taxonomy_terms,
-            &mut self.index,
-            Kind::Term,
-            term.id,
-            term,
-        );
+        put(&mut self.taxonomy_terms, &mut self.index, Kind::Term, term.id, term);
     }
 
     fn take_attribute_terms(&mut self, attributes: &mut [Attribute]) {
@@ -111,13 +151,7 @@ impl DirectoryBatch {
         for address in &mut location.addresses {
             address.location_id.get_or_insert(location.id);
         }
-        put(
-            &mut self.locations,
-            &mut self.index,
-            Kind::Location,
-            location.id,
-            location,
-        );
+        put(&mut self.locations, &mut self.index, Kind::Location, location.id, location);
     }
 
     /// Adds an organisation and everything nested in it (its locations and services).
@@ -129,13 +163,7 @@ impl DirectoryBatch {
         }
         let services = std::mem::take(&mut organization.services);
         let org_id = organization.id;
-        put(
-            &mut self.organizations,
-            &mut self.index,
-            Kind::Organization,
-            org_id,
-            organization,
-        );
+        put(&mut self.organizations, &mut self.index, Kind::Organization, org_id, organization);
         for mut service in services {
             service.organization_id.get_or_insert(org_id);
             self.add_service(service);
@@ -159,13 +187,7 @@ impl DirectoryBatch {
                 self.add_location(location);
             }
         }
-        put(
-            &mut self.services,
-            &mut self.index,
-            Kind::Service,
-            service.id,
-            service,
-        );
+        put(&mut self.services, &mut self.index, Kind::Service, service.id, service);
     }
 }
 
@@ -200,10 +222,7 @@ pub fn nest_service(mut service: Service, related: &Related) -> Service {
 
 fn nest_attributes(attributes: &mut [Attribute], related: &Related) {
     for attribute in attributes {
-        if let Some(term) = attribute
-            .taxonomy_term_id
-            .and_then(|id| related.taxonomy_terms.get(&id))
-        {
+        if let Some(term) = attribute.taxonomy_term_id.and_then(|id| related.taxonomy_terms.get(&id)) {
             attribute.taxonomy_term = Some(term.clone());
         }
     }
@@ -211,11 +230,7 @@ fn nest_attributes(attributes: &mut [Attribute], related: &Related) {
 
 /// The taxonomy term ids a service is linked to through its attributes.
 pub fn service_term_ids(service: &Service) -> Vec<Uuid> {
-    let mut ids: Vec<Uuid> = service
-        .attributes
-        .iter()
-        .filter_map(Attribute::term_id)
-        .collect();
+    let mut ids: Vec<Uuid> = service.attributes.iter().filter_map(Attribute::term_id).collect();
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -226,10 +241,7 @@ pub fn service_location_ids(service: &Service) -> Vec<Uuid> {
     let mut ids: Vec<Uuid> = service
         .service_at_locations
         .iter()
-        .filter_map(|sal| {
-            sal.location_id
-                .or_else(|| sal.location.as_ref().map(|l| l.id))
-        })
+        .filter_map(|sal| sal.location_id.or_else(|| sal.location.as_ref().map(|l| l.id)))
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -264,12 +276,9 @@ mod tests {
         let place = Location::new(Uuid::from_u128(2), LocationType::Physical);
         let mut batch = DirectoryBatch::new();
         for n in 0..3u128 {
-            let mut service =
-                Service::new(Uuid::from_u128(10 + n), "Lunch club", ServiceStatus::Active);
+            let mut service = Service::new(Uuid::from_u128(10 + n), "Lunch club", ServiceStatus::Active);
             service.organization = Some(Box::new(org.clone()));
-            service
-                .service_at_locations
-                .push(sal(20 + n, place.clone()));
+            service.service_at_locations.push(sal(20 + n, place.clone()));
             batch.add_service(service);
         }
         assert_eq!(batch.organizations.len(), 1);
@@ -281,6 +290,18 @@ mod tests {
         assert_eq!(first.service_at_locations[0].location_id, Some(place.id));
         assert!(first.service_at_locations[0].location.is_none());
         assert_eq!(batch.locations[0].organization_id, Some(org.id));
+    }
+
+    #[test]
+    fn chunks_keep_every_record_in_dependency_order() {
+        let mut batch = DirectoryBatch::new();
+        batch.add_organization(Organization::new(Uuid::from_u128(1), "Trust", ""));
+        for n in 0..5u128 {
+            batch.add_service(Service::new(Uuid::from_u128(10 + n), "S", ServiceStatus::Active));
+        }
+        let chunks = batch.into_chunks(2);
+        assert_eq!(chunks.iter().map(DirectoryBatch::len).collect::<Vec<_>>(), [2, 2, 2]);
+        assert_eq!(chunks[0].organizations.len(), 1);
     }
 
     #[test]
@@ -299,12 +320,6 @@ mod tests {
         };
         let nested = nest_service(batch.services[0].clone(), &related);
         assert_eq!(nested.organization.as_deref().map(|o| o.id), Some(org.id));
-        assert_eq!(
-            nested.service_at_locations[0]
-                .location
-                .as_ref()
-                .map(|l| l.id),
-            Some(place.id)
-        );
+        assert_eq!(nested.service_at_locations[0].location.as_ref().map(|l| l.id), Some(place.id));
     }
 }

@@ -712,8 +712,7 @@ pub struct Attribute {
 impl Attribute {
     /// The term this attribute links to, whether given by id or nested.
     pub fn term_id(&self) -> Option<Uuid> {
-        self.taxonomy_term_id
-            .or_else(|| self.taxonomy_term.as_ref().map(|t| t.id))
+        self.taxonomy_term_id.or_else(|| self.taxonomy_term.as_ref().map(|t| t.id))
     }
 }
 

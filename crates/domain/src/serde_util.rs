@@ -43,11 +43,7 @@ impl Date {
         chrono::DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|dt| Date(dt.date_naive()))
-            .or_else(|| {
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-                    .ok()
-                    .map(|dt| Date(dt.date()))
-            })
+            .or_else(|| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok().map(|dt| Date(dt.date())))
     }
 }
 
@@ -67,9 +63,7 @@ impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Date::parse(&s).ok_or_else(|| {
-            de::Error::custom(format!(
-                "{s:?} is not a date; write it as YYYY-MM-DD, for example 2025-04-01"
-            ))
+            de::Error::custom(format!("{s:?} is not a date; write it as YYYY-MM-DD, for example 2025-04-01"))
         })
     }
 }
@@ -81,10 +75,7 @@ pub struct TimeOfDay(pub NaiveTime);
 impl TimeOfDay {
     pub fn parse(s: &str) -> Option<TimeOfDay> {
         let s = s.trim().trim_end_matches('Z');
-        NaiveTime::parse_from_str(s, "%H:%M:%S")
-            .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
-            .ok()
-            .map(TimeOfDay)
+        NaiveTime::parse_from_str(s, "%H:%M:%S").or_else(|_| NaiveTime::parse_from_str(s, "%H:%M")).ok().map(TimeOfDay)
     }
 
     pub fn hm(h: u32, m: u32) -> Option<TimeOfDay> {
@@ -108,9 +99,7 @@ impl<'de> Deserialize<'de> for TimeOfDay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         TimeOfDay::parse(&s).ok_or_else(|| {
-            de::Error::custom(format!(
-                "{s:?} is not a time of day; write it as HH:MM, for example 09:30"
-            ))
+            de::Error::custom(format!("{s:?} is not a time of day; write it as HH:MM, for example 09:30"))
         })
     }
 }
@@ -122,20 +111,14 @@ mod tests {
     #[test]
     fn dates_accept_plain_dates_and_timestamps() {
         assert_eq!(Date::parse("2021-01-06").unwrap().to_string(), "2021-01-06");
-        assert_eq!(
-            Date::parse("2023-03-15T10:30:45.123Z").unwrap().to_string(),
-            "2023-03-15"
-        );
+        assert_eq!(Date::parse("2023-03-15T10:30:45.123Z").unwrap().to_string(), "2023-03-15");
         assert!(Date::parse("06/01/2021").is_none());
     }
 
     #[test]
     fn times_accept_minutes_or_seconds() {
         assert_eq!(TimeOfDay::parse("9:30").unwrap().to_string(), "09:30:00");
-        assert_eq!(
-            TimeOfDay::parse("10:00:00").unwrap().to_string(),
-            "10:00:00"
-        );
+        assert_eq!(TimeOfDay::parse("10:00:00").unwrap().to_string(), "10:00:00");
         assert!(TimeOfDay::parse("25:00").is_none());
     }
 }

@@ -19,12 +19,8 @@ pub enum ServiceStatus {
 }
 
 impl ServiceStatus {
-    pub const ALL: [ServiceStatus; 4] = [
-        ServiceStatus::Active,
-        ServiceStatus::TemporarilyClosed,
-        ServiceStatus::Inactive,
-        ServiceStatus::Defunct,
-    ];
+    pub const ALL: [ServiceStatus; 4] =
+        [ServiceStatus::Active, ServiceStatus::TemporarilyClosed, ServiceStatus::Inactive, ServiceStatus::Defunct];
 
     /// The value stored in the database and written in HSDS JSON.
     pub fn as_str(self) -> &'static str {
@@ -52,10 +48,7 @@ impl FromStr for ServiceStatus {
     type Err = UnknownStatus;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 

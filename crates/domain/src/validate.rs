@@ -5,15 +5,18 @@
 //! mail, an age range that is a range. Each problem names the JSON path of the field and
 //! says what to do about it.
 
-use crate::hsds::{
-    Address, Attribute, Contact, Location, Organization, Phone, Schedule, Service, TaxonomyTerm,
-};
+use crate::hsds::{Address, Attribute, Contact, Location, Organization, Phone, Schedule, Service, TaxonomyTerm};
 use serde_json::Value;
 use std::fmt;
 
 /// The longest text Kith accepts in any one field. Generous for a description, and
 /// small enough that a runaway value cannot fill the database or a results page.
 pub const MAX_TEXT_CHARS: usize = 50_000;
+/// The longest string Kith reads at all. Longer strings (a pasted image, a runaway
+/// export) are rejected before a record is even parsed. Published HTML may exceed
+/// [`MAX_TEXT_CHARS`] and still fit once its markup is gone, so text is checked again
+/// after conversion.
+pub const MAX_RAW_CHARS: usize = 1_000_000;
 /// The longest name Kith accepts.
 pub const MAX_NAME_CHARS: usize = 500;
 /// The oldest age that makes sense as an eligibility limit.
@@ -50,10 +53,7 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(root: impl Into<String>) -> Self {
-        Checker {
-            path: vec![root.into()],
-            problems: Vec::new(),
-        }
+        Checker { path: vec![root.into()], problems: Vec::new() }
     }
 
     fn here(&self, field: &str) -> String {
@@ -67,20 +67,12 @@ impl Checker {
 
     fn error(&mut self, field: &str, message: impl Into<String>) {
         let path = self.here(field);
-        self.problems.push(Problem {
-            path,
-            message: message.into(),
-            severity: Severity::Error,
-        });
+        self.problems.push(Problem { path, message: message.into(), severity: Severity::Error });
     }
 
     fn warn(&mut self, field: &str, message: impl Into<String>) {
         let path = self.here(field);
-        self.problems.push(Problem {
-            path,
-            message: message.into(),
-            severity: Severity::Warning,
-        });
+        self.problems.push(Problem { path, message: message.into(), severity: Severity::Warning });
     }
 
     fn within<F: FnOnce(&mut Self)>(&mut self, segment: String, f: F) {
@@ -101,14 +93,13 @@ impl Checker {
 
     fn name(&mut self, field: &str, value: &str, what: &str) {
         if value.trim().is_empty() {
-            self.error(
-                field,
-                format!("the {what} has no name; give it the name people know it by"),
-            );
+            self.error(field, format!("the {what} has no name; give it the name people know it by"));
         } else if value.chars().count() > MAX_NAME_CHARS {
             self.error(
                 field,
-                format!("the name is longer than {MAX_NAME_CHARS} characters; shorten it and put detail in the description"),
+                format!(
+                    "the name is longer than {MAX_NAME_CHARS} characters; shorten it and put detail in the description"
+                ),
             );
         }
     }
@@ -116,7 +107,10 @@ impl Checker {
     fn email(&mut self, field: &str, value: Option<&str>) {
         if let Some(value) = value {
             if !is_email(value) {
-                self.error(field, format!("{value:?} is not an email address; write it as name@example.org, or leave it out"));
+                self.error(
+                    field,
+                    format!("{value:?} is not an email address; write it as name@example.org, or leave it out"),
+                );
             }
         }
     }
@@ -135,10 +129,7 @@ impl Checker {
     fn attributes(&mut self, attributes: &[Attribute]) {
         self.each("attributes", attributes, |c, a| {
             if a.term_id().is_none() && a.value.is_none() {
-                c.warn(
-                    "",
-                    "this attribute links to no taxonomy term and has no value, so it says nothing",
-                );
+                c.warn("", "this attribute links to no taxonomy term and has no value, so it says nothing");
             }
             if let Some(term) = &a.taxonomy_term {
                 c.within(".taxonomy_term".into(), |c| c.taxonomy_term(term));
@@ -149,10 +140,7 @@ impl Checker {
     fn phones(&mut self, phones: &[Phone]) {
         self.each("phones", phones, |c, p| {
             if p.number.trim().is_empty() {
-                c.error(
-                    "number",
-                    "the phone number is empty; give the number or leave the phone out",
-                );
+                c.error("number", "the phone number is empty; give the number or leave the phone out");
             }
         });
     }
@@ -179,18 +167,12 @@ impl Checker {
         }
         if let (Some(opens), Some(closes)) = (s.opens_at, s.closes_at) {
             if closes < opens {
-                self.warn(
-                    "closes_at",
-                    format!("closes at {closes}, before it opens at {opens}; check the times"),
-                );
+                self.warn("closes_at", format!("closes at {closes}, before it opens at {opens}; check the times"));
             }
         }
         if let (Some(from), Some(to)) = (s.valid_from, s.valid_to) {
             if to < from {
-                self.error(
-                    "valid_to",
-                    format!("valid_to {to} is before valid_from {from}"),
-                );
+                self.error("valid_to", format!("valid_to {to} is before valid_from {from}"));
             }
         }
         self.url("schedule_link", s.schedule_link.as_deref());
@@ -207,10 +189,7 @@ impl Checker {
     pub fn location(&mut self, l: &Location) {
         if let Some(name) = &l.name {
             if name.chars().count() > MAX_NAME_CHARS {
-                self.error(
-                    "name",
-                    format!("the name is longer than {MAX_NAME_CHARS} characters"),
-                );
+                self.error("name", format!("the name is longer than {MAX_NAME_CHARS} characters"));
             }
         }
         match (l.latitude, l.longitude) {
@@ -223,10 +202,7 @@ impl Checker {
                 }
             }
             (Some(_), None) | (None, Some(_)) => {
-                self.warn(
-                    "latitude",
-                    "only one of latitude and longitude is given; give both or neither",
-                );
+                self.warn("latitude", "only one of latitude and longitude is given; give both or neither");
             }
             (None, None) => {}
         }
@@ -235,9 +211,7 @@ impl Checker {
         self.contacts(&l.contacts);
         self.phones(&l.phones);
         self.schedules(&l.schedules);
-        self.each("accessibility", &l.accessibility, |c, a| {
-            c.url("url", a.url.as_deref())
-        });
+        self.each("accessibility", &l.accessibility, |c, a| c.url("url", a.url.as_deref()));
         self.attributes(&l.attributes);
     }
 
@@ -248,9 +222,7 @@ impl Checker {
         self.contacts(&o.contacts);
         self.phones(&o.phones);
         self.each("locations", &o.locations, |c, l| c.location(l));
-        self.each("programs", &o.programs, |c, p| {
-            c.name("name", &p.name, "programme")
-        });
+        self.each("programs", &o.programs, |c, p| c.name("name", &p.name, "programme"));
         self.each("services", &o.services, |c, s| c.service(s));
         self.attributes(&o.attributes);
     }
@@ -260,25 +232,16 @@ impl Checker {
         self.email("email", s.email.as_deref());
         self.email("assurer_email", s.assurer_email.as_deref());
         self.url("url", s.url.as_deref());
-        for (field, age) in [
-            ("minimum_age", s.minimum_age),
-            ("maximum_age", s.maximum_age),
-        ] {
+        for (field, age) in [("minimum_age", s.minimum_age), ("maximum_age", s.maximum_age)] {
             if let Some(age) = age {
                 if !(0.0..=MAX_AGE).contains(&age) {
-                    self.error(
-                        field,
-                        format!("{age} is not an age; use a number from 0 to {MAX_AGE}"),
-                    );
+                    self.error(field, format!("{age} is not an age; use a number from 0 to {MAX_AGE}"));
                 }
             }
         }
         if let (Some(min), Some(max)) = (s.minimum_age, s.maximum_age) {
             if min > max {
-                self.error(
-                    "maximum_age",
-                    format!("the maximum age {max} is below the minimum age {min}"),
-                );
+                self.error("maximum_age", format!("the maximum age {max} is below the minimum age {min}"));
             }
         }
         self.phones(&s.phones);
@@ -286,10 +249,7 @@ impl Checker {
         self.contacts(&s.contacts);
         self.each("service_at_locations", &s.service_at_locations, |c, sal| {
             if sal.location_id.is_none() && sal.location.is_none() {
-                c.error(
-                    "location_id",
-                    "a service at a location needs a location_id or a nested location",
-                );
+                c.error("location_id", "a service at a location needs a location_id or a nested location");
             }
             c.contacts(&sal.contacts);
             c.phones(&sal.phones);
@@ -298,16 +258,12 @@ impl Checker {
                 c.within(".location".into(), |c| c.location(location));
             }
         });
-        self.each("required_documents", &s.required_documents, |c, d| {
-            c.url("uri", d.uri.as_deref())
-        });
+        self.each("required_documents", &s.required_documents, |c, d| c.url("uri", d.uri.as_deref()));
         if let Some(org) = &s.organization {
             self.within(".organization".into(), |c| c.organization(org));
         }
         if let Some(program) = &s.program {
-            self.within(".program".into(), |c| {
-                c.name("name", &program.name, "programme")
-            });
+            self.within(".program".into(), |c| c.name("name", &program.name, "programme"));
         }
         self.attributes(&s.attributes);
     }
@@ -323,7 +279,9 @@ impl Checker {
 fn c_error_byday(c: &mut Checker, day: &str) {
     c.error(
         "byday",
-        format!("{day:?} is not a day; use MO, TU, WE, TH, FR, SA or SU, optionally with a week number such as 1MO or -1FR"),
+        format!(
+            "{day:?} is not a day; use MO, TU, WE, TH, FR, SA or SU, optionally with a week number such as 1MO or -1FR"
+        ),
     );
 }
 
@@ -370,36 +328,47 @@ pub fn is_email(s: &str) -> bool {
         && !domain.contains("..")
 }
 
-/// An absolute URI with a scheme, such as `https://example.org` or `mailto:a@b.org`.
+/// An absolute URI (RFC 3986) with a scheme, such as `https://example.org/page` or
+/// `mailto:a@b.org`. Web addresses must name a host, and a port must be a number. Only
+/// the characters a URI may hold are allowed: anything else must be percent-encoded.
 pub fn is_web_url(s: &str) -> bool {
+    const ALLOWED: &str = "-._~:/?#[]@!$&'()*+,;=%";
+    if !s.chars().all(|c| c.is_ascii_alphanumeric() || ALLOWED.contains(c)) {
+        return false;
+    }
     let Some((scheme, rest)) = s.split_once(':') else {
         return false;
     };
-    let scheme_ok = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    let needs_host = matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https");
-    scheme_ok
-        && !rest.is_empty()
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-        && (!needs_host
-            || rest
-                .strip_prefix("//")
-                .is_some_and(|host| !host.is_empty() && !host.starts_with('/')))
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok || rest.is_empty() {
+        return false;
+    }
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return true;
+    }
+    let Some(after) = rest.strip_prefix("//") else {
+        return false;
+    };
+    let authority = after.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (host, Some(port)),
+        _ => (host_port, None),
+    };
+    let host_ok = !host.is_empty()
+        && (host.starts_with('[') || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    host_ok && port.is_none_or(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Finds strings too long to store, before the value is turned into types, so that a
 /// 10 MB field is reported by path rather than copied about.
-pub fn oversized_strings(value: &Value, root: &str) -> Vec<Problem> {
-    fn walk(value: &Value, path: &mut String, out: &mut Vec<Problem>) {
+pub fn oversized_strings(value: &Value, root: &str, limit: usize) -> Vec<Problem> {
+    fn walk(value: &Value, path: &mut String, out: &mut Vec<Problem>, limit: usize) {
         match value {
-            Value::String(s) if s.len() > MAX_TEXT_CHARS => {
+            Value::String(s) if s.len() > limit => {
                 let chars = s.chars().count();
-                if chars > MAX_TEXT_CHARS {
+                if chars > limit {
                     out.push(Problem {
                         path: path.clone(),
                         message: format!(
@@ -413,7 +382,7 @@ pub fn oversized_strings(value: &Value, root: &str) -> Vec<Problem> {
                 for (i, item) in items.iter().enumerate() {
                     let len = path.len();
                     path.push_str(&format!("[{i}]"));
-                    walk(item, path, out);
+                    walk(item, path, out, limit);
                     path.truncate(len);
                 }
             }
@@ -422,7 +391,7 @@ pub fn oversized_strings(value: &Value, root: &str) -> Vec<Problem> {
                     let len = path.len();
                     path.push('.');
                     path.push_str(key);
-                    walk(item, path, out);
+                    walk(item, path, out, limit);
                     path.truncate(len);
                 }
             }
@@ -430,7 +399,7 @@ pub fn oversized_strings(value: &Value, root: &str) -> Vec<Problem> {
         }
     }
     let mut out = Vec::new();
-    walk(value, &mut root.to_owned(), &mut out);
+    walk(value, &mut root.to_owned(), &mut out, limit);
     out
 }
 
@@ -455,6 +424,9 @@ mod tests {
         assert!(!is_web_url("example/counselling"));
         assert!(!is_web_url("www.example.org"));
         assert!(!is_web_url("https://"));
+        assert!(!is_web_url("https://http:www.example.org"), "a port must be a number");
+        assert!(!is_web_url("https://example.org/caf\u{e9}"), "non-ASCII must be percent-encoded");
+        assert!(is_web_url("https://example.org:8080/a?b=c#d"));
     }
 
     #[test]
@@ -483,7 +455,7 @@ mod tests {
     fn oversized_strings_are_found_by_path() {
         let big = "x".repeat(MAX_TEXT_CHARS + 1);
         let v = serde_json::json!({"name": "ok", "contacts": [{"name": big}]});
-        let problems = oversized_strings(&v, "$");
+        let problems = oversized_strings(&v, "$", MAX_TEXT_CHARS);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].path, "$.contacts[0].name");
     }

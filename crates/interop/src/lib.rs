@@ -1,1 +1,15 @@
+//! Directory data in and out of Kith.
+//!
+//! - [`import`]: HSDS 3.0 / ORUK 3.0 JSON and the ORUK v1 list form, with every
+//!   rejected record reported by JSON path.
+//! - [`export`]: the whole directory as HSDS 3.0 JSON.
+//! - [`html`]: turning published HTML descriptions into plain text.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod export;
+pub mod html;
+pub mod import;
+pub mod oruk_v1;
+
+pub use export::{ExportError, ExportSummary, export_hsds};
+pub use import::{ImportError, ImportReport, Importer, RecordKind, Rejection, store_batch};

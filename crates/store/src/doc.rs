@@ -9,16 +9,11 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, id: &str, doc: &str) -> Result<T> {
-    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
-        what,
-        id: id.to_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt { what, id: id.to_owned(), reason: e.to_string() })
 }
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
+    serde_json::to_string(value).map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
 }
 
 /// A stored service keeps the publisher's `last_modified`; one that never had one
@@ -41,14 +36,9 @@ pub(crate) fn wanted(services: &[Service]) -> Wanted {
     for s in services {
         w.organizations.extend(s.organization_id);
         w.locations.extend(service_location_ids(s));
-        w.taxonomy_terms
-            .extend(s.attributes.iter().filter_map(|a| a.taxonomy_term_id));
+        w.taxonomy_terms.extend(s.attributes.iter().filter_map(|a| a.taxonomy_term_id));
     }
-    for ids in [
-        &mut w.organizations,
-        &mut w.locations,
-        &mut w.taxonomy_terms,
-    ] {
+    for ids in [&mut w.organizations, &mut w.locations, &mut w.taxonomy_terms] {
         ids.sort_unstable();
         ids.dedup();
     }
@@ -62,17 +52,11 @@ pub(crate) fn nest_all(
     terms: Vec<TaxonomyTerm>,
 ) -> Vec<Service> {
     let related = Related {
-        organizations: organizations
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect::<HashMap<_, _>>(),
+        organizations: organizations.into_iter().map(|o| (o.id, o)).collect::<HashMap<_, _>>(),
         locations: locations.into_iter().map(|l| (l.id, l)).collect(),
         taxonomy_terms: terms.into_iter().map(|t| (t.id, t)).collect(),
     };
-    services
-        .into_iter()
-        .map(|s| nest_service(s, &related))
-        .collect()
+    services.into_iter().map(|s| nest_service(s, &related)).collect()
 }
 
 /// Fixed-width RFC 3339 in UTC, so SQLite can compare timestamps as text.
@@ -81,13 +65,11 @@ pub(crate) fn ts(at: DateTime<Utc>) -> String {
 }
 
 pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt {
-            what: "timestamp",
-            id: s.to_owned(),
-            reason: e.to_string(),
-        })
+    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).map_err(|e| StoreError::Corrupt {
+        what: "timestamp",
+        id: s.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// The postcode, latitude and longitude columns of a location.

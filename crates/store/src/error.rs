@@ -14,18 +14,10 @@ pub enum StoreError {
     Connect(String),
 
     #[error("database migration {version} ({name}) failed: {reason}")]
-    Migration {
-        version: i64,
-        name: &'static str,
-        reason: String,
-    },
+    Migration { version: i64, name: &'static str, reason: String },
 
     #[error("the database holds a record Kith cannot read ({what} {id}): {reason}")]
-    Corrupt {
-        what: &'static str,
-        id: String,
-        reason: String,
-    },
+    Corrupt { what: &'static str, id: String, reason: String },
 
     #[error("database error: {0}")]
     Database(String),

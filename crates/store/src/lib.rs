@@ -46,10 +46,7 @@ impl PageRequest {
 
     /// A page, with the size clamped to 1..=1000 and the number to at least 1.
     pub fn new(number: u32, size: u32) -> Self {
-        PageRequest {
-            number: number.max(1),
-            size: size.clamp(1, Self::MAX_SIZE),
-        }
+        PageRequest { number: number.max(1), size: size.clamp(1, Self::MAX_SIZE) }
     }
 
     pub(crate) fn offset(self) -> u64 {
@@ -164,6 +161,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn organizations(&self, page: PageRequest) -> Result<Page<Organization>>;
 
     async fn location(&self, id: Uuid) -> Result<Option<Location>>;
+    /// Every location, ordered by name then id.
+    async fn locations(&self, page: PageRequest) -> Result<Page<Location>>;
 
     async fn taxonomies(&self, page: PageRequest) -> Result<Page<Taxonomy>>;
     async fn taxonomy_term(&self, id: Uuid) -> Result<Option<TaxonomyTerm>>;
@@ -180,22 +179,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Opens the store a database URL names: `postgres://` or `postgresql://` for
 /// PostgreSQL, `sqlite://PATH` for a SQLite file, or nothing for SQLite in `data_dir`.
 /// Runs pending migrations before returning.
-pub async fn open(
-    database_url: Option<&str>,
-    data_dir: &Path,
-    clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn Store>> {
+pub async fn open(database_url: Option<&str>, data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>> {
     match database_url.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(
-            Arc::new(postgres::PostgresStore::connect(url, clock).await?),
-        ),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(postgres::PostgresStore::connect(url, clock).await?))
+        }
         Some(url) if url.starts_with("sqlite://") || url.starts_with("sqlite:") => {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:");
-            Ok(Arc::new(
-                sqlite::SqliteStore::open(Path::new(path), clock).await?,
-            ))
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            Ok(Arc::new(sqlite::SqliteStore::open(Path::new(path), clock).await?))
         }
         Some(url) => Err(StoreError::Config(format!(
             "the database URL {:?} is not one Kith understands; use postgres://user@host/db or sqlite://path/to/kith.db",
@@ -203,14 +194,9 @@ pub async fn open(
         ))),
         None => {
             std::fs::create_dir_all(data_dir).map_err(|e| {
-                StoreError::Config(format!(
-                    "cannot create the data directory {}: {e}",
-                    data_dir.display()
-                ))
+                StoreError::Config(format!("cannot create the data directory {}: {e}", data_dir.display()))
             })?;
-            Ok(Arc::new(
-                sqlite::SqliteStore::open(&data_dir.join("kith.db"), clock).await?,
-            ))
+            Ok(Arc::new(sqlite::SqliteStore::open(&data_dir.join("kith.db"), clock).await?))
         }
     }
 }
@@ -235,14 +221,8 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://kith:secret@db/kith"),
-            "postgres://kith:***@db/kith"
-        );
-        assert_eq!(
-            redact_url("postgres://postgres@127.0.0.1/x"),
-            "postgres://postgres@127.0.0.1/x"
-        );
+        assert_eq!(redact_url("postgres://kith:secret@db/kith"), "postgres://kith:***@db/kith");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/x"), "postgres://postgres@127.0.0.1/x");
     }
 
     #[test]

@@ -7,10 +7,7 @@
 
 use crate::doc::{self, Wanted, with_modified};
 use crate::migrate::POSTGRES;
-use crate::{
-    Counts, Engine, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery,
-    WriteSummary,
-};
+use crate::{Counts, Engine, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
@@ -37,9 +34,7 @@ pub struct PostgresStore {
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore")
-            .field("pool", &self.pool.status())
-            .finish()
+        f.debug_struct("PostgresStore").field("pool", &self.pool.status()).finish()
     }
 }
 
@@ -51,52 +46,54 @@ impl PostgresStore {
     }
 
     /// Connects with a parsed configuration (tests use this to pick a fresh database).
-    pub async fn connect_with(
-        config: tokio_postgres::Config,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self> {
+    pub async fn connect_with(config: tokio_postgres::Config, clock: Arc<dyn Clock>) -> Result<Self> {
         let described = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(16)
             .build()
             .map_err(|e| StoreError::Config(format!("cannot set up the connection pool: {e}")))?;
         let store = PostgresStore { pool, clock };
-        let mut client = store.pool.get().await.map_err(|e| {
-            StoreError::Connect(format!(
-                "PostgreSQL at {described} did not accept a connection: {e}"
-            ))
-        })?;
+        let mut client =
+            store.pool.get().await.map_err(|e| {
+                StoreError::Connect(format!("PostgreSQL at {described} did not accept a connection: {e}"))
+            })?;
         migrate(&mut client).await?;
         Ok(store)
     }
 
-    /// Starts a write transaction holding the change-feed lock.
-    async fn begin_write<'c>(
+    /// One page of a whole table, ordered by name then id (bytewise, as SQLite orders).
+    async fn list<T: DeserializeOwned>(
         &self,
-        client: &'c mut deadpool_postgres::Client,
-    ) -> Result<Transaction<'c>> {
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
+        table: &'static str,
+        what: &'static str,
+        page: PageRequest,
+    ) -> Result<Page<T>> {
+        let client = self.pool.get().await?;
+        let total = count(&**client, &format!("SELECT count(*) FROM {table}")).await?;
+        let (limit, offset) = page_params(page);
+        let rows = client
+            .query(
+                &format!("SELECT id, doc FROM {table} ORDER BY name COLLATE \"C\", id LIMIT $1 OFFSET $2"),
+                &[&limit, &offset],
+            )
             .await?;
+        let items = rows.iter().map(|r| decode(what, r)).collect::<Result<_>>()?;
+        Ok(Page { items, total, request: page })
+    }
+
+    /// Starts a write transaction holding the change-feed lock.
+    async fn begin_write<'c>(&self, client: &'c mut deadpool_postgres::Client) -> Result<Transaction<'c>> {
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK]).await?;
         Ok(tx)
     }
 }
 
 /// Parses a `postgres://` URL, with a message that names what is wrong.
 pub fn parse_url(url: &str) -> Result<tokio_postgres::Config> {
-    tokio_postgres::Config::from_str(url).map_err(|e| {
-        StoreError::Config(format!(
-            "the database URL {:?} is not valid: {e}",
-            crate::redact_url(url)
-        ))
-    })
+    tokio_postgres::Config::from_str(url)
+        .map_err(|e| StoreError::Config(format!("the database URL {:?} is not valid: {e}", crate::redact_url(url))))
 }
 
 fn describe(config: &tokio_postgres::Config) -> String {
@@ -109,16 +106,12 @@ fn describe(config: &tokio_postgres::Config) -> String {
         })
         .unwrap_or_else(|| "localhost".into());
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "{host}:{port}/{}",
-        config.get_dbname().unwrap_or("(default)")
-    )
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or("(default)"))
 }
 
 async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS kith_migrations (
             version bigint PRIMARY KEY,
@@ -127,10 +120,7 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()> {
         )",
     )
     .await?;
-    let applied: i64 = tx
-        .query_one("SELECT coalesce(max(version), 0) FROM kith_migrations", &[])
-        .await?
-        .get(0);
+    let applied: i64 = tx.query_one("SELECT coalesce(max(version), 0) FROM kith_migrations", &[]).await?.get(0);
     for m in POSTGRES.iter().filter(|m| m.version > applied) {
         let fail = |e: tokio_postgres::Error| StoreError::Migration {
             version: m.version,
@@ -138,12 +128,9 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()> {
             reason: StoreError::from(e).to_string(),
         };
         tx.batch_execute(m.sql).await.map_err(fail)?;
-        tx.execute(
-            "INSERT INTO kith_migrations (version, name) VALUES ($1, $2)",
-            &[&m.version, &m.name],
-        )
-        .await
-        .map_err(fail)?;
+        tx.execute("INSERT INTO kith_migrations (version, name) VALUES ($1, $2)", &[&m.version, &m.name])
+            .await
+            .map_err(fail)?;
     }
     tx.commit().await?;
     Ok(())
@@ -152,11 +139,7 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()> {
 fn decode<T: DeserializeOwned>(what: &'static str, row: &Row) -> Result<T> {
     let id: Uuid = row.get("id");
     let Json(value): Json<serde_json::Value> = row.get("doc");
-    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
-        what,
-        id: id.to_string(),
-        reason: e.to_string(),
-    })
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt { what, id: id.to_string(), reason: e.to_string() })
 }
 
 fn to_u64(n: i64) -> u64 {
@@ -164,21 +147,14 @@ fn to_u64(n: i64) -> u64 {
 }
 
 fn page_params(page: PageRequest) -> (i64, i64) {
-    (
-        i64::from(page.size),
-        i64::try_from(page.offset()).unwrap_or(i64::MAX),
-    )
+    (i64::from(page.size), i64::try_from(page.offset()).unwrap_or(i64::MAX))
 }
 
 /// Appends one feed row per changed id, returned by the upsert before it.
 const FEED_FROM_CHANGED: &str = "INSERT INTO change_feed (object_type, object_id, op, at)
      SELECT $1, id, 'upsert', $2 FROM changed ORDER BY id RETURNING object_id";
 
-async fn write_batch(
-    tx: &Transaction<'_>,
-    batch: &DirectoryBatch,
-    now: DateTime<Utc>,
-) -> Result<WriteSummary> {
+async fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>) -> Result<WriteSummary> {
     let mut summary = WriteSummary::default();
     let feed = |t: ObjectType| t.as_str();
 
@@ -290,12 +266,8 @@ async fn write_batch(
         let org_ids: Vec<Option<Uuid>> = services.iter().map(|s| s.organization_id).collect();
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let statuses: Vec<&str> = services.iter().map(|s| s.status.as_str()).collect();
-        let verified_at: Vec<Option<DateTime<Utc>>> =
-            services.iter().map(|s| s.last_verified_at).collect();
-        let verified_by: Vec<Option<&str>> = services
-            .iter()
-            .map(|s| s.last_verified_by.as_deref())
-            .collect();
+        let verified_at: Vec<Option<DateTime<Utc>>> = services.iter().map(|s| s.last_verified_at).collect();
+        let verified_by: Vec<Option<&str>> = services.iter().map(|s| s.last_verified_by.as_deref()).collect();
         let docs: Vec<Json<&Service>> = services.iter().map(Json).collect();
         let rows = tx
             .query(
@@ -319,16 +291,8 @@ async fn write_batch(
         summary.services = changed.len() as u64;
         if !changed.is_empty() {
             let changed_ids: Vec<Uuid> = changed.iter().copied().collect();
-            tx.execute(
-                "DELETE FROM service_at_locations WHERE service_id = ANY($1)",
-                &[&changed_ids],
-            )
-            .await?;
-            tx.execute(
-                "DELETE FROM service_taxonomy_terms WHERE service_id = ANY($1)",
-                &[&changed_ids],
-            )
-            .await?;
+            tx.execute("DELETE FROM service_at_locations WHERE service_id = ANY($1)", &[&changed_ids]).await?;
+            tx.execute("DELETE FROM service_taxonomy_terms WHERE service_id = ANY($1)", &[&changed_ids]).await?;
             let mut sal_ids = Vec::new();
             let mut sal_services = Vec::new();
             let mut sal_locations = Vec::new();
@@ -371,15 +335,9 @@ async fn write_batch(
 
 async fn load_service(tx: &Transaction<'_>, id: Uuid) -> Result<Service> {
     let row = tx
-        .query_opt(
-            "SELECT id, doc FROM services WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
+        .query_opt("SELECT id, doc FROM services WHERE id = $1 FOR UPDATE", &[&id])
         .await?
-        .ok_or(StoreError::NotFound {
-            what: "service",
-            id,
-        })?;
+        .ok_or(StoreError::NotFound { what: "service", id })?;
     decode("service", &row)
 }
 
@@ -398,24 +356,12 @@ async fn by_ids<T: DeserializeOwned>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = client
-        .query(
-            &format!("SELECT id, doc FROM {table} WHERE id = ANY($1)"),
-            &[&ids],
-        )
-        .await?;
+    let rows = client.query(&format!("SELECT id, doc FROM {table} WHERE id = ANY($1)"), &[&ids]).await?;
     rows.iter().map(|row| decode(what, row)).collect()
 }
 
-async fn nest(
-    client: &impl tokio_postgres::GenericClient,
-    services: Vec<Service>,
-) -> Result<Vec<Service>> {
-    let Wanted {
-        organizations,
-        locations,
-        taxonomy_terms,
-    } = doc::wanted(&services);
+async fn nest(client: &impl tokio_postgres::GenericClient, services: Vec<Service>) -> Result<Vec<Service>> {
+    let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
     let organizations = by_ids(client, "organizations", "organization", &organizations).await?;
     let locations = by_ids(client, "locations", "location", &locations).await?;
     let terms = by_ids(client, "taxonomy_terms", "taxonomy term", &taxonomy_terms).await?;
@@ -423,14 +369,7 @@ async fn nest(
 }
 
 fn service_rows(rows: &[Row]) -> Result<Vec<Service>> {
-    rows.iter()
-        .map(|row| {
-            Ok(with_modified(
-                decode("service", row)?,
-                row.get("modified_at"),
-            ))
-        })
-        .collect()
+    rows.iter().map(|row| Ok(with_modified(decode("service", row)?, row.get("modified_at")))).collect()
 }
 
 async fn count(client: &impl tokio_postgres::GenericClient, sql: &str) -> Result<u64> {
@@ -454,19 +393,11 @@ impl Store for PostgresStore {
     async fn delete_service(&self, id: Uuid) -> Result<bool> {
         let mut client = self.pool.get().await?;
         let tx = self.begin_write(&mut client).await?;
-        let deleted = tx
-            .execute("DELETE FROM services WHERE id = $1", &[&id])
-            .await?
-            > 0;
+        let deleted = tx.execute("DELETE FROM services WHERE id = $1", &[&id]).await? > 0;
         if deleted {
             tx.execute(
                 "INSERT INTO change_feed (object_type, object_id, op, at) VALUES ($1, $2, $3, $4)",
-                &[
-                    &ObjectType::Service.as_str(),
-                    &id,
-                    &ChangeOp::Delete.as_str(),
-                    &self.clock.now(),
-                ],
+                &[&ObjectType::Service.as_str(), &id, &ChangeOp::Delete.as_str(), &self.clock.now()],
             )
             .await?;
         }
@@ -501,12 +432,7 @@ impl Store for PostgresStore {
 
     async fn service(&self, id: Uuid) -> Result<Option<Service>> {
         let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT id, doc, modified_at FROM services WHERE id = $1",
-                &[&id],
-            )
-            .await?;
+        let rows = client.query("SELECT id, doc, modified_at FROM services WHERE id = $1", &[&id]).await?;
         let services = service_rows(&rows)?;
         Ok(nest(&**client, services).await?.pop())
     }
@@ -529,89 +455,49 @@ impl Store for PostgresStore {
         let total: i64 = tx
             .query_one(
                 &format!("SELECT count(*) {FILTER}"),
-                &[
-                    &q.organization_id,
-                    &q.modified_after,
-                    &status,
-                    &q.taxonomy_term_id,
-                ],
+                &[&q.organization_id, &q.modified_after, &status, &q.taxonomy_term_id],
             )
             .await?
             .get(0);
         let (limit, offset) = page_params(q.page);
         let rows = tx
             .query(
-                &format!("SELECT s.id, s.doc, s.modified_at {FILTER} ORDER BY s.name COLLATE \"C\", s.id LIMIT $5 OFFSET $6"),
+                &format!(
+                    "SELECT s.id, s.doc, s.modified_at {FILTER} ORDER BY s.name COLLATE \"C\", s.id LIMIT $5 OFFSET $6"
+                ),
                 &[&q.organization_id, &q.modified_after, &status, &q.taxonomy_term_id, &limit, &offset],
             )
             .await?;
         let items = nest(&*tx, service_rows(&rows)?).await?;
         tx.commit().await?;
-        Ok(Page {
-            items,
-            total: to_u64(total),
-            request: q.page,
-        })
+        Ok(Page { items, total: to_u64(total), request: q.page })
     }
 
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>> {
         let client = self.pool.get().await?;
-        Ok(by_ids(&**client, "organizations", "organization", &[id])
-            .await?
-            .pop())
+        Ok(by_ids(&**client, "organizations", "organization", &[id]).await?.pop())
     }
 
     async fn organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
-        let client = self.pool.get().await?;
-        let total = count(&**client, "SELECT count(*) FROM organizations").await?;
-        let (limit, offset) = page_params(page);
-        let rows = client
-            .query("SELECT id, doc FROM organizations ORDER BY name COLLATE \"C\", id LIMIT $1 OFFSET $2", &[&limit, &offset])
-            .await?;
-        let items = rows
-            .iter()
-            .map(|r| decode("organization", r))
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            total,
-            request: page,
-        })
+        self.list("organizations", "organization", page).await
     }
 
     async fn location(&self, id: Uuid) -> Result<Option<Location>> {
         let client = self.pool.get().await?;
-        Ok(by_ids(&**client, "locations", "location", &[id])
-            .await?
-            .pop())
+        Ok(by_ids(&**client, "locations", "location", &[id]).await?.pop())
+    }
+
+    async fn locations(&self, page: PageRequest) -> Result<Page<Location>> {
+        self.list("locations", "location", page).await
     }
 
     async fn taxonomies(&self, page: PageRequest) -> Result<Page<Taxonomy>> {
-        let client = self.pool.get().await?;
-        let total = count(&**client, "SELECT count(*) FROM taxonomies").await?;
-        let (limit, offset) = page_params(page);
-        let rows = client
-            .query(
-                "SELECT id, doc FROM taxonomies ORDER BY name COLLATE \"C\", id LIMIT $1 OFFSET $2",
-                &[&limit, &offset],
-            )
-            .await?;
-        let items = rows
-            .iter()
-            .map(|r| decode("taxonomy", r))
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            total,
-            request: page,
-        })
+        self.list("taxonomies", "taxonomy", page).await
     }
 
     async fn taxonomy_term(&self, id: Uuid) -> Result<Option<TaxonomyTerm>> {
         let client = self.pool.get().await?;
-        Ok(by_ids(&**client, "taxonomy_terms", "taxonomy term", &[id])
-            .await?
-            .pop())
+        Ok(by_ids(&**client, "taxonomy_terms", "taxonomy term", &[id]).await?.pop())
     }
 
     async fn taxonomy_terms(&self, q: &TermQuery) -> Result<Page<TaxonomyTerm>> {
@@ -622,30 +508,18 @@ impl Store for PostgresStore {
         let by_parent = q.parent_id.is_some();
         let parent = q.parent_id.flatten();
         let total: i64 = client
-            .query_one(
-                &format!("SELECT count(*) {FILTER}"),
-                &[&q.taxonomy_id, &by_parent, &parent],
-            )
+            .query_one(&format!("SELECT count(*) {FILTER}"), &[&q.taxonomy_id, &by_parent, &parent])
             .await?
             .get(0);
         let (limit, offset) = page_params(q.page);
         let rows = client
             .query(
-                &format!(
-                    "SELECT id, doc {FILTER} ORDER BY name COLLATE \"C\", id LIMIT $4 OFFSET $5"
-                ),
+                &format!("SELECT id, doc {FILTER} ORDER BY name COLLATE \"C\", id LIMIT $4 OFFSET $5"),
                 &[&q.taxonomy_id, &by_parent, &parent, &limit, &offset],
             )
             .await?;
-        let items = rows
-            .iter()
-            .map(|r| decode("taxonomy term", r))
-            .collect::<Result<_>>()?;
-        Ok(Page {
-            items,
-            total: to_u64(total),
-            request: q.page,
-        })
+        let items = rows.iter().map(|r| decode("taxonomy term", r)).collect::<Result<_>>()?;
+        Ok(Page { items, total: to_u64(total), request: q.page })
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>> {
@@ -659,11 +533,7 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| {
                 let seq: i64 = r.get(0);
-                let corrupt = |reason: String| StoreError::Corrupt {
-                    what: "change",
-                    id: seq.to_string(),
-                    reason,
-                };
+                let corrupt = |reason: String| StoreError::Corrupt { what: "change", id: seq.to_string(), reason };
                 Ok(Change {
                     seq,
                     object_type: r.get::<_, &str>(1).parse().map_err(corrupt)?,
@@ -677,10 +547,7 @@ impl Store for PostgresStore {
 
     async fn last_seq(&self) -> Result<i64> {
         let client = self.pool.get().await?;
-        Ok(client
-            .query_one("SELECT coalesce(max(seq), 0)::bigint FROM change_feed", &[])
-            .await?
-            .get(0))
+        Ok(client.query_one("SELECT coalesce(max(seq), 0)::bigint FROM change_feed", &[]).await?.get(0))
     }
 
     async fn counts(&self) -> Result<Counts> {

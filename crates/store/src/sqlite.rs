@@ -4,10 +4,7 @@
 
 use crate::doc::{self, Wanted, decode, encode, parse_ts, ts};
 use crate::migrate::SQLITE;
-use crate::{
-    Counts, Engine, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery,
-    WriteSummary,
-};
+use crate::{Counts, Engine, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::directory::service_term_ids;
@@ -61,18 +58,11 @@ impl SqliteStore {
     fn open_blocking(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Config(format!(
-                    "cannot create the directory {} for the database: {e}",
-                    dir.display()
-                ))
+                StoreError::Config(format!("cannot create the directory {} for the database: {e}", dir.display()))
             })?;
         }
-        let mut writer = Connection::open(path).map_err(|e| {
-            StoreError::Connect(format!(
-                "cannot open the SQLite database {}: {e}",
-                path.display()
-            ))
-        })?;
+        let mut writer = Connection::open(path)
+            .map_err(|e| StoreError::Connect(format!("cannot open the SQLite database {}: {e}", path.display())))?;
         configure(&writer)?;
         migrate(&mut writer)?;
         Ok(SqliteStore {
@@ -148,52 +138,26 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         ) STRICT",
     )?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let applied: i64 = tx.query_row(
-        "SELECT coalesce(max(version), 0) FROM kith_migrations",
-        [],
-        |r| r.get(0),
-    )?;
+    let applied: i64 = tx.query_row("SELECT coalesce(max(version), 0) FROM kith_migrations", [], |r| r.get(0))?;
     for m in SQLITE.iter().filter(|m| m.version > applied) {
-        let fail = |e: rusqlite::Error| StoreError::Migration {
-            version: m.version,
-            name: m.name,
-            reason: e.to_string(),
-        };
+        let fail =
+            |e: rusqlite::Error| StoreError::Migration { version: m.version, name: m.name, reason: e.to_string() };
         tx.execute_batch(m.sql).map_err(fail)?;
-        tx.execute(
-            "INSERT INTO kith_migrations (version, name) VALUES (?1, ?2)",
-            params![m.version, m.name],
-        )
-        .map_err(fail)?;
+        tx.execute("INSERT INTO kith_migrations (version, name) VALUES (?1, ?2)", params![m.version, m.name])
+            .map_err(fail)?;
     }
     tx.commit()?;
     Ok(())
 }
 
-fn feed(
-    tx: &Transaction<'_>,
-    object_type: ObjectType,
-    id: Uuid,
-    op: ChangeOp,
-    now: &str,
-) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO change_feed (object_type, object_id, op, at) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    stmt.execute(params![
-        object_type.as_str(),
-        id.to_string(),
-        op.as_str(),
-        now
-    ])?;
+fn feed(tx: &Transaction<'_>, object_type: ObjectType, id: Uuid, op: ChangeOp, now: &str) -> Result<()> {
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO change_feed (object_type, object_id, op, at) VALUES (?1, ?2, ?3, ?4)")?;
+    stmt.execute(params![object_type.as_str(), id.to_string(), op.as_str(), now])?;
     Ok(())
 }
 
-fn write_batch(
-    tx: &Transaction<'_>,
-    batch: &DirectoryBatch,
-    now: DateTime<Utc>,
-) -> Result<WriteSummary> {
+fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>) -> Result<WriteSummary> {
     let now = ts(now);
     let mut summary = WriteSummary::default();
 
@@ -283,14 +247,12 @@ fn write_batch(
                 last_verified_by = excluded.last_verified_by, doc = excluded.doc, modified_at = excluded.modified_at
              WHERE services.doc IS NOT excluded.doc",
         )?;
-        let mut clear_sal =
-            tx.prepare_cached("DELETE FROM service_at_locations WHERE service_id = ?1")?;
+        let mut clear_sal = tx.prepare_cached("DELETE FROM service_at_locations WHERE service_id = ?1")?;
         let mut put_sal = tx.prepare_cached(
             "INSERT INTO service_at_locations (id, service_id, location_id) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, location_id = excluded.location_id",
         )?;
-        let mut clear_terms =
-            tx.prepare_cached("DELETE FROM service_taxonomy_terms WHERE service_id = ?1")?;
+        let mut clear_terms = tx.prepare_cached("DELETE FROM service_taxonomy_terms WHERE service_id = ?1")?;
         let mut put_term = tx.prepare_cached(
             "INSERT OR IGNORE INTO service_taxonomy_terms (service_id, taxonomy_term_id) VALUES (?1, ?2)",
         )?;
@@ -328,15 +290,9 @@ fn write_batch(
 
 fn load_service(tx: &Transaction<'_>, id: Uuid) -> Result<Service> {
     let id_text = id.to_string();
-    let doc: Option<String> = tx
-        .query_row("SELECT doc FROM services WHERE id = ?1", [&id_text], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let doc = doc.ok_or(StoreError::NotFound {
-        what: "service",
-        id,
-    })?;
+    let doc: Option<String> =
+        tx.query_row("SELECT doc FROM services WHERE id = ?1", [&id_text], |r| r.get(0)).optional()?;
+    let doc = doc.ok_or(StoreError::NotFound { what: "service", id })?;
     decode("service", &id_text, &doc)
 }
 
@@ -360,9 +316,7 @@ fn by_ids<T: serde::de::DeserializeOwned>(
         .map_err(|e| StoreError::Database(e.to_string()))?;
     let sql = format!("SELECT id, doc FROM {table} WHERE id IN (SELECT value FROM json_each(?1))");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([ids_json], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
+    let rows = stmt.query_map([ids_json], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::with_capacity(ids.len());
     for row in rows {
         let (id, doc) = row?;
@@ -372,11 +326,7 @@ fn by_ids<T: serde::de::DeserializeOwned>(
 }
 
 fn nest(conn: &Connection, services: Vec<Service>) -> Result<Vec<Service>> {
-    let Wanted {
-        organizations,
-        locations,
-        taxonomy_terms,
-    } = doc::wanted(&services);
+    let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
     let organizations = by_ids(conn, "organizations", "organization", &organizations)?;
     let locations = by_ids(conn, "locations", "location", &locations)?;
     let terms = by_ids(conn, "taxonomy_terms", "taxonomy term", &taxonomy_terms)?;
@@ -384,10 +334,7 @@ fn nest(conn: &Connection, services: Vec<Service>) -> Result<Vec<Service>> {
 }
 
 fn service_rows(
-    rows: rusqlite::MappedRows<
-        '_,
-        impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)>,
-    >,
+    rows: rusqlite::MappedRows<'_, impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)>>,
 ) -> Result<Vec<Service>> {
     let mut out = Vec::new();
     for row in rows {
@@ -403,11 +350,27 @@ fn count(conn: &Connection, sql: &str) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// One page of a whole table, ordered by name then id.
+fn list<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    table: &'static str,
+    what: &'static str,
+    page: PageRequest,
+) -> Result<Page<T>> {
+    let total = count(conn, &format!("SELECT count(*) FROM {table}"))?;
+    let (limit, offset) = page_params(page);
+    let mut stmt = conn.prepare_cached(&format!("SELECT id, doc FROM {table} ORDER BY name, id LIMIT ?1 OFFSET ?2"))?;
+    let rows = stmt.query_map(params![limit, offset], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (id, body) = row?;
+        items.push(decode(what, &id, &body)?);
+    }
+    Ok(Page { items, total, request: page })
+}
+
 fn page_params(page: PageRequest) -> (i64, i64) {
-    (
-        i64::from(page.size),
-        i64::try_from(page.offset()).unwrap_or(i64::MAX),
-    )
+    (i64::from(page.size), i64::try_from(page.offset()).unwrap_or(i64::MAX))
 }
 
 #[async_trait]
@@ -418,8 +381,7 @@ impl Store for SqliteStore {
 
     async fn write_batch(&self, batch: &DirectoryBatch) -> Result<WriteSummary> {
         let batch = batch.clone();
-        self.write(move |tx, now| write_batch(tx, &batch, now))
-            .await
+        self.write(move |tx, now| write_batch(tx, &batch, now)).await
     }
 
     async fn delete_service(&self, id: Uuid) -> Result<bool> {
@@ -457,10 +419,8 @@ impl Store for SqliteStore {
 
     async fn service(&self, id: Uuid) -> Result<Option<Service>> {
         self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT id, doc, modified_at FROM services WHERE id = ?1")?;
-            let rows =
-                stmt.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let mut stmt = conn.prepare_cached("SELECT id, doc, modified_at FROM services WHERE id = ?1")?;
+            let rows = stmt.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             let services = service_rows(rows)?;
             Ok(nest(conn, services)?.pop())
         })
@@ -497,66 +457,27 @@ impl Store for SqliteStore {
     }
 
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>> {
-        self.read(move |conn| Ok(by_ids(conn, "organizations", "organization", &[id])?.pop()))
-            .await
+        self.read(move |conn| Ok(by_ids(conn, "organizations", "organization", &[id])?.pop())).await
     }
 
     async fn organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
-        self.read(move |conn| {
-            let total = count(conn, "SELECT count(*) FROM organizations")?;
-            let (limit, offset) = page_params(page);
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, doc FROM organizations ORDER BY name, id LIMIT ?1 OFFSET ?2",
-            )?;
-            let rows = stmt.query_map(params![limit, offset], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            let mut items = Vec::new();
-            for row in rows {
-                let (id, body) = row?;
-                items.push(decode("organization", &id, &body)?);
-            }
-            Ok(Page {
-                items,
-                total,
-                request: page,
-            })
-        })
-        .await
+        self.read(move |conn| list(conn, "organizations", "organization", page)).await
     }
 
     async fn location(&self, id: Uuid) -> Result<Option<Location>> {
-        self.read(move |conn| Ok(by_ids(conn, "locations", "location", &[id])?.pop()))
-            .await
+        self.read(move |conn| Ok(by_ids(conn, "locations", "location", &[id])?.pop())).await
+    }
+
+    async fn locations(&self, page: PageRequest) -> Result<Page<Location>> {
+        self.read(move |conn| list(conn, "locations", "location", page)).await
     }
 
     async fn taxonomies(&self, page: PageRequest) -> Result<Page<Taxonomy>> {
-        self.read(move |conn| {
-            let total = count(conn, "SELECT count(*) FROM taxonomies")?;
-            let (limit, offset) = page_params(page);
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, doc FROM taxonomies ORDER BY name, id LIMIT ?1 OFFSET ?2",
-            )?;
-            let rows = stmt.query_map(params![limit, offset], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            let mut items = Vec::new();
-            for row in rows {
-                let (id, body) = row?;
-                items.push(decode("taxonomy", &id, &body)?);
-            }
-            Ok(Page {
-                items,
-                total,
-                request: page,
-            })
-        })
-        .await
+        self.read(move |conn| list(conn, "taxonomies", "taxonomy", page)).await
     }
 
     async fn taxonomy_term(&self, id: Uuid) -> Result<Option<TaxonomyTerm>> {
-        self.read(move |conn| Ok(by_ids(conn, "taxonomy_terms", "taxonomy term", &[id])?.pop()))
-            .await
+        self.read(move |conn| Ok(by_ids(conn, "taxonomy_terms", "taxonomy term", &[id])?.pop())).await
     }
 
     async fn taxonomy_terms(&self, query: &TermQuery) -> Result<Page<TaxonomyTerm>> {
@@ -572,23 +493,17 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!("SELECT count(*) {FILTER}"))?
                 .query_row(params![taxonomy, by_parent, parent], |r| r.get(0))?;
             let (limit, offset) = page_params(q.page);
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT id, doc {FILTER} ORDER BY name, id LIMIT ?4 OFFSET ?5"
-            ))?;
-            let rows = stmt
-                .query_map(params![taxonomy, by_parent, parent, limit, offset], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT id, doc {FILTER} ORDER BY name, id LIMIT ?4 OFFSET ?5"))?;
+            let rows = stmt.query_map(params![taxonomy, by_parent, parent, limit, offset], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             let mut items = Vec::new();
             for row in rows {
                 let (id, body) = row?;
                 items.push(decode("taxonomy term", &id, &body)?);
             }
-            Ok(Page {
-                items,
-                total: u64::try_from(total).unwrap_or(0),
-                request: q.page,
-            })
+            Ok(Page { items, total: u64::try_from(total).unwrap_or(0), request: q.page })
         })
         .await
     }
@@ -625,14 +540,7 @@ impl Store for SqliteStore {
     }
 
     async fn last_seq(&self) -> Result<i64> {
-        self.read(|conn| {
-            Ok(
-                conn.query_row("SELECT coalesce(max(seq), 0) FROM change_feed", [], |r| {
-                    r.get(0)
-                })?,
-            )
-        })
-        .await
+        self.read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM change_feed", [], |r| r.get(0))?)).await
     }
 
     async fn counts(&self) -> Result<Counts> {

@@ -40,9 +40,7 @@ impl TestStore {
         if let Some((admin, name)) = pg {
             if let Ok((client, conn)) = admin.connect(tokio_postgres::NoTls).await {
                 tokio::spawn(conn);
-                let _ = client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
+                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
             }
         }
     }
@@ -51,21 +49,13 @@ impl TestStore {
 /// A new SQLite store in a temporary directory.
 pub async fn sqlite(clock: Arc<dyn Clock>) -> TestStore {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = SqliteStore::open(&dir.path().join("kith.db"), clock)
-        .await
-        .expect("a SQLite store");
-    TestStore {
-        store: Arc::new(store),
-        _dir: Some(dir),
-        pg: None,
-    }
+    let store = SqliteStore::open(&dir.path().join("kith.db"), clock).await.expect("a SQLite store");
+    TestStore { store: Arc::new(store), _dir: Some(dir), pg: None }
 }
 
 /// The PostgreSQL server tests should use, if one is configured.
 pub fn postgres_url() -> Option<String> {
-    std::env::var(DATABASE_URL_VAR)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
+    std::env::var(DATABASE_URL_VAR).ok().filter(|u| !u.trim().is_empty())
 }
 
 /// A new PostgreSQL store in a database of its own, or `None` (with a visible message)
@@ -81,23 +71,27 @@ pub async fn postgres(clock: Arc<dyn Clock>, test: &str) -> Option<TestStore> {
     let (client, conn) = admin
         .connect(tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| {
-            panic!("{DATABASE_URL_VAR} is set but PostgreSQL cannot be reached: {e}")
-        });
+        .unwrap_or_else(|e| panic!("{DATABASE_URL_VAR} is set but PostgreSQL cannot be reached: {e}"));
     tokio::spawn(conn);
     let name = format!("kith_test_{}", uuid::Uuid::new_v4().simple());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("CREATE DATABASE for the test");
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE for the test");
     let mut config = admin.clone();
     config.dbname(&name);
-    let store = PostgresStore::connect_with(config, clock)
-        .await
-        .expect("a PostgreSQL store");
-    Some(TestStore {
-        store: Arc::new(store),
-        _dir: None,
-        pg: Some((admin, name)),
-    })
+    let store = PostgresStore::connect_with(config, clock).await.expect("a PostgreSQL store");
+    Some(TestStore { store: Arc::new(store), _dir: None, pg: Some((admin, name)) })
+}
+
+/// `../shared` beside the project (real datasets and official schemas), or `None` with
+/// a visible message when it is missing. With `KITH_REQUIRE_SHARED=1`, as in CI, a
+/// missing folder fails the test instead.
+pub fn shared_dir(test: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if root.join("schemas").is_dir() && root.join("data").is_dir() {
+        return Some(root);
+    }
+    if std::env::var("KITH_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+        panic!("{test}: KITH_REQUIRE_SHARED=1 but {} is missing", root.display());
+    }
+    eprintln!("SKIPPED: {test} needs ../shared beside the project ({} is missing)", root.display());
+    None
 }

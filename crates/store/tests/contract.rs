@@ -3,8 +3,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use kith_domain::hsds::{
-    Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy,
-    TaxonomyTerm,
+    Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy, TaxonomyTerm,
 };
 use kith_domain::{ChangeOp, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
 use kith_store::{PageRequest, ServiceQuery, Store, StoreError, TermQuery};
@@ -16,9 +15,7 @@ fn id(n: u128) -> Uuid {
 }
 
 fn clock() -> Arc<FixedClock> {
-    Arc::new(FixedClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).unwrap(),
-    ))
+    Arc::new(FixedClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).unwrap()))
 }
 
 const TAXONOMY: u128 = 1;
@@ -87,11 +84,7 @@ fn service(n: u128, name: &str, org: u128, at: u128, terms: &[u128]) -> Service 
         metadata: vec![],
         extra: Default::default(),
     });
-    s.attributes = terms
-        .iter()
-        .enumerate()
-        .map(|(i, t)| attribute(n * 10 + i as u128 + 2000, *t))
-        .collect();
+    s.attributes = terms.iter().enumerate().map(|(i, t)| attribute(n * 10 + i as u128 + 2000, *t)).collect();
     s
 }
 
@@ -112,97 +105,34 @@ fn directory() -> DirectoryBatch {
     b.add_taxonomy_term(term(WALKING, "Walking groups", Some(NEED_ACTIVITY)));
     b.add_taxonomy_term(term(SWIMMING, "Swimming", Some(NEED_ACTIVITY)));
     b.add_taxonomy_term(term(NEED_MONEY, "Money and debt", None));
-    b.add_organization(Organization::new(
-        id(ORG_TRUST),
-        "Parkhead Community Trust",
-        "Run by local people",
-    ));
-    b.add_organization(Organization::new(
-        id(ORG_ADVICE),
-        "East End Advice Centre",
-        "Free, confidential advice",
-    ));
+    b.add_organization(Organization::new(id(ORG_TRUST), "Parkhead Community Trust", "Run by local people"));
+    b.add_organization(Organization::new(id(ORG_ADVICE), "East End Advice Centre", "Free, confidential advice"));
     b.add_location(place(HALL, "Parkhead Community Hall", 55.851, -4.196));
     b.add_location(place(PARK, "Tollcross Park", 55.846, -4.175));
-    b.add_service(service(
-        100,
-        "Tollcross Walking Group",
-        ORG_TRUST,
-        PARK,
-        &[NEED_ACTIVITY, WALKING],
-    ));
-    b.add_service(service(
-        101,
-        "Aqua Fit for Over 50s",
-        ORG_TRUST,
-        HALL,
-        &[NEED_ACTIVITY, SWIMMING],
-    ));
-    b.add_service(service(
-        102,
-        "Benefits and Debt Advice",
-        ORG_ADVICE,
-        HALL,
-        &[NEED_MONEY],
-    ));
-    b.add_service(service(
-        103,
-        "Chair-based Exercise",
-        ORG_TRUST,
-        HALL,
-        &[NEED_ACTIVITY],
-    ));
+    b.add_service(service(100, "Tollcross Walking Group", ORG_TRUST, PARK, &[NEED_ACTIVITY, WALKING]));
+    b.add_service(service(101, "Aqua Fit for Over 50s", ORG_TRUST, HALL, &[NEED_ACTIVITY, SWIMMING]));
+    b.add_service(service(102, "Benefits and Debt Advice", ORG_ADVICE, HALL, &[NEED_MONEY]));
+    b.add_service(service(103, "Chair-based Exercise", ORG_TRUST, HALL, &[NEED_ACTIVITY]));
     b
 }
 
-async fn writes_a_directory_and_reads_services_fully_nested(
-    store: &dyn Store,
-    _clock: &FixedClock,
-) {
+async fn writes_a_directory_and_reads_services_fully_nested(store: &dyn Store, _clock: &FixedClock) {
     let summary = store.write_batch(&directory()).await.unwrap();
     assert_eq!(
-        (
-            summary.taxonomies,
-            summary.taxonomy_terms,
-            summary.organizations,
-            summary.locations,
-            summary.services
-        ),
+        (summary.taxonomies, summary.taxonomy_terms, summary.organizations, summary.locations, summary.services),
         (1, 4, 2, 2, 4)
     );
     let counts = store.counts().await.unwrap();
-    assert_eq!(
-        (
-            counts.services,
-            counts.organizations,
-            counts.locations,
-            counts.taxonomy_terms
-        ),
-        (4, 2, 2, 4)
-    );
+    assert_eq!((counts.services, counts.organizations, counts.locations, counts.taxonomy_terms), (4, 2, 2, 4));
 
-    let walk = store
-        .service(id(100))
-        .await
-        .unwrap()
-        .expect("the walking group");
+    let walk = store.service(id(100)).await.unwrap().expect("the walking group");
     assert_eq!(walk.name, "Tollcross Walking Group");
-    assert_eq!(
-        walk.organization.as_ref().map(|o| o.name.as_str()),
-        Some("Parkhead Community Trust")
-    );
-    let location = walk.service_at_locations[0]
-        .location
-        .as_ref()
-        .expect("the nested location");
+    assert_eq!(walk.organization.as_ref().map(|o| o.name.as_str()), Some("Parkhead Community Trust"));
+    let location = walk.service_at_locations[0].location.as_ref().expect("the nested location");
     assert_eq!(location.name.as_deref(), Some("Tollcross Park"));
     assert_eq!(location.latitude, Some(55.846));
-    let terms: Vec<_> = walk
-        .attributes
-        .iter()
-        .filter_map(|a| a.taxonomy_term.as_ref())
-        .map(|t| t.name.as_str())
-        .collect();
+    let terms: Vec<_> =
+        walk.attributes.iter().filter_map(|a| a.taxonomy_term.as_ref()).map(|t| t.name.as_str()).collect();
     assert_eq!(terms, ["Physical activity", "Walking groups"]);
     assert!(store.service(id(999)).await.unwrap().is_none());
 }
@@ -212,28 +142,15 @@ async fn writing_the_same_records_again_changes_nothing(store: &dyn Store, _cloc
     let seq = store.last_seq().await.unwrap();
     let again = store.write_batch(&directory()).await.unwrap();
     assert_eq!(again.total(), 0, "an identical import stores nothing new");
-    assert_eq!(
-        store.last_seq().await.unwrap(),
-        seq,
-        "and adds nothing to the change feed"
-    );
+    assert_eq!(store.last_seq().await.unwrap(), seq, "and adds nothing to the change feed");
     assert_eq!(store.counts().await.unwrap().services, 4);
 }
 
 async fn updates_by_id_and_records_the_change(store: &dyn Store, _clock: &FixedClock) {
     store.write_batch(&directory()).await.unwrap();
     let seq = store.last_seq().await.unwrap();
-    let mut renamed = service(
-        100,
-        "Tollcross Park Health Walk",
-        ORG_TRUST,
-        PARK,
-        &[WALKING],
-    );
-    renamed.extra.insert(
-        "x_funder".into(),
-        serde_json::json!({"name": "Glasgow Life"}),
-    );
+    let mut renamed = service(100, "Tollcross Park Health Walk", ORG_TRUST, PARK, &[WALKING]);
+    renamed.extra.insert("x_funder".into(), serde_json::json!({"name": "Glasgow Life"}));
     let summary = store.put_service(renamed).await.unwrap();
     assert_eq!(summary.services, 1);
 
@@ -252,18 +169,8 @@ async fn updates_by_id_and_records_the_change(store: &dyn Store, _clock: &FixedC
     );
 
     // The service lost its "Physical activity" link, so the filter no longer finds it.
-    let activity = ServiceQuery {
-        taxonomy_term_id: Some(id(NEED_ACTIVITY)),
-        ..Default::default()
-    };
-    let names: Vec<_> = store
-        .services(&activity)
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let activity = ServiceQuery { taxonomy_term_id: Some(id(NEED_ACTIVITY)), ..Default::default() };
+    let names: Vec<_> = store.services(&activity).await.unwrap().items.into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["Aqua Fit for Over 50s", "Chair-based Exercise"]);
 }
 
@@ -272,26 +179,14 @@ async fn the_change_feed_is_ordered_and_pages(store: &dyn Store, clock: &FixedCl
     assert!(store.changes_since(0, 10).await.unwrap().is_empty());
     store.write_batch(&directory()).await.unwrap();
     let all = store.changes_since(0, 1000).await.unwrap();
-    assert_eq!(
-        all.len(),
-        13,
-        "1 taxonomy, 4 terms, 2 organisations, 2 places, 4 services"
-    );
+    assert_eq!(all.len(), 13, "1 taxonomy, 4 terms, 2 organisations, 2 places, 4 services");
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
     assert!(all.iter().all(|c| c.at == clock.now_for_test()));
-    assert_eq!(
-        all.iter()
-            .filter(|c| c.object_type == ObjectType::Service)
-            .count(),
-        4
-    );
+    assert_eq!(all.iter().filter(|c| c.object_type == ObjectType::Service).count(), 4);
     assert_eq!(store.last_seq().await.unwrap(), all.last().unwrap().seq);
 
     let first = store.changes_since(0, 5).await.unwrap();
-    let rest = store
-        .changes_since(first.last().unwrap().seq, 1000)
-        .await
-        .unwrap();
+    let rest = store.changes_since(first.last().unwrap().seq, 1000).await.unwrap();
     assert_eq!(first.len() + rest.len(), all.len());
     assert_eq!(rest.first().map(|c| c.seq), all.get(5).map(|c| c.seq));
 }
@@ -308,54 +203,27 @@ impl NowForTest for FixedClock {
 async fn deletes_a_service_and_its_links(store: &dyn Store, _clock: &FixedClock) {
     store.write_batch(&directory()).await.unwrap();
     assert!(store.delete_service(id(102)).await.unwrap());
-    assert!(
-        !store.delete_service(id(102)).await.unwrap(),
-        "a second delete finds nothing"
-    );
+    assert!(!store.delete_service(id(102)).await.unwrap(), "a second delete finds nothing");
     assert!(store.service(id(102)).await.unwrap().is_none());
-    let money = ServiceQuery {
-        taxonomy_term_id: Some(id(NEED_MONEY)),
-        ..Default::default()
-    };
+    let money = ServiceQuery { taxonomy_term_id: Some(id(NEED_MONEY)), ..Default::default() };
     assert_eq!(store.services(&money).await.unwrap().total, 0);
-    let last = store
-        .changes_since(store.last_seq().await.unwrap() - 1, 10)
-        .await
-        .unwrap();
+    let last = store.changes_since(store.last_seq().await.unwrap() - 1, 10).await.unwrap();
     assert_eq!((last[0].object_id, last[0].op), (id(102), ChangeOp::Delete));
     assert_eq!(store.counts().await.unwrap().services, 3);
 }
 
 async fn status_changes_and_filters(store: &dyn Store, _clock: &FixedClock) {
     store.write_batch(&directory()).await.unwrap();
-    store
-        .set_service_status(id(101), ServiceStatus::TemporarilyClosed)
-        .await
-        .unwrap();
-    let closed = ServiceQuery {
-        status: Some(ServiceStatus::TemporarilyClosed),
-        ..Default::default()
-    };
+    store.set_service_status(id(101), ServiceStatus::TemporarilyClosed).await.unwrap();
+    let closed = ServiceQuery { status: Some(ServiceStatus::TemporarilyClosed), ..Default::default() };
     let page = store.services(&closed).await.unwrap();
-    assert_eq!(
-        page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [id(101)]
-    );
+    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [id(101)]);
     assert_eq!(page.items[0].status, ServiceStatus::TemporarilyClosed);
-    let active = ServiceQuery {
-        status: Some(ServiceStatus::Active),
-        ..Default::default()
-    };
+    let active = ServiceQuery { status: Some(ServiceStatus::Active), ..Default::default() };
     assert_eq!(store.services(&active).await.unwrap().total, 3);
 
-    match store
-        .set_service_status(id(999), ServiceStatus::Inactive)
-        .await
-    {
-        Err(StoreError::NotFound {
-            what: "service",
-            id: missing,
-        }) => assert_eq!(missing, id(999)),
+    match store.set_service_status(id(999), ServiceStatus::Inactive).await {
+        Err(StoreError::NotFound { what: "service", id: missing }) => assert_eq!(missing, id(999)),
         other => panic!("expected NotFound, got {other:?}"),
     }
 }
@@ -363,20 +231,11 @@ async fn status_changes_and_filters(store: &dyn Store, _clock: &FixedClock) {
 async fn verification_uses_the_injected_clock(store: &dyn Store, clock: &FixedClock) {
     store.write_batch(&directory()).await.unwrap();
     clock.advance(Duration::days(30));
-    store
-        .mark_service_verified(id(100), "Parkhead Community Trust")
-        .await
-        .unwrap();
+    store.mark_service_verified(id(100), "Parkhead Community Trust").await.unwrap();
     let s = store.service(id(100)).await.unwrap().unwrap();
     assert_eq!(s.last_verified_at, Some(clock.now_for_test()));
-    assert_eq!(
-        s.last_verified_by.as_deref(),
-        Some("Parkhead Community Trust")
-    );
-    assert_eq!(
-        s.assured_date.map(|d| d.to_string()).as_deref(),
-        Some("2026-04-01")
-    );
+    assert_eq!(s.last_verified_by.as_deref(), Some("Parkhead Community Trust"));
+    assert_eq!(s.assured_date.map(|d| d.to_string()).as_deref(), Some("2026-04-01"));
 }
 
 async fn lists_services_with_filters_combined_and_pages(store: &dyn Store, clock: &FixedClock) {
@@ -385,23 +244,12 @@ async fn lists_services_with_filters_combined_and_pages(store: &dyn Store, clock
     let names: Vec<_> = all.items.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        [
-            "Aqua Fit for Over 50s",
-            "Benefits and Debt Advice",
-            "Chair-based Exercise",
-            "Tollcross Walking Group"
-        ],
+        ["Aqua Fit for Over 50s", "Benefits and Debt Advice", "Chair-based Exercise", "Tollcross Walking Group"],
         "ordered by name"
     );
-    assert!(
-        all.items.iter().all(|s| s.organization.is_some()),
-        "list items are nested too"
-    );
+    assert!(all.items.iter().all(|s| s.organization.is_some()), "list items are nested too");
 
-    let by_org = ServiceQuery {
-        organization_id: Some(id(ORG_ADVICE)),
-        ..Default::default()
-    };
+    let by_org = ServiceQuery { organization_id: Some(id(ORG_ADVICE)), ..Default::default() };
     assert_eq!(store.services(&by_org).await.unwrap().items[0].id, id(102));
 
     let both = ServiceQuery {
@@ -409,137 +257,51 @@ async fn lists_services_with_filters_combined_and_pages(store: &dyn Store, clock
         taxonomy_term_id: Some(id(SWIMMING)),
         ..Default::default()
     };
-    assert_eq!(
-        store
-            .services(&both)
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|s| s.id)
-            .collect::<Vec<_>>(),
-        [id(101)]
-    );
+    assert_eq!(store.services(&both).await.unwrap().items.iter().map(|s| s.id).collect::<Vec<_>>(), [id(101)]);
 
-    let paged = ServiceQuery {
-        page: PageRequest::new(2, 3),
-        ..Default::default()
-    };
+    let paged = ServiceQuery { page: PageRequest::new(2, 3), ..Default::default() };
     let page = store.services(&paged).await.unwrap();
-    assert_eq!(
-        (page.total, page.total_pages(), page.items.len()),
-        (4, 2, 1)
-    );
+    assert_eq!((page.total, page.total_pages(), page.items.len()), (4, 2, 1));
     assert_eq!(page.items[0].name, "Tollcross Walking Group");
 
     let before = clock.now_for_test();
     clock.advance(Duration::hours(1));
     store
-        .put_service(service(
-            103,
-            "Chair-based Exercise (Thursdays)",
-            ORG_TRUST,
-            HALL,
-            &[NEED_ACTIVITY],
-        ))
+        .put_service(service(103, "Chair-based Exercise (Thursdays)", ORG_TRUST, HALL, &[NEED_ACTIVITY]))
         .await
         .unwrap();
-    let recent = ServiceQuery {
-        modified_after: Some(before),
-        ..Default::default()
-    };
+    let recent = ServiceQuery { modified_after: Some(before), ..Default::default() };
     let page = store.services(&recent).await.unwrap();
-    assert_eq!(
-        page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [id(103)]
-    );
+    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [id(103)]);
     assert!(page.items[0].last_modified.is_some());
 }
 
 async fn organizations_locations_and_taxonomies(store: &dyn Store, _clock: &FixedClock) {
     store.write_batch(&directory()).await.unwrap();
     let orgs = store.organizations(PageRequest::new(1, 1)).await.unwrap();
-    assert_eq!(
-        (orgs.total, orgs.items[0].name.as_str()),
-        (2, "East End Advice Centre")
-    );
-    assert_eq!(
-        store
-            .organization(id(ORG_TRUST))
-            .await
-            .unwrap()
-            .unwrap()
-            .description,
-        "Run by local people"
-    );
+    assert_eq!((orgs.total, orgs.items[0].name.as_str()), (2, "East End Advice Centre"));
+    assert_eq!(store.organization(id(ORG_TRUST)).await.unwrap().unwrap().description, "Run by local people");
     assert!(store.organization(id(999)).await.unwrap().is_none());
-    assert_eq!(
-        store
-            .location(id(PARK))
-            .await
-            .unwrap()
-            .unwrap()
-            .name
-            .as_deref(),
-        Some("Tollcross Park")
-    );
+    assert_eq!(store.location(id(PARK)).await.unwrap().unwrap().name.as_deref(), Some("Tollcross Park"));
 
     let taxonomies = store.taxonomies(PageRequest::default()).await.unwrap();
-    assert_eq!(
-        taxonomies
-            .items
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>(),
-        ["Kith needs"]
-    );
-    let top = TermQuery {
-        parent_id: Some(None),
-        ..Default::default()
-    };
-    let names =
-        |p: kith_store::Page<TaxonomyTerm>| p.items.into_iter().map(|t| t.name).collect::<Vec<_>>();
-    assert_eq!(
-        names(store.taxonomy_terms(&top).await.unwrap()),
-        ["Money and debt", "Physical activity"]
-    );
-    let children = TermQuery {
-        parent_id: Some(Some(id(NEED_ACTIVITY))),
-        ..Default::default()
-    };
-    assert_eq!(
-        names(store.taxonomy_terms(&children).await.unwrap()),
-        ["Swimming", "Walking groups"]
-    );
-    let in_taxonomy = TermQuery {
-        taxonomy_id: Some(id(TAXONOMY)),
-        ..Default::default()
-    };
+    assert_eq!(taxonomies.items.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Kith needs"]);
+    let top = TermQuery { parent_id: Some(None), ..Default::default() };
+    let names = |p: kith_store::Page<TaxonomyTerm>| p.items.into_iter().map(|t| t.name).collect::<Vec<_>>();
+    assert_eq!(names(store.taxonomy_terms(&top).await.unwrap()), ["Money and debt", "Physical activity"]);
+    let children = TermQuery { parent_id: Some(Some(id(NEED_ACTIVITY))), ..Default::default() };
+    assert_eq!(names(store.taxonomy_terms(&children).await.unwrap()), ["Swimming", "Walking groups"]);
+    let in_taxonomy = TermQuery { taxonomy_id: Some(id(TAXONOMY)), ..Default::default() };
     assert_eq!(store.taxonomy_terms(&in_taxonomy).await.unwrap().total, 4);
-    let elsewhere = TermQuery {
-        taxonomy_id: Some(id(999)),
-        ..Default::default()
-    };
+    let elsewhere = TermQuery { taxonomy_id: Some(id(999)), ..Default::default() };
     assert_eq!(store.taxonomy_terms(&elsewhere).await.unwrap().total, 0);
-    assert_eq!(
-        store
-            .taxonomy_term(id(WALKING))
-            .await
-            .unwrap()
-            .unwrap()
-            .parent_id,
-        Some(id(NEED_ACTIVITY))
-    );
+    assert_eq!(store.taxonomy_term(id(WALKING)).await.unwrap().unwrap().parent_id, Some(id(NEED_ACTIVITY)));
 }
 
 async fn nested_documents_are_split_and_kept_once(store: &dyn Store, _clock: &FixedClock) {
     // A service as publishers send it: organisation and location nested inside.
     let mut s = Service::new(id(200), "Men's Shed", ServiceStatus::Active);
-    s.organization = Some(Box::new(Organization::new(
-        id(201),
-        "Shettleston Men's Shed",
-        "Woodwork and company",
-    )));
+    s.organization = Some(Box::new(Organization::new(id(201), "Shettleston Men's Shed", "Woodwork and company")));
     let mut sal = service(0, "", 0, 0, &[]).service_at_locations.remove(0);
     sal.id = id(202);
     sal.location_id = None;
@@ -553,10 +315,7 @@ async fn nested_documents_are_split_and_kept_once(store: &dyn Store, _clock: &Fi
     store.put_service(sibling).await.unwrap();
 
     let counts = store.counts().await.unwrap();
-    assert_eq!(
-        (counts.services, counts.organizations, counts.locations),
-        (2, 1, 1)
-    );
+    assert_eq!((counts.services, counts.organizations, counts.locations), (2, 1, 1));
     let back = store.service(id(200)).await.unwrap().unwrap();
     assert_eq!(back.organization_id, Some(id(201)));
     assert_eq!(back.service_at_locations[0].location_id, Some(id(203)));
@@ -615,14 +374,10 @@ contract!(
 async fn sqlite_rejects_an_unknown_status_and_reopens_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kith.db");
-    let store = kith_store::sqlite::SqliteStore::open(&path, clock())
-        .await
-        .unwrap();
+    let store = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
     store.write_batch(&directory()).await.unwrap();
     drop(store);
-    let again = kith_store::sqlite::SqliteStore::open(&path, clock())
-        .await
-        .unwrap();
+    let again = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
     assert_eq!(again.counts().await.unwrap().services, 4);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -633,33 +388,23 @@ async fn sqlite_rejects_an_unknown_status_and_reopens_cleanly() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("CHECK"), "{err}");
-    let journal: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(journal, "wal");
 }
 
 /// The status CHECK holds in PostgreSQL too, and a second connect migrates nothing.
 #[tokio::test]
 async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {
-    let Some(t) =
-        kith_store::testing::postgres(clock(), "postgres_rejects_an_unknown_status").await
-    else {
+    let Some(t) = kith_store::testing::postgres(clock(), "postgres_rejects_an_unknown_status").await else {
         return;
     };
     t.store.write_batch(&directory()).await.unwrap();
     let config = t.postgres_config().unwrap();
-    let again = kith_store::postgres::PostgresStore::connect_with(config.clone(), clock())
-        .await
-        .unwrap();
+    let again = kith_store::postgres::PostgresStore::connect_with(config.clone(), clock()).await.unwrap();
     assert_eq!(again.counts().await.unwrap().services, 4);
     let (client, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    let migrations: i64 = client
-        .query_one("SELECT count(*) FROM kith_migrations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let migrations: i64 = client.query_one("SELECT count(*) FROM kith_migrations", &[]).await.unwrap().get(0);
     assert_eq!(migrations, 1);
     let err = client
         .execute(
@@ -668,11 +413,7 @@ async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {
         )
         .await
         .unwrap_err();
-    assert!(
-        err.as_db_error()
-            .is_some_and(|e| e.code().code() == "23514"),
-        "check_violation: {err}"
-    );
+    assert!(err.as_db_error().is_some_and(|e| e.code().code() == "23514"), "check_violation: {err}");
     drop(again);
     t.cleanup().await;
 }

@@ -1,0 +1,495 @@
+//! Reading directory data: HSDS 3.0 / ORUK 3.0 JSON (one object, a list, or a paged
+//! API response) and the ORUK v1 service list most English councils still publish.
+//!
+//! Reading is separate from storing. [`Importer`] turns files into a [`DirectoryBatch`]
+//! and an [`ImportReport`] that names every record it could not take, by JSON path,
+//! with the reason. [`store_batch`] then writes what was accepted, in chunks.
+
+use crate::oruk_v1;
+use kith_domain::DirectoryBatch;
+use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::validate::{Checker, MAX_RAW_CHARS, MAX_TEXT_CHARS, Problem, Severity, oversized_strings};
+use kith_store::{Store, StoreError, WriteSummary};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The kinds of record Kith imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Service,
+    Organization,
+    Location,
+    Taxonomy,
+    TaxonomyTerm,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Service => "service",
+            RecordKind::Organization => "organization",
+            RecordKind::Location => "location",
+            RecordKind::Taxonomy => "taxonomy",
+            RecordKind::TaxonomyTerm => "taxonomy term",
+        }
+    }
+
+    /// The kind a file name suggests (`services.json`, `taxonomy_terms.json`, ...), which
+    /// settles records too sparse to tell apart by their fields.
+    pub fn from_file_name(path: &Path) -> Option<RecordKind> {
+        let stem = path.file_stem()?.to_str()?.to_ascii_lowercase();
+        match stem.as_str() {
+            "services" | "service" | "service_list" | "service_full" => Some(RecordKind::Service),
+            "organizations" | "organisations" | "organization" | "organization_list" | "organization_full" => {
+                Some(RecordKind::Organization)
+            }
+            "locations" | "location" => Some(RecordKind::Location),
+            "taxonomies" | "taxonomy" | "taxonomy_list" => Some(RecordKind::Taxonomy),
+            "taxonomy_terms" | "taxonomy_term" | "taxonomy_term_list" => Some(RecordKind::TaxonomyTerm),
+            _ => None,
+        }
+    }
+}
+
+/// The shape a record arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SourceFormat {
+    #[serde(rename = "HSDS 3.0")]
+    Hsds3,
+    #[serde(rename = "ORUK v1")]
+    OrukV1,
+}
+
+/// A record Kith did not import, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub source: String,
+    /// JSON path of the record, such as `$[373]` or `$.contents[2]`.
+    pub path: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// Each reason names the field's own path.
+    pub reasons: Vec<String>,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.source, self.path)?;
+        match (&self.name, &self.id) {
+            (Some(name), _) if !name.trim().is_empty() => write!(f, " ({name:?})")?,
+            (_, Some(id)) => write!(f, " (id {id})")?,
+            _ => {}
+        }
+        write!(f, ": {}", self.reasons.join("; "))
+    }
+}
+
+/// What reading the input found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Top-level records seen, in every file, not counting exact repeats.
+    pub records: usize,
+    pub accepted: usize,
+    pub accepted_by_kind: HashMap<&'static str, usize>,
+    pub formats: Vec<SourceFormat>,
+    pub rejected: Vec<Rejection>,
+    /// Problems in records that were imported anyway.
+    pub warnings: Vec<String>,
+    /// Things worth saying about a file that are not about one record.
+    pub notes: Vec<String>,
+}
+
+/// A file Kith cannot read at all. Nothing from it is imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+
+    #[error("{source_name} is not valid UTF-8 (line {line}, byte {offset}); save it as UTF-8 and import it again")]
+    NotUtf8 { source_name: String, line: usize, offset: usize },
+
+    #[error("{source_name} ends too early at line {line}, column {column}: the file looks truncated ({message})")]
+    Truncated { source_name: String, line: usize, column: usize, message: String },
+
+    #[error("{source_name} is not valid JSON at line {line}, column {column}: {message}")]
+    Json { source_name: String, line: usize, column: usize, message: String },
+
+    #[error("{source_name}: {message}")]
+    Shape { source_name: String, message: String },
+}
+
+/// Reads one or more files into a batch and a report.
+#[derive(Debug, Default)]
+pub struct Importer {
+    batch: DirectoryBatch,
+    report: ImportReport,
+    /// Where each top-level id was first seen, to report duplicates.
+    seen: HashMap<(RecordKind, uuid::Uuid), String>,
+}
+
+impl Importer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads a file, or every `.json` file in a directory (sorted by name).
+    pub fn add_path(&mut self, path: &Path) -> Result<(), ImportError> {
+        let io = |e: std::io::Error| ImportError::Io { path: path.to_owned(), reason: e.to_string() };
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(io)?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(ImportError::Shape {
+                    source_name: path.display().to_string(),
+                    message: "the folder holds no .json files to import".into(),
+                });
+            }
+            for file in files {
+                self.add_path(&file)?;
+            }
+            return Ok(());
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        self.add_bytes(&bytes, &path.display().to_string(), RecordKind::from_file_name(path))
+    }
+
+    /// Reads one JSON document. `hint` says what its records are when their fields do
+    /// not.
+    pub fn add_bytes(&mut self, bytes: &[u8], source: &str, hint: Option<RecordKind>) -> Result<(), ImportError> {
+        let value = parse_json(bytes, source)?;
+        let records = match value {
+            Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| (format!("$[{i}]"), v)).collect(),
+            Value::Object(mut map) => {
+                if let Some(Value::Array(items)) = map.remove("contents") {
+                    items.into_iter().enumerate().map(|(i, v)| (format!("$.contents[{i}]"), v)).collect()
+                } else if map.contains_key("openapi_url") && !map.contains_key("id") {
+                    self.report.notes.push(format!(
+                        "{source}: this is an API root document (version {}), which describes an API and holds no records",
+                        map.get("version").and_then(Value::as_str).unwrap_or("unknown")
+                    ));
+                    Vec::new()
+                } else {
+                    vec![("$".to_owned(), Value::Object(map))]
+                }
+            }
+            _ => {
+                return Err(ImportError::Shape {
+                    source_name: source.to_owned(),
+                    message: "expected a JSON object, a list of objects, or a paged response with `contents`".into(),
+                });
+            }
+        };
+        for (path, record) in records {
+            self.add_record(record, source, path, hint);
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, source: &str, path: String, record: &Value, reasons: Vec<String>) {
+        let text = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
+        let name = text("name").map(|n| n.chars().take(120).collect());
+        self.report.rejected.push(Rejection { source: source.to_owned(), path, id: text("id"), name, reasons });
+    }
+
+    fn add_record(&mut self, record: Value, source: &str, path: String, hint: Option<RecordKind>) {
+        self.report.records += 1;
+        let Value::Object(map) = &record else {
+            let reason = format!("{path}: expected an object, found {}", json_type(&record));
+            self.reject(source, path, &record, vec![reason]);
+            return;
+        };
+        let Some((kind, format)) = classify(map, hint) else {
+            let reason = format!(
+                "{path}: cannot tell what kind of record this is; Kith imports HSDS services, organizations, locations, taxonomies and taxonomy terms"
+            );
+            self.reject(source, path, &record, vec![reason]);
+            return;
+        };
+        let oversized = oversized_strings(&record, &path, MAX_RAW_CHARS);
+        if !oversized.is_empty() {
+            let reasons = oversized.iter().map(ToString::to_string).collect();
+            self.reject(source, path, &record, reasons);
+            return;
+        }
+        // Long raw text may shrink once HTML is turned into text; check what is stored.
+        let recheck_length = !oversized_strings(&record, &path, MAX_TEXT_CHARS).is_empty();
+        let mut checker = Checker::new(path.clone());
+        let parsed = match (kind, format) {
+            (RecordKind::Service, SourceFormat::OrukV1) => oruk_v1::service(&record, &path).map(|(s, notes)| {
+                checker.problems.extend(notes);
+                checker.service(&s);
+                Parsed::Service(Box::new(s))
+            }),
+            (RecordKind::Service, _) => typed::<Service>(&record, &path).map(|s| {
+                checker.service(&s);
+                Parsed::Service(Box::new(s))
+            }),
+            (RecordKind::Organization, _) => typed::<Organization>(&record, &path).map(|o| {
+                checker.organization(&o);
+                Parsed::Organization(Box::new(o))
+            }),
+            (RecordKind::Location, _) => typed::<Location>(&record, &path).map(|l| {
+                checker.location(&l);
+                Parsed::Location(Box::new(l))
+            }),
+            (RecordKind::Taxonomy, _) => typed::<Taxonomy>(&record, &path).map(|t| {
+                if t.name.trim().is_empty() {
+                    checker.problems.push(Problem {
+                        path: format!("{path}.name"),
+                        message: "the taxonomy has no name".into(),
+                        severity: Severity::Error,
+                    });
+                }
+                Parsed::Taxonomy(t)
+            }),
+            (RecordKind::TaxonomyTerm, _) => typed::<TaxonomyTerm>(&record, &path).map(|t| {
+                checker.taxonomy_term(&t);
+                Parsed::Term(Box::new(t))
+            }),
+        };
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                self.reject(source, path, &record, vec![problem.to_string()]);
+                return;
+            }
+        };
+        if recheck_length {
+            checker.problems.extend(oversized_strings(&parsed.to_value(), &path, MAX_TEXT_CHARS));
+        }
+        if checker.has_errors() {
+            let reasons =
+                checker.problems.iter().filter(|p| p.severity == Severity::Error).map(ToString::to_string).collect();
+            self.reject(source, path, &record, reasons);
+            return;
+        }
+        let id = parsed.id();
+        let here = format!("{source} {path}");
+        if let Some(first) = self.seen.get(&(kind, id)) {
+            // A record repeated word for word (as in paged feeds that overlap) is no
+            // conflict: it is already imported, so say so and move on.
+            let mut alone = DirectoryBatch::new();
+            parsed.add_to(&mut alone);
+            if self.batch.includes(&alone) {
+                self.report.notes.push(format!("{source} {path} repeats {first} exactly; imported once"));
+                self.report.records -= 1;
+                return;
+            }
+            let reason = format!(
+                "{path}.id: {id} is a duplicate of the {} at {first}; the first was imported and this one was not. Give each {} its own id",
+                kind.as_str(),
+                kind.as_str()
+            );
+            self.reject(source, path, &record, vec![reason]);
+            return;
+        }
+        self.seen.insert((kind, id), here);
+        self.report.warnings.extend(checker.problems.iter().map(|p| format!("{source} {p}")));
+        if !self.report.formats.contains(&format) {
+            self.report.formats.push(format);
+        }
+        self.report.accepted += 1;
+        *self.report.accepted_by_kind.entry(kind.as_str()).or_default() += 1;
+        parsed.add_to(&mut self.batch);
+    }
+
+    pub fn report(&self) -> &ImportReport {
+        &self.report
+    }
+
+    pub fn finish(self) -> (DirectoryBatch, ImportReport) {
+        (self.batch, self.report)
+    }
+}
+
+enum Parsed {
+    Service(Box<Service>),
+    Organization(Box<Organization>),
+    Location(Box<Location>),
+    Taxonomy(Taxonomy),
+    Term(Box<TaxonomyTerm>),
+}
+
+impl Parsed {
+    fn add_to(self, batch: &mut DirectoryBatch) {
+        match self {
+            Parsed::Service(s) => batch.add_service(*s),
+            Parsed::Organization(o) => batch.add_organization(*o),
+            Parsed::Location(l) => batch.add_location(*l),
+            Parsed::Taxonomy(t) => batch.add_taxonomy(t),
+            Parsed::Term(t) => batch.add_taxonomy_term(*t),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let value = match self {
+            Parsed::Service(s) => serde_json::to_value(s),
+            Parsed::Organization(o) => serde_json::to_value(o),
+            Parsed::Location(l) => serde_json::to_value(l),
+            Parsed::Taxonomy(t) => serde_json::to_value(t),
+            Parsed::Term(t) => serde_json::to_value(t),
+        };
+        value.unwrap_or(Value::Null)
+    }
+
+    fn id(&self) -> uuid::Uuid {
+        match self {
+            Parsed::Service(s) => s.id,
+            Parsed::Organization(o) => o.id,
+            Parsed::Location(l) => l.id,
+            Parsed::Taxonomy(t) => t.id,
+            Parsed::Term(t) => t.id,
+        }
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_json(bytes: &[u8], source: &str) -> Result<Value, ImportError> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let offset = e.valid_up_to();
+        let line = bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(ImportError::NotUtf8 { source_name: source.to_owned(), line, offset });
+    }
+    // A byte-order mark is not JSON, but editors add one; skip it.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    serde_json::from_slice(bytes).map_err(|e| {
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let (line, column) = (e.line(), e.column());
+        if e.is_eof() {
+            ImportError::Truncated { source_name: source.to_owned(), line, column, message }
+        } else {
+            ImportError::Json { source_name: source.to_owned(), line, column, message }
+        }
+    })
+}
+
+/// Turns a JSON value into a typed record, reporting the path of the first field that
+/// does not fit.
+fn typed<T: DeserializeOwned>(record: &Value, path: &str) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(record).map_err(|e| {
+        let field = e.path().to_string();
+        let at = if field == "." { path.to_owned() } else { format!("{path}.{field}") };
+        Problem { path: at, message: friendly(&e.into_inner().to_string()), severity: Severity::Error }
+    })
+}
+
+/// Rewords serde's messages for people who edit spreadsheets, not Rust.
+fn friendly(message: &str) -> String {
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("the required field {field} is missing");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        return format!("wrong type: {rest}");
+    }
+    if message.starts_with("UUID parsing failed")
+        || message.starts_with("invalid character")
+        || message.contains("invalid length")
+    {
+        return format!("not a UUID ({message}); ids look like 3f7b145d-84af-42d7-8fae-eaca714b02b2");
+    }
+    message.to_owned()
+}
+
+/// Decides what a record is from its fields, falling back on the file name's hint.
+fn classify(map: &Map<String, Value>, hint: Option<RecordKind>) -> Option<(RecordKind, SourceFormat)> {
+    const ORUK_V1: &[&str] =
+        &["pc_metadata", "pc_targetAudience", "deliverable_type", "attending_access", "attending_type"];
+    const SERVICE: &[&str] = &[
+        "status",
+        "service_at_locations",
+        "service_areas",
+        "cost_options",
+        "eligibility_description",
+        "application_process",
+        "fees_description",
+        "required_documents",
+        "program",
+        "assured_date",
+    ];
+    const ORGANIZATION: &[&str] = &[
+        "services",
+        "organization_identifiers",
+        "website",
+        "locations",
+        "programs",
+        "legal_status",
+        "tax_status",
+        "year_incorporated",
+        "parent_organization_id",
+    ];
+    const TERM: &[&str] = &["taxonomy_id", "parent_id", "term_uri", "taxonomy_detail", "taxonomy", "code"];
+    let has = |keys: &[&str]| keys.iter().any(|k| map.contains_key(*k));
+    if has(ORUK_V1) {
+        return Some((RecordKind::Service, SourceFormat::OrukV1));
+    }
+    let kind = if has(SERVICE) {
+        RecordKind::Service
+    } else if map.contains_key("location_type") {
+        RecordKind::Location
+    } else if has(ORGANIZATION) {
+        RecordKind::Organization
+    } else if has(TERM) {
+        RecordKind::TaxonomyTerm
+    } else if let Some(hint) = hint {
+        hint
+    } else if map.contains_key("version") {
+        RecordKind::Taxonomy
+    } else {
+        return None;
+    };
+    // A sparse record in a file named for another kind follows the file.
+    let kind = match (kind, hint) {
+        (RecordKind::TaxonomyTerm | RecordKind::Taxonomy, Some(RecordKind::Taxonomy)) => RecordKind::Taxonomy,
+        (k, _) => k,
+    };
+    Some((kind, SourceFormat::Hsds3))
+}
+
+/// The result of storing an import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreOutcome {
+    /// Records that were new or different and were written.
+    pub written: WriteSummary,
+    /// False when `--strict` found rejections, so nothing was written.
+    pub wrote_anything: bool,
+}
+
+/// Writes a batch in chunks of `chunk_size` records, one transaction each, calling
+/// `progress(done, total)` after every chunk.
+pub async fn store_batch(
+    store: &dyn Store,
+    batch: DirectoryBatch,
+    chunk_size: usize,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<StoreOutcome, StoreError> {
+    let total = batch.len();
+    let mut written = WriteSummary::default();
+    let mut done = 0;
+    progress(0, total);
+    for chunk in batch.into_chunks(chunk_size) {
+        done += chunk.len();
+        written.add(store.write_batch(&chunk).await?);
+        progress(done, total);
+    }
+    Ok(StoreOutcome { written, wrote_anything: total > 0 })
+}
