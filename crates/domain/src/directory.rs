@@ -179,11 +179,10 @@ impl DirectoryBatch {
         self.take_attribute_terms(&mut service.attributes);
         for sal in &mut service.service_at_locations {
             sal.service_id = Some(service.id);
-            if let Some(mut location) = sal.location.take() {
+            // A venue is not owned by whichever organisation's service meets there, so
+            // the location keeps only the organisation it states itself.
+            if let Some(location) = sal.location.take() {
                 sal.location_id.get_or_insert(location.id);
-                if location.organization_id.is_none() {
-                    location.organization_id = service.organization_id;
-                }
                 self.add_location(location);
             }
         }
@@ -289,7 +288,7 @@ mod tests {
         assert!(first.organization.is_none());
         assert_eq!(first.service_at_locations[0].location_id, Some(place.id));
         assert!(first.service_at_locations[0].location.is_none());
-        assert_eq!(batch.locations[0].organization_id, Some(org.id));
+        assert_eq!(batch.locations[0].organization_id, None, "a shared venue belongs to no one service's organisation");
     }
 
     #[test]

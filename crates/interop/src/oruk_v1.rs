@@ -125,6 +125,40 @@ fn email_address(
     None
 }
 
+fn audience_attribute(
+    service_id: Uuid,
+    term_id: Uuid,
+    name: &str,
+    key: &str,
+    parent_id: Option<Uuid>,
+    taxonomy: &Taxonomy,
+) -> Attribute {
+    Attribute {
+        id: Uuid::new_v5(&KITH_NAMESPACE, format!("oruk-v1:audience:{service_id}:{key}").as_bytes()),
+        link_id: Some(service_id),
+        taxonomy_term_id: Some(term_id),
+        link_type: Some("target_audience".into()),
+        link_entity: Some("service".into()),
+        value: None,
+        taxonomy_term: Some(TaxonomyTerm {
+            id: term_id,
+            code: Some(key.to_owned()),
+            name: name.to_owned(),
+            description: format!("Services for {name}"),
+            parent_id,
+            taxonomy: Some(taxonomy.name.clone()),
+            taxonomy_detail: Some(taxonomy.clone()),
+            language: None,
+            taxonomy_id: Some(taxonomy.id),
+            term_uri: None,
+            metadata: vec![],
+            extra: Map::new(),
+        }),
+        metadata: vec![],
+        extra: Map::new(),
+    }
+}
+
 /// Maps one v1 service. Returns the service and notes (warnings), or the problem that
 /// stops it being imported.
 pub fn service(record: &Value, path: &str) -> Result<(Service, Vec<Problem>), Problem> {
@@ -206,37 +240,28 @@ pub fn service(record: &Value, path: &str) -> Result<(Service, Vec<Problem>), Pr
     if let Some(audiences) = obj.get("pc_targetAudience").and_then(Value::as_array) {
         let taxonomy = audience_taxonomy();
         for (i, audience) in audiences.iter().enumerate() {
-            let Some(a) = audience.as_object() else { continue };
-            let Some(label) = text(a, "audienceType").or_else(|| text(a, "id")) else {
-                notes.push(warning(format!("{path}.pc_targetAudience[{i}]"), "an audience with no name; left out"));
+            let Some(label) = audience.as_object().and_then(|a| text(a, "audienceType")) else {
+                notes.push(warning(
+                    format!("{path}.pc_targetAudience[{i}]"),
+                    "an audience with no audienceType; left out",
+                ));
                 continue;
             };
-            let key = text(a, "id").unwrap_or_else(|| label.clone());
-            let term_id = Uuid::new_v5(&KITH_NAMESPACE, format!("oruk-v1:audience:{key}").as_bytes());
-            s.attributes.push(Attribute {
-                id: Uuid::new_v5(&KITH_NAMESPACE, format!("oruk-v1:audience:{id}:{key}").as_bytes()),
-                link_id: Some(id),
-                taxonomy_term_id: Some(term_id),
-                link_type: Some("target_audience".into()),
-                link_entity: Some("service".into()),
-                value: None,
-                taxonomy_term: Some(TaxonomyTerm {
-                    id: term_id,
-                    code: Some(key),
-                    name: label.clone(),
-                    description: format!("Services for {label}"),
-                    parent_id: None,
-                    taxonomy: Some(taxonomy.name.clone()),
-                    taxonomy_detail: Some(taxonomy.clone()),
-                    language: None,
-                    taxonomy_id: Some(taxonomy.id),
-                    term_uri: None,
-                    metadata: vec![],
-                    extra: Map::new(),
-                }),
-                metadata: vec![],
-                extra: Map::new(),
-            });
+            // "Sensory Impaired>Visually Impaired" is a path: the service is linked to
+            // each level, and each level's term is the child of the one before.
+            let mut parent = None;
+            let mut key = String::new();
+            for level in label.split('>').map(str::trim).filter(|l| !l.is_empty()) {
+                if !key.is_empty() {
+                    key.push('>');
+                }
+                key.push_str(&level.to_lowercase());
+                let term_id = Uuid::new_v5(&KITH_NAMESPACE, format!("oruk-v1:audience:{key}").as_bytes());
+                if s.attributes.iter().all(|a| a.taxonomy_term_id != Some(term_id)) {
+                    s.attributes.push(audience_attribute(id, term_id, level, &key, parent, &taxonomy));
+                }
+                parent = Some(term_id);
+            }
         }
     }
     for (from, to) in [
@@ -274,7 +299,7 @@ mod tests {
             "assured_date": "2021-06-10",
             "organization": {"id": "da87250d-76bf-e321-ee11-796c8b7f7934", "name": "Urban Yoga", "description": "", "url": "https://www.urban-yoga.net", "logo": "", "uri": ""},
             "pc_metadata": {"date_modified": "2021-06-10", "assured_by": "someone@thecareforum.org.uk"},
-            "pc_targetAudience": [{"id": "ChronicallyIll", "audienceType": "Dementia "}]
+            "pc_targetAudience": [{"id": "ChronicallyIll", "audienceType": "Dementia "}, {"id": "22538", "audienceType": "Sensory Impaired>Visually Impaired"}]
         });
         let (s, notes) = service(&record, "$[0]").unwrap();
         assert_eq!(s.name, "Yoga for Fitness & Wellbeing");
@@ -286,7 +311,12 @@ mod tests {
         assert_eq!(s.last_verified_by.as_deref(), Some("thecareforum.org.uk"));
         assert_eq!(s.assured_date.map(|d| d.to_string()).as_deref(), Some("2021-06-10"));
         assert_eq!(s.organization.as_ref().and_then(|o| o.website.as_deref()), Some("https://www.urban-yoga.net"));
-        assert_eq!(s.attributes[0].taxonomy_term.as_ref().map(|t| t.name.as_str()), Some("Dementia"));
+        let terms: Vec<_> = s.attributes.iter().filter_map(|a| a.taxonomy_term.as_ref()).collect();
+        assert_eq!(
+            terms.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["Dementia", "Sensory Impaired", "Visually Impaired"]
+        );
+        assert_eq!(terms[2].parent_id, Some(terms[1].id), "a > path becomes a hierarchy");
         assert_eq!(s.extra["oruk_v1"]["attending_type"], "Venue");
     }
 

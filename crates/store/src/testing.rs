@@ -23,6 +23,19 @@ pub struct TestStore {
 }
 
 impl TestStore {
+    /// For PostgreSQL: a URL for this test's own database, to hand to another process.
+    pub fn postgres_url(&self) -> Option<String> {
+        let (admin, name) = self.pg.as_ref()?;
+        let host = match admin.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".into(),
+        };
+        let port = admin.get_ports().first().copied().unwrap_or(5432);
+        let user = admin.get_user().unwrap_or("postgres");
+        let password = admin.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
+        Some(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+    }
+
     /// For PostgreSQL: how to connect to this test's own database.
     pub fn postgres_config(&self) -> Option<tokio_postgres::Config> {
         self.pg.as_ref().map(|(admin, name)| {

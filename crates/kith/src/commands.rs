@@ -1,0 +1,176 @@
+//! What each command does. Results go to stdout; progress, warnings and errors to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line program talks on its streams.
+
+use crate::cli::{Cli, Command, ExportFormat, Global, Listen};
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use kith_domain::{Clock, DirectoryBatch, SystemClock};
+use kith_interop::{ImportReport, Importer, store_batch};
+use kith_store::Store;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Records per write transaction when importing.
+const CHUNK: usize = 1000;
+/// Rejections printed to the terminal; `--report` has them all.
+const SHOWN_REJECTIONS: usize = 25;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve(listen) => {
+            let store = open(&cli.global, clock).await?;
+            serve(store, &listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { listen, load_only, services, seed } => {
+            let store = open(&cli.global, clock.clone()).await?;
+            // Dates are relative to today (so some listings are stale), and the same all day,
+            // so loading the demo twice in a day changes nothing.
+            let today = clock.now().date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+            let options = kith_demo::DemoOptions { seed, services, now: today };
+            let batch = kith_demo::generate(&options);
+            let (services, orgs, places) = (batch.services.len(), batch.organizations.len(), batch.locations.len());
+            let written = write(&*store, batch, "Loading the demo directory").await?;
+            println!(
+                "Demo directory: {services} services from {orgs} organisations at {places} places ({} new or changed records)",
+                written.written.total()
+            );
+            if !load_only {
+                serve(store, &listen).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { paths, strict, report } => {
+            import(&cli.global, clock, &paths, strict, report.as_deref()).await
+        }
+        Command::Export { format: ExportFormat::Hsds, dir } => {
+            let store = open(&cli.global, clock).await?;
+            let bar = spinner(format!("Exporting to {}", dir.display()));
+            let summary = kith_interop::export_hsds(&*store, &dir, &mut |n| bar.inc(n))
+                .await
+                .with_context(|| format!("export to {} failed", dir.display()))?;
+            bar.finish_and_clear();
+            println!(
+                "Exported {} services, {} organisations, {} locations, {} taxonomies and {} taxonomy terms to {}",
+                summary.services,
+                summary.organizations,
+                summary.locations,
+                summary.taxonomies,
+                summary.taxonomy_terms,
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn open(global: &Global, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>> {
+    let store = kith_store::open(global.database_url.as_deref(), &global.data_dir, clock).await?;
+    Ok(store)
+}
+
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+async fn write(store: &dyn Store, batch: DirectoryBatch, message: &str) -> Result<kith_interop::import::StoreOutcome> {
+    let bar = ProgressBar::new(batch.len() as u64).with_message(message.to_owned());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let outcome = store_batch(store, batch, CHUNK, &mut |done, _| bar.set_position(done as u64))
+        .await
+        .context("writing to the database failed; records written before the failure are kept")?;
+    bar.finish_and_clear();
+    Ok(outcome)
+}
+
+async fn import(
+    global: &Global,
+    clock: Arc<dyn Clock>,
+    paths: &[std::path::PathBuf],
+    strict: bool,
+    report_path: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let mut importer = Importer::new();
+    for path in paths {
+        let bar = spinner(format!("Reading {}", path.display()));
+        let read = importer.add_path(path);
+        bar.finish_and_clear();
+        read?;
+    }
+    let (batch, report) = importer.finish();
+    if let Some(path) = report_path {
+        let json = serde_json::to_vec_pretty(&report).context("cannot write the report")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    print_problems(&report, report_path.is_some());
+    if report.records == 0 {
+        for note in &report.notes {
+            eprintln!("{note}");
+        }
+        bail!("no records found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let rejected = report.rejected.len();
+    if strict && rejected > 0 {
+        bail!("nothing imported: {rejected} of {} records are invalid and --strict is set", report.records);
+    }
+    let store = open(global, clock).await?;
+    let outcome = write(&*store, batch, "Importing").await?;
+    let w = outcome.written;
+    println!(
+        "Imported {} of {} records ({rejected} rejected). New or changed: {} services, {} organisations, {} locations, {} taxonomy terms, {} taxonomies.",
+        report.accepted, report.records, w.services, w.organizations, w.locations, w.taxonomy_terms, w.taxonomies
+    );
+    Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn print_problems(report: &ImportReport, has_report_file: bool) {
+    for r in report.rejected.iter().take(SHOWN_REJECTIONS) {
+        eprintln!("rejected: {r}");
+    }
+    if report.rejected.len() > SHOWN_REJECTIONS {
+        let more = report.rejected.len() - SHOWN_REJECTIONS;
+        let hint = if has_report_file { "see the report file" } else { "use --report FILE to see them all" };
+        eprintln!("... and {more} more rejected records ({hint})");
+    }
+    if !report.warnings.is_empty() {
+        let hint = if has_report_file { "listed in the report file" } else { "use --report FILE to see them" };
+        eprintln!("{} warnings about records that were imported ({hint})", report.warnings.len());
+    }
+}
+
+async fn serve(store: Arc<dyn Store>, listen: &Listen) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen.listen).await.with_context(|| {
+        format!("cannot listen on {}; is another program using it? Choose another with --listen", listen.listen)
+    })?;
+    let engine = store.engine();
+    let app = kith_web::router(kith_web::AppState { store });
+    println!("Kith is serving on http://{} ({engine:?}). Press Ctrl-C to stop.", listen.listen);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server stopped")?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,202 @@
+//! The `kith` command as users and scripts run it: a real process, real files, real
+//! databases (SQLite always, PostgreSQL when KITH_TEST_DATABASE_URL is set).
+
+use kith_domain::FixedClock;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+fn kith(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kith"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("KITH_DATABASE_URL")
+        .env_remove("KITH_LISTEN")
+        .output()
+        .expect("kith runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn total(dir: &Path, file: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap();
+    v["total_items"].as_u64().unwrap()
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in
+        [&["--help"][..], &["serve", "--help"], &["demo", "--help"], &["import", "--help"], &["export", "--help"]]
+    {
+        let out = kith(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("Usage: kith"), "{args:?}");
+    }
+    let import_help = stdout(&kith(dir.path(), &["import", "--help"]));
+    assert!(import_help.contains("--strict") && import_help.contains("Exit status"));
+}
+
+#[test]
+fn demo_export_import_round_trip_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    let out = kith(data.path(), &["demo", "--load-only"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Demo directory: 450 services"), "{}", stdout(&out));
+    assert!(data.path().join("kith.db").exists(), "SQLite lives in the data directory");
+
+    let again = kith(data.path(), &["demo", "--load-only"]);
+    assert!(
+        stdout(&again).contains("(0 new or changed records)"),
+        "loading the demo twice changes nothing: {}",
+        stdout(&again)
+    );
+
+    let export = data.path().join("export");
+    let out = kith(data.path(), &["export", "--format", "hsds", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(total(&export, "services.json"), 450);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let out = kith(fresh.path(), &["import", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(0 rejected)"), "{}", stdout(&out));
+    let second = fresh.path().join("export");
+    kith(fresh.path(), &["export", second.to_str().unwrap()]);
+    for file in ["services.json", "organizations.json", "locations.json", "taxonomy_terms.json", "taxonomies.json"] {
+        let same = std::fs::read(export.join(file)).unwrap() == std::fs::read(second.join(file)).unwrap();
+        assert!(same, "{file} differs after export, import and export again");
+    }
+}
+
+#[test]
+fn strict_import_of_a_file_with_one_bad_record_imports_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("feed.json");
+    std::fs::write(
+        &file,
+        r#"[{"id": "0b1d7c1e-0000-4000-8000-000000000001", "name": "Choir", "status": "active"},
+            {"id": "0b1d7c1e-0000-4000-8000-000000000002", "name": "Choir", "status": "open"}]"#,
+    )
+    .unwrap();
+    let out = kith(data.path(), &["import", "--strict", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("$[1].status: unknown variant `open`"), "{err}");
+    assert!(err.lines().last().unwrap().starts_with("kith: nothing imported: 1 of 2 records are invalid"), "{err}");
+    let export = data.path().join("export");
+    assert!(kith(data.path(), &["export", export.to_str().unwrap()]).status.success());
+    assert_eq!(total(&export, "services.json"), 0, "strict imported nothing");
+
+    let out = kith(data.path(), &["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "some rejected, the rest imported");
+    assert!(stdout(&out).contains("Imported 1 of 2 records (1 rejected)"), "{}", stdout(&out));
+}
+
+#[test]
+fn failures_exit_non_zero_with_one_line() {
+    let data = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["import", "/no/such/file.json"], "cannot read /no/such/file.json"),
+        (&["--database-url", "mysql://db/kith", "export", "x"], "is not one Kith understands"),
+        (&["serve", "--listen", "not-an-address"], "invalid value 'not-an-address'"),
+        (&["export", "--format", "csv", "x"], "invalid value 'csv'"),
+    ];
+    for (args, expected) in cases {
+        let out = kith(data.path(), args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = kith(data.path(), &["serve", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("kith: cannot listen on {addr}")), "{err}");
+}
+
+/// Starts `kith serve` on a free port, waits for it, and returns the child and port.
+fn serve(data_dir: &Path, db: Option<&str>) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kith"));
+    cmd.arg("--data-dir").arg(data_dir).args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    cmd.env_remove("KITH_DATABASE_URL");
+    if let Some(url) = db {
+        cmd.env("KITH_DATABASE_URL", url);
+    }
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("kith serve did not start on port {port}");
+}
+
+fn get(port: u16, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_answers_over_http() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(kith(data.path(), &["demo", "--load-only", "--services", "40"]).status.success());
+    let (mut child, port) = serve(data.path(), None);
+    let health = get(port, "/healthz");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains("\"engine\":\"sqlite\"") && health.contains("\"services\":40"), "{health}");
+}
+
+#[tokio::test]
+async fn the_same_commands_work_on_postgresql() {
+    let clock = Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()));
+    let Some(db) = kith_store::testing::postgres(clock, "the_same_commands_work_on_postgresql").await else { return };
+    let url = db.postgres_url().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kith"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .env("KITH_DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["demo", "--load-only", "--services", "120"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!data.path().join("kith.db").exists(), "nothing is written to SQLite when PostgreSQL is configured");
+    let export = data.path().join("export");
+    let out = run(&["export", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(total(&export, "services.json"), 120);
+    let out = run(&["import", export.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("New or changed: 0 services"),
+        "re-importing an export changes nothing: {}",
+        stdout(&out)
+    );
+
+    let (mut child, port) = serve(data.path(), Some(&url));
+    let health = get(port, "/healthz");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":120"), "{health}");
+    db.cleanup().await;
+}
