@@ -201,12 +201,12 @@ pub struct Related {
 /// Nests a stored service: its organisation, the location of each service at a
 /// location, and the taxonomy term of each attribute, as `service_full` expects.
 pub fn nest_service(mut service: Service, related: &Related) -> Service {
-    if let Some(org_id) = service.organization_id {
-        if let Some(org) = related.organizations.get(&org_id) {
-            let mut org = org.clone();
-            nest_attributes(&mut org.attributes, related);
-            service.organization = Some(Box::new(org));
-        }
+    if let Some(org_id) = service.organization_id
+        && let Some(org) = related.organizations.get(&org_id)
+    {
+        let mut org = org.clone();
+        nest_attributes(&mut org.attributes, related);
+        service.organization = Some(Box::new(org));
     }
     for sal in &mut service.service_at_locations {
         if let Some(location) = sal.location_id.and_then(|id| related.locations.get(&id)) {

@@ -105,24 +105,24 @@ impl Checker {
     }
 
     fn email(&mut self, field: &str, value: Option<&str>) {
-        if let Some(value) = value {
-            if !is_email(value) {
-                self.error(
-                    field,
-                    format!("{value:?} is not an email address; write it as name@example.org, or leave it out"),
-                );
-            }
+        if let Some(value) = value
+            && !is_email(value)
+        {
+            self.error(
+                field,
+                format!("{value:?} is not an email address; write it as name@example.org, or leave it out"),
+            );
         }
     }
 
     fn url(&mut self, field: &str, value: Option<&str>) {
-        if let Some(value) = value {
-            if !is_web_url(value) {
-                self.error(
+        if let Some(value) = value
+            && !is_web_url(value)
+        {
+            self.error(
                     field,
                     format!("{value:?} is not a full web address; write it with http:// or https://, for example https://example.org/page"),
                 );
-            }
         }
     }
 
@@ -165,15 +165,15 @@ impl Checker {
                 }
             }
         }
-        if let (Some(opens), Some(closes)) = (s.opens_at, s.closes_at) {
-            if closes < opens {
-                self.warn("closes_at", format!("closes at {closes}, before it opens at {opens}; check the times"));
-            }
+        if let (Some(opens), Some(closes)) = (s.opens_at, s.closes_at)
+            && closes < opens
+        {
+            self.warn("closes_at", format!("closes at {closes}, before it opens at {opens}; check the times"));
         }
-        if let (Some(from), Some(to)) = (s.valid_from, s.valid_to) {
-            if to < from {
-                self.error("valid_to", format!("valid_to {to} is before valid_from {from}"));
-            }
+        if let (Some(from), Some(to)) = (s.valid_from, s.valid_to)
+            && to < from
+        {
+            self.error("valid_to", format!("valid_to {to} is before valid_from {from}"));
         }
         self.url("schedule_link", s.schedule_link.as_deref());
         self.attributes(&s.attributes);
@@ -187,10 +187,10 @@ impl Checker {
     }
 
     pub fn location(&mut self, l: &Location) {
-        if let Some(name) = &l.name {
-            if name.chars().count() > MAX_NAME_CHARS {
-                self.error("name", format!("the name is longer than {MAX_NAME_CHARS} characters"));
-            }
+        if let Some(name) = &l.name
+            && name.chars().count() > MAX_NAME_CHARS
+        {
+            self.error("name", format!("the name is longer than {MAX_NAME_CHARS} characters"));
         }
         match (l.latitude, l.longitude) {
             (Some(lat), Some(lon)) => {
@@ -233,16 +233,16 @@ impl Checker {
         self.email("assurer_email", s.assurer_email.as_deref());
         self.url("url", s.url.as_deref());
         for (field, age) in [("minimum_age", s.minimum_age), ("maximum_age", s.maximum_age)] {
-            if let Some(age) = age {
-                if !(0.0..=MAX_AGE).contains(&age) {
-                    self.error(field, format!("{age} is not an age; use a number from 0 to {MAX_AGE}"));
-                }
+            if let Some(age) = age
+                && !(0.0..=MAX_AGE).contains(&age)
+            {
+                self.error(field, format!("{age} is not an age; use a number from 0 to {MAX_AGE}"));
             }
         }
-        if let (Some(min), Some(max)) = (s.minimum_age, s.maximum_age) {
-            if min > max {
-                self.error("maximum_age", format!("the maximum age {max} is below the minimum age {min}"));
-            }
+        if let (Some(min), Some(max)) = (s.minimum_age, s.maximum_age)
+            && min > max
+        {
+            self.error("maximum_age", format!("the maximum age {max} is below the minimum age {min}"));
         }
         self.phones(&s.phones);
         self.schedules(&s.schedules);

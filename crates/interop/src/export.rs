@@ -57,22 +57,22 @@ impl ListWriter {
         Ok(ListWriter { path, out, written: 0 })
     }
 
-    fn io(&self, e: impl ToString) -> ExportError {
+    fn io(&self, e: &dyn std::fmt::Display) -> ExportError {
         ExportError::Io { path: self.path.clone(), reason: e.to_string() }
     }
 
     fn push<T: Serialize>(&mut self, item: &T) -> Result<(), ExportError> {
         if self.written > 0 {
-            self.out.write_all(b",").map_err(|e| self.io(e))?;
+            self.out.write_all(b",").map_err(|e| self.io(&e))?;
         }
-        serde_json::to_writer(&mut self.out, item).map_err(|e| self.io(e))?;
+        serde_json::to_writer(&mut self.out, item).map_err(|e| self.io(&e))?;
         self.written += 1;
         Ok(())
     }
 
     fn finish(mut self) -> Result<u64, ExportError> {
-        self.out.write_all(b"]}\n").map_err(|e| self.io(e))?;
-        self.out.flush().map_err(|e| self.io(e))?;
+        self.out.write_all(b"]}\n").map_err(|e| self.io(&e))?;
+        self.out.flush().map_err(|e| self.io(&e))?;
         Ok(self.written)
     }
 }

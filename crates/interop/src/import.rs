@@ -189,7 +189,7 @@ impl Importer {
             }
         };
         for (path, record) in records {
-            self.add_record(record, source, path, hint);
+            self.add_record(&record, source, path, hint);
         }
         Ok(())
     }
@@ -200,48 +200,48 @@ impl Importer {
         self.report.rejected.push(Rejection { source: source.to_owned(), path, id: text("id"), name, reasons });
     }
 
-    fn add_record(&mut self, record: Value, source: &str, path: String, hint: Option<RecordKind>) {
+    fn add_record(&mut self, record: &Value, source: &str, path: String, hint: Option<RecordKind>) {
         self.report.records += 1;
-        let Value::Object(map) = &record else {
-            let reason = format!("{path}: expected an object, found {}", json_type(&record));
-            self.reject(source, path, &record, vec![reason]);
+        let Value::Object(map) = record else {
+            let reason = format!("{path}: expected an object, found {}", json_type(record));
+            self.reject(source, path, record, vec![reason]);
             return;
         };
         let Some((kind, format)) = classify(map, hint) else {
             let reason = format!(
                 "{path}: cannot tell what kind of record this is; Kith imports HSDS services, organizations, locations, taxonomies and taxonomy terms"
             );
-            self.reject(source, path, &record, vec![reason]);
+            self.reject(source, path, record, vec![reason]);
             return;
         };
-        let oversized = oversized_strings(&record, &path, MAX_RAW_CHARS);
+        let oversized = oversized_strings(record, &path, MAX_RAW_CHARS);
         if !oversized.is_empty() {
             let reasons = oversized.iter().map(ToString::to_string).collect();
-            self.reject(source, path, &record, reasons);
+            self.reject(source, path, record, reasons);
             return;
         }
         // Long raw text may shrink once HTML is turned into text; check what is stored.
-        let recheck_length = !oversized_strings(&record, &path, MAX_TEXT_CHARS).is_empty();
+        let recheck_length = !oversized_strings(record, &path, MAX_TEXT_CHARS).is_empty();
         let mut checker = Checker::new(path.clone());
         let parsed = match (kind, format) {
-            (RecordKind::Service, SourceFormat::OrukV1) => oruk_v1::service(&record, &path).map(|(s, notes)| {
+            (RecordKind::Service, SourceFormat::OrukV1) => oruk_v1::service(record, &path).map(|(s, notes)| {
                 checker.problems.extend(notes);
                 checker.service(&s);
                 Parsed::Service(Box::new(s))
             }),
-            (RecordKind::Service, _) => typed::<Service>(&record, &path).map(|s| {
+            (RecordKind::Service, _) => typed::<Service>(record, &path).map(|s| {
                 checker.service(&s);
                 Parsed::Service(Box::new(s))
             }),
-            (RecordKind::Organization, _) => typed::<Organization>(&record, &path).map(|o| {
+            (RecordKind::Organization, _) => typed::<Organization>(record, &path).map(|o| {
                 checker.organization(&o);
                 Parsed::Organization(Box::new(o))
             }),
-            (RecordKind::Location, _) => typed::<Location>(&record, &path).map(|l| {
+            (RecordKind::Location, _) => typed::<Location>(record, &path).map(|l| {
                 checker.location(&l);
                 Parsed::Location(Box::new(l))
             }),
-            (RecordKind::Taxonomy, _) => typed::<Taxonomy>(&record, &path).map(|t| {
+            (RecordKind::Taxonomy, _) => typed::<Taxonomy>(record, &path).map(|t| {
                 if t.name.trim().is_empty() {
                     checker.problems.push(Problem {
                         path: format!("{path}.name"),
@@ -251,7 +251,7 @@ impl Importer {
                 }
                 Parsed::Taxonomy(t)
             }),
-            (RecordKind::TaxonomyTerm, _) => typed::<TaxonomyTerm>(&record, &path).map(|t| {
+            (RecordKind::TaxonomyTerm, _) => typed::<TaxonomyTerm>(record, &path).map(|t| {
                 checker.taxonomy_term(&t);
                 Parsed::Term(Box::new(t))
             }),
@@ -259,7 +259,7 @@ impl Importer {
         let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(problem) => {
-                self.reject(source, path, &record, vec![problem.to_string()]);
+                self.reject(source, path, record, vec![problem.to_string()]);
                 return;
             }
         };
@@ -269,7 +269,7 @@ impl Importer {
         if checker.has_errors() {
             let reasons =
                 checker.problems.iter().filter(|p| p.severity == Severity::Error).map(ToString::to_string).collect();
-            self.reject(source, path, &record, reasons);
+            self.reject(source, path, record, reasons);
             return;
         }
         let id = parsed.id();
@@ -289,7 +289,7 @@ impl Importer {
                 kind.as_str(),
                 kind.as_str()
             );
-            self.reject(source, path, &record, vec![reason]);
+            self.reject(source, path, record, vec![reason]);
             return;
         }
         self.seen.insert((kind, id), here);

@@ -2,6 +2,8 @@
 //! Each test starts from a stored directory, imports something broken, and checks the
 //! message a person would read and that the stored records are untouched.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use kith_domain::FixedClock;
 use kith_interop::{ImportError, ImportReport, Importer, store_batch};
 use kith_store::testing::TestStore;

@@ -3,6 +3,8 @@
 //! rejected by name, and the real Bristol ORUK v1 feed imports with every rejection
 //! explained. Reads `../shared`; skips with a message when it is absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use kith_domain::FixedClock;
 use kith_interop::{Importer, export_hsds, store_batch};
 use kith_store::testing::{TestStore, shared_dir};

@@ -1,6 +1,8 @@
 //! The `kith` command as users and scripts run it: a real process, real files, real
 //! databases (SQLite always, PostgreSQL when KITH_TEST_DATABASE_URL is set).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use kith_domain::FixedClock;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -125,8 +127,21 @@ fn failures_exit_non_zero_with_one_line() {
     assert!(err.starts_with(&format!("kith: cannot listen on {addr}")), "{err}");
 }
 
-/// Starts `kith serve` on a free port, waits for it, and returns the child and port.
-fn serve(data_dir: &Path, db: Option<&str>) -> (std::process::Child, u16) {
+/// A running `kith serve`, stopped when dropped (even when a test fails).
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `kith serve` on a free port and waits until it accepts connections.
+fn serve(data_dir: &Path, db: Option<&str>) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kith"));
     cmd.arg("--data-dir").arg(data_dir).args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
@@ -135,9 +150,10 @@ fn serve(data_dir: &Path, db: Option<&str>) -> (std::process::Child, u16) {
         cmd.env("KITH_DATABASE_URL", url);
     }
     let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let server = Server { child, port };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (child, port);
+            return server;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -156,10 +172,8 @@ fn get(port: u16, path: &str) -> String {
 fn serve_answers_over_http() {
     let data = tempfile::tempdir().unwrap();
     assert!(kith(data.path(), &["demo", "--load-only", "--services", "40"]).status.success());
-    let (mut child, port) = serve(data.path(), None);
-    let health = get(port, "/healthz");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let server = serve(data.path(), None);
+    let health = get(server.port, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"engine\":\"sqlite\"") && health.contains("\"services\":40"), "{health}");
 }
@@ -193,10 +207,9 @@ async fn the_same_commands_work_on_postgresql() {
         stdout(&out)
     );
 
-    let (mut child, port) = serve(data.path(), Some(&url));
-    let health = get(port, "/healthz");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let server = serve(data.path(), Some(&url));
+    let health = get(server.port, "/healthz");
+    drop(server);
     assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":120"), "{health}");
     db.cleanup().await;
 }

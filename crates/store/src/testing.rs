@@ -50,11 +50,11 @@ impl TestStore {
     pub async fn cleanup(self) {
         let TestStore { store, pg, .. } = self;
         drop(store);
-        if let Some((admin, name)) = pg {
-            if let Ok((client, conn)) = admin.connect(tokio_postgres::NoTls).await {
-                tokio::spawn(conn);
-                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-            }
+        if let Some((admin, name)) = pg
+            && let Ok((client, conn)) = admin.connect(tokio_postgres::NoTls).await
+        {
+            tokio::spawn(conn);
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The Store contract. Every test here runs on SQLite and on PostgreSQL, through the
 //! `Store` trait alone, so the two engines cannot drift apart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use chrono::{Duration, TimeZone, Utc};
 use kith_domain::hsds::{
     Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy, TaxonomyTerm,
