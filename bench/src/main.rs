@@ -1,1 +1,200 @@
-fn main() {}
+//! Kith's benchmarks. Results are recorded in docs/BENCHMARKS.md.
+//!
+//! ```text
+//! cargo run --release -p kith-bench -- import --services 100000 --runs 5
+//! ```
+//!
+//! `import` measures `kith import` end to end: read an HSDS 3.0 JSON file of N generated
+//! services (nested, as publishers send them), parse, validate, and store, into a fresh
+//! SQLite database and a fresh PostgreSQL database on each run.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // A benchmark reports on its streams.
+
+use anyhow::{Context, Result, bail};
+use kith_domain::directory::{Related, nest_service};
+use kith_domain::{Clock, FixedClock};
+use kith_interop::{Importer, store_batch};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: kith-bench import [--services N] [--runs R] [--postgres URL]
+
+  --services N    services to generate (default 100000)
+  --runs R        runs per engine; medians are reported (default 5)
+  --postgres URL  PostgreSQL server to create benchmark databases on
+                  (default $KITH_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)";
+
+struct Options {
+    services: usize,
+    runs: usize,
+    postgres: String,
+}
+
+fn parse_args() -> Result<Options> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("import") => {}
+        Some("--help" | "-h") | None => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        Some(other) => bail!("unknown benchmark {other:?}\n{USAGE}"),
+    }
+    let mut o = Options {
+        services: 100_000,
+        runs: 5,
+        postgres: std::env::var("KITH_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--services" => o.services = value.parse().context("--services must be a whole number")?,
+            "--runs" => o.runs = value.parse().context("--runs must be a whole number")?,
+            "--postgres" => o.postgres = value,
+            _ => bail!("unknown option {flag}\n{USAGE}"),
+        }
+    }
+    if o.runs == 0 || o.services == 0 {
+        bail!("--services and --runs must be at least 1");
+    }
+    Ok(o)
+}
+
+/// Writes N generated services as one HSDS paged response, each service nested with its
+/// organisation and locations, as a council's feed would be.
+fn write_feed(path: &Path, services: usize, now: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+    let batch = kith_demo::generate(&kith_demo::DemoOptions { seed: 42, services, now });
+    let related = Related {
+        organizations: batch.organizations.iter().map(|o| (o.id, o.clone())).collect(),
+        locations: batch.locations.iter().map(|l| (l.id, l.clone())).collect(),
+        taxonomy_terms: batch.taxonomy_terms.iter().map(|t| (t.id, t.clone())).collect(),
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write!(
+        out,
+        "{{\"total_items\":{services},\"total_pages\":1,\"page_number\":1,\"size\":{services},\"first_page\":true,\"last_page\":true,\"empty\":false,\"contents\":["
+    )?;
+    for (i, s) in batch.services.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut out, &nest_service(s.clone(), &related))?;
+    }
+    out.write_all(b"]}")?;
+    out.flush()?;
+    Ok(std::fs::metadata(path)?.len())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    parse: Duration,
+    store: Duration,
+}
+
+impl Run {
+    fn total(&self) -> Duration {
+        self.parse + self.store
+    }
+}
+
+async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize) -> Result<Run> {
+    let started = Instant::now();
+    let mut importer = Importer::new();
+    importer.add_path(feed)?;
+    let (batch, report) = importer.finish();
+    if report.accepted != expected || !report.rejected.is_empty() {
+        bail!(
+            "expected {expected} clean records, got {} accepted and {} rejected",
+            report.accepted,
+            report.rejected.len()
+        );
+    }
+    let parse = started.elapsed();
+    let started = Instant::now();
+    let outcome = store_batch(store, batch, 1000, &mut |_, _| {}).await?;
+    if outcome.written.services as usize != expected {
+        bail!("expected {expected} services written, got {}", outcome.written.services);
+    }
+    Ok(Run { parse, store: started.elapsed() })
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn report(engine: &str, runs: &[Run], services: usize, goal: f64) {
+    let total = median(runs.iter().map(Run::total).collect());
+    let parse = median(runs.iter().map(|r| r.parse).collect());
+    let store = median(runs.iter().map(|r| r.store).collect());
+    let rate = services as f64 / total.as_secs_f64();
+    let all: Vec<String> = runs.iter().map(|r| format!("{:.2}", r.total().as_secs_f64())).collect();
+    println!(
+        "| {engine} | {} | {:.2} s | {:.2} s | {:.2} s | **{:.0}** | {:.0} | {:.2}× | {} |",
+        runs.len(),
+        total.as_secs_f64(),
+        parse.as_secs_f64(),
+        store.as_secs_f64(),
+        rate,
+        goal,
+        rate / goal,
+        all.join(", ")
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let o = parse_args()?;
+    let clock: Arc<dyn Clock> =
+        Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).context("a valid timestamp")?));
+    let dir = tempfile::tempdir()?;
+    let feed = dir.path().join("services.json");
+    let started = Instant::now();
+    let bytes = write_feed(&feed, o.services, clock.now())?;
+    eprintln!("generated {} services ({:.0} MB) in {:.1?}", o.services, bytes as f64 / 1e6, started.elapsed());
+
+    let mut sqlite_runs = Vec::new();
+    for run in 0..o.runs {
+        let db = dir.path().join(format!("sqlite-{run}.db"));
+        let store = kith_store::sqlite::SqliteStore::open(&db, clock.clone()).await?;
+        let r = import_once(&store, &feed, o.services).await?;
+        eprintln!("sqlite run {run}: {:.2?} (parse {:.2?}, store {:.2?})", r.total(), r.parse, r.store);
+        sqlite_runs.push(r);
+        drop(store);
+        let _ = std::fs::remove_file(&db);
+    }
+
+    let admin = kith_store::postgres::parse_url(&o.postgres)?;
+    let (client, conn) = admin.connect(tokio_postgres::NoTls).await.context("connecting to PostgreSQL")?;
+    tokio::spawn(conn);
+    let mut pg_runs = Vec::new();
+    for run in 0..o.runs {
+        let name = format!("kith_bench_{}_{run}", std::process::id());
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        let mut config = admin.clone();
+        config.dbname(&name);
+        let store = kith_store::postgres::PostgresStore::connect_with(config, clock.clone()).await?;
+        let r = import_once(&store, &feed, o.services).await?;
+        eprintln!("postgres run {run}: {:.2?} (parse {:.2?}, store {:.2?})", r.total(), r.parse, r.store);
+        pg_runs.push(r);
+        drop(store);
+        client.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await?;
+    }
+
+    println!(
+        "\nImport of {} generated services ({:.0} MB of HSDS 3.0 JSON), medians of {} runs:\n",
+        o.services,
+        bytes as f64 / 1e6,
+        o.runs
+    );
+    println!(
+        "| engine | runs | total (median) | parse + validate | store | services/s | goal | vs goal | every run (s) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    report("SQLite (WAL)", &sqlite_runs, o.services, 20_000.0);
+    report("PostgreSQL", &pg_runs, o.services, 10_000.0);
+    Ok(())
+}

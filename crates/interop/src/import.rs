@@ -12,7 +12,10 @@ use kith_domain::validate::{Checker, MAX_RAW_CHARS, MAX_TEXT_CHARS, Problem, Sev
 use kith_store::{Store, StoreError, WriteSummary};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -165,113 +168,72 @@ impl Importer {
     /// Reads one JSON document. `hint` says what its records are when their fields do
     /// not.
     pub fn add_bytes(&mut self, bytes: &[u8], source: &str, hint: Option<RecordKind>) -> Result<(), ImportError> {
-        let value = parse_json(bytes, source)?;
-        let records = match value {
-            Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| (format!("$[{i}]"), v)).collect(),
-            Value::Object(mut map) => {
-                if let Some(Value::Array(items)) = map.remove("contents") {
-                    items.into_iter().enumerate().map(|(i, v)| (format!("$.contents[{i}]"), v)).collect()
-                } else if map.contains_key("openapi_url") && !map.contains_key("id") {
-                    self.report.notes.push(format!(
-                        "{source}: this is an API root document (version {}), which describes an API and holds no records",
-                        map.get("version").and_then(Value::as_str).unwrap_or("unknown")
-                    ));
-                    Vec::new()
-                } else {
-                    vec![("$".to_owned(), Value::Object(map))]
+        let text = as_text(bytes, source)?;
+        // Records are kept as slices of the input and each is parsed straight into its
+        // type: no intermediate tree of the whole file.
+        let shape_error = || ImportError::Shape {
+            source_name: source.to_owned(),
+            message: "expected a JSON object, a list of objects, or a paged response with `contents`".into(),
+        };
+        let records: Vec<(String, &RawValue)> = match text.trim_start().as_bytes().first() {
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| json_error(&e, source))?;
+                items.into_iter().enumerate().map(|(i, v)| (format!("$[{i}]"), v)).collect()
+            }
+            Some(b'{') => {
+                let map: HashMap<Cow<'_, str>, &RawValue> =
+                    serde_json::from_str(text).map_err(|e| json_error(&e, source))?;
+                match map.get("contents").filter(|c| c.get().trim_start().starts_with('[')) {
+                    Some(contents) => {
+                        let items: Vec<&RawValue> =
+                            serde_json::from_str(contents.get()).map_err(|e| json_error(&e, source))?;
+                        items.into_iter().enumerate().map(|(i, v)| (format!("$.contents[{i}]"), v)).collect()
+                    }
+                    None if map.contains_key("openapi_url") && !map.contains_key("id") => {
+                        let version = map
+                            .get("version")
+                            .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+                            .unwrap_or_else(|| "unknown".into());
+                        self.report.notes.push(format!(
+                            "{source}: this is an API root document (version {version}), which describes an API and holds no records"
+                        ));
+                        Vec::new()
+                    }
+                    None => {
+                        let whole: &RawValue = serde_json::from_str(text).map_err(|e| json_error(&e, source))?;
+                        vec![("$".to_owned(), whole)]
+                    }
                 }
             }
             _ => {
-                return Err(ImportError::Shape {
-                    source_name: source.to_owned(),
-                    message: "expected a JSON object, a list of objects, or a paged response with `contents`".into(),
-                });
+                // Say what is wrong with text that is not JSON; refuse JSON of the wrong shape.
+                serde_json::from_str::<&RawValue>(text).map_err(|e| json_error(&e, source))?;
+                return Err(shape_error());
             }
         };
-        for (path, record) in records {
-            self.add_record(&record, source, path, hint);
+        let outcomes = read_records(&records, hint);
+        for ((path, record), outcome) in records.into_iter().zip(outcomes) {
+            self.add_record(record.get(), source, path, outcome);
         }
         Ok(())
     }
 
-    fn reject(&mut self, source: &str, path: String, record: &Value, reasons: Vec<String>) {
+    fn reject(&mut self, source: &str, path: String, record: &str, reasons: Vec<String>) {
+        let record: Value = serde_json::from_str(record).unwrap_or(Value::Null);
         let text = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
         let name = text("name").map(|n| n.chars().take(120).collect());
         self.report.rejected.push(Rejection { source: source.to_owned(), path, id: text("id"), name, reasons });
     }
 
-    fn add_record(&mut self, record: &Value, source: &str, path: String, hint: Option<RecordKind>) {
+    fn add_record(&mut self, record: &str, source: &str, path: String, outcome: Outcome) {
         self.report.records += 1;
-        let Value::Object(map) = record else {
-            let reason = format!("{path}: expected an object, found {}", json_type(record));
-            self.reject(source, path, record, vec![reason]);
-            return;
-        };
-        let Some((kind, format)) = classify(map, hint) else {
-            let reason = format!(
-                "{path}: cannot tell what kind of record this is; Kith imports HSDS services, organizations, locations, taxonomies and taxonomy terms"
-            );
-            self.reject(source, path, record, vec![reason]);
-            return;
-        };
-        let oversized = oversized_strings(record, &path, MAX_RAW_CHARS);
-        if !oversized.is_empty() {
-            let reasons = oversized.iter().map(ToString::to_string).collect();
-            self.reject(source, path, record, reasons);
-            return;
-        }
-        // Long raw text may shrink once HTML is turned into text; check what is stored.
-        let recheck_length = !oversized_strings(record, &path, MAX_TEXT_CHARS).is_empty();
-        let mut checker = Checker::new(path.clone());
-        let parsed = match (kind, format) {
-            (RecordKind::Service, SourceFormat::OrukV1) => oruk_v1::service(record, &path).map(|(s, notes)| {
-                checker.problems.extend(notes);
-                checker.service(&s);
-                Parsed::Service(Box::new(s))
-            }),
-            (RecordKind::Service, _) => typed::<Service>(record, &path).map(|s| {
-                checker.service(&s);
-                Parsed::Service(Box::new(s))
-            }),
-            (RecordKind::Organization, _) => typed::<Organization>(record, &path).map(|o| {
-                checker.organization(&o);
-                Parsed::Organization(Box::new(o))
-            }),
-            (RecordKind::Location, _) => typed::<Location>(record, &path).map(|l| {
-                checker.location(&l);
-                Parsed::Location(Box::new(l))
-            }),
-            (RecordKind::Taxonomy, _) => typed::<Taxonomy>(record, &path).map(|t| {
-                if t.name.trim().is_empty() {
-                    checker.problems.push(Problem {
-                        path: format!("{path}.name"),
-                        message: "the taxonomy has no name".into(),
-                        severity: Severity::Error,
-                    });
-                }
-                Parsed::Taxonomy(t)
-            }),
-            (RecordKind::TaxonomyTerm, _) => typed::<TaxonomyTerm>(record, &path).map(|t| {
-                checker.taxonomy_term(&t);
-                Parsed::Term(Box::new(t))
-            }),
-        };
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
-            Err(problem) => {
-                self.reject(source, path, record, vec![problem.to_string()]);
+        let (parsed, kind, format, problems) = match outcome {
+            Outcome::Rejected(reasons) => {
+                self.reject(source, path, record, reasons);
                 return;
             }
+            Outcome::Accepted { parsed, kind, format, problems } => (parsed, kind, format, problems),
         };
-        if recheck_length {
-            checker.problems.extend(oversized_strings(&parsed.to_value(), &path, MAX_TEXT_CHARS));
-        }
-        if checker.has_errors() {
-            let reasons =
-                checker.problems.iter().filter(|p| p.severity == Severity::Error).map(ToString::to_string).collect();
-            self.reject(source, path, record, reasons);
-            return;
-        }
         let id = parsed.id();
         let here = format!("{source} {path}");
         if let Some(first) = self.seen.get(&(kind, id)) {
@@ -293,7 +255,7 @@ impl Importer {
             return;
         }
         self.seen.insert((kind, id), here);
-        self.report.warnings.extend(checker.problems.iter().map(|p| format!("{source} {p}")));
+        self.report.warnings.extend(problems.iter().map(|p| format!("{source} {p}")));
         if !self.report.formats.contains(&format) {
             self.report.formats.push(format);
         }
@@ -309,6 +271,123 @@ impl Importer {
     pub fn finish(self) -> (DirectoryBatch, ImportReport) {
         (self.batch, self.report)
     }
+}
+
+/// What reading one record gave: a typed, validated record, or the reasons it cannot
+/// be imported. Computed independently for each record, so records are read in parallel.
+enum Outcome {
+    Accepted { parsed: Parsed, kind: RecordKind, format: SourceFormat, problems: Vec<Problem> },
+    Rejected(Vec<String>),
+}
+
+fn read_record(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
+    let keys = match serde_json::from_str::<HashMap<Cow<'_, str>, IgnoredAny>>(record) {
+        Ok(keys) => keys,
+        Err(_) => {
+            let found = serde_json::from_str::<Value>(record).map_or("something else", |v| json_type(&v));
+            let reason = format!("{path}: expected an object, found {found}");
+            return Outcome::Rejected(vec![reason]);
+        }
+    };
+    let Some((kind, format)) = classify(|k| keys.contains_key(k), hint) else {
+        let reason = format!(
+            "{path}: cannot tell what kind of record this is; Kith imports HSDS services, organizations, locations, taxonomies and taxonomy terms"
+        );
+        return Outcome::Rejected(vec![reason]);
+    };
+    // Only a record longer than the longest allowed text can hold an oversized string.
+    let mut recheck_length = false;
+    let mut tree = None;
+    if record.len() > MAX_TEXT_CHARS || format == SourceFormat::OrukV1 {
+        let value: Value = match serde_json::from_str(record) {
+            Ok(v) => v,
+            Err(e) => {
+                return Outcome::Rejected(vec![format!("{path}: {e}")]);
+            }
+        };
+        tree = Some(value);
+    }
+    if let Some(value) = tree.as_ref().filter(|_| record.len() > MAX_TEXT_CHARS) {
+        let oversized = oversized_strings(value, path, MAX_RAW_CHARS);
+        if !oversized.is_empty() {
+            let reasons = oversized.iter().map(ToString::to_string).collect();
+            return Outcome::Rejected(reasons);
+        }
+        // Long raw text may shrink once HTML is turned into text; check what is stored.
+        recheck_length = !oversized_strings(value, path, MAX_TEXT_CHARS).is_empty();
+    }
+    let mut checker = Checker::new(path);
+    let parsed = match (kind, format) {
+        (RecordKind::Service, SourceFormat::OrukV1) => oruk_v1::service(tree.as_ref().unwrap_or(&Value::Null), path)
+            .map(|(s, notes)| {
+                checker.problems.extend(notes);
+                checker.service(&s);
+                Parsed::Service(Box::new(s))
+            }),
+        (RecordKind::Service, _) => typed::<Service>(record, path).map(|s| {
+            checker.service(&s);
+            Parsed::Service(Box::new(s))
+        }),
+        (RecordKind::Organization, _) => typed::<Organization>(record, path).map(|o| {
+            checker.organization(&o);
+            Parsed::Organization(Box::new(o))
+        }),
+        (RecordKind::Location, _) => typed::<Location>(record, path).map(|l| {
+            checker.location(&l);
+            Parsed::Location(Box::new(l))
+        }),
+        (RecordKind::Taxonomy, _) => typed::<Taxonomy>(record, path).map(|t| {
+            if t.name.trim().is_empty() {
+                checker.problems.push(Problem {
+                    path: format!("{path}.name"),
+                    message: "the taxonomy has no name".into(),
+                    severity: Severity::Error,
+                });
+            }
+            Parsed::Taxonomy(t)
+        }),
+        (RecordKind::TaxonomyTerm, _) => typed::<TaxonomyTerm>(record, path).map(|t| {
+            checker.taxonomy_term(&t);
+            Parsed::Term(Box::new(t))
+        }),
+    };
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            return Outcome::Rejected(vec![problem.to_string()]);
+        }
+    };
+    if recheck_length {
+        checker.problems.extend(oversized_strings(&parsed.to_value(), path, MAX_TEXT_CHARS));
+    }
+    if checker.has_errors() {
+        let reasons =
+            checker.problems.iter().filter(|p| p.severity == Severity::Error).map(ToString::to_string).collect();
+        return Outcome::Rejected(reasons);
+    }
+    Outcome::Accepted { parsed, kind, format, problems: checker.problems }
+}
+
+/// Reads every record, on all cores when there are enough to be worth it.
+fn read_records(records: &[(String, &RawValue)], hint: Option<RecordKind>) -> Vec<Outcome> {
+    const PER_THREAD_MIN: usize = 2000;
+    let threads =
+        std::thread::available_parallelism().map_or(1, usize::from).min(records.len() / PER_THREAD_MIN).max(1);
+    if threads == 1 {
+        return records.iter().map(|(path, raw)| read_record(raw.get(), path, hint)).collect();
+    }
+    let per = records.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = records
+            .chunks(per)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk.iter().map(|(path, raw)| read_record(raw.get(), path, hint)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
 }
 
 enum Parsed {
@@ -363,33 +442,39 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn parse_json(bytes: &[u8], source: &str) -> Result<Value, ImportError> {
-    if let Err(e) = std::str::from_utf8(bytes) {
+/// The input as text: UTF-8 (or refused whole, with where it went wrong), without a
+/// byte-order mark.
+fn as_text<'a>(bytes: &'a [u8], source: &str) -> Result<&'a str, ImportError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
         let offset = e.valid_up_to();
         let line = bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
-        return Err(ImportError::NotUtf8 { source_name: source.to_owned(), line, offset });
-    }
-    // A byte-order mark is not JSON, but editors add one; skip it.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    serde_json::from_slice(bytes).map_err(|e| {
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        let (line, column) = (e.line(), e.column());
-        if e.is_eof() {
-            ImportError::Truncated { source_name: source.to_owned(), line, column, message }
-        } else {
-            ImportError::Json { source_name: source.to_owned(), line, column, message }
-        }
+        ImportError::NotUtf8 { source_name: source.to_owned(), line, offset }
     })
+}
+
+fn json_error(e: &serde_json::Error, source: &str) -> ImportError {
+    let message = e.to_string();
+    let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m).to_owned();
+    let (line, column) = (e.line(), e.column());
+    if e.is_eof() {
+        ImportError::Truncated { source_name: source.to_owned(), line, column, message }
+    } else {
+        ImportError::Json { source_name: source.to_owned(), line, column, message }
+    }
 }
 
 /// Turns a JSON value into a typed record, reporting the path of the first field that
 /// does not fit.
-fn typed<T: DeserializeOwned>(record: &Value, path: &str) -> Result<T, Problem> {
-    serde_path_to_error::deserialize(record).map_err(|e| {
+fn typed<T: DeserializeOwned>(record: &str, path: &str) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_str(record);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         let at = if field == "." { path.to_owned() } else { format!("{path}.{field}") };
-        Problem { path: at, message: friendly(&e.into_inner().to_string()), severity: Severity::Error }
+        let message = e.into_inner().to_string();
+        // The position is within this record, which would mislead; the path says where.
+        let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+        Problem { path: at, message: friendly(message), severity: Severity::Error }
     })
 }
 
@@ -411,7 +496,7 @@ fn friendly(message: &str) -> String {
 }
 
 /// Decides what a record is from its fields, falling back on the file name's hint.
-fn classify(map: &Map<String, Value>, hint: Option<RecordKind>) -> Option<(RecordKind, SourceFormat)> {
+fn classify(has_key: impl Fn(&str) -> bool, hint: Option<RecordKind>) -> Option<(RecordKind, SourceFormat)> {
     const ORUK_V1: &[&str] =
         &["pc_metadata", "pc_targetAudience", "deliverable_type", "attending_access", "attending_type"];
     const SERVICE: &[&str] = &[
@@ -438,13 +523,13 @@ fn classify(map: &Map<String, Value>, hint: Option<RecordKind>) -> Option<(Recor
         "parent_organization_id",
     ];
     const TERM: &[&str] = &["taxonomy_id", "parent_id", "term_uri", "taxonomy_detail", "taxonomy", "code"];
-    let has = |keys: &[&str]| keys.iter().any(|k| map.contains_key(*k));
+    let has = |keys: &[&str]| keys.iter().any(|k| has_key(k));
     if has(ORUK_V1) {
         return Some((RecordKind::Service, SourceFormat::OrukV1));
     }
     let kind = if has(SERVICE) {
         RecordKind::Service
-    } else if map.contains_key("location_type") {
+    } else if has_key("location_type") {
         RecordKind::Location
     } else if has(ORGANIZATION) {
         RecordKind::Organization
@@ -452,7 +537,7 @@ fn classify(map: &Map<String, Value>, hint: Option<RecordKind>) -> Option<(Recor
         RecordKind::TaxonomyTerm
     } else if let Some(hint) = hint {
         hint
-    } else if map.contains_key("version") {
+    } else if has_key("version") {
         RecordKind::Taxonomy
     } else {
         return None;

@@ -32,7 +32,8 @@ struct Inner {
 
 fn configure(conn: &Connection) -> Result<()> {
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA page_size = 16384;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
@@ -247,18 +248,14 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
                 last_verified_by = excluded.last_verified_by, doc = excluded.doc, modified_at = excluded.modified_at
              WHERE services.doc IS NOT excluded.doc",
         )?;
-        let mut clear_sal = tx.prepare_cached("DELETE FROM service_at_locations WHERE service_id = ?1")?;
-        let mut put_sal = tx.prepare_cached(
-            "INSERT INTO service_at_locations (id, service_id, location_id) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, location_id = excluded.location_id",
-        )?;
-        let mut clear_terms = tx.prepare_cached("DELETE FROM service_taxonomy_terms WHERE service_id = ?1")?;
-        let mut put_term = tx.prepare_cached(
-            "INSERT OR IGNORE INTO service_taxonomy_terms (service_id, taxonomy_term_id) VALUES (?1, ?2)",
-        )?;
+        // The derived rows and feed entries of every changed service go in a few
+        // statements per chunk, each reading a JSON array, rather than several per service.
+        let mut changed: Vec<String> = Vec::new();
+        let mut sals: Vec<[String; 3]> = Vec::new();
+        let mut terms: Vec<[String; 2]> = Vec::new();
         for s in &batch.services {
             let id = s.id.to_string();
-            let changed = upsert.execute(params![
+            let written = upsert.execute(params![
                 id,
                 s.organization_id.map(|id| id.to_string()),
                 s.name,
@@ -268,21 +265,46 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
                 encode(s)?,
                 now
             ])?;
-            if changed == 0 {
+            if written == 0 {
                 continue;
             }
-            clear_sal.execute([&id])?;
             for sal in &s.service_at_locations {
                 if let Some(location_id) = sal.location_id {
-                    put_sal.execute(params![sal.id.to_string(), id, location_id.to_string()])?;
+                    sals.push([sal.id.to_string(), id.clone(), location_id.to_string()]);
                 }
             }
-            clear_terms.execute([&id])?;
             for term in service_term_ids(s) {
-                put_term.execute(params![id, term.to_string()])?;
+                terms.push([id.clone(), term.to_string()]);
             }
-            feed(tx, ObjectType::Service, s.id, ChangeOp::Upsert, &now)?;
-            summary.services += 1;
+            changed.push(id);
+        }
+        if !changed.is_empty() {
+            let changed_json = encode(&changed)?;
+            tx.prepare_cached(
+                "DELETE FROM service_at_locations WHERE service_id IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute([&changed_json])?;
+            tx.prepare_cached(
+                "DELETE FROM service_taxonomy_terms WHERE service_id IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute([&changed_json])?;
+            tx.prepare_cached(
+                "INSERT INTO service_at_locations (id, service_id, location_id)
+                 SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1) WHERE true
+                 ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, location_id = excluded.location_id",
+            )?
+            .execute([encode(&sals)?])?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO service_taxonomy_terms (service_id, taxonomy_term_id)
+                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+            )?
+            .execute([encode(&terms)?])?;
+            tx.prepare_cached(
+                "INSERT INTO change_feed (object_type, object_id, op, at)
+                 SELECT ?2, value, 'upsert', ?3 FROM json_each(?1)",
+            )?
+            .execute(params![changed_json, ObjectType::Service.as_str(), now])?;
+            summary.services = changed.len() as u64;
         }
     }
     Ok(summary)
