@@ -137,13 +137,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Stores every record in the batch in one transaction, inserting new ones and
     /// updating existing ones by id.
-    async fn write_batch(&self, batch: &DirectoryBatch) -> Result<WriteSummary>;
+    async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary>;
 
     /// Stores one service (and whatever it nests).
     async fn put_service(&self, service: Service) -> Result<WriteSummary> {
         let mut batch = DirectoryBatch::new();
         batch.add_service(service);
-        self.write_batch(&batch).await
+        self.write_batch(batch).await
     }
 
     /// Removes a service. Returns whether it existed.

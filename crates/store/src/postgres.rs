@@ -382,10 +382,10 @@ impl Store for PostgresStore {
         Engine::Postgres
     }
 
-    async fn write_batch(&self, batch: &DirectoryBatch) -> Result<WriteSummary> {
+    async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary> {
         let mut client = self.pool.get().await?;
         let tx = self.begin_write(&mut client).await?;
-        let summary = write_batch(&tx, batch, self.clock.now()).await?;
+        let summary = write_batch(&tx, &batch, self.clock.now()).await?;
         tx.commit().await?;
         Ok(summary)
     }

@@ -38,7 +38,9 @@ fn configure(conn: &Connection) -> Result<()> {
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -65536;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = 4000;
+         PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(())
 }
@@ -401,8 +403,7 @@ impl Store for SqliteStore {
         Engine::Sqlite
     }
 
-    async fn write_batch(&self, batch: &DirectoryBatch) -> Result<WriteSummary> {
-        let batch = batch.clone();
+    async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary> {
         self.write(move |tx, now| write_batch(tx, &batch, now)).await
     }
 

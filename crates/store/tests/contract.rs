@@ -119,7 +119,7 @@ fn directory() -> DirectoryBatch {
 }
 
 async fn writes_a_directory_and_reads_services_fully_nested(store: &dyn Store, _clock: &FixedClock) {
-    let summary = store.write_batch(&directory()).await.unwrap();
+    let summary = store.write_batch(directory()).await.unwrap();
     assert_eq!(
         (summary.taxonomies, summary.taxonomy_terms, summary.organizations, summary.locations, summary.services),
         (1, 4, 2, 2, 4)
@@ -140,16 +140,16 @@ async fn writes_a_directory_and_reads_services_fully_nested(store: &dyn Store, _
 }
 
 async fn writing_the_same_records_again_changes_nothing(store: &dyn Store, _clock: &FixedClock) {
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     let seq = store.last_seq().await.unwrap();
-    let again = store.write_batch(&directory()).await.unwrap();
+    let again = store.write_batch(directory()).await.unwrap();
     assert_eq!(again.total(), 0, "an identical import stores nothing new");
     assert_eq!(store.last_seq().await.unwrap(), seq, "and adds nothing to the change feed");
     assert_eq!(store.counts().await.unwrap().services, 4);
 }
 
 async fn updates_by_id_and_records_the_change(store: &dyn Store, _clock: &FixedClock) {
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     let seq = store.last_seq().await.unwrap();
     let mut renamed = service(100, "Tollcross Park Health Walk", ORG_TRUST, PARK, &[WALKING]);
     renamed.extra.insert("x_funder".into(), serde_json::json!({"name": "Glasgow Life"}));
@@ -179,7 +179,7 @@ async fn updates_by_id_and_records_the_change(store: &dyn Store, _clock: &FixedC
 async fn the_change_feed_is_ordered_and_pages(store: &dyn Store, clock: &FixedClock) {
     assert_eq!(store.last_seq().await.unwrap(), 0);
     assert!(store.changes_since(0, 10).await.unwrap().is_empty());
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     let all = store.changes_since(0, 1000).await.unwrap();
     assert_eq!(all.len(), 13, "1 taxonomy, 4 terms, 2 organisations, 2 places, 4 services");
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -203,7 +203,7 @@ impl NowForTest for FixedClock {
 }
 
 async fn deletes_a_service_and_its_links(store: &dyn Store, _clock: &FixedClock) {
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     assert!(store.delete_service(id(102)).await.unwrap());
     assert!(!store.delete_service(id(102)).await.unwrap(), "a second delete finds nothing");
     assert!(store.service(id(102)).await.unwrap().is_none());
@@ -215,7 +215,7 @@ async fn deletes_a_service_and_its_links(store: &dyn Store, _clock: &FixedClock)
 }
 
 async fn status_changes_and_filters(store: &dyn Store, _clock: &FixedClock) {
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     store.set_service_status(id(101), ServiceStatus::TemporarilyClosed).await.unwrap();
     let closed = ServiceQuery { status: Some(ServiceStatus::TemporarilyClosed), ..Default::default() };
     let page = store.services(&closed).await.unwrap();
@@ -231,7 +231,7 @@ async fn status_changes_and_filters(store: &dyn Store, _clock: &FixedClock) {
 }
 
 async fn verification_uses_the_injected_clock(store: &dyn Store, clock: &FixedClock) {
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     clock.advance(Duration::days(30));
     store.mark_service_verified(id(100), "Parkhead Community Trust").await.unwrap();
     let s = store.service(id(100)).await.unwrap().unwrap();
@@ -241,7 +241,7 @@ async fn verification_uses_the_injected_clock(store: &dyn Store, clock: &FixedCl
 }
 
 async fn lists_services_with_filters_combined_and_pages(store: &dyn Store, clock: &FixedClock) {
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     let all = store.services(&ServiceQuery::default()).await.unwrap();
     let names: Vec<_> = all.items.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
@@ -279,7 +279,7 @@ async fn lists_services_with_filters_combined_and_pages(store: &dyn Store, clock
 }
 
 async fn organizations_locations_and_taxonomies(store: &dyn Store, _clock: &FixedClock) {
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     let orgs = store.organizations(PageRequest::new(1, 1)).await.unwrap();
     assert_eq!((orgs.total, orgs.items[0].name.as_str()), (2, "East End Advice Centre"));
     assert_eq!(store.organization(id(ORG_TRUST)).await.unwrap().unwrap().description, "Run by local people");
@@ -326,7 +326,7 @@ async fn nested_documents_are_split_and_kept_once(store: &dyn Store, _clock: &Fi
 async fn reopening_runs_no_migration_twice_and_keeps_data(store: &dyn Store, _clock: &FixedClock) {
     // Migrations ran when the store opened; writing and reading proves the schema is
     // complete. Reopening is covered by the engine-specific test below.
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     assert_eq!(store.counts().await.unwrap().services, 4);
 }
 
@@ -377,7 +377,7 @@ async fn sqlite_rejects_an_unknown_status_and_reopens_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kith.db");
     let store = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
-    store.write_batch(&directory()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
     drop(store);
     let again = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
     assert_eq!(again.counts().await.unwrap().services, 4);
@@ -400,7 +400,7 @@ async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {
     let Some(t) = kith_store::testing::postgres(clock(), "postgres_rejects_an_unknown_status").await else {
         return;
     };
-    t.store.write_batch(&directory()).await.unwrap();
+    t.store.write_batch(directory()).await.unwrap();
     let config = t.postgres_config().unwrap();
     let again = kith_store::postgres::PostgresStore::connect_with(config.clone(), clock()).await.unwrap();
     assert_eq!(again.counts().await.unwrap().services, 4);
