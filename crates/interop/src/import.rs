@@ -168,7 +168,6 @@ impl Importer {
     /// Reads one JSON document. `hint` says what its records are when their fields do
     /// not.
     pub fn add_bytes(&mut self, bytes: &[u8], source: &str, hint: Option<RecordKind>) -> Result<(), ImportError> {
-        let t0 = std::time::Instant::now();
         let text = as_text(bytes, source)?;
         // Records are kept as slices of the input and each is parsed straight into its
         // type: no intermediate tree of the whole file.
@@ -212,13 +211,10 @@ impl Importer {
                 return Err(shape_error());
             }
         };
-        let t1 = t0.elapsed();
         let outcomes = read_records(&records, hint);
-        let t2 = t0.elapsed();
         for ((path, record), outcome) in records.into_iter().zip(outcomes) {
             self.add_record(record.get(), source, path, outcome);
         }
-        eprintln!("TIMING split {t1:?} read {:?} merge {:?}", t2 - t1, t0.elapsed() - t2);
         Ok(())
     }
 
@@ -285,13 +281,9 @@ enum Outcome {
 }
 
 fn read_record(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
-    let keys = match serde_json::from_str::<HashMap<Cow<'_, str>, IgnoredAny>>(record) {
-        Ok(keys) => keys,
-        Err(_) => {
-            let found = serde_json::from_str::<Value>(record).map_or("something else", |v| json_type(&v));
-            let reason = format!("{path}: expected an object, found {found}");
-            return Outcome::Rejected(vec![reason]);
-        }
+    let Ok(keys) = serde_json::from_str::<HashMap<Cow<'_, str>, IgnoredAny>>(record) else {
+        let found = serde_json::from_str::<Value>(record).map_or("something else", |v| json_type(&v));
+        return Outcome::Rejected(vec![format!("{path}: expected an object, found {found}")]);
     };
     let Some((kind, format)) = classify(|k| keys.contains_key(k), hint) else {
         let reason = format!(

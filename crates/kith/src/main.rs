@@ -1,5 +1,6 @@
 //! The `kith` command.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::print_stderr)] // The one place a failure is told to the person who ran the command.
 
 mod cli;
 mod commands;
