@@ -22,12 +22,14 @@ const USAGE: &str = "usage: kith-bench import [--services N] [--runs R] [--postg
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
+  --chunk C       records per write transaction (default: what `kith import` uses)
   --postgres URL  PostgreSQL server to create benchmark databases on
                   (default $KITH_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)";
 
 struct Options {
     services: usize,
     runs: usize,
+    chunk: usize,
     postgres: String,
 }
 
@@ -44,6 +46,7 @@ fn parse_args() -> Result<Options> {
     let mut o = Options {
         services: 100_000,
         runs: 5,
+        chunk: kith_interop::import::DEFAULT_CHUNK,
         postgres: std::env::var("KITH_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
     };
@@ -52,6 +55,7 @@ fn parse_args() -> Result<Options> {
         match flag.as_str() {
             "--services" => o.services = value.parse().context("--services must be a whole number")?,
             "--runs" => o.runs = value.parse().context("--runs must be a whole number")?,
+            "--chunk" => o.chunk = value.parse().context("--chunk must be a whole number")?,
             "--postgres" => o.postgres = value,
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
@@ -99,7 +103,7 @@ impl Run {
     }
 }
 
-async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize) -> Result<Run> {
+async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize, chunk: usize) -> Result<Run> {
     let started = Instant::now();
     let mut importer = Importer::new();
     importer.add_path(feed)?;
@@ -113,7 +117,7 @@ async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize
     }
     let parse = started.elapsed();
     let started = Instant::now();
-    let outcome = store_batch(store, batch, 1000, &mut |_, _| {}).await?;
+    let outcome = store_batch(store, batch, chunk, &mut |_, _| {}).await?;
     if outcome.written.services as usize != expected {
         bail!("expected {expected} services written, got {}", outcome.written.services);
     }
@@ -159,7 +163,7 @@ async fn main() -> Result<()> {
     for run in 0..o.runs {
         let db = dir.path().join(format!("sqlite-{run}.db"));
         let store = kith_store::sqlite::SqliteStore::open(&db, clock.clone()).await?;
-        let r = import_once(&store, &feed, o.services).await?;
+        let r = import_once(&store, &feed, o.services, o.chunk).await?;
         eprintln!("sqlite run {run}: {:.2?} (parse {:.2?}, store {:.2?})", r.total(), r.parse, r.store);
         sqlite_runs.push(r);
         drop(store);
@@ -177,7 +181,7 @@ async fn main() -> Result<()> {
         let mut config = admin.clone();
         config.dbname(&name);
         let store = kith_store::postgres::PostgresStore::connect_with(config, clock.clone()).await?;
-        let r = import_once(&store, &feed, o.services).await?;
+        let r = import_once(&store, &feed, o.services, o.chunk).await?;
         eprintln!("postgres run {run}: {:.2?} (parse {:.2?}, store {:.2?})", r.total(), r.parse, r.store);
         pg_runs.push(r);
         drop(store);

@@ -551,6 +551,11 @@ fn classify(has_key: impl Fn(&str) -> bool, hint: Option<RecordKind>) -> Option<
     Some((kind, SourceFormat::Hsds3))
 }
 
+/// Records per write transaction. Large, because each commit rewrites every index page it
+/// touched and ids arrive in random order, so small commits rewrite the same pages over
+/// and over (see docs/BENCHMARKS.md); small enough that a chunk is a few seconds of work.
+pub const DEFAULT_CHUNK: usize = 20_000;
+
 /// The result of storing an import.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreOutcome {

@@ -11,8 +11,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Records per write transaction when importing.
-const CHUNK: usize = 1000;
 /// Rejections printed to the terminal; `--report` has them all.
 const SHOWN_REJECTIONS: usize = 25;
 
@@ -84,9 +82,10 @@ async fn write(store: &dyn Store, batch: DirectoryBatch, message: &str) -> Resul
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let outcome = store_batch(store, batch, CHUNK, &mut |done, _| bar.set_position(done as u64))
-        .await
-        .context("writing to the database failed; records written before the failure are kept")?;
+    let outcome =
+        store_batch(store, batch, kith_interop::import::DEFAULT_CHUNK, &mut |done, _| bar.set_position(done as u64))
+            .await
+            .context("writing to the database failed; records written before the failure are kept")?;
     bar.finish_and_clear();
     Ok(outcome)
 }
