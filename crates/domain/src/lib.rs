@@ -12,7 +12,9 @@
 pub mod change;
 pub mod clock;
 pub mod directory;
+pub mod geo;
 pub mod hsds;
+pub mod postcode;
 pub mod serde_util;
 pub mod status;
 pub mod validate;

@@ -3,7 +3,9 @@
 use crate::{Result, StoreError};
 use chrono::{DateTime, Utc};
 use kith_domain::directory::{Related, nest_service, service_location_ids};
+use kith_domain::geo::{Deprivation, DeprivationIndex, PostcodePlace};
 use kith_domain::hsds::{Location, Organization, Service, TaxonomyTerm};
+use kith_domain::postcode::Postcode;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -14,6 +16,29 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, id: &str, doc: &st
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
+}
+
+/// Encodes many records on every core: serialising is a large share of a bulk
+/// write, and it can happen before the single writer takes its turn.
+pub(crate) fn encode_all<T: serde::Serialize + Sync>(values: &[T]) -> Result<Vec<String>> {
+    const SMALL: usize = 256;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if values.len() < SMALL || threads < 2 {
+        return values.iter().map(encode).collect();
+    }
+    let per_thread = values.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = values
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || part.iter().map(encode).collect::<Result<Vec<String>>>()))
+            .collect();
+        let mut docs = Vec::with_capacity(values.len());
+        for handle in handles {
+            let part = handle.join().map_err(|_| StoreError::Database("a record encoder panicked".into()))??;
+            docs.extend(part);
+        }
+        Ok(docs)
+    })
 }
 
 /// A stored service keeps the publisher's `last_modified`; one that never had one
@@ -76,3 +101,43 @@ pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
 pub(crate) fn location_columns(l: &Location) -> (Option<String>, Option<f64>, Option<f64>) {
     (l.postcode().map(str::to_owned), l.latitude, l.longitude)
 }
+
+/// A postcode row's columns after the postcode itself, in table order.
+pub(crate) struct PostcodePlaceParts {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub codes: [Option<String>; 7],
+}
+
+pub(crate) fn assemble(postcode: &str, parts: PostcodePlaceParts) -> Result<PostcodePlace> {
+    let postcode = Postcode::parse(postcode).map_err(|e| StoreError::Corrupt {
+        what: "postcode",
+        id: postcode.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let [country, local_authority, health_area, hscp, ward, lsoa11, lsoa21] = parts.codes;
+    Ok(PostcodePlace {
+        postcode,
+        latitude: parts.latitude,
+        longitude: parts.longitude,
+        country,
+        local_authority,
+        health_area,
+        hscp,
+        ward,
+        lsoa11,
+        lsoa21,
+    })
+}
+
+pub(crate) fn deprivation_from(index: &str, area_code: String, rank: i64, decile: i64, quintile: i64) -> Result<Deprivation> {
+    let corrupt = |reason: &str| StoreError::Corrupt { what: "deprivation", id: area_code.clone(), reason: reason.into() };
+    Ok(Deprivation {
+        index: DeprivationIndex::parse(index).ok_or_else(|| corrupt("unknown index"))?,
+        rank: u32::try_from(rank).map_err(|_| corrupt("bad rank"))?,
+        decile: u8::try_from(decile).map_err(|_| corrupt("bad decile"))?,
+        quintile: u8::try_from(quintile).map_err(|_| corrupt("bad quintile"))?,
+        area_code,
+    })
+}
+

@@ -16,7 +16,9 @@ pub mod testing;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use kith_domain::geo::{Deprivation, Place, Point, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::{Change, Clock, DirectoryBatch, ServiceStatus};
 use serde::Serialize;
 use std::path::Path;
@@ -129,6 +131,25 @@ pub struct Counts {
     pub services: u64,
 }
 
+/// How much geography is loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GeoCounts {
+    pub postcodes: u64,
+    pub deprivation: u64,
+    pub places: u64,
+}
+
+/// An outward code ("G31") summarised from the postcodes in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutwardArea {
+    pub outward: String,
+    /// The mean position of its postcodes.
+    pub centre: Point,
+    pub postcodes: u64,
+    /// The council that holds most of its postcodes.
+    pub local_authority: Option<String>,
+}
+
 /// The directory's storage contract. Every write is one transaction and appends to the
 /// change feed in it; reads of services return them fully nested (`service_full`).
 #[async_trait]
@@ -174,6 +195,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn last_seq(&self) -> Result<i64>;
 
     async fn counts(&self) -> Result<Counts>;
+
+    /// Stores postcodes, replacing any with the same postcode. Returns how many.
+    async fn put_postcodes(&self, postcodes: Vec<PostcodePlace>) -> Result<u64>;
+    /// Stores deprivation ranks, replacing any for the same area and index.
+    async fn put_deprivation(&self, rows: Vec<Deprivation>) -> Result<u64>;
+    /// Stores place names, replacing any with the same name in the same council.
+    async fn put_places(&self, places: Vec<Place>) -> Result<u64>;
+
+    /// A postcode with the deprivation of its area on every index loaded.
+    async fn postcode(&self, postcode: &Postcode) -> Result<Option<PostcodeInfo>>;
+    /// Postcodes that start with `prefix` ("G31 ", "G31 2"), in order, at most `limit`.
+    async fn postcodes_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<PostcodePlace>>;
+    async fn outward(&self, outward: &Outward) -> Result<Option<OutwardArea>>;
+    /// Places whose name starts with `name`, ignoring case, shortest name first.
+    async fn places_named(&self, name: &str, limit: u32) -> Result<Vec<Place>>;
+    async fn geo_counts(&self) -> Result<GeoCounts>;
+}
+
+/// The key a place name is found by: lower case, single spaces.
+pub fn place_key(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 /// Opens the store a database URL names: `postgres://` or `postgresql://` for

@@ -7,11 +7,15 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "directory", sql: include_str!("../migrations/sqlite/0001_directory.sql") }];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "directory", sql: include_str!("../migrations/sqlite/0001_directory.sql") },
+    Migration { version: 2, name: "geography", sql: include_str!("../migrations/sqlite/0002_geography.sql") },
+];
 
-pub(crate) const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "directory", sql: include_str!("../migrations/postgres/0001_directory.sql") }];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "directory", sql: include_str!("../migrations/postgres/0001_directory.sql") },
+    Migration { version: 2, name: "geography", sql: include_str!("../migrations/postgres/0002_geography.sql") },
+];
 
 #[cfg(test)]
 mod tests {

@@ -5,14 +5,18 @@
 //! transaction first takes an advisory lock, which orders change-feed sequence numbers
 //! by commit (see the migration for why).
 
+mod geo;
+
 use crate::doc::{self, Wanted, with_modified};
 use crate::migrate::POSTGRES;
-use crate::{Counts, Engine, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
+use crate::{Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use kith_domain::directory::service_term_ids;
+use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::{Change, ChangeOp, Clock, DirectoryBatch, ObjectType, ServiceStatus};
 use serde::de::DeserializeOwned;
 use std::str::FromStr;
@@ -567,5 +571,37 @@ impl Store for PostgresStore {
             locations: to_u64(row.get(3)),
             services: to_u64(row.get(4)),
         })
+    }
+
+    async fn put_postcodes(&self, postcodes: Vec<PostcodePlace>) -> Result<u64> {
+        geo::put_postcodes(&self.pool, postcodes).await
+    }
+
+    async fn put_deprivation(&self, rows: Vec<Deprivation>) -> Result<u64> {
+        geo::put_deprivation(&self.pool, rows).await
+    }
+
+    async fn put_places(&self, places: Vec<Place>) -> Result<u64> {
+        geo::put_places(&self.pool, places).await
+    }
+
+    async fn postcode(&self, postcode: &Postcode) -> Result<Option<PostcodeInfo>> {
+        geo::postcode(&self.pool, postcode).await
+    }
+
+    async fn postcodes_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<PostcodePlace>> {
+        geo::postcodes_with_prefix(&self.pool, prefix, limit).await
+    }
+
+    async fn outward(&self, outward: &Outward) -> Result<Option<OutwardArea>> {
+        geo::outward(&self.pool, outward).await
+    }
+
+    async fn places_named(&self, name: &str, limit: u32) -> Result<Vec<Place>> {
+        geo::places_named(&self.pool, name, limit).await
+    }
+
+    async fn geo_counts(&self) -> Result<GeoCounts> {
+        geo::geo_counts(&self.pool).await
     }
 }

@@ -2,13 +2,17 @@
 //! lock (SQLite allows one writer at a time anyway) and a small pool of readers, all used
 //! from blocking tasks so the async runtime never waits on disk.
 
+mod geo;
+
 use crate::doc::{self, Wanted, decode, encode, parse_ts, ts};
 use crate::migrate::SQLITE;
-use crate::{Counts, Engine, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
+use crate::{Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::directory::service_term_ids;
+use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::{Change, ChangeOp, Clock, DirectoryBatch, ObjectType, ServiceStatus};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
@@ -255,7 +259,8 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
         let mut changed: Vec<String> = Vec::new();
         let mut sals: Vec<[String; 3]> = Vec::new();
         let mut terms: Vec<[String; 2]> = Vec::new();
-        for s in &batch.services {
+        let docs = doc::encode_all(&batch.services)?;
+        for (s, doc) in batch.services.iter().zip(docs) {
             let id = s.id.to_string();
             let written = upsert.execute(params![
                 id,
@@ -264,7 +269,7 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
                 s.status.as_str(),
                 s.last_verified_at.map(ts),
                 s.last_verified_by,
-                encode(s)?,
+                doc,
                 now
             ])?;
             if written == 0 {
@@ -577,5 +582,37 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn put_postcodes(&self, postcodes: Vec<PostcodePlace>) -> Result<u64> {
+        self.put_postcodes_impl(postcodes).await
+    }
+
+    async fn put_deprivation(&self, rows: Vec<Deprivation>) -> Result<u64> {
+        self.put_deprivation_impl(rows).await
+    }
+
+    async fn put_places(&self, places: Vec<Place>) -> Result<u64> {
+        self.put_places_impl(places).await
+    }
+
+    async fn postcode(&self, postcode: &Postcode) -> Result<Option<PostcodeInfo>> {
+        self.postcode_impl(postcode).await
+    }
+
+    async fn postcodes_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<PostcodePlace>> {
+        self.postcodes_with_prefix_impl(prefix, limit).await
+    }
+
+    async fn outward(&self, outward: &Outward) -> Result<Option<OutwardArea>> {
+        self.outward_impl(outward).await
+    }
+
+    async fn places_named(&self, name: &str, limit: u32) -> Result<Vec<Place>> {
+        self.places_named_impl(name, limit).await
+    }
+
+    async fn geo_counts(&self) -> Result<GeoCounts> {
+        self.geo_counts_impl().await
     }
 }

@@ -7,6 +7,8 @@ use chrono::{Duration, TimeZone, Utc};
 use kith_domain::hsds::{
     Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy, TaxonomyTerm,
 };
+use kith_domain::geo::{Deprivation, DeprivationIndex, Place, PostcodePlace};
+use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::{ChangeOp, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
 use kith_store::{PageRequest, ServiceQuery, Store, StoreError, TermQuery};
 use std::sync::Arc;
@@ -330,6 +332,95 @@ async fn reopening_runs_no_migration_twice_and_keeps_data(store: &dyn Store, _cl
     assert_eq!(store.counts().await.unwrap().services, 4);
 }
 
+fn pc(s: &str) -> Postcode {
+    Postcode::parse(s).unwrap()
+}
+
+fn postcode_place(code: &str, lat: f64, lon: f64, la: &str, dz: &str) -> PostcodePlace {
+    PostcodePlace {
+        postcode: pc(code),
+        latitude: lat,
+        longitude: lon,
+        country: Some("S92000003".into()),
+        local_authority: Some(la.into()),
+        health_area: Some("S08000031".into()),
+        hscp: None,
+        ward: Some("S13002976".into()),
+        lsoa11: Some(dz.into()),
+        lsoa21: None,
+    }
+}
+
+async fn geography_postcodes_deprivation_and_places(store: &dyn Store, _clock: &FixedClock) {
+    let glasgow = "S12000049";
+    let written = store
+        .put_postcodes(vec![
+            postcode_place("G31 2ER", 55.8587, -4.2163, glasgow, "S01010001"),
+            postcode_place("G31 2ES", 55.8590, -4.2170, glasgow, "S01010002"),
+            postcode_place("G31 3AA", 55.8620, -4.2100, glasgow, "S01010002"),
+            postcode_place("G3 6AA", 55.8650, -4.2800, glasgow, "S01010003"),
+            postcode_place("KY16 9SS", 56.3398, -2.7967, "S12000047", "S01009999"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written, 5);
+    // Loading again replaces rather than duplicates.
+    store.put_postcodes(vec![postcode_place("G31 2ER", 55.8588, -4.2163, glasgow, "S01010001")]).await.unwrap();
+
+    let simd = |dz: &str, rank| Deprivation::from_rank(DeprivationIndex::Simd2020v2, dz.into(), rank, 6976).unwrap();
+    store.put_deprivation(vec![simd("S01010001", 12), simd("S01010002", 5000)]).await.unwrap();
+    store.put_deprivation(vec![simd("S01010001", 10)]).await.unwrap();
+
+    let info = store.postcode(&pc("g312er")).await.unwrap().unwrap();
+    assert_eq!(info.place.postcode.as_str(), "G31 2ER");
+    assert!((info.place.latitude - 55.8588).abs() < 1e-9);
+    assert_eq!(info.place.local_authority.as_deref(), Some(glasgow));
+    assert_eq!(info.deprivation, vec![simd("S01010001", 10)]);
+    assert_eq!(info.deprivation[0].decile, 1);
+    assert!(store.postcode(&pc("G31 9ZZ")).await.unwrap().is_none());
+    let no_rank = store.postcode(&pc("G3 6AA")).await.unwrap().unwrap();
+    assert!(no_rank.deprivation.is_empty());
+
+    // "G3 " must not match "G31 …": prefixes end at the space.
+    let g3: Vec<String> =
+        store.postcodes_with_prefix("G3 ", 10).await.unwrap().into_iter().map(|p| p.postcode.to_string()).collect();
+    assert_eq!(g3, ["G3 6AA"]);
+    let sector: Vec<String> =
+        store.postcodes_with_prefix("G31 2", 10).await.unwrap().into_iter().map(|p| p.postcode.to_string()).collect();
+    assert_eq!(sector, ["G31 2ER", "G31 2ES"]);
+    assert_eq!(store.postcodes_with_prefix("G31 ", 1).await.unwrap().len(), 1);
+
+    let g31 = store.outward(&Outward::parse("g31").unwrap()).await.unwrap().unwrap();
+    assert_eq!(g31.postcodes, 3);
+    assert_eq!(g31.local_authority.as_deref(), Some(glasgow));
+    assert!((g31.centre.lat - (55.8588 + 55.8590 + 55.8620) / 3.0).abs() < 1e-9);
+    assert!(store.outward(&Outward::parse("G99").unwrap()).await.unwrap().is_none());
+
+    let place = |name: &str, la: Option<&str>| Place {
+        name: name.into(),
+        latitude: 55.85,
+        longitude: -4.2,
+        local_authority: la.map(Into::into),
+    };
+    store
+        .put_places(vec![
+            place("Parkhead", Some(glasgow)),
+            place("Park", None),
+            place("Dennistoun", Some(glasgow)),
+            place("St Andrews", Some("S12000047")),
+        ])
+        .await
+        .unwrap();
+    let names = |v: Vec<Place>| v.into_iter().map(|p| p.name).collect::<Vec<_>>();
+    assert_eq!(names(store.places_named("PARK", 10).await.unwrap()), ["Park", "Parkhead"]);
+    assert_eq!(names(store.places_named("  st   andrews", 10).await.unwrap()), ["St Andrews"]);
+    assert!(store.places_named("Nowhere", 10).await.unwrap().is_empty());
+    assert_eq!(store.places_named("Park", 10).await.unwrap()[0].local_authority, None);
+
+    let counts = store.geo_counts().await.unwrap();
+    assert_eq!((counts.postcodes, counts.deprivation, counts.places), (5, 2, 4));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -369,6 +460,7 @@ contract!(
     organizations_locations_and_taxonomies,
     nested_documents_are_split_and_kept_once,
     reopening_runs_no_migration_twice_and_keeps_data,
+    geography_postcodes_deprivation_and_places,
 );
 
 /// The status CHECK holds in SQLite even for a write that bypasses Kith.
@@ -407,7 +499,7 @@ async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {
     let (client, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     let migrations: i64 = client.query_one("SELECT count(*) FROM kith_migrations", &[]).await.unwrap().get(0);
-    assert_eq!(migrations, 1);
+    assert_eq!(migrations, 2, "one row per migration, each applied once");
     let err = client
         .execute(
             "INSERT INTO services (id, name, status, doc, modified_at) VALUES (gen_random_uuid(), 'x', 'closed', '{}', now())",
