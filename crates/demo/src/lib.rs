@@ -9,6 +9,7 @@
 //! addresses use `example.org`, so nothing here reaches a real person.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod geography;
 pub mod needs;
 pub mod places;
 mod rng;

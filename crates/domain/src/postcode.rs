@@ -138,7 +138,11 @@ impl Whereabouts {
 
 fn shown(input: &str) -> String {
     let trimmed = input.trim();
-    if trimmed.chars().count() > 20 { format!("{}…", trimmed.chars().take(20).collect::<String>()) } else { trimmed.to_owned() }
+    if trimmed.chars().count() > 20 {
+        format!("{}…", trimmed.chars().take(20).collect::<String>())
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 fn compact(input: &str) -> Result<String, PostcodeError> {

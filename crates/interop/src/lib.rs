@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod export;
+pub mod geo;
 pub mod html;
 pub mod import;
 pub mod oruk_v1;

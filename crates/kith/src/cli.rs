@@ -90,6 +90,10 @@ pub enum Command {
         report: Option<PathBuf>,
     },
 
+    /// Postcode geography and deprivation, for search by postcode and reports by need
+    #[command(subcommand)]
+    Geo(GeoCommand),
+
     /// Export the whole directory
     Export {
         /// Output format
@@ -100,6 +104,54 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GeoCommand {
+    /// Load postcodes (ONS Postcode Directory or NSPL CSV) or place names (ONS Index of
+    /// Place Names CSV)
+    ///
+    /// Columns are found by their ONS names (pcds, lat, long, oslaua, oshlthau, hscp,
+    /// osward, lsoa11, lsoa21, ctry, doterm), so the full directory and extracts of it
+    /// both load. Terminated postcodes are left out. Loading again replaces what is there.
+    /// Deprivation files given here are loaded as `import-deprivation` would.
+    Import {
+        /// CSV files to load
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+
+    /// Load deprivation ranks: IMD 2019 or IMD 2025 (England, by LSOA) or SIMD 2020v2
+    /// (Scotland, by data zone)
+    ///
+    /// The index is recognised from the official column names. Deciles and quintiles are
+    /// computed within the file's country from the ranks (1 is the most deprived).
+    ImportDeprivation {
+        /// CSV files to load
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+
+        /// Which index the files hold, when their headers do not say
+        #[arg(long, value_enum, value_name = "INDEX")]
+        index: Option<IndexArg>,
+    },
+
+    /// Show what Kith knows about a postcode, an outward code ("G31") or a place name
+    Lookup {
+        /// What to look up
+        #[arg(value_name = "WHERE")]
+        query: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IndexArg {
+    /// English Indices of Deprivation 2019, by LSOA 2011
+    Imd2019,
+    /// English Indices of Deprivation 2025, by LSOA 2021
+    Imd2025,
+    /// Scottish Index of Multiple Deprivation 2020v2, by data zone 2011
+    Simd2020v2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

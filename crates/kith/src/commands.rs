@@ -29,10 +29,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let today = clock.now().date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
             let options = kith_demo::DemoOptions { seed, services, now: today };
             let batch = kith_demo::generate(&options);
+            let geography = kith_demo::geography::geography(&batch, seed);
             let (services, orgs, places) = (batch.services.len(), batch.organizations.len(), batch.locations.len());
+            let postcodes = geography.postcodes.len();
+            store.put_postcodes(geography.postcodes).await.context("loading the demo postcodes")?;
+            store.put_places(geography.places).await.context("loading the demo place names")?;
+            store.put_deprivation(geography.deprivation).await.context("loading the demo deprivation ranks")?;
             let written = write(&*store, batch, "Loading the demo directory").await?;
             println!(
-                "Demo directory: {services} services from {orgs} organisations at {places} places ({} new or changed records)",
+                "Demo directory: {services} services from {orgs} organisations at {places} places, and {postcodes} postcodes ({} new or changed records)",
                 written.written.total()
             );
             if !load_only {
@@ -42,6 +47,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Import { paths, strict, report } => {
             import(&cli.global, clock, &paths, strict, report.as_deref()).await
+        }
+        Command::Geo(command) => {
+            let store = open(&cli.global, clock).await?;
+            crate::geo::run(&*store, command).await
         }
         Command::Export { format: ExportFormat::Hsds, dir } => {
             let store = open(&cli.global, clock).await?;
@@ -64,12 +73,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn open(global: &Global, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open(global: &Global, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>> {
     let store = kith_store::open(global.database_url.as_deref(), &global.data_dir, clock).await?;
     Ok(store)
 }
 
-fn spinner(message: String) -> ProgressBar {
+pub(crate) fn spinner(message: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner().with_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar

@@ -130,8 +130,15 @@ pub(crate) fn assemble(postcode: &str, parts: PostcodePlaceParts) -> Result<Post
     })
 }
 
-pub(crate) fn deprivation_from(index: &str, area_code: String, rank: i64, decile: i64, quintile: i64) -> Result<Deprivation> {
-    let corrupt = |reason: &str| StoreError::Corrupt { what: "deprivation", id: area_code.clone(), reason: reason.into() };
+pub(crate) fn deprivation_from(
+    index: &str,
+    area_code: String,
+    rank: i64,
+    decile: i64,
+    quintile: i64,
+) -> Result<Deprivation> {
+    let corrupt =
+        |reason: &str| StoreError::Corrupt { what: "deprivation", id: area_code.clone(), reason: reason.into() };
     Ok(Deprivation {
         index: DeprivationIndex::parse(index).ok_or_else(|| corrupt("unknown index"))?,
         rank: u32::try_from(rank).map_err(|_| corrupt("bad rank"))?,
@@ -140,4 +147,3 @@ pub(crate) fn deprivation_from(index: &str, area_code: String, rank: i64, decile
         area_code,
     })
 }
-

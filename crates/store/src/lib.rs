@@ -8,6 +8,7 @@
 
 mod doc;
 mod error;
+pub mod locate;
 mod migrate;
 pub mod postgres;
 pub mod sqlite;

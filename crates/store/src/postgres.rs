@@ -9,7 +9,10 @@ mod geo;
 
 use crate::doc::{self, Wanted, with_modified};
 use crate::migrate::POSTGRES;
-use crate::{Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
+use crate::{
+    Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery,
+    WriteSummary,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};

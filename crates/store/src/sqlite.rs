@@ -6,7 +6,10 @@ mod geo;
 
 use crate::doc::{self, Wanted, decode, encode, parse_ts, ts};
 use crate::migrate::SQLITE;
-use crate::{Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery, WriteSummary};
+use crate::{
+    Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery,
+    WriteSummary,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::directory::service_term_ids;

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use chrono::{Duration, TimeZone, Utc};
+use kith_domain::geo::{Deprivation, DeprivationIndex, Place, PostcodePlace};
 use kith_domain::hsds::{
     Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy, TaxonomyTerm,
 };
-use kith_domain::geo::{Deprivation, DeprivationIndex, Place, PostcodePlace};
 use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::{ChangeOp, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
 use kith_store::{PageRequest, ServiceQuery, Store, StoreError, TermQuery};

@@ -1,0 +1,189 @@
+//! Turning what someone typed in a "where" box into a point and the areas it lies in.
+
+use crate::{OutwardArea, Store, StoreError};
+use kith_domain::geo::{Place, Point, PostcodeInfo};
+use kith_domain::postcode::{Postcode, PostcodeError, Whereabouts};
+use serde::Serialize;
+
+/// A place Kith found for a "where" box.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Located {
+    Postcode(PostcodeInfo),
+    Outward(OutwardArea),
+    Place(Place),
+}
+
+impl Located {
+    pub fn point(&self) -> Point {
+        match self {
+            Located::Postcode(info) => info.place.point(),
+            Located::Outward(area) => area.centre,
+            Located::Place(place) => Point { lat: place.latitude, lon: place.longitude },
+        }
+    }
+
+    /// Area codes (council, health board, ward, …) known to hold the place; a service
+    /// whose service area names one of them covers it.
+    pub fn area_codes(&self) -> Vec<String> {
+        match self {
+            Located::Postcode(info) => info.place.area_codes().map(str::to_owned).collect(),
+            Located::Outward(area) => area.local_authority.iter().cloned().collect(),
+            Located::Place(place) => place.local_authority.iter().cloned().collect(),
+        }
+    }
+
+    /// How to name it back to the person: "G31 2ER", "G31", "Parkhead".
+    pub fn label(&self) -> String {
+        match self {
+            Located::Postcode(info) => info.place.postcode.to_string(),
+            Located::Outward(area) => area.outward.clone(),
+            Located::Place(place) => place.name.clone(),
+        }
+    }
+}
+
+/// Why a "where" box could not be placed, worded for the person who typed it.
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    #[error("{0}")]
+    Malformed(#[from] PostcodeError),
+    #[error("We could not find the postcode {postcode}{}", did_you_mean(.suggestions))]
+    UnknownPostcode { postcode: Postcode, suggestions: Vec<String> },
+    #[error("We could not find any postcodes starting {outward}")]
+    UnknownOutward { outward: String },
+    #[error("We could not find a place called “{name}”{}", did_you_mean(.suggestions))]
+    UnknownPlace { name: String, suggestions: Vec<String> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl LocateError {
+    /// Whether the person can fix this by typing something else (a 4xx, not a 5xx).
+    pub fn is_input(&self) -> bool {
+        !matches!(self, LocateError::Store(_))
+    }
+
+    pub fn suggestions(&self) -> Vec<String> {
+        match self {
+            LocateError::Malformed(e) => e.suggestion().map(ToString::to_string).into_iter().collect(),
+            LocateError::UnknownPostcode { suggestions, .. } | LocateError::UnknownPlace { suggestions, .. } => {
+                suggestions.clone()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!(". Did you mean {one}?"),
+        [init @ .., last] => format!(". Did you mean {} or {last}?", init.join(", ")),
+    }
+}
+
+/// Edit distance, for suggestions among a few hundred short strings.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+const SUGGESTIONS: usize = 3;
+
+fn closest(target: &str, candidates: impl IntoIterator<Item = String>, max_distance: usize) -> Vec<String> {
+    let mut scored: Vec<(usize, String)> =
+        candidates.into_iter().map(|c| (levenshtein(target, &c), c)).filter(|(d, _)| *d <= max_distance).collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(SUGGESTIONS).map(|(_, c)| c).collect()
+}
+
+/// Finds a postcode, outward code or place name, with suggestions when it is unknown.
+pub async fn locate(store: &dyn Store, input: &str) -> Result<Located, LocateError> {
+    match Whereabouts::parse(input)? {
+        Whereabouts::Postcode(postcode) => {
+            if let Some(info) = store.postcode(&postcode).await? {
+                return Ok(Located::Postcode(info));
+            }
+            // Near misses: the same sector first, then the same outward code.
+            let mut suggestions = Vec::new();
+            for prefix in [postcode.sector().to_owned(), format!("{} ", postcode.outward())] {
+                let near = store.postcodes_with_prefix(&prefix, 2000).await?;
+                suggestions = closest(postcode.as_str(), near.into_iter().map(|p| p.postcode.to_string()), 2);
+                if !suggestions.is_empty() {
+                    break;
+                }
+            }
+            Err(LocateError::UnknownPostcode { postcode, suggestions })
+        }
+        Whereabouts::Outward(outward) => match store.outward(&outward).await? {
+            Some(area) => Ok(Located::Outward(area)),
+            None => Err(LocateError::UnknownOutward { outward: outward.to_string() }),
+        },
+        Whereabouts::Place(name) => {
+            let mut places = store.places_named(&name, 20).await?;
+            let key = crate::place_key(&name);
+            if let Some(i) = places.iter().position(|p| crate::place_key(&p.name) == key) {
+                return Ok(Located::Place(places.swap_remove(i)));
+            }
+            if places.len() == 1 {
+                return Ok(Located::Place(places.remove(0)));
+            }
+            let stem: String = name.chars().take(3).collect();
+            let near = store.places_named(&stem, 200).await?;
+            let suggestions: Vec<String> = places.into_iter().map(|p| p.name).take(SUGGESTIONS).collect();
+            let suggestions = if suggestions.is_empty() {
+                closest(&key, near.into_iter().map(|p| p.name.to_lowercase()), 3)
+                    .into_iter()
+                    .map(|n| title_case(&n))
+                    .collect()
+            } else {
+                suggestions
+            };
+            Err(LocateError::UnknownPlace { name, suggestions })
+        }
+    }
+}
+
+fn title_case(s: &str) -> String {
+    s.split(' ')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance() {
+        assert_eq!(levenshtein("G31 2ER", "G31 2ER"), 0);
+        assert_eq!(levenshtein("G31 2EX", "G31 2ER"), 1);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(
+            closest("G31 2EX", ["G31 2ER".into(), "G31 2ES".into(), "G31 4AA".into()], 2),
+            ["G31 2ER", "G31 2ES"]
+        );
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(did_you_mean(&["A".into(), "B".into(), "C".into()]), ". Did you mean A, B or C?");
+        assert_eq!(title_case("st andrews"), "St Andrews");
+    }
+}
