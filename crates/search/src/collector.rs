@@ -1,0 +1,365 @@
+//! One pass over the matching documents: the filters the index cannot express as
+//! terms (distance, age, opening times), the blended score, the top hits and the facet
+//! counts, all from fast fields.
+
+use crate::facts::{EVENING_FROM, Slot, decode_point};
+use crate::index::Fields;
+use crate::{Hit, SearchQuery};
+use kith_domain::geo::Point;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use uuid::Uuid;
+
+/// How far a service's nearest venue can be before distance stops counting for much:
+/// the score halves at this distance.
+const HALF_SCORE_KM: f64 = 5.0;
+/// Where a service that covers the area (but has no venue near) ranks, as a factor.
+const COVERS_AREA: f64 = 0.5;
+const NATIONAL: f64 = 0.3;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filters {
+    near: Option<(Point, f64)>,
+    area_codes: Vec<String>,
+    /// A person of an age in this range is eligible.
+    ages: Option<(u64, u64)>,
+    day: Option<u8>,
+    window: Option<(u16, u16)>,
+    evenings: bool,
+    open_weekly: bool,
+    modified_after: Option<i64>,
+}
+
+impl Filters {
+    pub(crate) fn from_query(q: &SearchQuery, area_codes: Vec<String>) -> Filters {
+        let ages = match (q.minimum_age, q.maximum_age) {
+            (None, None) => None,
+            (lo, hi) => Some((u64::from(lo.unwrap_or(0)), u64::from(hi.unwrap_or(200)))),
+        };
+        Filters {
+            near: q.near.as_ref().map(|n| (n.point, n.radius_km)),
+            area_codes,
+            ages,
+            day: q.day,
+            window: match (q.start_minute, q.end_minute) {
+                (None, None) => None,
+                (s, e) => Some((s.unwrap_or(0), e.unwrap_or(24 * 60))),
+            },
+            evenings: q.evenings,
+            open_weekly: q.open_weekly,
+            modified_after: q.modified_after.map(|t| t.timestamp()),
+        }
+    }
+
+    fn slot_ok(&self, slots: &[Slot]) -> bool {
+        if !(self.open_weekly || self.evenings || self.day.is_some() || self.window.is_some()) {
+            return true;
+        }
+        slots.iter().any(|s| {
+            self.day.is_none_or(|d| s.day == d)
+                && self.window.is_none_or(|(from, to)| s.overlaps(from, to))
+                && (!self.evenings || s.overlaps(EVENING_FROM, 24 * 60))
+        })
+    }
+}
+
+pub(crate) struct ResultCollector {
+    pub filters: Filters,
+    pub keep: usize,
+    pub scored: bool,
+    pub fields: Fields,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawFacets {
+    pub needs: HashMap<String, u64>,
+    pub attending: HashMap<String, u64>,
+    pub accessibility: HashMap<String, u64>,
+    pub free: u64,
+    pub evenings: u64,
+    pub days: [u64; 7],
+}
+
+pub(crate) struct Collected {
+    pub total: usize,
+    pub hits: Vec<Hit>,
+    pub facets: RawFacets,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    score: f64,
+    /// The id's place in the segment's (sorted) id dictionary: ties break by id, as
+    /// they do across segments.
+    id_ord: u64,
+    distance_km: Option<f64>,
+    covers_area: bool,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// Better candidates are smaller, so the heap's top is the worst kept.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.distance_km.unwrap_or(f64::MAX).total_cmp(&other.distance_km.unwrap_or(f64::MAX)))
+            .then(self.id_ord.cmp(&other.id_ord))
+    }
+}
+
+pub(crate) struct SegmentResults {
+    fields: SegmentColumns,
+    filters: Filters,
+    wanted_areas: Vec<u64>,
+    national: Option<u64>,
+    keep: usize,
+    heap: BinaryHeap<Candidate>,
+    total: usize,
+    needs: HashMap<u64, u64>,
+    attending: HashMap<u64, u64>,
+    accessibility: HashMap<u64, u64>,
+    free: u64,
+    evenings: u64,
+    days: [u64; 7],
+    slots: Vec<Slot>,
+}
+
+struct SegmentColumns {
+    id: Option<StrColumn>,
+    needs: Option<StrColumn>,
+    attending: Option<StrColumn>,
+    accessibility: Option<StrColumn>,
+    areas: Option<StrColumn>,
+    points: Option<Column<u64>>,
+    slots: Option<Column<u64>>,
+    free: Option<Column<u64>>,
+    min_age: Option<Column<u64>>,
+    max_age: Option<Column<u64>>,
+    modified: Option<Column<i64>>,
+}
+
+impl Collector for ResultCollector {
+    type Fruit = Collected;
+    type Child = SegmentResults;
+
+    fn for_segment(&self, _ord: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentResults> {
+        let ff = reader.fast_fields();
+        let name = |f| reader.schema().get_field_name(f).to_owned();
+        let x = &self.fields;
+        let columns = SegmentColumns {
+            id: ff.str(&name(x.id))?,
+            needs: ff.str(&name(x.needs))?,
+            attending: ff.str(&name(x.attending))?,
+            accessibility: ff.str(&name(x.accessibility))?,
+            areas: ff.str(&name(x.areas))?,
+            points: ff.column_opt(&name(x.points))?,
+            slots: ff.column_opt(&name(x.slots))?,
+            free: ff.column_opt(&name(x.free))?,
+            min_age: ff.column_opt(&name(x.min_age))?,
+            max_age: ff.column_opt(&name(x.max_age))?,
+            modified: ff.column_opt(&name(x.modified))?,
+        };
+        let ord_of = |code: &str| -> Option<u64> {
+            columns.areas.as_ref().and_then(|a| a.dictionary().term_ord(code.as_bytes()).ok().flatten())
+        };
+        let wanted_areas =
+            self.filters.area_codes.iter().filter(|c| *c != "national").filter_map(|c| ord_of(c)).collect();
+        let national = ord_of("national");
+        Ok(SegmentResults {
+            fields: columns,
+            filters: self.filters.clone(),
+            wanted_areas,
+            national,
+            keep: self.keep.max(1),
+            heap: BinaryHeap::new(),
+            total: 0,
+            needs: HashMap::new(),
+            attending: HashMap::new(),
+            accessibility: HashMap::new(),
+            free: 0,
+            evenings: 0,
+            days: [0; 7],
+            slots: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.scored
+    }
+
+    fn merge_fruits(&self, fruits: Vec<SegmentFruit>) -> tantivy::Result<Collected> {
+        let mut total = 0;
+        let mut hits = Vec::new();
+        let mut facets = RawFacets::default();
+        for f in fruits {
+            total += f.total;
+            hits.extend(f.hits);
+            for (k, v) in f.facets.needs {
+                *facets.needs.entry(k).or_default() += v;
+            }
+            for (k, v) in f.facets.attending {
+                *facets.attending.entry(k).or_default() += v;
+            }
+            for (k, v) in f.facets.accessibility {
+                *facets.accessibility.entry(k).or_default() += v;
+            }
+            facets.free += f.facets.free;
+            facets.evenings += f.facets.evenings;
+            for d in 0..7 {
+                facets.days[d] += f.facets.days[d];
+            }
+        }
+        hits.sort_by(|a: &Hit, b: &Hit| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.distance_km.unwrap_or(f64::MAX).total_cmp(&b.distance_km.unwrap_or(f64::MAX)))
+                .then(a.id.cmp(&b.id))
+        });
+        hits.truncate(self.keep);
+        Ok(Collected { total, hits, facets })
+    }
+}
+
+pub(crate) struct SegmentFruit {
+    total: usize,
+    hits: Vec<Hit>,
+    facets: RawFacets,
+}
+
+fn count_ords(column: &Option<StrColumn>, doc: DocId, into: &mut HashMap<u64, u64>) {
+    if let Some(c) = column {
+        for ord in c.term_ords(doc) {
+            *into.entry(ord).or_default() += 1;
+        }
+    }
+}
+
+fn ords_to_strings(column: &Option<StrColumn>, counts: HashMap<u64, u64>) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    let Some(c) = column else { return out };
+    let mut s = String::new();
+    for (ord, n) in counts {
+        s.clear();
+        if c.ord_to_str(ord, &mut s).unwrap_or(false) {
+            out.insert(s.clone(), n);
+        }
+    }
+    out
+}
+
+impl SegmentCollector for SegmentResults {
+    type Fruit = SegmentFruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let c = &self.fields;
+        let f = &self.filters;
+        if let (Some(after), Some(m)) = (f.modified_after, &c.modified) {
+            if m.first(doc).unwrap_or(0) <= after {
+                return;
+            }
+        }
+        if let Some((lo, hi)) = f.ages {
+            let min = c.min_age.as_ref().and_then(|m| m.first(doc)).unwrap_or(0);
+            let max = c.max_age.as_ref().and_then(|m| m.first(doc)).unwrap_or(200);
+            if min > hi || max < lo {
+                return;
+            }
+        }
+        self.slots.clear();
+        if let Some(slots) = &c.slots {
+            self.slots.extend(slots.values_for_doc(doc).map(Slot::decode));
+        }
+        if !f.slot_ok(&self.slots) {
+            return;
+        }
+        let mut factor = 1.0;
+        let mut distance_km = None;
+        let mut covers_area = false;
+        if let Some((centre, radius)) = f.near {
+            distance_km = c.points.as_ref().and_then(|p| {
+                p.values_for_doc(doc).map(|v| centre.distance_km(decode_point(v))).min_by(f64::total_cmp)
+            });
+            let near = distance_km.filter(|d| *d <= radius).map(|d| 1.0 / (1.0 + d / HALF_SCORE_KM));
+            let mut area: Option<f64> = None;
+            if let Some(a) = &c.areas {
+                for ord in a.term_ords(doc) {
+                    if self.wanted_areas.contains(&ord) {
+                        area = Some(area.unwrap_or(0.0).max(COVERS_AREA));
+                    } else if Some(ord) == self.national {
+                        area = Some(area.unwrap_or(0.0).max(NATIONAL));
+                    }
+                }
+            }
+            covers_area = area.is_some();
+            factor = match (near, area) {
+                (None, None) => return,
+                (n, a) => n.unwrap_or(0.0).max(a.unwrap_or(0.0)),
+            };
+        }
+        self.total += 1;
+        let base = if score > 0.0 { f64::from(score) } else { 1.0 };
+        let id_ord = c.id.as_ref().and_then(|ids| ids.term_ords(doc).next()).unwrap_or(u64::MAX);
+        let candidate = Candidate { score: base * factor, id_ord, distance_km, covers_area };
+        if self.heap.len() < self.keep {
+            self.heap.push(candidate);
+        } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
+            self.heap.pop();
+            self.heap.push(candidate);
+        }
+
+        count_ords(&c.needs, doc, &mut self.needs);
+        count_ords(&c.attending, doc, &mut self.attending);
+        count_ords(&c.accessibility, doc, &mut self.accessibility);
+        if c.free.as_ref().and_then(|x| x.first(doc)) == Some(1) {
+            self.free += 1;
+        }
+        if self.slots.iter().any(|s| s.overlaps(EVENING_FROM, 24 * 60)) {
+            self.evenings += 1;
+        }
+        let mut seen = [false; 7];
+        for s in &self.slots {
+            seen[usize::from(s.day.min(6))] = true;
+        }
+        for (d, open) in seen.iter().enumerate() {
+            self.days[d] += u64::from(*open);
+        }
+    }
+
+    fn harvest(self) -> SegmentFruit {
+        let c = &self.fields;
+        let mut hits = Vec::with_capacity(self.heap.len());
+        let mut s = String::new();
+        for cand in self.heap.into_vec() {
+            let Some(ids) = &c.id else { break };
+            s.clear();
+            if !ids.ord_to_str(cand.id_ord, &mut s).unwrap_or(false) {
+                continue;
+            }
+            let Ok(id) = Uuid::parse_str(&s) else { continue };
+            hits.push(Hit { id, score: cand.score, distance_km: cand.distance_km, covers_area: cand.covers_area });
+        }
+        let facets = RawFacets {
+            needs: ords_to_strings(&c.needs, self.needs),
+            attending: ords_to_strings(&c.attending, self.attending),
+            accessibility: ords_to_strings(&c.accessibility, self.accessibility),
+            free: self.free,
+            evenings: self.evenings,
+            days: self.days,
+        };
+        SegmentFruit { total: self.total, hits, facets }
+    }
+}

@@ -1,0 +1,359 @@
+//! The tantivy index: its schema, writing services into it, and the query.
+
+use crate::collector::{Collected, Filters, ResultCollector};
+use crate::facts::{Attending, ServiceFacts, cell, cells_within, encode_point, facts};
+use crate::vocabulary;
+use crate::{Facets, Hit, SearchError, SearchQuery, SearchResults};
+use kith_domain::hsds::Service;
+use std::path::Path;
+use std::sync::Mutex;
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use uuid::Uuid;
+
+/// Bumped whenever the schema or what goes into it changes; an index built by another
+/// version is rebuilt from the store.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields {
+    pub id: Field,
+    pub name: Field,
+    pub body: Field,
+    pub organization: Field,
+    pub taxonomy: Field,
+    pub needs: Field,
+    pub organization_id: Field,
+    pub areas: Field,
+    pub cells: Field,
+    pub attending: Field,
+    pub languages: Field,
+    pub accessibility: Field,
+    pub points: Field,
+    pub slots: Field,
+    pub free: Field,
+    pub min_age: Field,
+    pub max_age: Field,
+    pub modified: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | FAST),
+        name: b.add_text_field("name", text.clone()),
+        body: b.add_text_field("body", text.clone()),
+        organization: b.add_text_field("organization", text.clone()),
+        taxonomy: b.add_text_field("taxonomy", text),
+        needs: b.add_text_field("needs", STRING | FAST),
+        organization_id: b.add_text_field("organization_id", STRING),
+        areas: b.add_text_field("areas", STRING | FAST),
+        cells: b.add_text_field("cells", STRING),
+        attending: b.add_text_field("attending", STRING | FAST),
+        languages: b.add_text_field("languages", STRING),
+        accessibility: b.add_text_field("accessibility", STRING | FAST),
+        points: b.add_u64_field("points", FAST),
+        slots: b.add_u64_field("slots", FAST),
+        free: b.add_u64_field("free", FAST | INDEXED),
+        min_age: b.add_u64_field("min_age", FAST),
+        max_age: b.add_u64_field("max_age", FAST),
+        modified: b.add_i64_field("modified", FAST),
+    };
+    (b.build(), fields)
+}
+
+/// A search index over the directory's services.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    pub(crate) fields: Fields,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex").field("seq", &self.seq()).finish()
+    }
+}
+
+/// The commit payload: which schema built the index and the last change applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Payload {
+    schema: u32,
+    seq: i64,
+}
+
+impl Payload {
+    fn parse(s: &str) -> Option<Payload> {
+        let (schema, seq) = s.split_once(':')?;
+        Some(Payload { schema: schema.parse().ok()?, seq: seq.parse().ok()? })
+    }
+}
+
+const WRITER_MEMORY: usize = 100_000_000;
+
+impl SearchIndex {
+    /// An index in memory, for tests and benchmarks.
+    pub fn in_memory() -> Result<SearchIndex, SearchError> {
+        let (schema, fields) = schema();
+        Self::from_index(Index::create_in_ram(schema), fields)
+    }
+
+    /// Opens the index in `dir`, creating it, or starting afresh if it was built by
+    /// another schema version or cannot be read.
+    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+        let (schema, fields) = schema();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SearchError::Index(format!("cannot create {}: {e}", dir.display())))?;
+        if let Ok(index) = Index::open_in_dir(dir) {
+            let current = index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p));
+            if current.is_some_and(|p| p.schema == SCHEMA_VERSION) && index.schema() == schema {
+                return Self::from_index(index, fields);
+            }
+            tracing::info!("search index at {} is from another version; rebuilding it", dir.display());
+        }
+        // Clear whatever is there (an old or damaged index), then create.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            }
+        }
+        let index = Index::create_in_dir(dir, schema)?;
+        Self::from_index(index, fields)
+    }
+
+    fn from_index(index: Index, fields: Fields) -> Result<SearchIndex, SearchError> {
+        let writer = index.writer(WRITER_MEMORY)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields })
+    }
+
+    /// The last change-feed sequence number the index reflects (0 when empty).
+    pub fn seq(&self) -> i64 {
+        self.index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p)).map_or(0, |p| p.seq)
+    }
+
+    /// How many services the index holds.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Replaces the given services and removes the deleted ones, then commits as of
+    /// change `seq`. Searches see the change when this returns.
+    pub fn apply(&self, services: &[Service], deleted: &[Uuid], seq: i64) -> Result<(), SearchError> {
+        let mut writer = self.writer();
+        for id in deleted {
+            writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+        }
+        for s in services {
+            writer.delete_term(Term::from_field_text(self.fields.id, &s.id.to_string()));
+            if s.status == kith_domain::ServiceStatus::Active
+                || s.status == kith_domain::ServiceStatus::TemporarilyClosed
+            {
+                writer.add_document(self.document(s.id, &facts(s)))?;
+            }
+        }
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
+        commit.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Empties the index (before a rebuild).
+    pub fn clear(&self) -> Result<(), SearchError> {
+        let mut writer = self.writer();
+        writer.delete_all_documents()?;
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&format!("{SCHEMA_VERSION}:0"));
+        commit.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn document(&self, id: Uuid, f: &ServiceFacts) -> TantivyDocument {
+        let x = &self.fields;
+        let mut d = TantivyDocument::default();
+        d.add_text(x.id, id.to_string());
+        d.add_text(x.name, &f.name);
+        d.add_text(x.body, &f.body);
+        d.add_text(x.organization, &f.organization);
+        d.add_text(x.taxonomy, &f.taxonomy);
+        for need in &f.needs {
+            d.add_text(x.needs, need);
+        }
+        if let Some(org) = &f.organization_id {
+            d.add_text(x.organization_id, org);
+        }
+        for area in &f.areas {
+            d.add_text(x.areas, area);
+        }
+        let mut cells: Vec<String> = f.points.iter().map(|p| cell(*p)).collect();
+        cells.sort();
+        cells.dedup();
+        for c in cells {
+            d.add_text(x.cells, c);
+        }
+        for p in &f.points {
+            d.add_u64(x.points, encode_point(*p));
+        }
+        for a in &f.attending {
+            d.add_text(x.attending, a.as_str());
+        }
+        for l in &f.languages {
+            d.add_text(x.languages, l);
+        }
+        for a in &f.accessibility {
+            d.add_text(x.accessibility, *a);
+        }
+        for s in &f.slots {
+            d.add_u64(x.slots, s.encode());
+        }
+        d.add_u64(x.free, u64::from(f.free));
+        d.add_u64(x.min_age, f.min_age);
+        d.add_u64(x.max_age, f.max_age);
+        d.add_i64(x.modified, f.modified);
+        d
+    }
+
+    /// Runs a search.
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
+        let started = std::time::Instant::now();
+        let x = self.fields;
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let scored = text.is_some();
+        if let Some(text) = text {
+            must.push((Occur::Must, self.text_query(text)?));
+        }
+        // Filters match or not; only the text query scores.
+        let filter =
+            |q: Box<dyn Query>| -> (Occur, Box<dyn Query>) { (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0))) };
+        let any_of = |field: Field, values: &[String]| -> Box<dyn Query> {
+            let clauses: Vec<(Occur, Box<dyn Query>)> = values
+                .iter()
+                .map(|v| {
+                    let q: Box<dyn Query> =
+                        Box::new(TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic));
+                    (Occur::Should, q)
+                })
+                .collect();
+            Box::new(BooleanQuery::new(clauses))
+        };
+        if !q.needs.is_empty() {
+            let needs: Vec<String> = q.needs.iter().map(|n| n.to_lowercase()).collect();
+            must.push(filter(any_of(x.needs, &needs)));
+        }
+        if let Some(org) = q.organization_id {
+            must.push(filter(any_of(x.organization_id, &[org.to_string()])));
+        }
+        if !q.attending.is_empty() {
+            let modes: Vec<String> = q.attending.iter().map(|a| a.as_str().to_owned()).collect();
+            must.push(filter(any_of(x.attending, &modes)));
+        }
+        for language in &q.languages {
+            must.push(filter(any_of(x.languages, &[language.to_lowercase()])));
+        }
+        for feature in &q.accessibility {
+            must.push(filter(any_of(x.accessibility, std::slice::from_ref(feature))));
+        }
+        if q.free {
+            must.push(filter(Box::new(TermQuery::new(Term::from_field_u64(x.free, 1), IndexRecordOption::Basic))));
+        }
+        let mut area_codes = Vec::new();
+        if let Some(near) = &q.near {
+            // Near the point, or covering an area that holds it.
+            area_codes = near.area_codes.clone();
+            area_codes.push("national".into());
+            let mut places: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, any_of(x.areas, &area_codes))];
+            places.push((Occur::Should, any_of(x.cells, &cells_within(near.point, near.radius_km))));
+            must.push(filter(Box::new(BooleanQuery::new(places))));
+        }
+        let query: Box<dyn Query> =
+            if must.is_empty() { Box::new(AllQuery) } else { Box::new(BooleanQuery::new(must)) };
+
+        let collector = ResultCollector {
+            filters: Filters::from_query(q, area_codes),
+            keep: q.offset + q.limit,
+            scored,
+            fields: x,
+        };
+        let searcher = self.reader.searcher();
+        let Collected { total, mut hits, facets } = searcher.search(&query, &collector)?;
+        let hits: Vec<Hit> = hits.drain(..).skip(q.offset).take(q.limit).collect();
+        Ok(SearchResults { total, hits, facets: Facets::from(facets), took: started.elapsed() })
+    }
+
+    /// The person's words (exact, then forgiving a typo) and the vocabulary's expansions.
+    fn text_query(&self, text: &str) -> Result<Box<dyn Query>, SearchError> {
+        let x = self.fields;
+        let (own, expansions) = vocabulary::expand(text);
+        let mut analyzer = self.index.tokenizer_for_field(x.name)?;
+        let tokens = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, s: &str| {
+            let mut out = Vec::new();
+            let mut stream = analyzer.token_stream(s);
+            while stream.advance() {
+                let t = stream.token().text.clone();
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+            out
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let weighted = [(x.name, 3.0f32), (x.taxonomy, 2.0), (x.organization, 1.0), (x.body, 1.0)];
+        for (i, token) in tokens(&mut analyzer, &own).into_iter().enumerate().take(16) {
+            for (field, weight) in weighted {
+                let term = Term::from_field_text(field, &token);
+                let exact: Box<dyn Query> = Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs));
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(exact, weight))));
+                let distance = match token.chars().count() {
+                    0..=4 => 0,
+                    5..=7 => 1,
+                    _ => 2,
+                };
+                // Typos only on the few fields that name things, to keep the query fast.
+                if distance > 0 && i < 6 && field != x.body {
+                    let fuzzy: Box<dyn Query> = Box::new(FuzzyTermQuery::new(term, distance, true));
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(fuzzy, weight * 0.3))));
+                }
+            }
+        }
+        for expansion in expansions {
+            for token in tokens(&mut analyzer, expansion) {
+                for (field, weight) in [(x.name, 1.0f32), (x.taxonomy, 1.0), (x.body, 0.5)] {
+                    let q: Box<dyn Query> =
+                        Box::new(TermQuery::new(Term::from_field_text(field, &token), IndexRecordOption::WithFreqs));
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(q, weight * 0.6))));
+                }
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+}
+
+/// Attending types as the facet names shown to people.
+pub fn attending_label(a: Attending) -> &'static str {
+    match a {
+        Attending::InPerson => "In person",
+        Attending::Online => "Online",
+        Attending::Phone => "By phone",
+    }
+}

@@ -1,0 +1,114 @@
+//! The needs vocabulary: how people say what they need, and what a directory calls
+//! it. "Money worries" finds debt and benefits advice; "lonely" finds befriending and
+//! social groups. Phrases are matched before single words.
+
+/// (what people type, what services are called). Lower case.
+pub const SYNONYMS: &[(&[&str], &str)] = &[
+    (
+        &["lonely", "loneliness", "isolated", "isolation", "alone", "no friends", "on my own", "socially isolated"],
+        "befriending social group friendship lunch club coffee morning companionship loneliness",
+    ),
+    (
+        &[
+            "money worries",
+            "money",
+            "debt",
+            "debts",
+            "bills",
+            "skint",
+            "broke",
+            "benefits",
+            "universal credit",
+            "can't pay",
+        ],
+        "debt advice benefits welfare rights money income budgeting",
+    ),
+    (&["walking", "walk", "walks", "ramble", "rambling"], "walking health walk"),
+    (
+        &["exercise", "fitness", "keep fit", "get active", "physical activity", "active", "sport"],
+        "exercise physical activity fitness walking swimming dance yoga chair",
+    ),
+    (
+        &["depressed", "depression", "anxiety", "anxious", "low mood", "stress", "stressed", "mental health", "panic"],
+        "mental health wellbeing anxiety depression talking peer support counselling",
+    ),
+    (
+        &["food", "hungry", "food bank", "foodbank", "meals", "groceries"],
+        "food bank pantry community meal cooking larder",
+    ),
+    (
+        &["housing", "homeless", "homelessness", "eviction", "evicted", "rent", "landlord"],
+        "housing homelessness tenancy advice",
+    ),
+    (&["carer", "carers", "caring", "looking after"], "carers support respite"),
+    (
+        &["job", "jobs", "work", "unemployed", "employment", "cv", "career"],
+        "employment jobs skills volunteering training",
+    ),
+    (&["art", "arts", "painting", "drawing", "creative", "creativity"], "arts creativity painting drawing"),
+    (&["music", "singing", "choir", "sing", "band", "instrument"], "music singing choir"),
+    (&["craft", "crafts", "knitting", "sewing", "crochet", "making"], "crafts knitting sewing"),
+    (
+        &["garden", "gardening", "nature", "outdoors", "allotment", "growing", "green"],
+        "gardening nature allotment growing outdoors conservation",
+    ),
+    (&["english", "esol", "learn english", "english classes"], "esol english language conversation"),
+    (
+        &["computer", "computers", "digital", "internet", "smartphone", "tablet", "online skills"],
+        "digital skills computer internet",
+    ),
+    (&["bereaved", "bereavement", "grief", "grieving", "loss", "death", "widow", "widowed"], "bereavement grief loss"),
+    (
+        &["alcohol", "drugs", "drinking", "drink", "addiction", "gambling", "recovery"],
+        "addiction recovery alcohol drugs gambling",
+    ),
+    (
+        &["parent", "parents", "parenting", "baby", "babies", "toddler", "toddlers", "mum", "dad", "new parent"],
+        "parenting early years family baby toddler",
+    ),
+    (&["dementia", "memory", "alzheimer's", "alzheimers", "forgetful"], "dementia memory alzheimer"),
+    (
+        &["older", "elderly", "pensioner", "pensioners", "retired", "over 60s", "over 50s", "later life"],
+        "older people later life seniors",
+    ),
+];
+
+/// Splits a query into the person's own words and the vocabulary's expansions of them.
+pub fn expand(query: &str) -> (String, Vec<&'static str>) {
+    let lower = query.to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    let mut expansions = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let mut matched = 0;
+        for len in (1..=3.min(words.len() - i)).rev() {
+            let phrase = words[i..i + len].join(" ");
+            let phrase = phrase.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+            if let Some((_, to)) = SYNONYMS.iter().find(|(from, _)| from.contains(&phrase)) {
+                if !expansions.contains(to) {
+                    expansions.push(*to);
+                }
+                matched = len;
+                break;
+            }
+        }
+        i += matched.max(1);
+    }
+    (lower, expansions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phrases_and_words_expand() {
+        let (_, e) = expand("Money worries");
+        assert_eq!(e, vec!["debt advice benefits welfare rights money income budgeting"]);
+        let (_, e) = expand("lonely");
+        assert!(e[0].contains("befriending"));
+        let (_, e) = expand("walking group");
+        assert_eq!(e, vec!["walking health walk"]);
+        assert!(expand("xyzzy").1.is_empty());
+    }
+}

@@ -1,0 +1,190 @@
+//! Search over the demo directory, through the store and the change feed, as a
+//! receptionist would use it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kith_domain::FixedClock;
+use kith_search::sync::catch_up;
+use kith_search::{Attending, Near, SearchIndex, SearchQuery, SearchResults};
+use kith_store::locate::locate;
+use kith_store::testing::TestStore;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+struct Demo {
+    t: TestStore,
+    index: SearchIndex,
+    names: HashMap<uuid::Uuid, (String, Vec<String>)>,
+}
+
+async fn demo() -> Demo {
+    let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+    let t = kith_store::testing::sqlite(Arc::new(FixedClock::new(now))).await;
+    let batch = kith_demo::generate(&kith_demo::DemoOptions::new(now));
+    let geo = kith_demo::geography::geography(&batch, 2026);
+    let names = batch
+        .services
+        .iter()
+        .map(|s| (s.id, (s.name.clone(), s.service_areas.iter().filter_map(|a| a.extent.clone()).collect())))
+        .collect();
+    t.store.put_postcodes(geo.postcodes).await.unwrap();
+    t.store.put_places(geo.places).await.unwrap();
+    t.store.put_deprivation(geo.deprivation).await.unwrap();
+    t.store.write_batch(batch).await.unwrap();
+    let index = SearchIndex::in_memory().unwrap();
+    let caught = catch_up(&*t.store, &index).await.unwrap();
+    assert!(caught.rebuilt);
+    assert_eq!(index.len(), 450);
+    assert_eq!(index.seq(), t.store.last_seq().await.unwrap());
+    Demo { t, index, names }
+}
+
+impl Demo {
+    async fn near(&self, place: &str, km: f64) -> Near {
+        Near::located(&locate(&*self.t.store, place).await.unwrap(), km)
+    }
+
+    fn names(&self, r: &SearchResults) -> Vec<String> {
+        r.hits.iter().map(|h| self.names[&h.id].0.clone()).collect()
+    }
+}
+
+#[tokio::test]
+async fn lonely_near_parkhead_finds_befriending_and_area_wide_services_but_not_fife() {
+    let d = demo().await;
+    let near = d.near("Parkhead", 5.0).await;
+    let r = d
+        .index
+        .search(&SearchQuery { text: Some("lonely".into()), near: Some(near), limit: 50, ..Default::default() })
+        .unwrap();
+    let names = d.names(&r);
+    assert!(r.total >= 5, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .take(10)
+            .any(|n| n.contains("Befriending") || n.contains("Friendship") || n.contains("Good Neighbours")),
+        "{names:?}"
+    );
+    // Glasgow-wide services come back too; nothing is from Fife or Sheffield.
+    assert!(r.hits.iter().any(|h| h.covers_area), "{names:?}");
+    for h in &r.hits {
+        let (name, areas) = &d.names[&h.id];
+        assert!(!areas.iter().any(|a| a == "S12000047" || a == "E08000039"), "{name} is not near Parkhead");
+        if let Some(km) = h.distance_km.filter(|_| !h.covers_area) {
+            assert!(km <= 5.0, "{name} is {km} km away");
+        }
+    }
+    // Nearer services rank above the same kind of service further away.
+    let scores: Vec<f64> = r.hits.iter().map(|h| h.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+}
+
+#[tokio::test]
+async fn the_needs_vocabulary_and_typos() {
+    let d = demo().await;
+    let near = d.near("G31", 8.0).await;
+    let search =
+        |text: &str| SearchQuery { text: Some(text.into()), near: Some(near.clone()), limit: 10, ..Default::default() };
+    let money = d.names(&d.index.search(&search("money worries")).unwrap());
+    assert!(
+        money.iter().take(5).any(|n| n.contains("Debt") || n.contains("Welfare") || n.contains("Money")),
+        "{money:?}"
+    );
+    let bereaved = d.names(&d.index.search(&search("bereavment")).unwrap());
+    assert!(bereaved.iter().take(5).any(|n| n.to_lowercase().contains("bereave")), "{bereaved:?}");
+    // A typo still finds gardening, whatever the groups call themselves.
+    let garden = d.index.search(&search("gardning")).unwrap();
+    assert!(garden.total > 0);
+    for hit in garden.hits.iter().take(5) {
+        let s = d.t.store.service(hit.id).await.unwrap().unwrap();
+        let taxonomy = kith_search::facts::facts(&s).taxonomy;
+        assert!(taxonomy.contains("gardening"), "{}: {taxonomy}", s.name);
+    }
+    let walking = d.names(&d.index.search(&search("walking group")).unwrap());
+    assert!(walking[0].to_lowercase().contains("walk"), "{walking:?}");
+    assert_eq!(d.index.search(&search("qwertyuiop")).unwrap().total, 0);
+}
+
+#[tokio::test]
+async fn filters_combine_and_facets_count_what_matches() {
+    let d = demo().await;
+    let near = d.near("Kirkcaldy", 10.0).await;
+    let base = SearchQuery { near: Some(near), limit: 500, ..Default::default() };
+    let all = d.index.search(&base).unwrap();
+    assert!(all.total > 20);
+
+    let free = d.index.search(&SearchQuery { free: true, ..base.clone() }).unwrap();
+    assert_eq!(free.total as u64, all.facets.free);
+    assert!(free.total < all.total);
+
+    let evenings = d.index.search(&SearchQuery { evenings: true, ..base.clone() }).unwrap();
+    assert_eq!(evenings.total as u64, all.facets.evenings);
+
+    let online = d.index.search(&SearchQuery { attending: vec![Attending::Online], ..base.clone() }).unwrap();
+    let online_facet = all.facets.attending.iter().find(|(k, _)| k == "online").map_or(0, |(_, n)| *n);
+    assert_eq!(online.total as u64, online_facet);
+
+    let tuesday = d.index.search(&SearchQuery { day: Some(1), ..base.clone() }).unwrap();
+    assert_eq!(tuesday.total as u64, all.facets.days[1]);
+
+    let need = &all.facets.needs[0];
+    let by_need = d.index.search(&SearchQuery { needs: vec![need.0.clone()], ..base.clone() }).unwrap();
+    assert_eq!(by_need.total as u64, need.1);
+
+    // A child of ten: only services that take children.
+    let child = d.index.search(&SearchQuery { minimum_age: Some(10), maximum_age: Some(10), ..base.clone() }).unwrap();
+    assert!(child.total < all.total && child.total > 0);
+
+    // Combined with AND.
+    let both = d.index.search(&SearchQuery { free: true, evenings: true, ..base.clone() }).unwrap();
+    assert!(both.total <= free.total.min(evenings.total));
+
+    // Paging: page 2 continues page 1 without overlap.
+    let p1 = d.index.search(&SearchQuery { limit: 10, ..base.clone() }).unwrap();
+    let p2 = d.index.search(&SearchQuery { limit: 10, offset: 10, ..base.clone() }).unwrap();
+    assert_eq!(p1.total, p2.total);
+    assert!(p1.hits.iter().all(|h| !p2.hits.contains(h)));
+    assert_eq!(p1.hits[..], all.hits[..10]);
+}
+
+#[tokio::test]
+async fn the_index_follows_the_change_feed() {
+    let d = demo().await;
+    let store = &*d.t.store;
+    let query = SearchQuery { text: Some("befriending".into()), limit: 500, ..Default::default() };
+    let before = d.index.search(&query).unwrap();
+    let victim = before.hits[0].id;
+    let mut renamed = store.service(victim).await.unwrap().unwrap();
+    renamed.name = "Zebra Crossing Befriending".into();
+    store.put_service(renamed).await.unwrap();
+    let gone = before.hits[1].id;
+    store.delete_service(gone).await.unwrap();
+    let caught = catch_up(store, &d.index).await.unwrap();
+    assert!(!caught.rebuilt);
+    assert_eq!(caught.services, 1);
+
+    let zebra = d.index.search(&SearchQuery { text: Some("zebra".into()), ..Default::default() }).unwrap();
+    assert_eq!(zebra.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![victim]);
+    let after = d.index.search(&query).unwrap();
+    assert_eq!(after.total, before.total - 1);
+    assert!(after.hits.iter().all(|h| h.id != gone));
+    assert_eq!(d.index.seq(), store.last_seq().await.unwrap());
+    // Nothing new: nothing to do.
+    assert_eq!(catch_up(store, &d.index).await.unwrap().changes, 0);
+}
+
+#[tokio::test]
+async fn an_index_on_disk_remembers_where_it_got_to() {
+    let d = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = SearchIndex::open(dir.path()).unwrap();
+        catch_up(&*d.t.store, &index).await.unwrap();
+        assert_eq!(index.len(), 450);
+    }
+    let index = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(index.len(), 450);
+    assert_eq!(index.seq(), d.t.store.last_seq().await.unwrap());
+    assert_eq!(catch_up(&*d.t.store, &index).await.unwrap().changes, 0);
+}
