@@ -94,6 +94,12 @@ pub enum Command {
     #[command(subcommand)]
     Geo(GeoCommand),
 
+    /// Rebuild the search index from the database
+    ///
+    /// Kith keeps the index up to date by itself; rebuild after restoring a backup, or if
+    /// searches look wrong. The index lives in the data directory.
+    Reindex,
+
     /// Export the whole directory
     Export {
         /// Output format

@@ -19,7 +19,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(listen) => {
             let store = open(&cli.global, clock).await?;
-            serve(store, &listen).await?;
+            serve(store, &cli.global, &listen).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { listen, load_only, services, seed } => {
@@ -41,12 +41,28 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 written.written.total()
             );
             if !load_only {
-                serve(store, &listen).await?;
+                serve(store, &cli.global, &listen).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { paths, strict, report } => {
             import(&cli.global, clock, &paths, strict, report.as_deref()).await
+        }
+        Command::Reindex => {
+            let store = open(&cli.global, clock).await?;
+            let index = open_index(&cli.global)?;
+            let bar = ProgressBar::new(store.counts().await?.services).with_message("Indexing services");
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            let n = kith_search::sync::rebuild(&*store, &index, &mut |done, _| bar.set_position(done))
+                .await
+                .context("rebuilding the search index failed")?;
+            bar.finish_and_clear();
+            println!("Indexed {n} services in {}", index_dir(&cli.global).display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Geo(command) => {
             let store = open(&cli.global, clock).await?;
@@ -154,12 +170,40 @@ fn print_problems(report: &ImportReport, has_report_file: bool) {
     }
 }
 
-async fn serve(store: Arc<dyn Store>, listen: &Listen) -> Result<()> {
+fn index_dir(global: &Global) -> std::path::PathBuf {
+    global.data_dir.join("index")
+}
+
+/// The search index in the data directory. Each instance keeps its own.
+fn open_index(global: &Global) -> Result<Arc<kith_search::SearchIndex>> {
+    let dir = index_dir(global);
+    let index = kith_search::SearchIndex::open(&dir)
+        .with_context(|| format!("cannot open the search index in {}", dir.display()))?;
+    Ok(Arc::new(index))
+}
+
+/// How often a running server reads the change feed for edits made elsewhere (by
+/// another instance, or `kith import`). Searches also catch up before they run.
+const FEED_POLL: Duration = Duration::from_secs(5);
+
+async fn serve(store: Arc<dyn Store>, global: &Global, listen: &Listen) -> Result<()> {
+    let index = open_index(global)?;
+    let state = kith_web::AppState::new(store.clone(), index.clone());
+    let bar = spinner("Bringing the search index up to date".into());
+    state.catch_up().await;
+    bar.finish_and_clear();
+    let poller = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FEED_POLL).await;
+            poller.catch_up().await;
+        }
+    });
     let listener = tokio::net::TcpListener::bind(listen.listen).await.with_context(|| {
         format!("cannot listen on {}; is another program using it? Choose another with --listen", listen.listen)
     })?;
     let engine = store.engine();
-    let app = kith_web::router(kith_web::AppState { store });
+    let app = kith_web::router(state);
     println!("Kith is serving on http://{} ({engine:?}). Press Ctrl-C to stop.", listen.listen);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server stopped")?;
     Ok(())

@@ -267,10 +267,10 @@ impl SegmentCollector for SegmentResults {
     fn collect(&mut self, doc: DocId, score: Score) {
         let c = &self.fields;
         let f = &self.filters;
-        if let (Some(after), Some(m)) = (f.modified_after, &c.modified) {
-            if m.first(doc).unwrap_or(0) <= after {
-                return;
-            }
+        if let (Some(after), Some(m)) = (f.modified_after, &c.modified)
+            && m.first(doc).unwrap_or(0) <= after
+        {
+            return;
         }
         if let Some((lo, hi)) = f.ages {
             let min = c.min_age.as_ref().and_then(|m| m.first(doc)).unwrap_or(0);

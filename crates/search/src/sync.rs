@@ -24,7 +24,7 @@ pub struct Caught {
 pub async fn rebuild(
     store: &dyn Store,
     index: &SearchIndex,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, SearchError> {
     // Note the feed position first: changes made during the rebuild are applied after it.
     let seq = store.last_seq().await?;

@@ -142,7 +142,7 @@ async fn filters_combine_and_facets_count_what_matches() {
 
     // Paging: page 2 continues page 1 without overlap.
     let p1 = d.index.search(&SearchQuery { limit: 10, ..base.clone() }).unwrap();
-    let p2 = d.index.search(&SearchQuery { limit: 10, offset: 10, ..base.clone() }).unwrap();
+    let p2 = d.index.search(&SearchQuery { limit: 10, offset: 10, ..base }).unwrap();
     assert_eq!(p1.total, p2.total);
     assert!(p1.hits.iter().all(|h| !p2.hits.contains(h)));
     assert_eq!(p1.hits[..], all.hits[..10]);

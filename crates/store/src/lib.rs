@@ -52,7 +52,8 @@ impl PageRequest {
         PageRequest { number: number.max(1), size: size.clamp(1, Self::MAX_SIZE) }
     }
 
-    pub(crate) fn offset(self) -> u64 {
+    /// How many items come before this page.
+    pub fn offset(self) -> u64 {
         u64::from(self.number - 1) * u64::from(self.size)
     }
 }

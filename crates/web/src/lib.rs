@@ -1,5 +1,5 @@
-//! Kith's HTTP server. For now it answers a status page and a health check; the
-//! directory pages, the ORUK API and the FHIR API arrive with their issues.
+//! Kith's HTTP server: a status page, health checks and the Open Referral UK API
+//! (`/oruk`). The web app, Kith's own JSON API and the FHIR API arrive with their issues.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::extract::State;
@@ -11,9 +11,30 @@ use kith_store::Store;
 use serde::Serialize;
 use std::sync::Arc;
 
+pub mod openapi;
+pub mod oruk;
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub search: Arc<kith_search::SearchIndex>,
+    /// One catch-up at a time; others wait for it rather than repeat it.
+    sync: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, search: Arc<kith_search::SearchIndex>) -> AppState {
+        AppState { store, search, sync: Arc::new(tokio::sync::Mutex::new(())) }
+    }
+
+    /// Brings the search index up to the store's change feed. A failure is logged and
+    /// the search answers from what the index has.
+    pub async fn catch_up(&self) {
+        let _turn = self.sync.lock().await;
+        if let Err(e) = kith_search::sync::catch_up(&*self.store, &self.search).await {
+            tracing::warn!(error = %e, "search index could not catch up; answering from what it has");
+        }
+    }
 }
 
 /// The whole application's routes.
@@ -21,6 +42,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/healthz", get(health))
+        .route("/oruk/", get(oruk::root).layer(axum::middleware::map_response(oruk::cors)))
+        .nest("/oruk", oruk::routes())
         .with_state(state)
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -39,7 +62,8 @@ async fn security_headers(mut response: Response) -> Response {
 }
 
 /// A failure to read the store, shown without internal detail.
-struct Unavailable(kith_store::StoreError);
+#[derive(Debug)]
+pub struct Unavailable(pub kith_store::StoreError);
 
 impl IntoResponse for Unavailable {
     fn into_response(self) -> Response {
@@ -107,7 +131,8 @@ mod tests {
         let store = kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock).await.unwrap();
         let service = kith_domain::hsds::Service::new(uuid_one(), "Lunch club", ServiceStatus::Active);
         store.put_service(service).await.unwrap();
-        (router(AppState { store: Arc::new(store) }), dir)
+        let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
+        (router(AppState::new(Arc::new(store), search)), dir)
     }
 
     fn chrono_now() -> chrono::DateTime<chrono::Utc> {
