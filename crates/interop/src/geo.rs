@@ -140,6 +140,18 @@ fn field(record: &csv::StringRecord, column: Option<usize>) -> &str {
     column.and_then(|c| record.get(c)).unwrap_or("")
 }
 
+/// A row, or a note of why it could not be read.
+fn readable(record: csv::Result<csv::StringRecord>, rejected: &mut Vec<RowProblem>) -> Option<csv::StringRecord> {
+    match record {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let line = e.position().map_or(0, csv::Position::line);
+            rejected.push(RowProblem { line, reason: format!("not a CSV row: {e}") });
+            None
+        }
+    }
+}
+
 fn line_of(record: &csv::StringRecord) -> u64 {
     record.position().map_or(0, csv::Position::line)
 }
@@ -166,14 +178,7 @@ pub fn read_postcodes<R: Read>(input: R, source_name: &str) -> Result<GeoRead<Po
     let mut out = GeoRead::default();
     let mut seen = HashSet::new();
     for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                out.rejected.push(RowProblem { line, reason: format!("not a CSV row: {e}") });
-                continue;
-            }
-        };
+        let Some(record) = readable(record, &mut out.rejected) else { continue };
         let line = line_of(&record);
         if !field(&record, terminated).is_empty() {
             out.skipped += 1;
@@ -262,14 +267,7 @@ pub fn read_deprivation<R: Read>(
     let mut out = GeoRead::default();
     let mut seen = HashSet::new();
     for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                out.rejected.push(RowProblem { line, reason: format!("not a CSV row: {e}") });
-                continue;
-            }
-        };
+        let Some(record) = readable(record, &mut out.rejected) else { continue };
         let line = line_of(&record);
         let code = field(&record, Some(area)).to_owned();
         if code.is_empty() {
@@ -338,14 +336,7 @@ pub fn read_places<R: Read>(input: R, source_name: &str) -> Result<GeoRead<Place
     let la = h.find(&["lad", "laua"]).or_else(|| h.find_versioned(&["lad"], "cd"));
     let mut out = GeoRead::default();
     for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                out.rejected.push(RowProblem { line, reason: format!("not a CSV row: {e}") });
-                continue;
-            }
-        };
+        let Some(record) = readable(record, &mut out.rejected) else { continue };
         let line = line_of(&record);
         let place = field(&record, Some(name)).to_owned();
         let point = (field(&record, Some(lat)).parse::<f64>(), field(&record, Some(long)).parse::<f64>());

@@ -156,7 +156,7 @@ impl SearchIndex {
     /// Replaces the given services and removes the deleted ones, then commits as of
     /// change `seq`. Searches see the change when this returns.
     pub fn apply(&self, services: &[Service], deleted: &[Uuid], seq: i64) -> Result<(), SearchError> {
-        let mut writer = self.writer();
+        let writer = self.writer();
         for id in deleted {
             writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
         }
@@ -168,20 +168,20 @@ impl SearchIndex {
                 writer.add_document(self.document(s.id, &facts(s)))?;
             }
         }
-        let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
-        commit.commit()?;
-        drop(writer);
-        self.reader.reload()?;
-        Ok(())
+        self.commit(writer, seq)
     }
 
     /// Empties the index (before a rebuild).
     pub fn clear(&self) -> Result<(), SearchError> {
-        let mut writer = self.writer();
+        let writer = self.writer();
         writer.delete_all_documents()?;
+        self.commit(writer, 0)
+    }
+
+    /// Commits as of change `seq`, then makes the commit visible to searches.
+    fn commit(&self, mut writer: std::sync::MutexGuard<'_, IndexWriter>, seq: i64) -> Result<(), SearchError> {
         let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&format!("{SCHEMA_VERSION}:0"));
+        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
         commit.commit()?;
         drop(writer);
         self.reader.reload()?;
