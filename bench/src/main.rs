@@ -2,12 +2,18 @@
 //!
 //! ```text
 //! cargo run --release -p kith-bench -- import --services 100000 --runs 5
+//! cargo run --release -p kith-bench -- search --services 100000 --queries 500
 //! ```
+//!
+//! `search` runs the standard query mix on Kith's index and on its peers; see
+//! [`search`].
 //!
 //! `import` measures `kith import` end to end: read an HSDS 3.0 JSON file of N generated
 //! services (nested, as publishers send them), parse, validate, and store, into a fresh
 //! SQLite database and a fresh PostgreSQL database on each run.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A benchmark reports on its streams.
+
+mod search;
 
 use anyhow::{Context, Result, bail};
 use kith_domain::directory::{Related, nest_service};
@@ -18,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
@@ -160,6 +166,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("search") {
+        return search::run(std::env::args().skip(2).collect()).await;
+    }
     let o = parse_args()?;
     let clock: Arc<dyn Clock> =
         Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).context("a valid timestamp")?));

@@ -184,7 +184,7 @@ fn open_index(global: &Global) -> Result<Arc<kith_search::SearchIndex>> {
 
 /// How often a running server reads the change feed for edits made elsewhere (by
 /// another instance, or `kith import`). Searches also catch up before they run.
-const FEED_POLL: Duration = Duration::from_secs(5);
+const FEED_POLL: Duration = Duration::from_secs(1);
 
 async fn serve(store: Arc<dyn Store>, global: &Global, listen: &Listen) -> Result<()> {
     let index = open_index(global)?;

@@ -8,8 +8,10 @@ use crate::{Hit, SearchQuery};
 use kith_domain::geo::Point;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
+use tantivy::schema::Field;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use uuid::Uuid;
 
@@ -66,11 +68,44 @@ impl Filters {
     }
 }
 
-pub(crate) struct ResultCollector {
+pub(crate) struct ResultCollector<'a> {
     pub filters: Filters,
     pub keep: usize,
     pub scored: bool,
     pub fields: Fields,
+    pub terms: &'a TermCache,
+}
+
+/// The terms of the small facet columns (needs, ways of attending, accessibility) of
+/// each segment, read once: segments never change, and turning ordinals back into
+/// terms one by one was an eighth of a query's time.
+#[derive(Debug, Default)]
+pub(crate) struct TermCache(std::sync::Mutex<HashMap<TermKey, Arc<Vec<String>>>>);
+
+type TermKey = (tantivy::index::SegmentId, Field);
+
+/// Entries kept before the cache is emptied (merged-away segments leave stale ones).
+const TERM_CACHE_LIMIT: usize = 512;
+
+impl TermCache {
+    fn terms(&self, segment: tantivy::index::SegmentId, field: Field, column: Option<&StrColumn>) -> Arc<Vec<String>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(terms) = map.get(&(segment, field)) {
+            return terms.clone();
+        }
+        let mut terms = Vec::new();
+        if let Some(mut stream) = column.and_then(|c| c.dictionary().stream().ok()) {
+            while stream.advance() {
+                terms.push(String::from_utf8_lossy(stream.key()).into_owned());
+            }
+        }
+        if map.len() >= TERM_CACHE_LIMIT {
+            map.clear();
+        }
+        let terms = Arc::new(terms);
+        map.insert((segment, field), terms.clone());
+        terms
+    }
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +158,9 @@ impl Ord for Candidate {
 
 pub(crate) struct SegmentResults {
     fields: SegmentColumns,
+    need_terms: Arc<Vec<String>>,
+    attending_terms: Arc<Vec<String>>,
+    accessibility_terms: Arc<Vec<String>>,
     filters: Filters,
     wanted_areas: Vec<u64>,
     national: Option<u64>,
@@ -152,7 +190,7 @@ struct SegmentColumns {
     modified: Option<Column<i64>>,
 }
 
-impl Collector for ResultCollector {
+impl Collector for ResultCollector<'_> {
     type Fruit = Collected;
     type Child = SegmentResults;
 
@@ -179,7 +217,11 @@ impl Collector for ResultCollector {
         let wanted_areas =
             self.filters.area_codes.iter().filter(|c| *c != "national").filter_map(|c| ord_of(c)).collect();
         let national = ord_of("national");
+        let segment = reader.segment_id();
         Ok(SegmentResults {
+            need_terms: self.terms.terms(segment, x.needs, columns.needs.as_ref()),
+            attending_terms: self.terms.terms(segment, x.attending, columns.attending.as_ref()),
+            accessibility_terms: self.terms.terms(segment, x.accessibility, columns.accessibility.as_ref()),
             fields: columns,
             filters: self.filters.clone(),
             wanted_areas,
@@ -248,17 +290,8 @@ fn count_ords(column: &Option<StrColumn>, doc: DocId, into: &mut HashMap<u64, u6
     }
 }
 
-fn ords_to_strings(column: &Option<StrColumn>, counts: HashMap<u64, u64>) -> HashMap<String, u64> {
-    let mut out = HashMap::new();
-    let Some(c) = column else { return out };
-    let mut s = String::new();
-    for (ord, n) in counts {
-        s.clear();
-        if c.ord_to_str(ord, &mut s).unwrap_or(false) {
-            out.insert(s.clone(), n);
-        }
-    }
-    out
+fn ords_to_strings(terms: &[String], counts: HashMap<u64, u64>) -> HashMap<String, u64> {
+    counts.into_iter().filter_map(|(ord, n)| terms.get(usize::try_from(ord).ok()?).map(|t| (t.clone(), n))).collect()
 }
 
 impl SegmentCollector for SegmentResults {
@@ -353,9 +386,9 @@ impl SegmentCollector for SegmentResults {
             hits.push(Hit { id, score: cand.score, distance_km: cand.distance_km, covers_area: cand.covers_area });
         }
         let facets = RawFacets {
-            needs: ords_to_strings(&c.needs, self.needs),
-            attending: ords_to_strings(&c.attending, self.attending),
-            accessibility: ords_to_strings(&c.accessibility, self.accessibility),
+            needs: ords_to_strings(&self.need_terms, self.needs),
+            attending: ords_to_strings(&self.attending_terms, self.attending),
+            accessibility: ords_to_strings(&self.accessibility_terms, self.accessibility),
             free: self.free,
             evenings: self.evenings,
             days: self.days,

@@ -1,6 +1,6 @@
 //! The tantivy index: its schema, writing services into it, and the query.
 
-use crate::collector::{Collected, Filters, ResultCollector};
+use crate::collector::{Collected, Filters, ResultCollector, TermCache};
 use crate::facts::{Attending, ServiceFacts, cell, cells_within, encode_point, facts};
 use crate::vocabulary;
 use crate::{Facets, Hit, SearchError, SearchQuery, SearchResults};
@@ -74,6 +74,7 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     pub(crate) fields: Fields,
+    terms: TermCache,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -132,7 +133,7 @@ impl SearchIndex {
     fn from_index(index: Index, fields: Fields) -> Result<SearchIndex, SearchError> {
         let writer = index.writer(WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields })
+        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields, terms: TermCache::default() })
     }
 
     /// The last change-feed sequence number the index reflects (0 when empty).
@@ -236,12 +237,13 @@ impl SearchIndex {
     /// Runs a search.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let started = std::time::Instant::now();
+        let searcher = self.reader.searcher();
         let x = self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let scored = text.is_some();
         if let Some(text) = text {
-            must.push((Occur::Must, self.text_query(text)?));
+            must.push((Occur::Must, self.text_query(&searcher, text)?));
         }
         // Filters match or not; only the text query scores.
         let filter =
@@ -294,18 +296,44 @@ impl SearchIndex {
             keep: q.offset + q.limit,
             scored,
             fields: x,
+            terms: &self.terms,
         };
-        let searcher = self.reader.searcher();
         let Collected { total, mut hits, facets } = searcher.search(&query, &collector)?;
         let hits: Vec<Hit> = hits.drain(..).skip(q.offset).take(q.limit).collect();
         Ok(SearchResults { total, hits, facets: Facets::from(facets), took: started.elapsed() })
     }
 
     /// The person's words (exact, then forgiving a typo) and the vocabulary's expansions.
-    fn text_query(&self, text: &str) -> Result<Box<dyn Query>, SearchError> {
+    fn text_query(&self, searcher: &tantivy::Searcher, text: &str) -> Result<Box<dyn Query>, SearchError> {
         let x = self.fields;
-        let (own, expansions) = vocabulary::expand(text);
         let mut analyzer = self.index.tokenizer_for_field(x.name)?;
+        let weighted = [(x.name, 3.0f32), (x.taxonomy, 2.0), (x.organization, 1.0), (x.body, 1.0)];
+        let known = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, word: &str| -> Result<bool, SearchError> {
+            let mut stream = analyzer.token_stream(word);
+            let mut tokens = Vec::new();
+            while stream.advance() {
+                tokens.push(stream.token().text.clone());
+            }
+            for token in tokens {
+                for (field, _) in weighted {
+                    if searcher.doc_freq(&Term::from_field_text(field, &token))? > 0 {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        };
+        // A word the directory never uses, close to one the vocabulary knows, is read as
+        // that word ("lonley" as "lonely"), which also brings in what it means.
+        let mut words: Vec<String> = text.to_lowercase().split_whitespace().take(16).map(str::to_owned).collect();
+        for word in &mut words {
+            if !known(&mut analyzer, word)?
+                && let Some(fixed) = vocabulary::correct(word)
+            {
+                *word = fixed.to_owned();
+            }
+        }
+        let (own, expansions) = vocabulary::expand(&words.join(" "));
         let tokens = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, s: &str| {
             let mut out = Vec::new();
             let mut stream = analyzer.token_stream(s);
@@ -318,8 +346,13 @@ impl SearchIndex {
             out
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let weighted = [(x.name, 3.0f32), (x.taxonomy, 2.0), (x.organization, 1.0), (x.body, 1.0)];
         for (i, token) in tokens(&mut analyzer, &own).into_iter().enumerate().take(16) {
+            // A word the directory uses is taken as typed; only an unknown word (most
+            // likely a typo) is matched loosely, which also keeps the query fast.
+            let mut known = false;
+            for (field, _) in weighted {
+                known |= searcher.doc_freq(&Term::from_field_text(field, &token))? > 0;
+            }
             for (field, weight) in weighted {
                 let term = Term::from_field_text(field, &token);
                 let exact: Box<dyn Query> = Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs));
@@ -330,7 +363,7 @@ impl SearchIndex {
                     _ => 2,
                 };
                 // Typos only on the few fields that name things, to keep the query fast.
-                if distance > 0 && i < 6 && field != x.body {
+                if !known && distance > 0 && i < 6 && field != x.body {
                     let fuzzy: Box<dyn Query> = Box::new(FuzzyTermQuery::new(term, distance, true));
                     clauses.push((Occur::Should, Box::new(BoostQuery::new(fuzzy, weight * 0.3))));
                 }
@@ -338,7 +371,9 @@ impl SearchIndex {
         }
         for expansion in expansions {
             for token in tokens(&mut analyzer, expansion) {
-                for (field, weight) in [(x.name, 1.0f32), (x.taxonomy, 1.0), (x.body, 0.5)] {
+                // What services are called: names and taxonomy, not every description
+                // that mentions "health".
+                for (field, weight) in [(x.name, 1.0f32), (x.taxonomy, 1.0)] {
                     let q: Box<dyn Query> =
                         Box::new(TermQuery::new(Term::from_field_text(field, &token), IndexRecordOption::WithFreqs));
                     clauses.push((Occur::Should, Box::new(BoostQuery::new(q, weight * 0.6))));

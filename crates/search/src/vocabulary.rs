@@ -97,6 +97,51 @@ pub fn expand(query: &str) -> (String, Vec<&'static str>) {
     (lower, expansions)
 }
 
+/// Edit distance counting a swap of neighbours as one edit ("lonley" is one from
+/// "lonely").
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The vocabulary word a misspelt word was probably meant to be: one edit away (two
+/// for long words), and only for words of five letters or more.
+pub fn correct(word: &str) -> Option<&'static str> {
+    let n = word.chars().count();
+    if n < 5 {
+        return None;
+    }
+    let allowed = if n >= 8 { 2 } else { 1 };
+    let words = || {
+        SYNONYMS
+            .iter()
+            .flat_map(|(from, to)| from.iter().copied().chain(to.split(' ')))
+            .filter(|v| !v.contains(' ') && v.chars().count() >= 4)
+    };
+    // A word the vocabulary knows is meant as written, even if the directory lacks it.
+    if words().any(|v| v == word) {
+        return None;
+    }
+    words().map(|v| (distance(word, v), v)).filter(|(d, _)| *d <= allowed).min().map(|(_, v)| v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +155,17 @@ mod tests {
         let (_, e) = expand("walking group");
         assert_eq!(e, vec!["walking health walk"]);
         assert!(expand("xyzzy").1.is_empty());
+    }
+
+    #[test]
+    fn misspellings_are_corrected_to_vocabulary_words() {
+        assert_eq!(correct("lonley"), Some("lonely"));
+        assert_eq!(correct("excercise"), Some("exercise"));
+        assert_eq!(correct("councelling"), Some("counselling"));
+        assert_eq!(correct("benifits"), Some("benefits"));
+        assert_eq!(correct("lonely"), None, "already right");
+        assert_eq!(correct("xylophone"), None);
+        assert_eq!(correct("cat"), None, "too short to guess");
+        assert_eq!(correct("gambling"), None, "a vocabulary word, not a misspelt \"rambling\"");
     }
 }

@@ -1,0 +1,83 @@
+//! A write shows up in search at once on the instance that made it, and within seconds
+//! on another instance sharing the PostgreSQL database, each with its own index.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use kith_domain::hsds::Service;
+use kith_domain::{FixedClock, ServiceStatus};
+use kith_store::Store;
+use kith_web::{AppState, router};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()))
+}
+
+async fn instance(store: Arc<dyn Store>) -> Router {
+    let state = AppState::new(store, Arc::new(kith_search::SearchIndex::in_memory().unwrap()));
+    state.catch_up().await;
+    router(state)
+}
+
+async fn found(app: &Router, word: &str) -> u64 {
+    let uri = format!("/oruk/services?search={word}");
+    let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: Value = serde_json::from_slice(&body).unwrap();
+    json["total_items"].as_u64().unwrap()
+}
+
+/// Polls until the word is found, returning how long that took.
+async fn time_until_found(app: &Router, word: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while found(app, word).await == 0 {
+        assert!(started.elapsed() < limit, "{word} not searchable after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+fn service(n: u128, name: &str) -> Service {
+    Service::new(uuid::Uuid::from_u128(n), name, ServiceStatus::Active)
+}
+
+#[tokio::test]
+async fn a_write_is_searchable_at_once_on_sqlite() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = instance(t.store.clone()).await;
+    t.store.put_service(service(1, "Quokka Knitting Circle")).await.unwrap();
+    assert!(time_until_found(&app, "quokka", Duration::from_secs(1)).await < Duration::from_secs(1));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_write_reaches_a_second_instance_on_postgres() {
+    let Some(t) = kith_store::testing::postgres(clock(), "a_write_reaches_a_second_instance").await else { return };
+    let other: Arc<dyn Store> = Arc::new(
+        kith_store::postgres::PostgresStore::connect_with(t.postgres_config().unwrap(), clock()).await.unwrap(),
+    );
+    let a = instance(t.store.clone()).await;
+    let b = instance(other.clone()).await;
+    assert_eq!(found(&b, "axolotl").await, 0);
+
+    t.store.put_service(service(2, "Axolotl Allotment Society")).await.unwrap();
+    let on_a = time_until_found(&a, "axolotl", Duration::from_secs(1)).await;
+    let on_b = time_until_found(&b, "axolotl", Duration::from_secs(5)).await;
+    assert!(on_a < Duration::from_secs(1) && on_b < Duration::from_secs(5), "{on_a:?} {on_b:?}");
+
+    // And a delete on the second instance leaves the first.
+    other.delete_service(uuid::Uuid::from_u128(2)).await.unwrap();
+    let started = Instant::now();
+    while found(&a, "axolotl").await > 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the delete did not reach the first instance");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.cleanup().await;
+}
