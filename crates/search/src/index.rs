@@ -14,11 +14,13 @@ use uuid::Uuid;
 
 /// Bumped whenever the schema or what goes into it changes; an index built by another
 /// version is rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
     pub id: Field,
+    pub id_hi: Field,
+    pub id_lo: Field,
     pub name: Field,
     pub body: Field,
     pub organization: Field,
@@ -46,7 +48,9 @@ fn schema() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
-        id: b.add_text_field("id", STRING | FAST),
+        id: b.add_text_field("id", STRING),
+        id_hi: b.add_u64_field("id_hi", FAST),
+        id_lo: b.add_u64_field("id_lo", FAST),
         name: b.add_text_field("name", text.clone()),
         body: b.add_text_field("body", text.clone()),
         organization: b.add_text_field("organization", text.clone()),
@@ -193,6 +197,9 @@ impl SearchIndex {
         let x = &self.fields;
         let mut d = TantivyDocument::default();
         d.add_text(x.id, id.to_string());
+        let (hi, lo) = id.as_u64_pair();
+        d.add_u64(x.id_hi, hi);
+        d.add_u64(x.id_lo, lo);
         d.add_text(x.name, &f.name);
         d.add_text(x.body, &f.body);
         d.add_text(x.organization, &f.organization);
@@ -373,7 +380,7 @@ impl SearchIndex {
             for token in tokens(&mut analyzer, expansion) {
                 // What services are called: names and taxonomy, not every description
                 // that mentions "health".
-                for (field, weight) in [(x.name, 1.0f32), (x.taxonomy, 1.0)] {
+                for (field, weight) in [(x.taxonomy, 1.0f32), (x.name, 0.5)] {
                     let q: Box<dyn Query> =
                         Box::new(TermQuery::new(Term::from_field_text(field, &token), IndexRecordOption::WithFreqs));
                     clauses.push((Occur::Should, Box::new(BoostQuery::new(q, weight * 0.6))));
