@@ -31,6 +31,18 @@ impl AppState {
     /// the search answers from what the index has.
     pub async fn catch_up(&self) {
         let _turn = self.sync.lock().await;
+        self.apply_feed().await;
+    }
+
+    /// For a search request: catches up unless another catch-up is already running, in
+    /// which case the search does not queue behind it but answers from what the index
+    /// has, at most a moment old.
+    pub async fn catch_up_if_idle(&self) {
+        let Ok(_turn) = self.sync.try_lock() else { return };
+        self.apply_feed().await;
+    }
+
+    async fn apply_feed(&self) {
         if let Err(e) = kith_search::sync::catch_up(&*self.store, &self.search).await {
             tracing::warn!(error = %e, "search index could not catch up; answering from what it has");
         }

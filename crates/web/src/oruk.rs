@@ -351,7 +351,7 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
     let _full = p.boolean("full")?;
     let f = service_filters(&state, &p, page).await?;
     let (items, total) = if f.indexed {
-        state.catch_up().await;
+        state.catch_up_if_idle().await;
         let results = state.search.search(&f.query)?;
         let mut items = Vec::with_capacity(results.hits.len());
         for hit in &results.hits {
@@ -398,7 +398,7 @@ async fn service_at_locations(State(state): State<AppState>, q: Query<HashMap<St
     // Every service that is offered somewhere, as one entry per place it is offered.
     f.query.offset = 0;
     f.query.limit = MAX_SERVICE_AT_LOCATION_SERVICES;
-    state.catch_up().await;
+    state.catch_up_if_idle().await;
     let results = state.search.search(&f.query)?;
     let mut entries: Vec<Value> = Vec::new();
     let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
