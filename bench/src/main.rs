@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p kith-bench -- import --services 100000 --runs 5
 //! cargo run --release -p kith-bench -- search --services 100000 --queries 500
+//! cargo build --release -p kith && cargo run --release -p kith-bench -- http --services 100000
 //! ```
 //!
 //! `search` runs the standard query mix on Kith's index and on its peers; see
@@ -13,6 +14,7 @@
 //! SQLite database and a fresh PostgreSQL database on each run.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A benchmark reports on its streams.
 
+mod http;
 mod search;
 
 use anyhow::{Context, Result, bail};
@@ -24,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench search --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
@@ -166,8 +168,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    if std::env::args().nth(1).as_deref() == Some("search") {
-        return search::run(std::env::args().skip(2).collect()).await;
+    match std::env::args().nth(1).as_deref() {
+        Some("search") => return search::run(std::env::args().skip(2).collect()).await,
+        Some("http") => return http::run(std::env::args().skip(2).collect()).await,
+        _ => {}
     }
     let o = parse_args()?;
     let clock: Arc<dyn Clock> =

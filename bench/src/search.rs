@@ -23,7 +23,7 @@ const USAGE: &str = "usage: kith-bench search [--services N] [--queries Q] [--en
 
 /// Real towns and their approximate centres. The area codes are made up for the
 /// benchmark, in the shape of ONS codes.
-const TOWNS: &[(&str, f64, f64)] = &[
+pub(crate) const TOWNS: &[(&str, f64, f64)] = &[
     ("Glasgow", 55.8642, -4.2518),
     ("Edinburgh", 55.9533, -3.1883),
     ("Aberdeen", 57.1497, -2.0943),
@@ -66,12 +66,12 @@ const TOWNS: &[(&str, f64, f64)] = &[
     ("London Tower Hamlets", 51.5150, -0.0350),
 ];
 
-fn town_code(i: usize) -> String {
+pub(crate) fn town_code(i: usize) -> String {
     format!("X{:08}", 1000 + i)
 }
 
 /// The standard mix: what receptionists type.
-const PHRASES: &[&str] = &[
+pub(crate) const PHRASES: &[&str] = &[
     "lonely",
     "walking group",
     "money worries",
@@ -141,7 +141,7 @@ fn query_mix(n: usize) -> Vec<MixQuery> {
 }
 
 /// N services round the towns, from the demo directory's 450.
-fn generate(n: usize) -> Vec<Service> {
+pub(crate) fn generate(n: usize) -> Vec<Service> {
     let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default();
     let batch = kith_demo::generate(&kith_demo::DemoOptions::new(now));
     let related = Related {

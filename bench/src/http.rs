@@ -1,0 +1,219 @@
+//! `kith-bench http`: searches per second over HTTP on loopback, against a real `kith
+//! serve` process, with the time the server took to build its index from the store and
+//! its peak memory.
+//!
+//! The services are the search benchmark's (the demo's, copied round 40 UK towns),
+//! written to a fresh SQLite database with made-up postcodes round each town. The
+//! server is the release `kith` binary; the load comes from keep-alive connections that
+//! each send the next query as soon as the last answer arrives.
+
+use crate::search::{PHRASES, TOWNS, generate, town_code};
+use anyhow::{Context, Result, bail};
+use kith_domain::geo::PostcodePlace;
+use kith_domain::postcode::Postcode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const USAGE: &str = "usage: kith-bench http [--services N] [--connections C] [--seconds S] [--kith PATH]
+
+  --services N     services in the directory (default 100000)
+  --connections C  concurrent keep-alive connections (default 32)
+  --seconds S      how long to load the server (default 20)
+  --kith PATH      the kith binary (default target/release/kith)";
+
+/// Postcodes made up round each town: "ZZ1 1AB" and so on, in the town's council area.
+fn postcodes() -> Vec<PostcodePlace> {
+    let letters = b"ABDEFGHJLNPQRSTUWXYZ";
+    let mut out = Vec::new();
+    for (t, (_, lat, lon)) in TOWNS.iter().enumerate() {
+        for n in 0..20usize {
+            let code = format!(
+                "ZZ{} {}{}{}",
+                t + 1,
+                1 + n % 9,
+                char::from(letters[n % 20]),
+                char::from(letters[(n * 7) % 20])
+            );
+            let Ok(postcode) = Postcode::parse(&code) else { continue };
+            let (dlat, dlon) = ((n as f64 - 10.0) * 0.003, (n as f64 % 5.0 - 2.0) * 0.006);
+            out.push(PostcodePlace {
+                postcode,
+                latitude: lat + dlat,
+                longitude: lon + dlon,
+                country: None,
+                local_authority: Some(town_code(t)),
+                health_area: None,
+                hscp: None,
+                ward: None,
+                lsoa11: None,
+                lsoa21: None,
+            });
+        }
+    }
+    out
+}
+
+fn peak_memory_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn get(stream: &mut BufReader<TcpStream>, path: &str) -> Result<u16> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    stream.get_mut().write_all(request.as_bytes()).await?;
+    let mut line = String::new();
+    stream.read_line(&mut line).await?;
+    let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no status line")?;
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        stream.read_line(&mut line).await?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await?;
+    Ok(status)
+}
+
+pub async fn run(args: Vec<String>) -> Result<()> {
+    let mut services = 100_000usize;
+    let mut connections = 32usize;
+    let mut seconds = 20u64;
+    let mut kith = std::path::PathBuf::from("target/release/kith");
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--services" => services = value.parse().context("--services must be a whole number")?,
+            "--connections" => connections = value.parse().context("--connections must be a whole number")?,
+            "--seconds" => seconds = value.parse().context("--seconds must be a whole number")?,
+            "--kith" => kith = value.into(),
+            _ => bail!("unknown option {flag}\n{USAGE}"),
+        }
+    }
+    if !kith.exists() {
+        bail!("{} is missing: build it with `cargo build --release -p kith`", kith.display());
+    }
+
+    let dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    {
+        let clock: Arc<dyn kith_domain::Clock> = Arc::new(kith_domain::SystemClock);
+        let store = kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock).await?;
+        use kith_store::Store;
+        store.put_postcodes(postcodes()).await?;
+        let all = generate(services);
+        for chunk in all.chunks(20_000) {
+            let mut batch = kith_domain::DirectoryBatch::new();
+            for s in chunk {
+                batch.add_service(s.clone());
+            }
+            store.write_batch(batch).await?;
+        }
+    }
+    eprintln!("stored {services} services in {:.1?}", started.elapsed());
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let started = Instant::now();
+    let mut server = std::process::Command::new(&kith)
+        .args(["--data-dir", &dir.path().display().to_string(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting kith serve")?;
+    // The server builds its index from the store before it listens.
+    let index_build = loop {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = server.kill();
+            bail!("the server did not start within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("server indexed the store and listened after {index_build:.1?}");
+
+    let paths: Arc<Vec<String>> = Arc::new(
+        (0..4096usize)
+            .map(|i| {
+                let words = PHRASES[i % PHRASES.len()].replace(' ', "+");
+                let town = (i * 7) % TOWNS.len();
+                let n = i % 9;
+                let letters = b"ABDEFGHJLNPQRSTUWXYZ";
+                let pc = format!(
+                    "ZZ{}+{}{}{}",
+                    town + 1,
+                    1 + n % 9,
+                    char::from(letters[n % 20]),
+                    char::from(letters[(n * 7) % 20])
+                );
+                format!("/oruk/services?search={words}&postcode={pc}&per_page=20")
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (paths, next) = (paths.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut errors = 0u64;
+            let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await else { return (times, 1) };
+            let mut stream = BufReader::new(stream);
+            while Instant::now() < deadline {
+                let path = &paths[next.fetch_add(1, Ordering::Relaxed) % paths.len()];
+                let t = Instant::now();
+                match get(&mut stream, path).await {
+                    Ok(200) => times.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (times, errors)
+        }));
+    }
+    let mut times = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (mut ts, e) = t.await?;
+        times.append(&mut ts);
+        errors += e;
+    }
+    let peak = peak_memory_kb(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    times.sort();
+    let p = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    println!(
+        "\nHTTP searches on loopback, {services} services, {connections} connections for {seconds} s: GET /oruk/services?search=…&postcode=…&per_page=20 (fully nested JSON).\n"
+    );
+    println!("| searches/s | p50 | p99 | errors | index built from the store | server peak memory |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| **{:.0}** | {:.1} ms | {:.1} ms | {errors} | {:.1} s | {} |",
+        times.len() as f64 / seconds as f64,
+        p(0.5).as_secs_f64() * 1e3,
+        p(0.99).as_secs_f64() * 1e3,
+        index_build.as_secs_f64(),
+        peak.map_or("unknown".into(), |kb| format!("{:.0} MB", kb as f64 / 1024.0))
+    );
+    Ok(())
+}
