@@ -90,13 +90,8 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let mut connections = 32usize;
     let mut seconds = 20u64;
     let mut kith = std::path::PathBuf::from("target/release/kith");
-    let mut it = args.into_iter();
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+    let Some(flags) = crate::flags(args, USAGE)? else { return Ok(()) };
+    for (flag, value) in flags {
         match flag.as_str() {
             "--services" => services = value.parse().context("--services must be a whole number")?,
             "--connections" => connections = value.parse().context("--connections must be a whole number")?,
@@ -110,12 +105,13 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     }
 
     let dir = tempfile::tempdir()?;
+    let places = postcodes();
     let started = Instant::now();
     {
         let clock: Arc<dyn kith_domain::Clock> = Arc::new(kith_domain::SystemClock);
         let store = kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock).await?;
         use kith_store::Store;
-        store.put_postcodes(postcodes()).await?;
+        store.put_postcodes(places.clone()).await?;
         let all = generate(services);
         for chunk in all.chunks(20_000) {
             let mut batch = kith_domain::DirectoryBatch::new();
@@ -151,20 +147,12 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     };
     eprintln!("server indexed the store and listened after {index_build:.1?}");
 
+    // The queries: each phrase with each made-up postcode in turn.
     let paths: Arc<Vec<String>> = Arc::new(
         (0..4096usize)
             .map(|i| {
                 let words = PHRASES[i % PHRASES.len()].replace(' ', "+");
-                let town = (i * 7) % TOWNS.len();
-                let n = i % 9;
-                let letters = b"ABDEFGHJLNPQRSTUWXYZ";
-                let pc = format!(
-                    "ZZ{}+{}{}{}",
-                    town + 1,
-                    1 + n % 9,
-                    char::from(letters[n % 20]),
-                    char::from(letters[(n * 7) % 20])
-                );
+                let pc = places[(i * 7) % places.len()].postcode.as_str().replace(' ', "+");
                 format!("/oruk/services?search={words}&postcode={pc}&per_page=20")
             })
             .collect(),

@@ -43,6 +43,21 @@ struct Options {
     postgres: String,
 }
 
+/// A benchmark's `--flag value` pairs, or `None` after printing `usage` for `--help`.
+fn flags(args: Vec<String>, usage: &str) -> Result<Option<Vec<(String, String)>>> {
+    let mut out = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{usage}");
+            return Ok(None);
+        }
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        out.push((flag, value));
+    }
+    Ok(Some(out))
+}
+
 fn parse_args() -> Result<Options> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
@@ -61,8 +76,8 @@ fn parse_args() -> Result<Options> {
         postgres: std::env::var("KITH_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
     };
-    while let Some(flag) = args.next() {
-        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+    let Some(flags) = flags(args.collect(), USAGE)? else { std::process::exit(0) };
+    for (flag, value) in flags {
         match flag.as_str() {
             "--services" => o.services = value.parse().context("--services must be a whole number")?,
             "--runs" => o.runs = value.parse().context("--runs must be a whole number")?,

@@ -410,13 +410,8 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let mut engine = "all".to_owned();
     let mut url = std::env::var("KITH_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut it = args.into_iter();
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+    let Some(flags) = crate::flags(args, USAGE)? else { return Ok(()) };
+    for (flag, value) in flags {
         match flag.as_str() {
             "--services" => services = value.parse().context("--services must be a whole number")?,
             "--queries" => count = value.parse().context("--queries must be a whole number")?,

@@ -16,6 +16,7 @@ pub mod geo;
 pub mod hsds;
 pub mod postcode;
 pub mod serde_util;
+pub mod spelling;
 pub mod status;
 pub mod validate;
 

@@ -2,6 +2,8 @@
 //! it. "Money worries" finds debt and benefits advice; "lonely" finds befriending and
 //! social groups. Phrases are matched before single words.
 
+use kith_domain::spelling::edit_distance;
+
 /// (what people type, what services are called). Lower case.
 pub const SYNONYMS: &[(&[&str], &str)] = &[
     (
@@ -94,30 +96,6 @@ pub fn expand(query: &str) -> (String, Vec<&'static str>) {
     (lower, expansions)
 }
 
-/// Edit distance counting a swap of neighbours as one edit ("lonley" is one from
-/// "lonely").
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
-}
-
 /// The vocabulary word a misspelt word was probably meant to be: one edit away (two
 /// for long words), and only for words of five letters or more.
 pub fn correct(word: &str) -> Option<&'static str> {
@@ -136,7 +114,7 @@ pub fn correct(word: &str) -> Option<&'static str> {
     if words().any(|v| v == word) {
         return None;
     }
-    words().map(|v| (distance(word, v), v)).filter(|(d, _)| *d <= allowed).min().map(|(_, v)| v)
+    words().map(|v| (edit_distance(word, v, true), v)).filter(|(d, _)| *d <= allowed).min().map(|(_, v)| v)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use crate::{OutwardArea, Store, StoreError};
 use kith_domain::geo::{Place, Point, PostcodeInfo};
 use kith_domain::postcode::{Postcode, PostcodeError, Whereabouts};
+use kith_domain::spelling::edit_distance;
 use serde::Serialize;
 
 /// A place Kith found for a "where" box.
@@ -83,27 +84,14 @@ fn did_you_mean(suggestions: &[String]) -> String {
     }
 }
 
-/// Edit distance, for suggestions among a few hundred short strings.
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 const SUGGESTIONS: usize = 3;
 
 fn closest(target: &str, candidates: impl IntoIterator<Item = String>, max_distance: usize) -> Vec<String> {
-    let mut scored: Vec<(usize, String)> =
-        candidates.into_iter().map(|c| (levenshtein(target, &c), c)).filter(|(d, _)| *d <= max_distance).collect();
+    let mut scored: Vec<(usize, String)> = candidates
+        .into_iter()
+        .map(|c| (edit_distance(target, &c, false), c))
+        .filter(|(d, _)| *d <= max_distance)
+        .collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
     scored.into_iter().take(SUGGESTIONS).map(|(_, c)| c).collect()
@@ -171,10 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn edit_distance() {
-        assert_eq!(levenshtein("G31 2ER", "G31 2ER"), 0);
-        assert_eq!(levenshtein("G31 2EX", "G31 2ER"), 1);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    fn suggestions_are_the_closest_spellings() {
         assert_eq!(
             closest("G31 2EX", ["G31 2ER".into(), "G31 2ES".into(), "G31 4AA".into()], 2),
             ["G31 2ER", "G31 2ES"]
