@@ -31,6 +31,9 @@ fn small_area(scotland: bool, place: usize, n: usize) -> String {
 }
 
 /// The geography of the directory `batch` (from [`crate::generate`] with `seed`).
+/// Postcodes the demo always has, for examples and tests: one in each demo area.
+pub const LANDMARKS: [(&str, &str); 3] = [("G31 2ER", "Parkhead"), ("KY1 1XT", "Kirkcaldy"), ("S4 7QQ", "Burngreave")];
+
 pub fn geography(batch: &DirectoryBatch, seed: u64) -> DemoGeography {
     let mut rng = Rng::new(seed ^ 0x6765_6f67);
     let mut postcodes: BTreeMap<Postcode, PostcodePlace> = BTreeMap::new();
@@ -78,6 +81,13 @@ pub fn geography(batch: &DirectoryBatch, seed: u64) -> DemoGeography {
             let lon = place.lon + rng.jitter(0.016);
             postcodes.entry(postcode.clone()).or_insert_with(|| postcode_place(postcode, lat, lon, i, n));
         }
+    }
+    // Postcodes the README and the browser tests name, at the middle of their place.
+    for (code, place_name) in LANDMARKS {
+        let Some(i) = PLACES.iter().position(|p| p.name == place_name) else { continue };
+        let Ok(postcode) = Postcode::parse(code) else { continue };
+        let (lat, lon) = (PLACES[i].lat, PLACES[i].lon);
+        postcodes.insert(postcode.clone(), postcode_place(postcode, lat, lon, i, 0));
     }
     // Every venue's own postcode, at the venue.
     for l in &batch.locations {
@@ -148,6 +158,9 @@ mod tests {
         let ranked: std::collections::HashSet<&str> = geo.deprivation.iter().map(|d| d.area_code.as_str()).collect();
         assert!(geo.postcodes.iter().all(|p| p.lsoa11.as_deref().is_some_and(|c| ranked.contains(c))));
         assert!(geo.postcodes.len() > PLACES.len() * 40);
+        for (code, _) in LANDMARKS {
+            assert!(known.contains(code), "the demo always has {code}");
+        }
         // Deprivation is spread, with the most deprived decile well represented.
         assert!(geo.deprivation.iter().any(|d| d.decile == 1));
         assert!(geo.deprivation.iter().any(|d| d.decile >= 8));

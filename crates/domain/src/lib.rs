@@ -14,6 +14,7 @@ pub mod clock;
 pub mod directory;
 pub mod geo;
 pub mod hsds;
+pub mod opening;
 pub mod postcode;
 pub mod serde_util;
 pub mod spelling;

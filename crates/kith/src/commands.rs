@@ -18,8 +18,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve(listen) => {
-            let store = open(&cli.global, clock).await?;
-            serve(store, &cli.global, &listen).await?;
+            let store = open(&cli.global, clock.clone()).await?;
+            serve(store, clock, &cli.global, &listen).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { listen, load_only, services, seed } => {
@@ -41,7 +41,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 written.written.total()
             );
             if !load_only {
-                serve(store, &cli.global, &listen).await?;
+                serve(store, clock, &cli.global, &listen).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -186,9 +186,9 @@ fn open_index(global: &Global) -> Result<Arc<kith_search::SearchIndex>> {
 /// another instance, or `kith import`). Searches also catch up before they run.
 const FEED_POLL: Duration = Duration::from_secs(1);
 
-async fn serve(store: Arc<dyn Store>, global: &Global, listen: &Listen) -> Result<()> {
+async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, listen: &Listen) -> Result<()> {
     let index = open_index(global)?;
-    let state = kith_web::AppState::new(store.clone(), index.clone());
+    let state = kith_web::AppState::new(store.clone(), index.clone()).with_clock(clock);
     let bar = spinner("Bringing the search index up to date".into());
     state.catch_up().await;
     bar.finish_and_clear();

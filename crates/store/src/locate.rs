@@ -65,6 +65,20 @@ impl LocateError {
         !matches!(self, LocateError::Store(_))
     }
 
+    /// The message without its "Did you mean …?", for a page that shows the
+    /// suggestions as links.
+    pub fn headline(&self) -> String {
+        match self {
+            LocateError::UnknownPostcode { postcode, .. } => format!("We could not find the postcode {postcode}"),
+            LocateError::UnknownPlace { name, .. } => format!("We could not find a place called “{name}”"),
+            LocateError::Malformed(e) if e.suggestion().is_some() => {
+                let text = e.to_string();
+                text.split(". Did you mean").next().unwrap_or(&text).to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
     pub fn suggestions(&self) -> Vec<String> {
         match self {
             LocateError::Malformed(e) => e.suggestion().map(ToString::to_string).into_iter().collect(),

@@ -1,30 +1,43 @@
-//! Kith's HTTP server: a status page, health checks and the Open Referral UK API
-//! (`/oruk`). The web app, Kith's own JSON API and the FHIR API arrive with their issues.
+//! Kith's HTTP server: the web app (`/`), health checks (`/healthz`, `/readyz`) and the
+//! Open Referral UK API (`/oruk`). Kith's own JSON API and the FHIR API arrive with their
+//! issues.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use kith_domain::{Clock, SystemClock};
 use kith_store::Store;
 use serde::Serialize;
 use std::sync::Arc;
 
 pub mod openapi;
 pub mod oruk;
+pub mod pages;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub search: Arc<kith_search::SearchIndex>,
+    /// Where "now" comes from: opening times, "last verified", follow-ups.
+    pub clock: Arc<dyn Clock>,
     /// One catch-up at a time; others wait for it rather than repeat it.
     sync: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, search: Arc<kith_search::SearchIndex>) -> AppState {
-        AppState { store, search, sync: Arc::new(tokio::sync::Mutex::new(())) }
+        AppState { store, search, clock: Arc::new(SystemClock), sync: Arc::new(tokio::sync::Mutex::new(())) }
+    }
+
+    /// The same, with time from `clock` (tests move it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
+        self.clock = clock;
+        self
     }
 
     /// Brings the search index up to the store's change feed. A failure is logged and
@@ -52,25 +65,99 @@ impl AppState {
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(home))
+        .merge(pages::routes())
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/oruk/", get(oruk::root).layer(axum::middleware::map_response(oruk::cors)))
         .nest("/oruk", oruk::routes())
+        .fallback(pages::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(compress_pages))
+        .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(axum::middleware::map_response(security_headers))
 }
 
-/// Headers every response carries. Pages load nothing from elsewhere.
+/// The policy for every page: nothing from elsewhere, no inline script or style, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self'; \
+     frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
+
+/// Headers every response carries. A handler may set a looser frame policy (the widget).
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"),
-    );
+    let framable = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("frame-ancestors *"));
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    if !framable {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        axum::http::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        axum::http::HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    );
     response
+}
+
+/// Refuses a form posted from another site: the browser says where a request came from
+/// in `Sec-Fetch-Site` and `Origin`.
+async fn same_origin_writes(request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let cross_site = matches!(site, Some(s) if s != "same-origin" && s != "none");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let foreign_origin = match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").is_none_or(|(_, rest)| rest != host),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if cross_site || foreign_origin {
+        return (
+            StatusCode::FORBIDDEN,
+            "This form was sent from another website, so Kith did not act on it. Go back to Kith and try again.",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Gzips HTML pages when the browser accepts it (assets are stored gzipped already).
+async fn compress_pages(request: Request, next: Next) -> Response {
+    let gzip = pages::accepts_gzip(request.headers());
+    let response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !gzip || !is_html || response.headers().contains_key(header::CONTENT_ENCODING) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be sent.").into_response();
+    };
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::fast());
+    let compressed = std::io::Write::write_all(&mut encoder, &bytes).and_then(|()| encoder.finish());
+    match compressed {
+        Ok(gz) => {
+            parts.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+            Response::from_parts(parts, Body::from(gz))
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
+    }
 }
 
 /// A failure to read the store, shown without internal detail.
@@ -106,26 +193,19 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, Unavailab
     }))
 }
 
-async fn home(State(state): State<AppState>) -> Result<Html<String>, Unavailable> {
-    let counts = state.store.counts().await.map_err(Unavailable)?;
-    let body = if counts.services == 0 {
-        "<p>The directory is empty. Load the demo directory with <code>kith demo</code>, or import \
-         an Open Referral feed with <code>kith import FILE</code>.</p>"
-            .to_owned()
-    } else {
-        format!(
-            "<p>The directory holds <strong>{}</strong> services from <strong>{}</strong> organisations \
-             at <strong>{}</strong> places, described by <strong>{}</strong> taxonomy terms.</p>",
-            counts.services, counts.organizations, counts.locations, counts.taxonomy_terms
-        )
-    };
-    Ok(Html(format!(
-        "<!doctype html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Kith</title>\n</head>\n<body>\n<main>\n<h1>Kith</h1>\n\
-         <p>Kith links general practices with the community and voluntary groups around them.</p>\n\
-         {body}\n</main>\n</body>\n</html>\n"
-    )))
+/// Ready to serve: the database answers and the search index is open. A load balancer
+/// sends traffic only to ready instances.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.last_seq().await {
+        Ok(seq) => {
+            Json(serde_json::json!({ "status": "ready", "change_feed_seq": seq, "index_seq": state.search.seq() }))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" }))).into_response()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +257,7 @@ mod tests {
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let html = String::from_utf8(body.to_vec()).unwrap();
-        assert!(html.contains("<html lang=\"en-GB\">") && html.contains("<strong>1</strong> services"));
+        assert!(html.contains("<html lang=\"en-GB\">") && html.contains("Find a local service"));
     }
 
     #[tokio::test]

@@ -1,0 +1,193 @@
+//! The shortlist ("what we talked about"): services picked during a consultation, kept
+//! in a cookie for the browser session, so it needs no account and holds no personal
+//! data, only public service ids. It prints on one A4 page.
+
+use super::form::Fields;
+use super::view::{Card, Detail};
+use super::{Layout, PageError, render};
+use crate::AppState;
+use askama::Template;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use uuid::Uuid;
+
+pub const COOKIE: &str = "kith_shortlist";
+/// More than this is no longer a shortlist; a printed page holds four.
+pub const MAX: usize = 10;
+
+/// Service ids, in the order added.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shortlist(Vec<Uuid>);
+
+impl Shortlist {
+    /// Reads the cookie; anything unreadable in it is dropped.
+    pub fn from_headers(headers: &HeaderMap) -> Shortlist {
+        let mut ids = Vec::new();
+        for value in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+            for pair in value.split(';') {
+                let Some((name, v)) = pair.trim().split_once('=') else { continue };
+                if name == COOKIE {
+                    ids.extend(v.split('.').filter_map(|id| Uuid::parse_str(id).ok()));
+                }
+            }
+        }
+        ids.dedup();
+        ids.truncate(MAX);
+        Shortlist(ids)
+    }
+
+    pub fn ids(&self) -> &[Uuid] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, id: Uuid) -> bool {
+        self.0.contains(&id)
+    }
+
+    /// The `Set-Cookie` value: a session cookie, not readable by scripts.
+    fn cookie(&self) -> String {
+        let value: Vec<String> = self.0.iter().map(|id| id.simple().to_string()).collect();
+        if value.is_empty() {
+            format!("{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
+        } else {
+            format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", value.join("."))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "shortlist.html")]
+struct ShortlistPage {
+    layout: Layout,
+    cards: Vec<Card>,
+    full: bool,
+}
+
+#[derive(Template)]
+#[template(path = "print.html")]
+struct PrintPage {
+    layout: Layout,
+    services: Vec<Detail>,
+    date: String,
+}
+
+async fn services(state: &AppState, list: &Shortlist) -> Result<Vec<kith_domain::hsds::Service>, PageError> {
+    let mut out = Vec::with_capacity(list.len());
+    for id in list.ids() {
+        if let Some(s) = state.store.service(*id).await? {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let list = Shortlist::from_headers(&headers);
+    let found = match services(&state, &list).await {
+        Ok(s) => s,
+        Err(e) => return e.into_page(&headers),
+    };
+    let now = state.clock.now();
+    let cards = found.iter().map(|s| Card::new(s, None, now, true)).collect();
+    let page =
+        ShortlistPage { layout: Layout::new("Your shortlist – Kith", &headers), cards, full: list.len() >= MAX };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn print(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let list = Shortlist::from_headers(&headers);
+    let found = match services(&state, &list).await {
+        Ok(s) => s,
+        Err(e) => return e.into_page(&headers),
+    };
+    let now = state.clock.now();
+    let page = PrintPage {
+        layout: Layout::new("Services we talked about – Kith", &headers),
+        services: found.iter().map(|s| Detail::new(s, now, true)).collect(),
+        date: kith_domain::opening::uk_local(now).format("%-d %B %Y").to_string(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Only a path on this site, so a crafted form cannot send the person elsewhere.
+fn local_path(back: &str) -> &str {
+    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') && !back.contains(['\r', '\n']) {
+        back
+    } else {
+        "/shortlist"
+    }
+}
+
+/// `POST /shortlist` with `change` add, remove or clear, an `id`, and where to go `back`
+/// to. A script asking for JSON gets the new count instead of a redirect.
+pub async fn change(headers: HeaderMap, body: Bytes) -> Response {
+    let fields = Fields::parse(std::str::from_utf8(&body).ok());
+    let mut list = Shortlist::from_headers(&headers);
+    let id = Uuid::parse_str(fields.get("id")).ok();
+    let problem = |m: &str| PageError::BadRequest(m.to_owned()).into_page(&headers);
+    match (fields.get("change"), id) {
+        ("add", Some(id)) => {
+            if !list.contains(id) {
+                if list.len() >= MAX {
+                    return problem(&format!(
+                        "The shortlist holds up to {MAX} services. Remove one before adding another."
+                    ));
+                }
+                list.0.push(id);
+            }
+        }
+        ("remove", Some(id)) => list.0.retain(|x| *x != id),
+        ("clear", _) => list.0.clear(),
+        ("add" | "remove", None) => {
+            return problem("This button did not say which service it was for. Go back and try again.");
+        }
+        _ => return problem("This form did not say what to do with the shortlist. Go back and try again."),
+    }
+    let cookie = HeaderValue::from_str(&list.cookie()).unwrap_or_else(|_| HeaderValue::from_static(""));
+    let wants_json =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
+    let mut response = if wants_json {
+        Json(serde_json::json!({ "count": list.len(), "in_shortlist": id.is_some_and(|id| list.contains(id)) }))
+            .into_response()
+    } else {
+        Redirect::to(local_path(fields.get("back"))).into_response()
+    };
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_round_trips_and_drops_what_it_cannot_read() {
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(2);
+        let mut headers = HeaderMap::new();
+        let cookie = format!("other=1; {COOKIE}={}.nonsense.{}", a.simple(), b.simple());
+        headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
+        let list = Shortlist::from_headers(&headers);
+        assert_eq!(list.ids(), &[a, b]);
+        assert!(list.cookie().starts_with(&format!("{COOKIE}={}.{}; Path=/; HttpOnly", a.simple(), b.simple())));
+    }
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path("/?q=lonely"), "/?q=lonely");
+        assert_eq!(local_path("//evil.example"), "/shortlist");
+        assert_eq!(local_path("https://evil.example"), "/shortlist");
+        assert_eq!(local_path("/\\evil.example"), "/shortlist");
+    }
+}

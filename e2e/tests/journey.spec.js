@@ -1,0 +1,124 @@
+// The receptionist's job: a postcode and "lonely", a service page, three services on the
+// shortlist, the printed page. With JavaScript, without it, and by keyboard alone.
+const { test, expect } = require('@playwright/test');
+const { POSTCODE, search, pdfText, pdfPages } = require('./helpers');
+
+const oneLine = (s) => s.replace(/\s+/g, ' ');
+
+async function shortlistThree(page, testInfo) {
+  await search(page, POSTCODE, 'lonely');
+  await expect(page.getByRole('heading', { level: 2, name: /services? for “lonely” near G31 2ER/ })).toBeVisible();
+  const results = page.locator('li.kith-result');
+  expect(await results.count()).toBeGreaterThanOrEqual(3);
+  const names = [];
+  for (let i = 0; i < 3; i++) {
+    names.push((await results.nth(i).locator('h3').innerText()).trim());
+  }
+
+  // The first from its own page.
+  await results.nth(0).locator('h3 a').click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(names[0]);
+  await expect(page.getByRole('heading', { level: 2, name: 'When' })).toBeVisible();
+  await expect(page.getByText('Last verified:')).toBeVisible();
+  await page.getByRole('button', { name: /^Add to shortlist/ }).click();
+  await expect(page.getByRole('button', { name: /^Remove from shortlist/ })).toBeVisible();
+  await expect(page.locator('[data-shortlist-count]')).toHaveText('1');
+
+  // Two more from the results.
+  await page.getByRole('link', { name: 'Back to search' }).click();
+  for (const i of [1, 2]) {
+    await results.nth(i).getByRole('button', { name: /^Add to shortlist/ }).click();
+    await expect(results.nth(i).getByRole('button', { name: /^Remove from shortlist/ })).toBeVisible();
+  }
+  await expect(page.locator('[data-shortlist-count]')).toHaveText('3');
+
+  await page.getByRole('link', { name: /^Shortlist/ }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Your shortlist');
+  for (const name of names) {
+    await expect(page.getByRole('heading', { level: 3, name })).toBeVisible();
+  }
+
+  await page.getByRole('link', { name: 'Print leaflet' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Services we talked about');
+  const printed = testInfo.outputPath('printed.pdf');
+  await page.emulateMedia({ media: 'print' });
+  await page.pdf({ path: printed, preferCSSPageSize: true });
+  const text = oneLine(pdfText(printed));
+  for (const name of names) {
+    expect(text).toContain(oneLine(name));
+  }
+  expect(pdfPages(printed), 'three services print on one A4 page').toBe(1);
+  return names;
+}
+
+test('postcode and "lonely" to a printed shortlist, with JavaScript', async ({ page }, testInfo) => {
+  await shortlistThree(page, testInfo);
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the same journey works with plain forms and links', async ({ page }, testInfo) => {
+    await shortlistThree(page, testInfo);
+  });
+});
+
+test('keyboard only: search, open a result, shortlist it, reach the shortlist', async ({ page }) => {
+  await page.goto('/');
+  await page.keyboard.press('Tab'); // skip link
+  await expect(page.getByRole('link', { name: 'Skip to main content' })).toBeFocused();
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await expect(page.locator('#where')).toBeFocused();
+  await page.keyboard.type(POSTCODE);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('lonely');
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 2, name: /near G31 2ER/ })).toBeVisible();
+
+  // Tab on to the first result's link and open it.
+  const first = page.locator('li.kith-result h3 a').first();
+  const name = (await first.innerText()).trim();
+  for (let i = 0; i < 80 && !(await first.evaluate((el) => el === document.activeElement)); i++) {
+    await page.keyboard.press('Tab');
+  }
+  await expect(first).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(name);
+
+  const add = page.getByRole('button', { name: /^Add to shortlist/ });
+  for (let i = 0; i < 40 && !(await add.evaluate((el) => el === document.activeElement)); i++) {
+    await page.keyboard.press('Tab');
+  }
+  await expect(add).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('[data-shortlist-count]')).toHaveText('1');
+
+  // From the top of the page: skip link, Kith, Shortlist.
+  await page.goto(page.url());
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('link', { name: /^Shortlist/ })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 3, name })).toBeVisible();
+});
+
+test('focus moves through the search form in reading order', async ({ page }) => {
+  await page.goto('/');
+  const seen = [];
+  for (let i = 0; i < 8; i++) {
+    await page.keyboard.press('Tab');
+    seen.push(
+      await page.evaluate(() => {
+        const el = document.activeElement;
+        return el.id || el.textContent.trim().replace(/\s+/g, ' ');
+      }),
+    );
+  }
+  expect(seen[0]).toBe('Skip to main content');
+  expect(seen[1]).toBe('Kith local services and groups');
+  expect(seen[2]).toMatch(/^Shortlist 0/);
+  expect(seen.slice(3)).toEqual(['where', 'q', 'miles', 'Search', 'need-1']);
+});
