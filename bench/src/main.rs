@@ -15,6 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A benchmark reports on its streams.
 
 mod http;
+mod pages;
 mod search;
 
 use anyhow::{Context, Result, bail};
@@ -26,7 +27,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
@@ -186,6 +187,7 @@ async fn main() -> Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("search") => return search::run(std::env::args().skip(2).collect()).await,
         Some("http") => return http::run(std::env::args().skip(2).collect()).await,
+        Some("pages") => return pages::run(std::env::args().skip(2).collect()).await,
         _ => {}
     }
     let o = parse_args()?;

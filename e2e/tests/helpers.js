@@ -32,9 +32,12 @@ function pdfText(file) {
   return execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
 }
 
+function pdfInfo(file, ...flags) {
+  return execFileSync('pdfinfo', [...flags, file], { encoding: 'utf8' });
+}
+
 function pdfPages(file) {
-  const info = execFileSync('pdfinfo', [file], { encoding: 'utf8' });
-  return Number(/Pages:\s+(\d+)/.exec(info)[1]);
+  return Number(/Pages:\s+(\d+)/.exec(pdfInfo(file))[1]);
 }
 
 const SCREENSHOTS = path.join(__dirname, '..', '..', 'docs', 'screenshots');
@@ -43,4 +46,10 @@ function screenshotPath(name) {
   return path.join(SCREENSHOTS, name);
 }
 
-module.exports = { expectAccessible, POSTCODE, search, pdfText, pdfPages, screenshotPath };
+/** The leaflet's first page as a PNG for the README, by pdftoppm. */
+function leafletScreenshot(pdf) {
+  const out = screenshotPath('leaflet');
+  execFileSync('pdftoppm', ['-png', '-r', '60', '-singlefile', pdf, out]);
+}
+
+module.exports = { expectAccessible, POSTCODE, search, pdfText, pdfPages, pdfInfo, leafletScreenshot, screenshotPath };

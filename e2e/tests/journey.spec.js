@@ -1,7 +1,7 @@
 // The receptionist's job: a postcode and "lonely", a service page, three services on the
 // shortlist, the printed page. With JavaScript, without it, and by keyboard alone.
 const { test, expect } = require('@playwright/test');
-const { POSTCODE, search, pdfText, pdfPages } = require('./helpers');
+const { POSTCODE, search, pdfText, pdfPages, pdfInfo, leafletScreenshot } = require('./helpers');
 
 const oneLine = (s) => s.replace(/\s+/g, ' ');
 
@@ -48,6 +48,27 @@ async function shortlistThree(page, testInfo) {
     expect(text).toContain(oneLine(name));
   }
   expect(pdfPages(printed), 'three services print on one A4 page').toBe(1);
+
+  // The typeset leaflet: a tagged PDF/UA-1 download.
+  await page.goto('/shortlist');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download leaflet (PDF)' }).click(),
+  ]);
+  const leaflet = testInfo.outputPath('leaflet.pdf');
+  await download.saveAs(leaflet);
+  const leafletText = oneLine(pdfText(leaflet));
+  for (const name of names) {
+    expect(leafletText).toContain(oneLine(name));
+  }
+  expect(leafletText).toContain('Services we talked about');
+  const info = pdfInfo(leaflet);
+  expect(info).toMatch(/Tagged:\s+yes/);
+  expect(info).toMatch(/Pages:\s+1/);
+  expect(pdfInfo(leaflet, '-meta'), 'declares PDF/UA-1 in its XMP metadata').toMatch(/pdfuaid:part[^0-9]*1/);
+  if (testInfo.project.use.javaScriptEnabled !== false) {
+    leafletScreenshot(leaflet);
+  }
   return names;
 }
 

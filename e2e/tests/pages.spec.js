@@ -110,6 +110,26 @@ test('the shortlist, empty and full, and the print view', async ({ page }) => {
   await expect(page.locator('section.kith-print__service')).toHaveCount(4);
   await expectAccessible(page, 'the print view');
   await expect(page.locator('.kith-print__date')).not.toBeEmpty();
+  const leaflet = await page.request.get('/shortlist/leaflet.pdf');
+  expect(leaflet.status()).toBe(200);
+  expect(leaflet.headers()['content-type']).toBe('application/pdf');
+});
+
+test('reporting a problem with a listing, with a missing choice first', async ({ page }) => {
+  await search(page, POSTCODE, 'lonely');
+  await page.locator('li.kith-result h3 a').first().click();
+  const name = (await page.getByRole('heading', { level: 1 }).innerText()).trim();
+  await page.getByRole('link', { name: 'Report a problem with this listing' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`Report a problem with ${name}`);
+  await expectAccessible(page, 'the report form');
+  await page.getByRole('button', { name: 'Send report' }).click();
+  await expect(page.getByRole('alert')).toContainText('Select what is wrong with the listing');
+  await expectAccessible(page, 'the report form with an error');
+  await page.getByLabel('The days or times are wrong').check();
+  await page.getByLabel(/^Tell us more/).fill('It meets on Thursdays now.');
+  await page.getByRole('button', { name: 'Send report' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Thank you');
+  await expectAccessible(page, 'the report confirmation');
 });
 
 test('pages that do not exist', async ({ page }) => {

@@ -16,6 +16,7 @@ pub mod geo;
 pub mod hsds;
 pub mod opening;
 pub mod postcode;
+pub mod report;
 pub mod serde_util;
 pub mod spelling;
 pub mod status;

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use kith_domain::geo::{Deprivation, Place, Point, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::postcode::{Outward, Postcode};
+use kith_domain::report::ProblemReport;
 use kith_domain::{Change, Clock, DirectoryBatch, ServiceStatus};
 use serde::Serialize;
 use std::path::Path;
@@ -213,6 +214,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Places whose name starts with `name`, ignoring case, shortest name first.
     async fn places_named(&self, name: &str, limit: u32) -> Result<Vec<Place>>;
     async fn geo_counts(&self) -> Result<GeoCounts>;
+
+    /// Keeps a problem report on a listing.
+    async fn add_problem_report(&self, report: ProblemReport) -> Result<()>;
+    /// Problem reports, newest first: on one service, or on all.
+    async fn problem_reports(&self, service_id: Option<Uuid>, limit: u32) -> Result<Vec<ProblemReport>>;
 }
 
 /// The key a place name is found by: lower case, single spaces.

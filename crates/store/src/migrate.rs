@@ -10,11 +10,21 @@ pub(crate) struct Migration {
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "directory", sql: include_str!("../migrations/sqlite/0001_directory.sql") },
     Migration { version: 2, name: "geography", sql: include_str!("../migrations/sqlite/0002_geography.sql") },
+    Migration {
+        version: 3,
+        name: "problem_reports",
+        sql: include_str!("../migrations/sqlite/0003_problem_reports.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "directory", sql: include_str!("../migrations/postgres/0001_directory.sql") },
     Migration { version: 2, name: "geography", sql: include_str!("../migrations/postgres/0002_geography.sql") },
+    Migration {
+        version: 3,
+        name: "problem_reports",
+        sql: include_str!("../migrations/postgres/0003_problem_reports.sql"),
+    },
 ];
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! by commit (see the migration for why).
 
 mod geo;
+mod reports;
 
 use crate::doc::{self, Wanted, with_modified};
 use crate::migrate::POSTGRES;
@@ -20,6 +21,7 @@ use kith_domain::directory::service_term_ids;
 use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::postcode::{Outward, Postcode};
+use kith_domain::report::ProblemReport;
 use kith_domain::{Change, ChangeOp, Clock, DirectoryBatch, ObjectType, ServiceStatus};
 use serde::de::DeserializeOwned;
 use std::str::FromStr;
@@ -606,5 +608,13 @@ impl Store for PostgresStore {
 
     async fn geo_counts(&self) -> Result<GeoCounts> {
         geo::geo_counts(&self.pool).await
+    }
+
+    async fn add_problem_report(&self, report: ProblemReport) -> Result<()> {
+        reports::add(&self.pool, report).await
+    }
+
+    async fn problem_reports(&self, service_id: Option<Uuid>, limit: u32) -> Result<Vec<ProblemReport>> {
+        reports::list(&self.pool, service_id, limit).await
     }
 }

@@ -3,6 +3,7 @@
 //! from blocking tasks so the async runtime never waits on disk.
 
 mod geo;
+mod reports;
 
 use crate::doc::{self, Wanted, decode, encode, parse_ts, ts};
 use crate::migrate::SQLITE;
@@ -16,6 +17,7 @@ use kith_domain::directory::service_term_ids;
 use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::postcode::{Outward, Postcode};
+use kith_domain::report::ProblemReport;
 use kith_domain::{Change, ChangeOp, Clock, DirectoryBatch, ObjectType, ServiceStatus};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
@@ -617,5 +619,13 @@ impl Store for SqliteStore {
 
     async fn geo_counts(&self) -> Result<GeoCounts> {
         self.geo_counts_impl().await
+    }
+
+    async fn add_problem_report(&self, report: ProblemReport) -> Result<()> {
+        self.add_problem_report_impl(report).await
+    }
+
+    async fn problem_reports(&self, service_id: Option<Uuid>, limit: u32) -> Result<Vec<ProblemReport>> {
+        self.problem_reports_impl(service_id, limit).await
     }
 }

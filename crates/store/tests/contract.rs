@@ -9,7 +9,7 @@ use kith_domain::hsds::{
     Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy, TaxonomyTerm,
 };
 use kith_domain::postcode::{Outward, Postcode};
-use kith_domain::{ChangeOp, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
+use kith_domain::{ChangeOp, Clock, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
 use kith_store::{PageRequest, ServiceQuery, Store, StoreError, TermQuery};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -200,7 +200,7 @@ trait NowForTest {
 }
 impl NowForTest for FixedClock {
     fn now_for_test(&self) -> chrono::DateTime<Utc> {
-        kith_domain::Clock::now(self)
+        Clock::now(self)
     }
 }
 
@@ -421,6 +421,35 @@ async fn geography_postcodes_deprivation_and_places(store: &dyn Store, _clock: &
     assert_eq!((counts.postcodes, counts.deprivation, counts.places), (5, 2, 4));
 }
 
+async fn problem_reports_are_kept_newest_first_by_service(store: &dyn Store, clock: &FixedClock) {
+    use kith_domain::report::{ProblemKind, ProblemReport, ReportStatus};
+    store.write_batch(directory()).await.unwrap();
+    let walking = id(100);
+    let swimming = id(101);
+    let at = |minutes: i64| clock.now() + Duration::minutes(minutes);
+    let report = |n: u128, service, kind, details: &str, minutes| {
+        ProblemReport::new(id(n), service, Some(kind), details, at(minutes)).unwrap()
+    };
+    store.add_problem_report(report(900, walking, ProblemKind::Times, "Now on Thursdays", 0)).await.unwrap();
+    store.add_problem_report(report(901, walking, ProblemKind::Closed, "", 5)).await.unwrap();
+    store
+        .add_problem_report(report(902, swimming, ProblemKind::Other, "Pool shut for repairs ‘until May’", 10))
+        .await
+        .unwrap();
+
+    let on_walking = store.problem_reports(Some(walking), 10).await.unwrap();
+    assert_eq!(on_walking.iter().map(|r| r.kind).collect::<Vec<_>>(), vec![ProblemKind::Closed, ProblemKind::Times]);
+    assert_eq!(on_walking[1].details, "Now on Thursdays");
+    assert_eq!(on_walking[1].created_at, at(0));
+    assert_eq!(on_walking[1].status, ReportStatus::Open);
+    let all = store.problem_reports(None, 2).await.unwrap();
+    assert_eq!(all.len(), 2, "the limit holds");
+    assert_eq!(all[0].details, "Pool shut for repairs ‘until May’");
+    // The same id twice is refused, and the first report is kept.
+    assert!(store.add_problem_report(report(900, walking, ProblemKind::Place, "again", 20)).await.is_err());
+    assert_eq!(store.problem_reports(Some(walking), 10).await.unwrap().len(), 2);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -461,6 +490,7 @@ contract!(
     nested_documents_are_split_and_kept_once,
     reopening_runs_no_migration_twice_and_keeps_data,
     geography_postcodes_deprivation_and_places,
+    problem_reports_are_kept_newest_first_by_service,
 );
 
 /// The status CHECK holds in SQLite even for a write that bypasses Kith.

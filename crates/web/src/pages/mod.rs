@@ -8,6 +8,7 @@
 mod assets;
 pub use assets::accepts_gzip;
 mod form;
+mod report;
 mod search;
 mod service;
 pub mod shortlist;
@@ -25,8 +26,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(search::page))
         .route("/services/{id}", get(service::page))
+        .route("/services/{id}/report", get(report::page).post(report::submit))
         .route("/shortlist", get(shortlist::page).post(shortlist::change))
         .route("/shortlist/print", get(shortlist::print))
+        .route("/shortlist/leaflet.pdf", get(shortlist::leaflet))
         .route("/widget", get(widget::page))
         .route("/widget.js", get(widget::script))
         .route("/assets/{*path}", get(assets::serve))

@@ -120,6 +120,85 @@ pub async fn print(State(state): State<AppState>, headers: HeaderMap) -> Respons
     render(StatusCode::OK, &page)
 }
 
+/// What the leaflet says about one service: the same as the printed page.
+fn entry(d: &Detail) -> kith_leaflet::Entry {
+    let mut rows = Vec::new();
+    if let Some(v) = d.venues.first() {
+        rows.push(("Where".to_owned(), v.address.join(", ")));
+    }
+    let when = if d.opening.is_empty() {
+        d.venues.first().map(|v| v.opening.clone()).unwrap_or_default()
+    } else {
+        d.opening.clone()
+    };
+    if !when.is_empty() {
+        rows.push(("When".to_owned(), when.join("; ")));
+    }
+    if let Some(p) = d.phones.first() {
+        rows.push(("Phone".to_owned(), p.number.clone()));
+    }
+    match (&d.website, &d.email) {
+        (Some(w), _) => rows.push(("Website".to_owned(), w.clone())),
+        (None, Some(e)) => rows.push(("Email".to_owned(), e.clone())),
+        (None, None) => {}
+    }
+    rows.push(("Cost".to_owned(), d.card.cost.clone()));
+    kith_leaflet::Entry {
+        name: d.card.name.clone(),
+        organisation: d.card.organisation.clone(),
+        summary: d.card.summary.clone(),
+        rows,
+    }
+}
+
+/// `GET /shortlist/leaflet.pdf`: the shortlist as a tagged PDF/UA-1 leaflet.
+pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let list = Shortlist::from_headers(&headers);
+    if list.is_empty() {
+        return PageError::BadRequest(
+            "The shortlist is empty, so there is nothing to put in a leaflet. Add services to the shortlist first."
+                .into(),
+        )
+        .into_page(&headers);
+    }
+    let found = match services(&state, &list).await {
+        Ok(s) => s,
+        Err(e) => return e.into_page(&headers),
+    };
+    let now = state.clock.now();
+    let local = kith_domain::opening::uk_local(now);
+    let date = local.date();
+    use chrono::Datelike;
+    let leaflet = kith_leaflet::Leaflet {
+        title: "Services we talked about".into(),
+        subtitle: format!("Given to you on {}", date.format("%-d %B %Y")),
+        footer: "Listings change: check with a service before you go.".into(),
+        date: (date.year(), u8::try_from(date.month()).unwrap_or(1), u8::try_from(date.day()).unwrap_or(1)),
+        entries: found.iter().map(|s| entry(&Detail::new(s, now, true))).collect(),
+    };
+    match tokio::task::spawn_blocking(move || leaflet.pdf()).await {
+        Ok(Ok(typeset)) => (
+            [
+                (header::CONTENT_TYPE, "application/pdf"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"services-we-talked-about.pdf\""),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            typeset.pdf,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "leaflet failed");
+            PageError::Unavailable("The leaflet could not be made just now. You can print the page instead.".into())
+                .into_page(&headers)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "leaflet task failed");
+            PageError::Unavailable("The leaflet could not be made just now. You can print the page instead.".into())
+                .into_page(&headers)
+        }
+    }
+}
+
 /// Only a path on this site, so a crafted form cannot send the person elsewhere.
 fn local_path(back: &str) -> &str {
     if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') && !back.contains(['\r', '\n']) {

@@ -127,9 +127,12 @@ pub fn cost_lines(s: &Service) -> Vec<String> {
         .iter()
         .filter_map(|c| {
             let amount = c.amount.map(|a| if a == 0.0 { "Free".to_owned() } else { money(a) });
-            let parts: Vec<String> =
-                [amount, c.amount_description.clone(), c.option.clone()].into_iter().flatten().collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
+            let described = c.amount_description.clone().filter(|d| !d.trim().is_empty());
+            let mut text = described.or(amount)?;
+            if let Some(option) = c.option.as_deref().filter(|o| !text.to_lowercase().contains(&o.to_lowercase())) {
+                text = format!("{text} ({option})");
+            }
+            Some(text)
         })
         .collect();
     if lines.is_empty() {
@@ -298,6 +301,26 @@ mod tests {
         assert_eq!(summary("Short.", 200), "Short.");
         assert_eq!(summary("One two. Three four five six", 15), "One two.");
         assert_eq!(summary("Alpha beta gamma delta", 12), "Alpha beta…");
+    }
+
+    #[test]
+    fn costs_say_it_once() {
+        let mut s = Service::new(uuid::Uuid::nil(), "Lunch club", kith_domain::ServiceStatus::Active);
+        s.cost_options.push(kith_domain::hsds::CostOption {
+            id: uuid::Uuid::nil(),
+            service_id: None,
+            valid_from: None,
+            valid_to: None,
+            option: Some("Per session".into()),
+            currency: Some("GBP".into()),
+            amount: Some(5.0),
+            amount_description: Some("£5 per session".into()),
+            attributes: vec![],
+            metadata: vec![],
+        });
+        assert_eq!(cost(&s), "£5 per session");
+        s.cost_options[0].amount_description = None;
+        assert_eq!(cost(&s), "£5 (Per session)");
     }
 
     #[test]

@@ -1,0 +1,129 @@
+//! "Report a problem with this listing": anyone can say a listing is wrong; curators and
+//! the group act on it. The form asks for no personal data.
+
+use super::form::Fields;
+use super::search::FieldError;
+use super::{Layout, PageError, render};
+use crate::AppState;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use kith_domain::report::{MAX_DETAILS, ProblemKind, ProblemReport, ReportError};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+struct Choice {
+    value: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage {
+    layout: Layout,
+    service_id: String,
+    service_name: String,
+    choices: Vec<Choice>,
+    details: String,
+    max: usize,
+    errors: Vec<FieldError>,
+}
+
+impl ReportPage {
+    fn error_for(&self, field: &str) -> Option<&FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "report_done.html")]
+struct ReportDone {
+    layout: Layout,
+    service_id: String,
+    service_name: String,
+}
+
+async fn service_name(state: &AppState, id: &str) -> Result<(Uuid, String), PageError> {
+    let missing = || {
+        PageError::NotFound("There is no service at this address. It may have been removed from the directory.".into())
+    };
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
+    let service = state.store.service(id).await?.ok_or_else(missing)?;
+    Ok((id, service.name))
+}
+
+fn form(
+    headers: &HeaderMap,
+    id: Uuid,
+    name: String,
+    kind: Option<ProblemKind>,
+    details: String,
+    errors: Vec<FieldError>,
+) -> ReportPage {
+    let title = if errors.is_empty() {
+        format!("Report a problem with {name} – Kith")
+    } else {
+        format!("Error: Report a problem with {name} – Kith")
+    };
+    ReportPage {
+        layout: Layout::new(title, headers),
+        service_id: id.to_string(),
+        service_name: name,
+        choices: ProblemKind::ALL
+            .iter()
+            .map(|k| Choice { value: k.as_str(), label: k.label(), checked: kind == Some(*k) })
+            .collect(),
+        details,
+        max: MAX_DETAILS,
+        errors,
+    }
+}
+
+pub async fn page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    match service_name(&state, &id).await {
+        Ok((id, name)) => render(StatusCode::OK, &form(&headers, id, name, None, String::new(), Vec::new())),
+        Err(e) => e.into_page(&headers),
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (id, name) = match service_name(&state, &id).await {
+        Ok(found) => found,
+        Err(e) => return e.into_page(&headers),
+    };
+    let fields = Fields::parse(std::str::from_utf8(&body).ok());
+    let kind = ProblemKind::parse(fields.get("kind"));
+    let details = fields.get("details").to_owned();
+    match ProblemReport::new(Uuid::new_v4(), id, kind, &details, state.clock.now()) {
+        Ok(report) => {
+            if let Err(e) = state.store.add_problem_report(report).await {
+                return PageError::from(e).into_page(&headers);
+            }
+            let done = ReportDone {
+                layout: Layout::new("Thank you for reporting a problem – Kith", &headers),
+                service_id: id.to_string(),
+                service_name: name,
+            };
+            render(StatusCode::OK, &done)
+        }
+        Err(problems) => {
+            let errors = problems
+                .into_iter()
+                .map(|p| FieldError {
+                    field: if p == ReportError::NoKind { "kind" } else { "details" },
+                    message: p.to_string(),
+                    suggestions: Vec::new(),
+                })
+                .collect();
+            render(StatusCode::BAD_REQUEST, &form(&headers, id, name, kind, details, errors))
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The web app through its router: search, service pages, the shortlist cookie, the PDF
+//! leaflet, problem reports, assets, and the protections every page has. The same journeys
+//! run in a real browser in e2e/.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use kith_domain::{Clock, FixedClock};
+use kith_store::testing::TestStore;
+use kith_web::{AppState, router};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()))
+}
+
+async fn demo_app(t: &TestStore) -> Router {
+    let batch = kith_demo::generate(&kith_demo::DemoOptions::new(clock().now()));
+    let geo = kith_demo::geography::geography(&batch, 2026);
+    t.store.put_postcodes(geo.postcodes).await.unwrap();
+    t.store.put_places(geo.places).await.unwrap();
+    t.store.write_batch(batch).await.unwrap();
+    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
+    let state = AppState::new(t.store.clone(), search).with_clock(clock());
+    state.catch_up().await;
+    router(state)
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+    bytes: Vec<u8>,
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Page {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    // Attribute values are escaped; the checks read them as a browser would.
+    let body = String::from_utf8_lossy(&bytes).replace("&#38;", "&").replace("&amp;", "&");
+    Page { status, headers, body, bytes }
+}
+
+async fn get(app: &Router, uri: &str) -> Page {
+    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn get_with_cookie(app: &Router, uri: &str, cookie: &str) -> Page {
+    send(app, Request::get(uri).header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await
+}
+
+fn form_post(uri: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::HOST, "kith.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header(header::ORIGIN, "http://kith.test")
+}
+
+async fn post(app: &Router, uri: &str, body: &str, cookie: Option<&str>) -> Page {
+    let mut request = form_post(uri);
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    send(app, request.body(Body::from(body.to_owned())).unwrap()).await
+}
+
+/// The ids of the services in a results page, in order.
+fn result_ids(html: &str) -> Vec<String> {
+    html.match_indices("id=\"service-").map(|(at, _)| html[at + 12..at + 48].to_owned()).collect()
+}
+
+fn cookie_from(page: &Page) -> String {
+    let set = page.headers[header::SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_postcode_and_a_need_find_local_services_with_the_facts_to_choose() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let page = get(&app, "/?where=g31+2er&q=lonely").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("services for “lonely” near G31 2ER"), "the postcode is normalised");
+    let ids = result_ids(&page.body);
+    assert_eq!(ids.len(), 10, "a page of ten");
+    for fact in ["Where", "Next open", "Cost", "Last verified"] {
+        assert!(page.body.contains(&format!("<dt>{fact}</dt>")), "{fact}");
+    }
+    assert!(page.body.contains("miles away"));
+    assert!(page.body.contains("rel=\"next\""), "more pages");
+    // Facet counts sit beside the needs.
+    assert!(page.body.contains("Loneliness and social isolation <span class=\"kith-chip-count\">("));
+    let second = get(&app, "/?where=g31+2er&q=lonely&page=2").await;
+    let later = result_ids(&second.body);
+    assert!(later.iter().all(|id| !ids.contains(id)), "page 2 follows page 1");
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_explained_on_the_page_with_a_400() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    for (uri, message) in [
+        ("/?where=G31+2ER&age=old", "Enter age as a whole number"),
+        ("/?where=G31+2ER&miles=7", "Choose a distance from the list"),
+        ("/?where=G31+2ER&page=0", "The page number in this link is not right"),
+        ("/?where=ZZ99+9ZZ&q=lonely", "We could not find the postcode ZZ99 9ZZ"),
+        ("/?where=G31+2EX&q=lonely", "We could not find the postcode G31 2EX"),
+        ("/?where=%21%21%21", "We could not find a place called “!!!”"),
+    ] {
+        let page = get(&app, uri).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(page.body.contains(message), "{uri}: expected “{message}”");
+        assert!(page.body.contains("There is a problem"), "{uri}: an error summary");
+        assert!(page.body.contains("<title>Error: "), "{uri}: the title says so");
+    }
+    let typo = get(&app, "/?where=G31+2EX&q=lonely").await;
+    assert!(typo.body.contains(">G31 2ER</a>"), "the nearest postcode is offered as a link");
+    let long = format!("/?q={}", "a".repeat(5000));
+    let page = get(&app, &long).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("200 characters or fewer"));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn nothing_found_suggests_a_wider_search() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let page = get(&app, "/?where=G31+2ER&q=xylophone+zeppelin&free=yes").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("0 services"));
+    assert!(page.body.contains("Search within 5 miles instead"));
+    assert!(page.body.contains("Search again without filters"));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_shortlist_lives_in_a_cookie_and_prints_and_makes_a_leaflet() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let results = get(&app, "/?where=G31+2ER&q=lonely").await;
+    let ids = result_ids(&results.body);
+
+    let empty = get(&app, "/shortlist/leaflet.pdf").await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "an empty shortlist makes no leaflet");
+
+    let mut cookie = String::new();
+    for id in &ids[..3] {
+        let body = format!("change=add&id={id}&back=%2F%3Fwhere%3DG31%2B2ER");
+        let page = post(&app, "/shortlist", &body, Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        assert_eq!(page.headers[header::LOCATION], "/?where=G31+2ER");
+        let set = page.headers[header::SET_COOKIE].to_str().unwrap();
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"));
+        cookie = cookie_from(&page);
+    }
+    let list = get_with_cookie(&app, "/shortlist", &cookie).await;
+    assert_eq!(result_ids(&list.body), ids[..3].to_vec(), "in the order added");
+    assert!(list.body.contains("data-shortlist-count>3<"));
+
+    let print = get_with_cookie(&app, "/shortlist/print", &cookie).await;
+    assert_eq!(print.body.matches("class=\"kith-print__service\"").count(), 3);
+
+    let pdf = get_with_cookie(&app, "/shortlist/leaflet.pdf", &cookie).await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(pdf.bytes.starts_with(b"%PDF-"));
+
+    // A script asks for JSON instead of a redirect.
+    let request = form_post("/shortlist")
+        .header(header::ACCEPT, "application/json")
+        .header(header::COOKIE, &cookie)
+        .body(Body::from(format!("change=remove&id={}", ids[0])))
+        .unwrap();
+    let removed = send(&app, request).await;
+    assert_eq!(removed.status, StatusCode::OK);
+    assert_eq!(removed.body, r#"{"count":2,"in_shortlist":false}"#);
+
+    // Only local paths are returned to.
+    let away = post(&app, "/shortlist", &format!("change=add&id={}&back=https://evil.example", ids[4]), None).await;
+    assert_eq!(away.headers[header::LOCATION], "/shortlist");
+    // A form that says nothing useful gets a page that says so.
+    let bad = post(&app, "/shortlist", "change=add&id=nonsense", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_post_from_another_site_is_refused() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let cross_site = Request::builder()
+        .method(Method::POST)
+        .uri("/shortlist")
+        .header(header::HOST, "kith.test")
+        .header("sec-fetch-site", "cross-site")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("change=clear"))
+        .unwrap();
+    assert_eq!(send(&app, cross_site).await.status, StatusCode::FORBIDDEN);
+    let foreign_origin = Request::builder()
+        .method(Method::POST)
+        .uri("/shortlist")
+        .header(header::HOST, "kith.test")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from("change=clear"))
+        .unwrap();
+    assert_eq!(send(&app, foreign_origin).await.status, StatusCode::FORBIDDEN);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_service_page_says_how_to_get_there_and_takes_problem_reports() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let results = get(&app, "/?where=G31+2ER&q=walking+group").await;
+    let id = result_ids(&results.body)[0].clone();
+    let page = get(&app, &format!("/services/{id}?from=where%3DG31%2B2ER%26q%3Dwalking%2Bgroup")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("https://www.openstreetmap.org/directions?engine=fossgis_osrm_foot&route=%3B"));
+    assert!(page.body.contains("href=\"/?where=G31+2ER&q=walking+group\">Back to search"));
+    assert!(page.body.contains("Last verified:"));
+
+    let uri = format!("/services/{id}/report");
+    let form = get(&app, &uri).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let missing = post(&app, &uri, "details=", None).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(missing.body.contains("Select what is wrong with the listing"));
+    let other = post(&app, &uri, "kind=other&details=", None).await;
+    assert!(other.body.contains("Tell us what is wrong"));
+    let sent = post(&app, &uri, "kind=times&details=Thursdays+now", None).await;
+    assert_eq!(sent.status, StatusCode::OK);
+    assert!(sent.body.contains("Thank you"));
+    let kept = t.store.problem_reports(Some(id.parse().unwrap()), 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].details, "Thursdays now");
+    assert_eq!(kept[0].created_at, clock().now(), "stamped by the injected clock");
+
+    assert_eq!(get(&app, "/services/not-an-id").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, &format!("/services/{}", uuid::Uuid::nil())).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/services/not-an-id/report").await.status, StatusCode::NOT_FOUND);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn assets_are_embedded_gzipped_and_cached_and_pages_are_compressed() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let home = get(&app, "/").await;
+    let at = home.body.find("href=\"/assets/kith.").unwrap() + 6;
+    let css_path = &home.body[at..at + home.body[at..].find('"').unwrap()];
+    let request = Request::get(css_path).header(header::ACCEPT_ENCODING, "gzip, br").body(Body::empty()).unwrap();
+    let css = send(&app, request).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.headers[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.headers[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+    assert!(css.bytes.len() < 40_000, "the whole stylesheet gzipped is {} bytes", css.bytes.len());
+    assert_eq!(get(&app, "/assets/nothing.css").await.status, StatusCode::NOT_FOUND);
+
+    let request =
+        Request::get("/?where=G31+2ER&q=lonely").header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap();
+    let page = send(&app, request).await;
+    assert_eq!(page.headers[header::CONTENT_ENCODING], "gzip");
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_page_has_a_strict_policy_and_only_the_widget_may_be_framed() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    for uri in ["/", "/?where=G31+2ER&q=lonely", "/shortlist", "/shortlist/print", "/nowhere", "/readyz", "/oruk/"] {
+        let page = get(&app, uri).await;
+        let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{uri}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{uri}");
+        assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+        assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+        assert!(!page.body.contains("<script>") && !page.body.contains(" style=\""), "{uri}: nothing inline");
+    }
+    let widget = get(&app, "/widget").await;
+    assert!(widget.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("frame-ancestors *"));
+    assert!(!widget.headers.contains_key(header::X_FRAME_OPTIONS));
+    let script = get(&app, "/widget.js").await;
+    assert!(script.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+    let ready = get(&app, "/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert!(ready.body.contains("\"status\":\"ready\""));
+    let missing = get(&app, "/nowhere").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("Page not found"));
+    t.cleanup().await;
+}
