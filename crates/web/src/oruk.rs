@@ -37,7 +37,16 @@ pub fn routes() -> Router<AppState> {
         .route("/organizations/{id}", get(organization))
         .route("/taxonomies", get(taxonomies))
         .route("/taxonomy_terms", get(taxonomy_terms))
+        .fallback(unknown_endpoint)
         .layer(axum::middleware::map_response(cors))
+}
+
+/// An API path that does not exist answers in JSON, as the rest of the API does.
+async fn unknown_endpoint(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "{} is not an endpoint of this API; see /oruk/openapi.json for those it has",
+        uri.path()
+    ))
 }
 
 /// Anyone may read the directory from any web page.

@@ -213,6 +213,10 @@ async fn bad_requests_get_a_400_naming_the_parameter() {
     assert_eq!(call(&app, Method::GET, &long).await.0, StatusCode::OK);
     let (status, _, _) = call(&app, Method::GET, "/oruk/services/00000000-0000-0000-0000-000000000000").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, headers, json) = call(&app, Method::GET, "/oruk/servicez").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(json["message"].as_str().unwrap().contains("/oruk/servicez is not an endpoint"), "{json}");
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
     for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
         let (status, headers, _) = call(&app, method.clone(), "/oruk/services").await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
