@@ -31,17 +31,16 @@ pub async fn rebuild(
     index.clear()?;
     let total = store.counts().await?.services;
     let mut done = 0u64;
-    let mut page = 1u32;
+    let mut after = None;
     loop {
-        let query = ServiceQuery { page: PageRequest::new(page, REBUILD_PAGE), ..Default::default() };
-        let services = store.services(&query).await?;
-        if services.items.is_empty() {
-            break;
-        }
-        done += services.items.len() as u64;
-        index.apply(&services.items, &[], 0)?;
+        // Keyset paging: each page starts after the last id, so reading the whole
+        // directory takes time in proportion to its size.
+        let services = store.services_after(after, REBUILD_PAGE).await?;
+        let Some(last) = services.last() else { break };
+        after = Some(last.id);
+        done += services.len() as u64;
+        index.apply(&services, &[], 0)?;
         progress(done, total);
-        page += 1;
     }
     index.apply(&[], &[], seq)?;
     Ok(done)

@@ -180,6 +180,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn service(&self, id: Uuid) -> Result<Option<Service>>;
     async fn services(&self, query: &ServiceQuery) -> Result<Page<Service>>;
+    /// Up to `limit` services, fully nested, in id order, after `after` (from the start
+    /// when `None`). For reading the whole directory in linear time: no count, no offset.
+    async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>>;
 
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>>;
     async fn organizations(&self, page: PageRequest) -> Result<Page<Organization>>;

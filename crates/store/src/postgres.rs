@@ -482,6 +482,25 @@ impl Store for PostgresStore {
         Ok(Page { items, total: to_u64(total), request: q.page })
     }
 
+    async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        let rows = tx
+            .query(
+                "SELECT id, doc, modified_at FROM services WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+                &[&after, &i64::from(limit)],
+            )
+            .await?;
+        let items = nest(&*tx, service_rows(&rows)?).await?;
+        tx.commit().await?;
+        Ok(items)
+    }
+
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>> {
         let client = self.pool.get().await?;
         Ok(by_ids(&**client, "organizations", "organization", &[id]).await?.pop())

@@ -489,6 +489,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
+        self.read(move |conn| {
+            // Ids are stored in their hyphenated lower-case form, which sorts as the UUID does.
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, doc, modified_at FROM services WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after.map(|id| id.to_string()), i64::from(limit)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            let services = service_rows(rows)?;
+            nest(conn, services)
+        })
+        .await
+    }
+
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>> {
         self.read(move |conn| Ok(by_ids(conn, "organizations", "organization", &[id])?.pop())).await
     }

@@ -421,6 +421,24 @@ async fn geography_postcodes_deprivation_and_places(store: &dyn Store, _clock: &
     assert_eq!((counts.postcodes, counts.deprivation, counts.places), (5, 2, 4));
 }
 
+async fn reads_every_service_in_id_order_by_keyset(store: &dyn Store, _clock: &FixedClock) {
+    store.write_batch(directory()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.services_after(after, 3).await.unwrap();
+        let Some(last) = page.last() else { break };
+        assert!(page.len() <= 3);
+        assert!(page.iter().all(|s| s.organization.is_some()), "fully nested");
+        after = Some(last.id);
+        seen.extend(page.iter().map(|s| s.id));
+    }
+    let mut expected: Vec<Uuid> = (100..104).map(id).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "each service once, in id order");
+    assert!(store.services_after(Some(Uuid::max()), 10).await.unwrap().is_empty());
+}
+
 async fn problem_reports_are_kept_newest_first_by_service(store: &dyn Store, clock: &FixedClock) {
     use kith_domain::report::{ProblemKind, ProblemReport, ReportStatus};
     store.write_batch(directory()).await.unwrap();
@@ -491,6 +509,7 @@ contract!(
     reopening_runs_no_migration_twice_and_keeps_data,
     geography_postcodes_deprivation_and_places,
     problem_reports_are_kept_newest_first_by_service,
+    reads_every_service_in_id_order_by_keyset,
 );
 
 /// The status CHECK holds in SQLite even for a write that bypasses Kith.
@@ -528,8 +547,12 @@ async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {
     assert_eq!(again.counts().await.unwrap().services, 4);
     let (client, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    let migrations: i64 = client.query_one("SELECT count(*) FROM kith_migrations", &[]).await.unwrap().get(0);
-    assert_eq!(migrations, 2, "one row per migration, each applied once");
+    let row = client
+        .query_one("SELECT count(*), count(DISTINCT version), max(version) FROM kith_migrations", &[])
+        .await
+        .unwrap();
+    let (rows, distinct, newest): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((rows, distinct), (newest, newest), "one row per migration, each applied once");
     let err = client
         .execute(
             "INSERT INTO services (id, name, status, doc, modified_at) VALUES (gen_random_uuid(), 'x', 'closed', '{}', now())",
