@@ -42,7 +42,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// An API path that does not exist answers in JSON, as the rest of the API does.
-async fn unknown_endpoint(uri: axum::http::Uri) -> ApiError {
+async fn unknown_endpoint(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {
     ApiError::NotFound(format!(
         "{} is not an endpoint of this API; see /oruk/openapi.json for those it has",
         uri.path()
