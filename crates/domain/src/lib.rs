@@ -9,6 +9,7 @@
 //! how time enters the domain: always as a parameter, never read directly.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod account;
 pub mod change;
 pub mod clock;
 pub mod directory;

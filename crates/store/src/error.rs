@@ -10,6 +10,10 @@ pub enum StoreError {
     #[error("{0}")]
     Config(String),
 
+    /// A record clashes with one already stored (an email already in use).
+    #[error("{0}")]
+    Conflict(String),
+
     #[error("cannot connect to the database: {0}")]
     Connect(String),
 

@@ -6,6 +6,7 @@
 //! (`tests/contract.rs`). SQL lives here, written by hand, one dialect per engine.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod accounts;
 mod doc;
 mod error;
 pub mod locate;
@@ -27,6 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub use accounts::AccountStore;
 pub use error::StoreError;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -156,7 +158,7 @@ pub struct OutwardArea {
 /// The directory's storage contract. Every write is one transaction and appends to the
 /// change feed in it; reads of services return them fully nested (`service_full`).
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: AccountStore + Send + Sync + std::fmt::Debug {
     fn engine(&self) -> Engine;
 
     /// Stores every record in the batch in one transaction, inserting new ones and

@@ -15,6 +15,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "problem_reports",
         sql: include_str!("../migrations/sqlite/0003_problem_reports.sql"),
     },
+    Migration { version: 4, name: "accounts", sql: include_str!("../migrations/sqlite/0004_accounts.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -25,6 +26,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "problem_reports",
         sql: include_str!("../migrations/postgres/0003_problem_reports.sql"),
     },
+    Migration { version: 4, name: "accounts", sql: include_str!("../migrations/postgres/0004_accounts.sql") },
 ];
 
 #[cfg(test)]

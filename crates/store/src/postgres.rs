@@ -5,6 +5,7 @@
 //! transaction first takes an advisory lock, which orders change-feed sequence numbers
 //! by commit (see the migration for why).
 
+mod accounts;
 mod geo;
 mod reports;
 

@@ -2,6 +2,7 @@
 //! lock (SQLite allows one writer at a time anyway) and a small pool of readers, all used
 //! from blocking tasks so the async runtime never waits on disk.
 
+mod accounts;
 mod geo;
 mod reports;
 

@@ -4,12 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use chrono::{Duration, TimeZone, Utc};
+use kith_domain::account::{
+    Area, AreaKind, AuditEvent, AuditQuery, Grant, LinkPurpose, LinkUse, MagicLink, OrgKind, Organisation, Role, Scope,
+    Sealed, SessionRecord, SessionStage, UserRecord,
+};
 use kith_domain::geo::{Deprivation, DeprivationIndex, Place, PostcodePlace};
 use kith_domain::hsds::{
     Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy, TaxonomyTerm,
 };
 use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::{ChangeOp, Clock, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
+use kith_store::accounts::SealedField;
 use kith_store::{PageRequest, ServiceQuery, Store, StoreError, TermQuery};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -468,6 +473,224 @@ async fn problem_reports_are_kept_newest_first_by_service(store: &dyn Store, clo
     assert_eq!(store.problem_reports(Some(walking), 10).await.unwrap().len(), 2);
 }
 
+fn area(n: u128, name: &str) -> Area {
+    Area { id: id(n), kind: AreaKind::Pcn, name: name.into() }
+}
+
+fn org(n: u128, kind: OrgKind, name: &str, ods: Option<&str>, areas: &[u128]) -> Organisation {
+    Organisation {
+        id: id(n),
+        kind,
+        name: name.into(),
+        ods_code: ods.map(str::to_owned),
+        directory_id: None,
+        areas: areas.iter().map(|a| id(*a)).collect(),
+    }
+}
+
+fn user(n: u128, email_index: &str, grants: Vec<Grant>, at: chrono::DateTime<Utc>) -> UserRecord {
+    UserRecord {
+        id: id(n),
+        email_index: email_index.into(),
+        email: Sealed(format!("v1.k1.sealed-email-{n}")),
+        name: Sealed(format!("v1.k1.sealed-name-{n}")),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        totp_secret: None,
+        totp_last_step: None,
+        grants,
+        disabled: false,
+        created_at: at,
+    }
+}
+
+async fn organisations_areas_and_users_with_roles(store: &dyn Store, clock: &FixedClock) {
+    store.put_area(area(700, "East End PCN")).await.unwrap();
+    store.put_area(area(701, "Burngreave neighbourhood")).await.unwrap();
+    let practice = org(710, OrgKind::Practice, "Parkhead Health Centre", Some("43210"), &[700]);
+    store.put_organisation(practice.clone()).await.unwrap();
+    let group = org(711, OrgKind::Vcs, "Men's Shed", None, &[700, 701]);
+    store.put_organisation(group.clone()).await.unwrap();
+    assert_eq!(store.organisation(id(711)).await.unwrap(), Some(group.clone()));
+    let names: Vec<String> = store.organisations().await.unwrap().into_iter().map(|o| o.name).collect();
+    assert_eq!(names, ["Men's Shed", "Parkhead Health Centre"]);
+    assert_eq!(
+        store.areas().await.unwrap().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["Burngreave neighbourhood", "East End PCN"]
+    );
+    // Leaving an area replaces the memberships.
+    let mut moved = group.clone();
+    moved.areas = vec![id(701)];
+    store.put_organisation(moved.clone()).await.unwrap();
+    assert_eq!(store.organisation(id(711)).await.unwrap().unwrap().areas, vec![id(701)]);
+
+    let clash = org(712, OrgKind::Practice, "Another practice", Some("43210"), &[]);
+    assert!(matches!(store.put_organisation(clash).await, Err(StoreError::Conflict(m)) if m.contains("43210")));
+    let nowhere = org(713, OrgKind::Vcs, "Nowhere group", None, &[799]);
+    assert!(matches!(store.put_organisation(nowhere).await, Err(StoreError::Conflict(_))));
+    assert!(store.organisation(id(713)).await.unwrap().is_none(), "nothing half-written");
+
+    let grants = vec![
+        Grant { role: Role::Receptionist, scope: Scope::Organisation(id(710)) },
+        Grant { role: Role::Curator, scope: Scope::Area(id(700)) },
+    ];
+    let sam = user(720, "idx-sam", grants.clone(), clock.now());
+    store.put_user(sam.clone()).await.unwrap();
+    let mut read = store.user(id(720)).await.unwrap().unwrap();
+    read.grants.sort_by_key(|g| g.role);
+    assert_eq!(read.grants, grants);
+    assert_eq!(read.email, sam.email);
+    assert_eq!(store.user_by_email_index("idx-sam").await.unwrap().map(|u| u.id), Some(id(720)));
+    assert!(store.user_by_email_index("idx-nobody").await.unwrap().is_none());
+
+    let mut demoted = sam.clone();
+    demoted.grants = vec![Grant { role: Role::Commissioner, scope: Scope::Area(id(700)) }];
+    demoted.disabled = true;
+    store.put_user(demoted.clone()).await.unwrap();
+    let read = store.user(id(720)).await.unwrap().unwrap();
+    assert_eq!((read.grants, read.disabled), (demoted.grants, true));
+
+    let twin = user(721, "idx-sam", vec![], clock.now());
+    assert!(matches!(store.put_user(twin).await, Err(StoreError::Conflict(m)) if m.contains("email")));
+    assert_eq!(store.users().await.unwrap().len(), 1);
+}
+
+async fn sessions_rotate_expire_and_end_everywhere(store: &dyn Store, clock: &FixedClock) {
+    store.put_user(user(730, "idx-a", vec![], clock.now())).await.unwrap();
+    let t0 = clock.now();
+    let session = |digest: &str, stage| SessionRecord {
+        digest: digest.into(),
+        user_id: id(730),
+        stage,
+        purpose: None,
+        created_at: t0,
+        last_seen_at: t0,
+    };
+    store.create_session(session("d1", SessionStage::SecondFactor)).await.unwrap();
+    store.create_session(session("d2", SessionStage::Complete)).await.unwrap();
+    let mut linked = session("d3", SessionStage::Complete);
+    linked.purpose = Some((LinkPurpose::UpdateListing, id(1)));
+    store.create_session(linked.clone()).await.unwrap();
+    assert_eq!(store.session("d3").await.unwrap(), Some(linked));
+    assert!(store.create_session(session("d1", SessionStage::Complete)).await.is_err(), "digests are unique");
+
+    store.touch_session("d2", t0 + Duration::minutes(10)).await.unwrap();
+    store.touch_session("d2", t0 + Duration::minutes(5)).await.unwrap();
+    assert_eq!(store.session("d2").await.unwrap().unwrap().last_seen_at, t0 + Duration::minutes(10));
+
+    store.delete_session("d1").await.unwrap();
+    assert!(store.session("d1").await.unwrap().is_none());
+    assert_eq!(store.delete_user_sessions(id(730)).await.unwrap(), 2);
+    assert!(store.session("d2").await.unwrap().is_none());
+}
+
+async fn magic_links_work_once_and_expire(store: &dyn Store, clock: &FixedClock) {
+    store.put_user(user(740, "idx-b", vec![], clock.now())).await.unwrap();
+    let now = clock.now();
+    let link = |digest: &str| MagicLink {
+        digest: digest.into(),
+        user_id: id(740),
+        purpose: LinkPurpose::UpdateListing,
+        target: id(1),
+        created_at: now,
+        expires_at: now + Duration::minutes(30),
+        used_at: None,
+    };
+    store.create_magic_link(link("m1")).await.unwrap();
+    store.create_magic_link(link("m2")).await.unwrap();
+    match store.use_magic_link("m1", now + Duration::minutes(1)).await.unwrap() {
+        LinkUse::Accepted(l) => {
+            assert_eq!((l.user_id, l.purpose, l.target), (id(740), LinkPurpose::UpdateListing, id(1)));
+            assert_eq!(l.used_at, Some(now + Duration::minutes(1)));
+        }
+        other => panic!("expected the link to work: {other:?}"),
+    }
+    assert_eq!(store.use_magic_link("m1", now + Duration::minutes(2)).await.unwrap(), LinkUse::AlreadyUsed);
+    assert_eq!(store.use_magic_link("m2", now + Duration::minutes(30)).await.unwrap(), LinkUse::Expired);
+    assert_eq!(store.use_magic_link("nope", now).await.unwrap(), LinkUse::Unknown);
+}
+
+async fn totp_steps_and_recovery_codes_are_single_use(store: &dyn Store, clock: &FixedClock) {
+    store.put_user(user(750, "idx-c", vec![], clock.now())).await.unwrap();
+    assert!(store.use_totp_step(id(750), 100).await.unwrap());
+    assert!(!store.use_totp_step(id(750), 100).await.unwrap(), "the same step twice");
+    assert!(!store.use_totp_step(id(750), 99).await.unwrap(), "an earlier step");
+    assert!(store.use_totp_step(id(750), 101).await.unwrap());
+    assert_eq!(store.user(id(750)).await.unwrap().unwrap().totp_last_step, Some(101));
+
+    store.set_recovery_codes(id(750), vec!["r1".into(), "r2".into(), "r3".into()]).await.unwrap();
+    assert_eq!(store.recovery_codes_left(id(750)).await.unwrap(), 3);
+    assert!(store.use_recovery_code(id(750), "r2").await.unwrap());
+    assert!(!store.use_recovery_code(id(750), "r2").await.unwrap());
+    assert!(!store.use_recovery_code(id(751), "r1").await.unwrap(), "another user's code");
+    assert_eq!(store.recovery_codes_left(id(750)).await.unwrap(), 2);
+    store.set_recovery_codes(id(750), vec!["r9".into()]).await.unwrap();
+    assert!(!store.use_recovery_code(id(750), "r1").await.unwrap(), "replaced codes are gone");
+}
+
+async fn sign_in_attempts_are_counted_in_a_window(store: &dyn Store, clock: &FixedClock) {
+    let t0 = clock.now();
+    for minute in 0..4 {
+        store.record_attempt("email:x", t0 + Duration::minutes(minute), false).await.unwrap();
+    }
+    store.record_attempt("email:x", t0 + Duration::minutes(4), true).await.unwrap();
+    store.record_attempt("email:y", t0, false).await.unwrap();
+    let (n, last) = store.failures_since("email:x", t0 + Duration::minutes(1)).await.unwrap();
+    assert_eq!((n, last), (3, Some(t0 + Duration::minutes(3))));
+    assert_eq!(store.failures_since("email:z", t0).await.unwrap(), (0, None));
+    assert_eq!(store.attempts_since("email:x", t0).await.unwrap(), 5);
+}
+
+async fn the_audit_log_appends_and_reads_newest_first(store: &dyn Store, clock: &FixedClock) {
+    let event = |actor: Option<Uuid>, action: &str, minutes: i64| AuditEvent {
+        seq: 0,
+        at: clock.now() + Duration::minutes(minutes),
+        actor,
+        actor_roles: "area_admin@area:x".into(),
+        action: action.into(),
+        record_type: "user".into(),
+        record_id: Some("r".into()),
+        ip: Some("192.0.2.1".into()),
+        reason: "POST /signin".into(),
+    };
+    let first = store.append_audit(event(Some(id(1)), "sign_in", 0)).await.unwrap();
+    let second = store.append_audit(event(None, "sign_in_failed", 1)).await.unwrap();
+    let third = store.append_audit(event(Some(id(1)), "audit.view", 2)).await.unwrap();
+    assert!(first < second && second < third);
+    let all = store.audit(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [third, second, first]);
+    assert_eq!(all[2], AuditEvent { seq: first, ..event(Some(id(1)), "sign_in", 0) });
+    let by_actor = store.audit(&AuditQuery { actor: Some(id(1)), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(by_actor.len(), 2);
+    let older = store.audit(&AuditQuery { before_seq: Some(third), limit: 1, ..Default::default() }).await.unwrap();
+    assert_eq!(older[0].seq, second);
+    let failed =
+        store.audit(&AuditQuery { action: Some("sign_in_failed".into()), limit: 10, ..Default::default() }).await;
+    assert_eq!(failed.unwrap().len(), 1);
+    let recent = AuditQuery { since: Some(clock.now() + Duration::minutes(1)), limit: 10, ..Default::default() };
+    assert_eq!(store.audit(&recent).await.unwrap().len(), 2);
+}
+
+async fn sealed_fields_page_and_are_replaced(store: &dyn Store, clock: &FixedClock) {
+    for n in 760..765 {
+        let mut u = user(n, &format!("idx-{n}"), vec![], clock.now());
+        if n == 761 {
+            u.totp_secret = Some(Sealed("v1.k1.totp".into()));
+        }
+        store.put_user(u).await.unwrap();
+    }
+    let first = store.sealed_fields(None, 2).await.unwrap();
+    assert_eq!(first.len(), 5, "two users' email and name, and one TOTP secret");
+    assert!(first.iter().any(|f| f.field == "users.totp_secret" && f.row_id == id(761)));
+    let rest = store.sealed_fields(Some(id(761)), 100).await.unwrap();
+    assert_eq!(rest.len(), 6);
+    assert!(rest.iter().all(|f| f.row_id > id(761)));
+    let resealed: Vec<SealedField> =
+        rest.into_iter().map(|f| SealedField { value: Sealed(f.value.0.replace("k1", "k2")), ..f }).collect();
+    assert_eq!(store.replace_sealed(resealed).await.unwrap(), 6);
+    assert_eq!(store.user(id(764)).await.unwrap().unwrap().name, Sealed("v1.k2.sealed-name-764".into()));
+    assert_eq!(store.user(id(760)).await.unwrap().unwrap().name, Sealed("v1.k1.sealed-name-760".into()));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -510,6 +733,13 @@ contract!(
     geography_postcodes_deprivation_and_places,
     problem_reports_are_kept_newest_first_by_service,
     reads_every_service_in_id_order_by_keyset,
+    organisations_areas_and_users_with_roles,
+    sessions_rotate_expire_and_end_everywhere,
+    magic_links_work_once_and_expire,
+    totp_steps_and_recovery_codes_are_single_use,
+    sign_in_attempts_are_counted_in_a_window,
+    the_audit_log_appends_and_reads_newest_first,
+    sealed_fields_page_and_are_replaced,
 );
 
 /// The status CHECK holds in SQLite even for a write that bypasses Kith.
@@ -562,5 +792,44 @@ async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {
         .unwrap_err();
     assert!(err.as_db_error().is_some_and(|e| e.code().code() == "23514"), "check_violation: {err}");
     drop(again);
+    t.cleanup().await;
+}
+
+/// The audit log is append-only in SQLite, whoever sends the SQL.
+#[tokio::test]
+async fn sqlite_audit_log_refuses_update_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kith.db");
+    let store = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
+    the_audit_log_appends_and_reads_newest_first(&store, &clock()).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in
+        ["UPDATE audit_log SET action = 'nothing'", "DELETE FROM audit_log", "DELETE FROM audit_log WHERE seq = 1"]
+    {
+        let err = conn.execute(sql, []).unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    let n: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 3);
+}
+
+/// The audit log is append-only in PostgreSQL, even for the owner (triggers), and for a
+/// role that is not the owner by privilege as well.
+#[tokio::test]
+async fn postgres_audit_log_refuses_update_delete_and_truncate() {
+    let Some(t) = kith_store::testing::postgres(clock(), "postgres_audit_log_refuses_update_delete_and_truncate").await
+    else {
+        return;
+    };
+    the_audit_log_appends_and_reads_newest_first(&*t.store, &clock()).await;
+    let (client, conn) = t.postgres_config().unwrap().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    for sql in ["UPDATE audit_log SET action = 'nothing'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+        let err = client.batch_execute(sql).await.unwrap_err();
+        assert!(err.as_db_error().is_some_and(|e| e.message().contains("append-only")), "{sql}: {err}");
+    }
+    let n: i64 = client.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    assert_eq!(n, 3);
+    drop(client);
     t.cleanup().await;
 }
