@@ -31,6 +31,13 @@ pub struct Global {
     /// When absent, SQLite in the data directory.
     #[arg(long, global = true, env = "KITH_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// The key file that encrypts personal fields (names, emails, patient details).
+    /// Default: keys.txt in the data directory, created on first use with SQLite. With
+    /// PostgreSQL, every instance must use the same file: create it once with `kith keys
+    /// new` and give it to each
+    #[arg(long, global = true, env = "KITH_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +45,12 @@ pub struct Listen {
     /// Address and port to serve on
     #[arg(long, env = "KITH_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
+
+    /// Take each client's address from the last entry of X-Forwarded-For, as set by the
+    /// reverse proxy in front of Kith (for sign-in rate limits and the audit log). Only
+    /// set this behind a proxy that sets the header
+    #[arg(long, env = "KITH_TRUST_PROXY")]
+    pub trust_proxy: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +113,19 @@ pub enum Command {
     /// searches look wrong. The index lives in the data directory.
     Reindex,
 
+    /// People who sign in: add the first administrator, reset a password, send a link
+    #[command(subcommand)]
+    Users(UsersCommand),
+
+    /// Organisations (GP practices and community groups) and areas (PCNs, neighbourhoods)
+    /// that use Kith
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+
+    /// The keys that encrypt personal fields
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
     /// Export the whole directory
     Export {
         /// Output format
@@ -148,6 +174,155 @@ pub enum GeoCommand {
         #[arg(value_name = "WHERE")]
         query: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a person and give them a role in an organisation or area
+    ///
+    /// Without --password-stdin a strong password is made up and printed once. Roles that
+    /// see personal data (and area administrators) must set up two-step sign-in the first
+    /// time they sign in.
+    ///
+    /// Example, the first administrator:
+    ///   kith orgs add-area "East End PCN"
+    ///   kith users add ada@example.org --name "Ada Lovelace" --role area-admin --area <AREA ID>
+    Add {
+        /// Their email address, which they sign in with
+        #[arg(value_name = "EMAIL")]
+        email: String,
+
+        /// Their name, as shown to colleagues
+        #[arg(long)]
+        name: String,
+
+        /// Their role
+        #[arg(long, value_enum)]
+        role: RoleArg,
+
+        /// The organisation the role is held in
+        #[arg(long, value_name = "ID", conflicts_with = "area", required_unless_present = "area")]
+        org: Option<uuid::Uuid>,
+
+        /// The area the role is held in
+        #[arg(long, value_name = "ID")]
+        area: Option<uuid::Uuid>,
+
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+
+    /// Set a new password, turn off two-step sign-in (to be set up again) and sign the
+    /// person out everywhere
+    Reset {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+
+        /// Read the new password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+
+    /// Make a single-use sign-in link (30 minutes) for a community group member to check
+    /// one listing, and print it
+    Link {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+
+        /// The service whose listing the link is for
+        #[arg(long, value_name = "ID")]
+        service: uuid::Uuid,
+
+        /// The address Kith is reached at, for the link
+        #[arg(long, env = "KITH_PUBLIC_URL", default_value = "http://127.0.0.1:8080", value_name = "URL")]
+        base_url: String,
+    },
+
+    /// List everyone who can sign in, with their roles
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgsCommand {
+    /// Add an area: a primary care network (PCN) or a neighbourhood
+    AddArea {
+        #[arg(value_name = "NAME")]
+        name: String,
+
+        /// A neighbourhood rather than a PCN
+        #[arg(long)]
+        neighbourhood: bool,
+    },
+
+    /// Add a GP practice (with --ods) or a community group
+    Add {
+        #[arg(value_name = "NAME")]
+        name: String,
+
+        /// The practice's ODS code, such as A81001 (Scottish practice codes also work)
+        #[arg(long, value_name = "CODE")]
+        ods: Option<String>,
+
+        /// For a community group: its organisation's id in the directory
+        #[arg(long, value_name = "ID", conflicts_with = "ods")]
+        directory_id: Option<uuid::Uuid>,
+
+        /// Areas it belongs to
+        #[arg(long = "area", value_name = "ID")]
+        areas: Vec<uuid::Uuid>,
+    },
+
+    /// List organisations and areas, with their ids
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new key file (refuses to replace one)
+    New {
+        /// Where to write it
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+
+    /// Add a new encryption key to the key file and re-encrypt every personal field with
+    /// it. Old keys stay in the file, so backups made before still open. Restart every
+    /// instance afterwards so they all seal with the new key
+    Rotate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Receptionist or care navigator
+    Receptionist,
+    /// GP, nurse or other clinician
+    Clinician,
+    /// Link worker or social prescriber
+    LinkWorker,
+    /// Member of a community group
+    VcsMember,
+    /// Keeps the directory up to date
+    Curator,
+    /// Runs Kith for an area: users, organisations, the audit log
+    AreaAdmin,
+    /// Sees aggregate figures only
+    Commissioner,
+}
+
+impl RoleArg {
+    pub fn role(self) -> kith_domain::account::Role {
+        use kith_domain::account::Role;
+        match self {
+            RoleArg::Receptionist => Role::Receptionist,
+            RoleArg::Clinician => Role::Clinician,
+            RoleArg::LinkWorker => Role::LinkWorker,
+            RoleArg::VcsMember => Role::VcsMember,
+            RoleArg::Curator => Role::Curator,
+            RoleArg::AreaAdmin => Role::AreaAdmin,
+            RoleArg::Commissioner => Role::Commissioner,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,7 +1,7 @@
 //! What each command does. Results go to stdout; progress, warnings and errors to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line program talks on its streams.
 
-use crate::cli::{Cli, Command, ExportFormat, Global, Listen};
+use crate::cli::{Cli, Command, ExportFormat, Global, KeysCommand, Listen};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use kith_domain::{Clock, DirectoryBatch, SystemClock};
@@ -67,6 +67,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Geo(command) => {
             let store = open(&cli.global, clock).await?;
             crate::geo::run(&*store, command).await
+        }
+        Command::Users(command) => {
+            let store = open(&cli.global, clock.clone()).await?;
+            crate::accounts::users(&cli.global, store, clock, command).await
+        }
+        Command::Orgs(command) => {
+            let store = open(&cli.global, clock).await?;
+            crate::accounts::orgs(store, command).await
+        }
+        Command::Keys(KeysCommand::New { file }) => crate::accounts::new_key_file(&file),
+        Command::Keys(KeysCommand::Rotate) => {
+            let store = open(&cli.global, clock.clone()).await?;
+            crate::accounts::rotate_keys(&cli.global, store, clock).await
         }
         Command::Export { format: ExportFormat::Hsds, dir } => {
             let store = open(&cli.global, clock).await?;
@@ -187,8 +200,16 @@ fn open_index(global: &Global) -> Result<Arc<kith_search::SearchIndex>> {
 const FEED_POLL: Duration = Duration::from_secs(1);
 
 async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, listen: &Listen) -> Result<()> {
+    // The port first: a server that cannot listen should say so and nothing else.
+    let listener = tokio::net::TcpListener::bind(listen.listen).await.with_context(|| {
+        format!("cannot listen on {}; is another program using it? Choose another with --listen", listen.listen)
+    })?;
     let index = open_index(global)?;
-    let state = kith_web::AppState::new(store.clone(), index.clone()).with_clock(clock);
+    let keyring = crate::accounts::keyring(global, &*store).await?;
+    let state = kith_web::AppState::new(store.clone(), index.clone())
+        .with_clock(clock)
+        .with_keyring(keyring)
+        .with_trusted_proxy(listen.trust_proxy);
     let bar = spinner("Bringing the search index up to date".into());
     state.catch_up().await;
     bar.finish_and_clear();
@@ -199,13 +220,13 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
             poller.catch_up().await;
         }
     });
-    let listener = tokio::net::TcpListener::bind(listen.listen).await.with_context(|| {
-        format!("cannot listen on {}; is another program using it? Choose another with --listen", listen.listen)
-    })?;
     let engine = store.engine();
     let app = kith_web::router(state);
     println!("Kith is serving on http://{} ({engine:?}). Press Ctrl-C to stop.", listen.listen);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server stopped")?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("the server stopped")?;
     Ok(())
 }
 

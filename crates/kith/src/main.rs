@@ -2,6 +2,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::print_stderr)] // The one place a failure is told to the person who ran the command.
 
+mod accounts;
 mod cli;
 mod commands;
 mod geo;

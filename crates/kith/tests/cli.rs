@@ -36,9 +36,16 @@ fn total(dir: &Path, file: &str) -> u64 {
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for args in
-        [&["--help"][..], &["serve", "--help"], &["demo", "--help"], &["import", "--help"], &["export", "--help"]]
-    {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["demo", "--help"],
+        &["import", "--help"],
+        &["export", "--help"],
+        &["users", "add", "--help"],
+        &["orgs", "--help"],
+        &["keys", "rotate", "--help"],
+    ] {
         let out = kith(dir.path(), args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).contains("Usage: kith"), "{args:?}");
@@ -141,13 +148,13 @@ impl Drop for Server {
 }
 
 /// Starts `kith serve` on a free port and waits until it accepts connections.
-fn serve(data_dir: &Path, db: Option<&str>) -> Server {
+fn serve(data_dir: &Path, db: Option<(&str, &Path)>) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kith"));
     cmd.arg("--data-dir").arg(data_dir).args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
     cmd.env_remove("KITH_DATABASE_URL");
-    if let Some(url) = db {
-        cmd.env("KITH_DATABASE_URL", url);
+    if let Some((url, key_file)) = db {
+        cmd.env("KITH_DATABASE_URL", url).env("KITH_KEY_FILE", key_file);
     }
     let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let server = Server { child, port };
@@ -207,9 +214,109 @@ async fn the_same_commands_work_on_postgresql() {
         stdout(&out)
     );
 
-    let server = serve(data.path(), Some(&url));
+    // With PostgreSQL, instances share a key file made once; serving without one fails.
+    let key_file = data.path().join("shared-keys.txt");
+    let out = run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(stderr(&out).contains("kith keys new"), "{}", stderr(&out));
+    let out = run(&["keys", "new", key_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let with_keys = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kith"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .env("KITH_DATABASE_URL", &url)
+            .env("KITH_KEY_FILE", &key_file)
+            .output()
+            .unwrap()
+    };
+    let out = with_keys(&["orgs", "add-area", "Fife"]);
+    let area = stdout(&out).rsplit(' ').next().unwrap().trim().to_owned();
+    let out =
+        with_keys(&["users", "add", "cam@example.org", "--name", "Cam", "--role", "commissioner", "--area", &area]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = with_keys(&["keys", "rotate"]);
+    assert!(stdout(&out).contains("re-encrypted 2 fields"), "{}", stdout(&out));
+    assert!(stdout(&with_keys(&["users", "list"])).contains("cam@example.org"));
+
+    let server = serve(data.path(), Some((&url, &key_file)));
     let health = get(server.port, "/healthz");
     drop(server);
     assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":120"), "{health}");
     db.cleanup().await;
+}
+
+#[test]
+fn users_orgs_and_keys_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let out = kith(data.path(), &["orgs", "add-area", "East End PCN"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let area = stdout(&out).rsplit(' ').next().unwrap().trim().to_owned();
+    let out = kith(data.path(), &["orgs", "add", "Parkhead Health Centre", "--ods", "43210", "--area", &area]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = kith(data.path(), &["orgs", "add", "Bad practice", "--ods", "no spaces!"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("is not an ODS code"), "{}", stderr(&bad));
+
+    let out = kith(
+        data.path(),
+        &["users", "add", "ada@example.org", "--name", "Ada Lovelace", "--role", "area-admin", "--area", &area],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("password, shown once: ") && said.contains("two-step sign-in"), "{said}");
+    assert!(data.path().join("keys.txt").exists(), "a key file is made on first use");
+
+    let again =
+        kith(data.path(), &["users", "add", "ADA@example.org", "--name", "Ada", "--role", "curator", "--area", &area]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(stderr(&again).trim(), "kith: another user already has that email address");
+    let nowhere = kith(
+        data.path(),
+        &[
+            "users",
+            "add",
+            "b@example.org",
+            "--name",
+            "B",
+            "--role",
+            "curator",
+            "--area",
+            "00000000-0000-0000-0000-000000000000",
+        ],
+    );
+    assert!(stderr(&nowhere).contains("there is no area with id"), "{}", stderr(&nowhere));
+
+    let mut reset = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["users", "reset", "ada@example.org", "--password-stdin"])
+        .env_remove("KITH_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    reset.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = reset.wait_with_output().unwrap();
+    assert!(stderr(&out).contains("at least 12 characters"), "{}", stderr(&out));
+
+    let db = data.path().join("kith.db");
+    let raw = String::from_utf8_lossy(&std::fs::read(&db).unwrap()).to_lowercase();
+    assert!(!raw.contains("lovelace"), "names are encrypted in the database file");
+    let out = kith(data.path(), &["keys", "rotate"]);
+    assert!(
+        stdout(&out).contains("Added key k2") && stdout(&out).contains("re-encrypted 2 fields"),
+        "{}",
+        stdout(&out)
+    );
+    let list = stdout(&kith(data.path(), &["users", "list"]));
+    assert!(list.contains("ada@example.org\tAda Lovelace\ttwo-step off\tarea_admin@area:"), "{list}");
+    let refused = kith(data.path(), &["keys", "new", data.path().join("keys.txt").to_str().unwrap()]);
+    assert!(stderr(&refused).contains("will not replace a key file"));
+
+    // Losing the key file is noticed, not papered over with a new one.
+    std::fs::rename(data.path().join("keys.txt"), data.path().join("keys.bak")).unwrap();
+    let out = kith(data.path(), &["users", "list"]);
+    assert!(stderr(&out).contains("restore the key file from your backup"), "{}", stderr(&out));
 }

@@ -15,6 +15,7 @@ use kith_store::Store;
 use serde::Serialize;
 use std::sync::Arc;
 
+pub mod auth;
 pub mod openapi;
 pub mod oruk;
 pub mod pages;
@@ -25,18 +26,50 @@ pub struct AppState {
     pub search: Arc<kith_search::SearchIndex>,
     /// Where "now" comes from: opening times, "last verified", follow-ups.
     pub clock: Arc<dyn Clock>,
+    /// Accounts, sign-in and the audit log.
+    pub accounts: Arc<auth::Accounts>,
+    /// Whether to take the client's address from `X-Forwarded-For` (behind a proxy).
+    pub trust_proxy: bool,
     /// One catch-up at a time; others wait for it rather than repeat it.
     sync: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
+    /// State with the system clock and a keyring of its own, which lasts only as long as
+    /// the process: give the real one with [`with_keyring`](Self::with_keyring).
     pub fn new(store: Arc<dyn Store>, search: Arc<kith_search::SearchIndex>) -> AppState {
-        AppState { store, search, clock: Arc::new(SystemClock), sync: Arc::new(tokio::sync::Mutex::new(())) }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let keyring = Arc::new(kith_auth::Keyring::generate());
+        AppState {
+            accounts: Arc::new(auth::Accounts::new(store.clone(), keyring, clock.clone())),
+            store,
+            search,
+            clock,
+            trust_proxy: false,
+            sync: Arc::new(tokio::sync::Mutex::new(())),
+        }
     }
 
     /// The same, with time from `clock` (tests move it).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
         self.clock = clock;
+        self.accounts = Arc::new(auth::Accounts::new(
+            self.store.clone(),
+            Arc::new(self.accounts.keyring().clone()),
+            self.clock.clone(),
+        ));
+        self
+    }
+
+    /// The same, sealing personal fields with `keyring`.
+    pub fn with_keyring(mut self, keyring: kith_auth::Keyring) -> AppState {
+        self.accounts = Arc::new(auth::Accounts::new(self.store.clone(), Arc::new(keyring), self.clock.clone()));
+        self
+    }
+
+    /// The same, trusting `X-Forwarded-For` from a reverse proxy for client addresses.
+    pub fn with_trusted_proxy(mut self, trust: bool) -> AppState {
+        self.trust_proxy = trust;
         self
     }
 
@@ -62,15 +95,25 @@ impl AppState {
     }
 }
 
+/// The largest request body Kith reads. Forms are a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route of the application with its access rule.
+pub fn routes() -> auth::Routes {
+    pages::routes()
+        .get("/healthz", auth::Access::Public, health)
+        .get("/readyz", auth::Access::Public, ready)
+        .nest_public("/oruk", oruk::routes(), oruk::PATHS)
+}
+
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(pages::routes())
-        .route("/healthz", get(health))
-        .route("/readyz", get(ready))
+    let (routes, _) = routes().into_parts();
+    routes
         .route("/oruk/", get(oruk::root).layer(axum::middleware::map_response(oruk::cors)))
-        .nest("/oruk", oruk::routes())
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::session::load_viewer))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .layer(axum::middleware::from_fn(compress_pages))
         .layer(axum::middleware::from_fn(same_origin_writes))
@@ -93,6 +136,7 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(
         axum::http::HeaderName::from_static("cross-origin-opener-policy"),

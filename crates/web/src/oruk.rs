@@ -41,6 +41,20 @@ pub fn routes() -> Router<AppState> {
         .layer(axum::middleware::map_response(cors))
 }
 
+/// The API's paths, for the route table (`/oruk/` itself is routed beside the nest).
+pub const PATHS: &[&str] = &[
+    "/oruk",
+    "/oruk/",
+    "/oruk/openapi.json",
+    "/oruk/services",
+    "/oruk/services/{id}",
+    "/oruk/service_at_locations",
+    "/oruk/organizations",
+    "/oruk/organizations/{id}",
+    "/oruk/taxonomies",
+    "/oruk/taxonomy_terms",
+];
+
 /// An API path that does not exist answers in JSON, as the rest of the API does.
 async fn unknown_endpoint(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {
     ApiError::NotFound(format!(

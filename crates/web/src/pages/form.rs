@@ -15,6 +15,11 @@ impl Fields {
         self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.trim())
     }
 
+    /// The first value exactly as sent (passwords are not trimmed), or "" when absent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
     /// Every non-empty value, trimmed, without repeats, in the order given.
     pub fn all(&self, name: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

@@ -5,34 +5,57 @@
 //! to the shortlist without a reload, the print button). Pages load nothing from
 //! elsewhere, and the stylesheet and script are embedded in the binary.
 
+mod account;
+mod admin;
 mod assets;
 pub use assets::accepts_gzip;
 mod form;
+pub use form::query_string;
+mod link;
 mod report;
 mod search;
 mod service;
 pub mod shortlist;
+mod signin;
 mod view;
 mod widget;
 
-use crate::AppState;
+use crate::auth::{Access, Routes};
 use askama::Template;
-use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use kith_domain::account::Permission;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(search::page))
-        .route("/services/{id}", get(service::page))
-        .route("/services/{id}/report", get(report::page).post(report::submit))
-        .route("/shortlist", get(shortlist::page).post(shortlist::change))
-        .route("/shortlist/print", get(shortlist::print))
-        .route("/shortlist/leaflet.pdf", get(shortlist::leaflet))
-        .route("/widget", get(widget::page))
-        .route("/widget.js", get(widget::script))
-        .route("/assets/{*path}", get(assets::serve))
+/// Every page, with who may use it.
+pub fn routes() -> Routes {
+    use Access::{Listing, Pending, Permission as Needs, Public, Session, SignedIn};
+    Routes::new()
+        .get("/", Public, search::page)
+        .get("/services/{id}", Public, service::page)
+        .get("/services/{id}/report", Public, report::page)
+        .post("/services/{id}/report", Public, report::submit)
+        .get("/shortlist", Public, shortlist::page)
+        .post("/shortlist", Public, shortlist::change)
+        .get("/shortlist/print", Public, shortlist::print)
+        .get("/shortlist/leaflet.pdf", Public, shortlist::leaflet)
+        .get("/widget", Public, widget::page)
+        .get("/widget.js", Public, widget::script)
+        .get("/assets/{*path}", Public, assets::serve)
+        .get("/signin", Public, signin::page)
+        .post("/signin", Public, signin::submit)
+        .get("/signin/code", Pending, signin::code_page)
+        .post("/signin/code", Pending, signin::code_submit)
+        .get("/signin/two-factor", Session, signin::two_factor_page_handler)
+        .post("/signin/two-factor", Session, signin::two_factor_submit)
+        .post("/signout", Session, signin::sign_out)
+        .post("/signout/everywhere", SignedIn, signin::sign_out_everywhere)
+        .get("/account", Session, account::page)
+        .get("/link/{token}", Public, link::page)
+        .post("/link/{token}", Public, link::use_link)
+        .get("/services/{id}/update", Listing, link::update_page)
+        .post("/services/{id}/verify", Listing, link::verify)
+        .get("/admin/audit", Needs(Permission::Audit), admin::page)
+        .get("/admin/audit.csv", Needs(Permission::Audit), admin::csv)
 }
 
 /// What the page frame needs: the title and how many services are on the shortlist.
@@ -40,6 +63,8 @@ pub fn routes() -> Router<AppState> {
 pub struct Layout {
     pub title: String,
     pub shortlist: usize,
+    /// The signed-in person's name.
+    pub signed_in: Option<String>,
     pub stylesheet: &'static str,
     pub script: &'static str,
 }
@@ -49,6 +74,7 @@ impl Layout {
         Layout {
             title: title.into(),
             shortlist: shortlist::Shortlist::from_headers(headers).len(),
+            signed_in: crate::auth::session::current_viewer().display_name(),
             stylesheet: kith_assets::STYLESHEET,
             script: kith_assets::SCRIPT,
         }
@@ -79,6 +105,9 @@ struct ErrorPage {
 pub enum PageError {
     NotFound(String),
     BadRequest(String),
+    Forbidden(String),
+    /// A link that worked once and no longer does.
+    Gone(String),
     Unavailable(String),
 }
 
@@ -101,6 +130,8 @@ impl PageError {
         let (status, heading, message) = match self {
             PageError::NotFound(m) => (StatusCode::NOT_FOUND, "Page not found", m),
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "There is a problem with this link", m),
+            PageError::Forbidden(m) => (StatusCode::FORBIDDEN, "You do not have access to this page", m),
+            PageError::Gone(m) => (StatusCode::GONE, "This link no longer works", m),
             PageError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "Sorry, there is a problem with Kith", m),
         };
         let page = ErrorPage { layout: Layout::new(heading, headers), heading: heading.into(), message };

@@ -1,0 +1,436 @@
+//! The accounts service: everything sign-in does with the store, the keyring and the
+//! clock, used by the web pages and by `kith users`. Names and emails are sealed before
+//! they reach the store and opened only here.
+
+use chrono::{DateTime, Duration, Utc};
+use kith_auth::totp::{self, Secret};
+use kith_auth::{Keyring, password, token};
+use kith_domain::Clock;
+use kith_domain::account::{
+    AuditEvent, Grant, LinkPurpose, LinkUse, MAGIC_LINK_MINUTES, MagicLink, Sealed, SessionRecord, SessionStage,
+    UserRecord,
+};
+use kith_store::accounts::{SEALED_FIELDS, seal_context};
+use kith_store::{Store, StoreError};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Failed sign-ins for one account allowed in [`WINDOW_MINUTES`] before Kith makes the
+/// next one wait.
+pub const FREE_FAILURES: u32 = 5;
+/// Failed sign-ins from one address allowed in the window, across all accounts.
+pub const FREE_FAILURES_PER_ADDRESS: u32 = 30;
+/// Magic-link requests for one address in the window.
+pub const LINK_REQUESTS: u32 = 3;
+pub const WINDOW_MINUTES: i64 = 15;
+const MAX_LOCKOUT_MINUTES: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// Something the person can fix; the message says what.
+    #[error("{0}")]
+    Invalid(String),
+    /// Too many attempts: try again after this many minutes.
+    #[error("There have been too many attempts. Wait {0} minutes, then try again.")]
+    Locked(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a sealed field could not be opened: {0}")]
+    Keys(#[from] kith_auth::KeyringError),
+}
+
+/// What a person gives to create an account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password: Option<String>,
+    pub grants: Vec<Grant>,
+}
+
+/// Where an action came from, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user: Option<Uuid>,
+    pub roles: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn cli() -> Actor {
+        Actor { user: None, roles: "cli".into(), ip: None }
+    }
+
+    pub fn anonymous(ip: Option<String>) -> Actor {
+        Actor { user: None, roles: "anonymous".into(), ip }
+    }
+
+    pub fn of(user: &UserRecord, ip: Option<String>) -> Actor {
+        Actor { user: Some(user.id), roles: roles_label(&user.grants), ip }
+    }
+}
+
+/// "receptionist@organisation:…, curator@area:…"
+pub fn roles_label(grants: &[Grant]) -> String {
+    if grants.is_empty() {
+        return "none".into();
+    }
+    grants.iter().map(|g| format!("{}@{}:{}", g.role, g.scope.kind(), g.scope.id())).collect::<Vec<_>>().join(", ")
+}
+
+/// The outcome of a right password.
+#[derive(Debug)]
+pub enum PasswordOutcome {
+    /// Signed in.
+    Complete(UserRecord),
+    /// A code from the authenticator app is needed.
+    NeedsCode(UserRecord),
+    /// The account's roles need two factors and none is set up yet.
+    NeedsEnrolment(UserRecord),
+}
+
+/// A person's readable details.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    keyring: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Emails are compared lower-cased and trimmed.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl Accounts {
+    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, clock: Arc<dyn Clock>) -> Accounts {
+        Accounts { store, keyring, clock }
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn email_index(&self, email: &str) -> String {
+        self.keyring.blind_index("email", &normalise_email(email))
+    }
+
+    fn seal(&self, field: &str, id: Uuid, value: &str) -> Sealed {
+        Sealed(self.keyring.seal(value, &seal_context(field, id)))
+    }
+
+    fn open(&self, field: &str, id: Uuid, value: &Sealed) -> Result<String, AccountsError> {
+        Ok(self.keyring.open(&value.0, &seal_context(field, id))?)
+    }
+
+    pub fn profile(&self, user: &UserRecord) -> Result<Profile, AccountsError> {
+        Ok(Profile {
+            email: self.open("users.email", user.id, &user.email)?,
+            name: self.open("users.name", user.id, &user.name)?,
+        })
+    }
+
+    pub async fn audit(&self, actor: &Actor, action: &str, record_type: &str, record_id: Option<String>, reason: &str) {
+        let event = AuditEvent {
+            seq: 0,
+            at: self.clock.now(),
+            actor: actor.user,
+            actor_roles: actor.roles.clone(),
+            action: action.into(),
+            record_type: record_type.into(),
+            record_id,
+            ip: actor.ip.clone(),
+            reason: reason.into(),
+        };
+        if let Err(e) = self.store.append_audit(event).await {
+            // An action that cannot be audited still happened; say so loudly.
+            tracing::error!(error = %e, action, "the audit log could not be written");
+        }
+    }
+
+    /// Creates an account. The email must be new; a password, if given, must meet the
+    /// policy.
+    pub async fn create_user(&self, new: NewUser, actor: &Actor) -> Result<UserRecord, AccountsError> {
+        let email = normalise_email(&new.email);
+        if !valid_email(&email) {
+            return Err(AccountsError::Invalid(format!("{:?} is not an email address", new.email)));
+        }
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AccountsError::Invalid("Give the person's name (up to 200 characters)".into()));
+        }
+        let password_hash = match &new.password {
+            Some(p) => {
+                password::check_policy(p, &email).map_err(|e| AccountsError::Invalid(e.to_string()))?;
+                Some(password::hash(p).map_err(|e| AccountsError::Invalid(e.to_string()))?)
+            }
+            None => None,
+        };
+        let id = Uuid::new_v4();
+        let user = UserRecord {
+            id,
+            email_index: self.email_index(&email),
+            email: self.seal("users.email", id, &email),
+            name: self.seal("users.name", id, name),
+            password_hash,
+            totp_secret: None,
+            totp_last_step: None,
+            grants: new.grants,
+            disabled: false,
+            created_at: self.clock.now(),
+        };
+        self.store.put_user(user.clone()).await.map_err(|e| match e {
+            StoreError::Conflict(m) => AccountsError::Invalid(m),
+            e => AccountsError::Store(e),
+        })?;
+        self.audit(actor, "user.create", "user", Some(id.to_string()), &roles_label(&user.grants)).await;
+        Ok(user)
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AccountsError> {
+        Ok(self.store.user_by_email_index(&self.email_index(email)).await?)
+    }
+
+    /// Sets a new password, clears two-factor sign-in (it must be set up again) and ends
+    /// every session. For `kith users reset`.
+    pub async fn reset(&self, email: &str, new_password: &str, actor: &Actor) -> Result<UserRecord, AccountsError> {
+        let mut user = self
+            .user_by_email(email)
+            .await?
+            .ok_or_else(|| AccountsError::Invalid(format!("there is no user with the email {email}")))?;
+        password::check_policy(new_password, &normalise_email(email))
+            .map_err(|e| AccountsError::Invalid(e.to_string()))?;
+        user.password_hash = Some(password::hash(new_password).map_err(|e| AccountsError::Invalid(e.to_string()))?);
+        user.totp_secret = None;
+        user.totp_last_step = None;
+        user.disabled = false;
+        self.store.put_user(user.clone()).await?;
+        self.store.set_recovery_codes(user.id, Vec::new()).await?;
+        let ended = self.store.delete_user_sessions(user.id).await?;
+        self.audit(actor, "user.reset", "user", Some(user.id.to_string()), &format!("{ended} sessions ended")).await;
+        Ok(user)
+    }
+
+    /// How long to wait before another attempt under `key`, if at all.
+    async fn lockout(&self, key: &str, free: u32) -> Result<Option<i64>, AccountsError> {
+        let now = self.clock.now();
+        let (failures, last) = self.store.failures_since(key, now - Duration::minutes(WINDOW_MINUTES)).await?;
+        if failures < free {
+            return Ok(None);
+        }
+        // One minute after the free attempts, doubling with each further failure.
+        let extra = failures - free;
+        let wait = Duration::minutes((1i64 << extra.min(6)).min(MAX_LOCKOUT_MINUTES));
+        let until = last.unwrap_or(now) + wait;
+        Ok((until > now).then(|| ((until - now).num_seconds() + 59) / 60))
+    }
+
+    /// Checks an email and password. Refuses without checking while the account or the
+    /// address is locked out. Every outcome is recorded.
+    pub async fn check_password(
+        &self,
+        email: &str,
+        given: &str,
+        ip: Option<String>,
+    ) -> Result<PasswordOutcome, AccountsError> {
+        let index = self.email_index(email);
+        let account_key = format!("email:{index}");
+        let address_key = ip.as_deref().map(|ip| format!("ip:{ip}"));
+        let actor = Actor::anonymous(ip.clone());
+        let mut locked = self.lockout(&account_key, FREE_FAILURES).await?;
+        if let Some(key) = &address_key {
+            locked = locked.max(self.lockout(key, FREE_FAILURES_PER_ADDRESS).await?);
+        }
+        if let Some(minutes) = locked {
+            self.audit(&actor, "sign_in_refused", "user", None, "locked out after repeated failures").await;
+            return Err(AccountsError::Locked(minutes));
+        }
+        let user = self.store.user_by_email_index(&index).await?;
+        let ok = match (&user, user.as_ref().and_then(|u| u.password_hash.as_deref())) {
+            (Some(u), Some(hash)) if !u.disabled => password::verify(given, hash),
+            _ => {
+                password::verify_against_nothing(given);
+                false
+            }
+        };
+        let now = self.clock.now();
+        self.store.record_attempt(&account_key, now, ok).await?;
+        if let Some(key) = &address_key {
+            self.store.record_attempt(key, now, ok).await?;
+        }
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            (_, user) => {
+                let id = user.map(|u| u.id.to_string());
+                self.audit(&actor, "sign_in_failed", "user", id, "wrong email or password").await;
+                return Err(AccountsError::Invalid("Enter a correct email address and password".into()));
+            }
+        };
+        Ok(if user.totp_secret.is_some() {
+            PasswordOutcome::NeedsCode(user)
+        } else if user.requires_two_factor() {
+            PasswordOutcome::NeedsEnrolment(user)
+        } else {
+            PasswordOutcome::Complete(user)
+        })
+    }
+
+    /// Checks a code from the authenticator app, or one of the recovery codes. A code is
+    /// accepted once. Failures count towards the account's lockout.
+    pub async fn check_code(&self, user: &UserRecord, code: &str, actor: &Actor) -> Result<bool, AccountsError> {
+        let key = format!("email:{}", user.email_index);
+        if let Some(minutes) = self.lockout(&key, FREE_FAILURES).await? {
+            return Err(AccountsError::Locked(minutes));
+        }
+        let now = self.clock.now();
+        let mut ok = false;
+        if let Some(sealed) = &user.totp_secret {
+            let secret = Secret::from_base32(&self.open("users.totp_secret", user.id, sealed)?);
+            if let Some(step) = secret.and_then(|s| s.verify(code, now.timestamp(), user.totp_last_step)) {
+                ok = self.store.use_totp_step(user.id, step).await?;
+            }
+        }
+        if !ok {
+            let index = self.keyring.blind_index("recovery", &totp::normalise_recovery_code(code));
+            if self.store.use_recovery_code(user.id, &index).await? {
+                ok = true;
+                self.audit(actor, "recovery_code.used", "user", Some(user.id.to_string()), "second factor").await;
+            }
+        }
+        self.store.record_attempt(&key, now, ok).await?;
+        if !ok {
+            self.audit(actor, "second_factor_failed", "user", Some(user.id.to_string()), "wrong code").await;
+        }
+        Ok(ok)
+    }
+
+    /// Turns on two-factor sign-in with `secret` once the person shows a code from it.
+    /// Returns fresh recovery codes, to be shown once.
+    pub async fn enrol_totp(
+        &self,
+        user: &UserRecord,
+        secret: &Secret,
+        code: &str,
+        actor: &Actor,
+    ) -> Result<Vec<String>, AccountsError> {
+        let now = self.clock.now().timestamp();
+        let Some(step) = secret.verify(code, now, None) else {
+            return Err(AccountsError::Invalid(
+                "Enter the 6-digit code your authenticator app shows now; if it has changed, use the new one".into(),
+            ));
+        };
+        let mut updated = user.clone();
+        updated.totp_secret = Some(self.seal("users.totp_secret", user.id, &secret.to_base32()));
+        updated.totp_last_step = Some(step);
+        self.store.put_user(updated).await?;
+        let codes = totp::recovery_codes();
+        let indexes =
+            codes.iter().map(|c| self.keyring.blind_index("recovery", &totp::normalise_recovery_code(c))).collect();
+        self.store.set_recovery_codes(user.id, indexes).await?;
+        self.audit(actor, "two_factor.enrol", "user", Some(user.id.to_string()), "authenticator app").await;
+        Ok(codes)
+    }
+
+    /// Starts a session; returns the token for the cookie.
+    pub async fn start_session(
+        &self,
+        user_id: Uuid,
+        stage: SessionStage,
+        purpose: Option<(LinkPurpose, Uuid)>,
+    ) -> Result<(String, SessionRecord), AccountsError> {
+        let (token, digest) = token::new_token();
+        let now = self.clock.now();
+        let session = SessionRecord { digest, user_id, stage, purpose, created_at: now, last_seen_at: now };
+        self.store.create_session(session.clone()).await?;
+        Ok((token, session))
+    }
+
+    /// A single-use link for one purpose. Returns the token for the URL.
+    pub async fn issue_magic_link(
+        &self,
+        user: &UserRecord,
+        purpose: LinkPurpose,
+        target: Uuid,
+        actor: &Actor,
+    ) -> Result<String, AccountsError> {
+        if user.disabled {
+            return Err(AccountsError::Invalid("This account is switched off".into()));
+        }
+        let (token, digest) = token::new_token();
+        let now = self.clock.now();
+        self.store
+            .create_magic_link(MagicLink {
+                digest,
+                user_id: user.id,
+                purpose,
+                target,
+                created_at: now,
+                expires_at: now + Duration::minutes(MAGIC_LINK_MINUTES),
+                used_at: None,
+            })
+            .await?;
+        self.audit(actor, "magic_link.issue", purpose.as_str(), Some(target.to_string()), "sign-in link").await;
+        Ok(token)
+    }
+
+    /// Whether another magic-link request for `email` may go ahead now; records it.
+    pub async fn allow_link_request(&self, email: &str) -> Result<bool, AccountsError> {
+        let key = format!("link:{}", self.email_index(email));
+        let now = self.clock.now();
+        let recent = self.store.attempts_since(&key, now - Duration::minutes(WINDOW_MINUTES)).await?;
+        if recent >= LINK_REQUESTS {
+            return Ok(false);
+        }
+        self.store.record_attempt(&key, now, true).await?;
+        Ok(true)
+    }
+
+    /// Uses a magic link's token.
+    pub async fn use_magic_link(&self, token: &str) -> Result<LinkUse, AccountsError> {
+        if !token::well_formed(token) {
+            return Ok(LinkUse::Unknown);
+        }
+        Ok(self.store.use_magic_link(&token::digest(token), self.clock.now()).await?)
+    }
+
+    /// Re-seals every sealed value that is not under the keyring's current key. Returns
+    /// how many values changed.
+    pub async fn reseal_all(&self) -> Result<u64, AccountsError> {
+        let mut after = None;
+        let mut changed = 0;
+        loop {
+            let batch = self.store.sealed_fields(after, 500).await?;
+            let Some(last) = batch.last().map(|f| f.row_id) else { break };
+            let mut stale = Vec::new();
+            for mut f in batch.into_iter().filter(|f| !self.keyring.is_current(&f.value.0)) {
+                debug_assert!(SEALED_FIELDS.contains(&f.field));
+                let plain = self.open(f.field, f.row_id, &f.value)?;
+                f.value = self.seal(f.field, f.row_id, &plain);
+                stale.push(f);
+            }
+            changed += self.store.replace_sealed(stale).await?;
+            after = Some(last);
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,197 @@
+//! Magic links, for community group members who only check their listing or answer a
+//! referral: single use, 30 minutes, and the session they start can do that one thing.
+//! Opening the link shows a button rather than signing in at once, so an email scanner
+//! that follows links cannot use it up.
+
+use super::{Layout, PageError, render};
+use crate::AppState;
+use crate::auth::session::{self, ClientIp, Viewer};
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use kith_domain::account::{LinkPurpose, LinkUse, OrgKind, Permission, Role, Scope, SessionStage};
+use uuid::Uuid;
+
+#[derive(Template)]
+#[template(path = "link.html")]
+struct LinkPage {
+    layout: Layout,
+    token: String,
+    purpose: &'static str,
+}
+
+pub async fn page(Path(token): Path<String>, headers: HeaderMap) -> Response {
+    if !kith_auth::token::well_formed(&token) {
+        return unknown_link(&headers);
+    }
+    let page = LinkPage {
+        layout: Layout::new("Continue to Kith", &headers),
+        token,
+        purpose: "check your group's listing or answer a referral",
+    };
+    render(StatusCode::OK, &page)
+}
+
+fn unknown_link(headers: &HeaderMap) -> Response {
+    PageError::NotFound(
+        "This sign-in link is not one Kith recognises. Check you copied the whole link from the email, or ask for a new one."
+            .into(),
+    )
+    .into_page(headers)
+}
+
+pub async fn use_link(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let link = match state.accounts.use_magic_link(&token).await {
+        Ok(LinkUse::Accepted(link)) => link,
+        Ok(LinkUse::Expired) => {
+            return PageError::Gone(
+                "This sign-in link has expired: links work for 30 minutes. Ask for a new link and use it straight away."
+                    .into(),
+            )
+            .into_page(&headers);
+        }
+        Ok(LinkUse::AlreadyUsed) => {
+            return PageError::Gone(
+                "This sign-in link has already been used, and each link works only once. Ask for a new link.".into(),
+            )
+            .into_page(&headers);
+        }
+        Ok(LinkUse::Unknown) => return unknown_link(&headers),
+        Err(e) => {
+            tracing::error!(error = %e, "a magic link could not be checked");
+            return PageError::Unavailable("Kith cannot sign you in just now. Please try again in a minute.".into())
+                .into_page(&headers);
+        }
+    };
+    let user = match state.store.user(link.user_id).await {
+        Ok(Some(u)) if !u.disabled => u,
+        Ok(_) => return unknown_link(&headers),
+        Err(e) => return PageError::from(e).into_page(&headers),
+    };
+    if let Some(current) = viewer.current() {
+        let _ = state.store.delete_session(&current.session.digest).await;
+    }
+    let started =
+        state.accounts.start_session(user.id, SessionStage::Complete, Some((link.purpose, link.target))).await;
+    let token = match started {
+        Ok((token, _)) => token,
+        Err(e) => {
+            tracing::error!(error = %e, "a magic-link session could not start");
+            return PageError::Unavailable("Kith cannot sign you in just now.".into()).into_page(&headers);
+        }
+    };
+    let actor = crate::auth::Actor::of(&user, ip);
+    state.accounts.audit(&actor, "sign_in", link.purpose.as_str(), Some(link.target.to_string()), "magic link").await;
+    let to = match link.purpose {
+        LinkPurpose::UpdateListing => format!("/services/{}/update", link.target),
+        LinkPurpose::AnswerReferral => "/account".to_owned(),
+    };
+    let mut response = Redirect::to(&to).into_response();
+    response.headers_mut().append(header::SET_COOKIE, session::set_cookie(&token));
+    response
+}
+
+/// Whether the viewer may look after this listing: a curator, a member of the group
+/// that runs it, or someone holding a link for it.
+async fn may_update(state: &AppState, viewer: &Viewer, service_id: Uuid, org: Option<Uuid>) -> bool {
+    if viewer.allows(Permission::Curate) {
+        return true;
+    }
+    if viewer.purpose() == Some((LinkPurpose::UpdateListing, service_id)) {
+        return true;
+    }
+    let (Some(member), Some(org)) = (viewer.member(), org) else { return false };
+    let Ok(orgs) = state.store.organisations().await else { return false };
+    member.user.grants.iter().any(|g| {
+        g.role == Role::VcsMember
+            && matches!(g.scope, Scope::Organisation(id)
+                if orgs.iter().any(|o| o.id == id && o.kind == OrgKind::Vcs && o.directory_id == Some(org)))
+    })
+}
+
+#[derive(Template)]
+#[template(path = "listing.html")]
+struct ListingPage {
+    layout: Layout,
+    service_id: String,
+    service_name: String,
+    last_verified: String,
+    verified: bool,
+}
+
+async fn listing(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<kith_domain::hsds::Service, Response> {
+    let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
+    let service = state.store.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?;
+    let service = service.ok_or_else(missing)?;
+    if !may_update(state, viewer, id, service.organization_id).await {
+        return Err(PageError::Forbidden(
+            "You can check and update only your own group's listings. If this is your group's, ask a curator to add you to it."
+                .into(),
+        )
+        .into_page(headers));
+    }
+    Ok(service)
+}
+
+fn listing_page(service: &kith_domain::hsds::Service, headers: &HeaderMap, verified: bool) -> Response {
+    let last_verified = service
+        .last_verified_at
+        .map_or_else(|| "never".to_owned(), |at| kith_domain::opening::uk_local(at).format("%-d %B %Y").to_string());
+    let page = ListingPage {
+        layout: Layout::new(format!("Check the listing for {} – Kith", service.name), headers),
+        service_id: service.id.to_string(),
+        service_name: service.name.clone(),
+        last_verified,
+        verified,
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn update_page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match listing(&state, &viewer, &id, &headers).await {
+        Ok(service) => listing_page(&service, &headers, false),
+        Err(response) => response,
+    }
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let service = match listing(&state, &viewer, &id, &headers).await {
+        Ok(service) => service,
+        Err(response) => return response,
+    };
+    let by = if viewer.allows(Permission::Curate) { "a Kith curator" } else { "the group" };
+    if let Err(e) = state.store.mark_service_verified(service.id, by).await {
+        return PageError::from(e).into_page(&headers);
+    }
+    state.accounts.audit(&viewer.actor(ip), "listing.verify", "service", Some(service.id.to_string()), by).await;
+    match state.store.service(service.id).await {
+        Ok(Some(updated)) => listing_page(&updated, &headers, true),
+        Ok(None) => PageError::NotFound("The service has been removed.".into()).into_page(&headers),
+        Err(e) => PageError::from(e).into_page(&headers),
+    }
+}

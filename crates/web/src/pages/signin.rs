@@ -1,0 +1,375 @@
+//! Signing in and out: password, then a code from an authenticator app (set up on first
+//! sign-in for roles that see personal data), with recovery codes for a lost phone.
+//! Each step up issues a new session, so a session id fixed before sign-in is useless.
+
+use super::form::Fields;
+use super::search::FieldError;
+use super::{Layout, PageError, render};
+use crate::AppState;
+use crate::auth::accounts::{AccountsError, PasswordOutcome};
+use crate::auth::session::{self, ClientIp, Viewer};
+use askama::Template;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use kith_auth::totp::Secret;
+use kith_domain::account::{LinkPurpose, SessionStage, UserRecord};
+use uuid::Uuid;
+
+/// Where to go after signing in: a path on this site only, never another site.
+pub fn safe_next(next: &str) -> String {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && !next.starts_with("/signin")
+        && !next.starts_with("/signout")
+        && next.len() <= 500;
+    if ok { next.to_owned() } else { "/account".to_owned() }
+}
+
+fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError { field, message: message.into(), suggestions: Vec::new() }
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage {
+    layout: Layout,
+    next: String,
+    email: String,
+    notice: Option<&'static str>,
+    errors: Vec<FieldError>,
+}
+
+impl SignInPage {
+    fn error_for(&self, field: &str) -> Option<&FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+fn signin_page(headers: &HeaderMap, next: String, email: String, errors: Vec<FieldError>) -> SignInPage {
+    let title = if errors.is_empty() { "Sign in – Kith" } else { "Error: Sign in – Kith" };
+    SignInPage { layout: Layout::new(title, headers), next, email, notice: None, errors }
+}
+
+/// Ends the session the browser holds, if any, and starts a new one: the one place
+/// sessions begin, so rotation cannot be forgotten.
+async fn begin_session(
+    state: &AppState,
+    viewer: &Viewer,
+    user: &UserRecord,
+    stage: SessionStage,
+    purpose: Option<(LinkPurpose, Uuid)>,
+) -> Result<String, AccountsError> {
+    if let Some(current) = viewer.current() {
+        state.store.delete_session(&current.session.digest).await?;
+    }
+    let (token, _) = state.accounts.start_session(user.id, stage, purpose).await?;
+    Ok(token)
+}
+
+/// A 303 to `to`, setting the session cookie.
+fn redirect_with_cookie(to: &str, token: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().append(header::SET_COOKIE, session::set_cookie(token));
+    response
+}
+
+fn unavailable(e: &AccountsError, headers: &HeaderMap) -> Response {
+    tracing::error!(error = %e, "sign-in could not reach the store");
+    PageError::Unavailable("Kith cannot sign you in just now. Please try again in a minute.".into()).into_page(headers)
+}
+
+pub async fn page(Extension(viewer): Extension<Viewer>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let fields = Fields::parse(query.as_deref());
+    if viewer.member().is_some() {
+        return Redirect::to(&safe_next(fields.get("next"))).into_response();
+    }
+    let mut page = signin_page(&headers, safe_next(fields.get("next")), String::new(), Vec::new());
+    if fields.get("signed_out") == "everywhere" {
+        page.notice = Some("You have been signed out everywhere.");
+    } else if fields.get("signed_out") == "yes" {
+        page.notice = Some("You have signed out.");
+    }
+    render(StatusCode::OK, &page)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = Fields::parse(std::str::from_utf8(&body).ok());
+    let next = safe_next(fields.get("next"));
+    let email = fields.get("email").to_owned();
+    let password = fields.raw("password").to_owned();
+    let mut errors = Vec::new();
+    if email.is_empty() {
+        errors.push(field_error("email", "Enter your email address"));
+    } else if email.chars().count() > 254 || !email.contains('@') {
+        errors.push(field_error("email", "Enter an email address in the correct format, like name@example.org"));
+    }
+    if password.is_empty() {
+        errors.push(field_error("password", "Enter your password"));
+    } else if password.chars().count() > kith_auth::password::MAX_LENGTH {
+        errors.push(field_error("password", "Enter a correct email address and password"));
+    }
+    if !errors.is_empty() {
+        return render(StatusCode::BAD_REQUEST, &signin_page(&headers, next, email, errors));
+    }
+    let outcome = match state.accounts.check_password(&email, &password, ip.clone()).await {
+        Ok(outcome) => outcome,
+        Err(AccountsError::Invalid(message)) => {
+            let errors = vec![field_error("email", message)];
+            return render(StatusCode::BAD_REQUEST, &signin_page(&headers, next, email, errors));
+        }
+        Err(locked @ AccountsError::Locked(_)) => {
+            let errors = vec![field_error("email", locked.to_string())];
+            return render(StatusCode::TOO_MANY_REQUESTS, &signin_page(&headers, next, email, errors));
+        }
+        Err(e) => return unavailable(&e, &headers),
+    };
+    let (user, stage, to) = match outcome {
+        PasswordOutcome::Complete(user) => (user, SessionStage::Complete, next.clone()),
+        PasswordOutcome::NeedsCode(user) => {
+            (user, SessionStage::SecondFactor, format!("/signin/code?{}", super::query_string(&[("next", next)])))
+        }
+        PasswordOutcome::NeedsEnrolment(user) => {
+            (user, SessionStage::SecondFactor, format!("/signin/two-factor?{}", super::query_string(&[("next", next)])))
+        }
+    };
+    let token = match begin_session(&state, &viewer, &user, stage, None).await {
+        Ok(token) => token,
+        Err(e) => return unavailable(&e, &headers),
+    };
+    let actor = crate::auth::Actor::of(&user, ip);
+    let action = if stage == SessionStage::Complete { "sign_in" } else { "sign_in_password" };
+    state.accounts.audit(&actor, action, "user", Some(user.id.to_string()), "password").await;
+    redirect_with_cookie(&to, &token)
+}
+
+#[derive(Template)]
+#[template(path = "signin_code.html")]
+struct CodePage {
+    layout: Layout,
+    next: String,
+    errors: Vec<FieldError>,
+}
+
+impl CodePage {
+    fn error_for(&self, field: &str) -> Option<&FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+pub async fn code_page(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let next = safe_next(Fields::parse(query.as_deref()).get("next"));
+    render(
+        StatusCode::OK,
+        &CodePage { layout: Layout::new("Enter your security code – Kith", &headers), next, errors: vec![] },
+    )
+}
+
+pub async fn code_submit(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = Fields::parse(std::str::from_utf8(&body).ok());
+    let next = safe_next(fields.get("next"));
+    let Some(current) = viewer.current() else { return Redirect::to("/signin").into_response() };
+    let user = current.user.clone();
+    let fail = |status, message: String| {
+        let page = CodePage {
+            layout: Layout::new("Error: Enter your security code – Kith", &headers),
+            next: next.clone(),
+            errors: vec![field_error("code", message)],
+        };
+        render(status, &page)
+    };
+    let code = fields.get("code");
+    if code.is_empty() {
+        return fail(StatusCode::BAD_REQUEST, "Enter the 6-digit code from your authenticator app".into());
+    }
+    let actor = viewer.actor(ip);
+    match state.accounts.check_code(&user, code, &actor).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "That code is not right. Enter the code your app shows now, or a recovery code".into(),
+            );
+        }
+        Err(locked @ AccountsError::Locked(_)) => return fail(StatusCode::TOO_MANY_REQUESTS, locked.to_string()),
+        Err(e) => return unavailable(&e, &headers),
+    }
+    match begin_session(&state, &viewer, &user, SessionStage::Complete, None).await {
+        Ok(token) => {
+            state.accounts.audit(&actor, "sign_in", "user", Some(user.id.to_string()), "password and code").await;
+            redirect_with_cookie(&next, &token)
+        }
+        Err(e) => unavailable(&e, &headers),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+struct TwoFactorPage {
+    layout: Layout,
+    next: String,
+    secret: String,
+    uri: String,
+    sealed: String,
+    errors: Vec<FieldError>,
+}
+
+impl TwoFactorPage {
+    fn error_for(&self, field: &str) -> Option<&FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryPage {
+    layout: Layout,
+    codes: Vec<String>,
+    next: String,
+}
+
+/// The secret being set up travels in the form, sealed to this session so no other
+/// session can use it.
+fn enrol_context(viewer: &Viewer) -> String {
+    format!("enrol:{}", viewer.current().map_or("", |c| c.session.digest.as_str()))
+}
+
+fn two_factor_page(
+    state: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    next: String,
+    secret: &Secret,
+    errors: Vec<FieldError>,
+) -> TwoFactorPage {
+    let account =
+        viewer.current().and_then(|c| state.accounts.profile(&c.user).ok()).map(|p| p.email).unwrap_or_default();
+    let title =
+        if errors.is_empty() { "Set up two-step sign-in – Kith" } else { "Error: Set up two-step sign-in – Kith" };
+    TwoFactorPage {
+        layout: Layout::new(title, headers),
+        next,
+        secret: secret.grouped(),
+        uri: secret.uri("Kith", &account),
+        sealed: state.accounts.keyring().seal(&secret.to_base32(), &enrol_context(viewer)),
+        errors,
+    }
+}
+
+pub async fn two_factor_page_handler(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let next = safe_next(Fields::parse(query.as_deref()).get("next"));
+    if viewer.current().is_some_and(|c| c.user.totp_secret.is_some()) {
+        return Redirect::to("/account").into_response();
+    }
+    render(StatusCode::OK, &two_factor_page(&state, &viewer, &headers, next, &Secret::generate(), vec![]))
+}
+
+pub async fn two_factor_submit(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = Fields::parse(std::str::from_utf8(&body).ok());
+    let next = safe_next(fields.get("next"));
+    let Some(current) = viewer.current() else { return Redirect::to("/signin").into_response() };
+    if current.user.totp_secret.is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    let opened = state.accounts.keyring().open(fields.get("enrol"), &enrol_context(&viewer)).ok();
+    let Some(secret) = opened.as_deref().and_then(Secret::from_base32) else {
+        return PageError::BadRequest("This form has expired. Start setting up two-step sign-in again.".into())
+            .into_page(&headers);
+    };
+    let user = current.user.clone();
+    let actor = viewer.actor(ip);
+    let codes = match state.accounts.enrol_totp(&user, &secret, fields.get("code"), &actor).await {
+        Ok(codes) => codes,
+        Err(AccountsError::Invalid(message)) => {
+            let errors = vec![field_error("code", message)];
+            let page = two_factor_page(&state, &viewer, &headers, next, &secret, errors);
+            return render(StatusCode::BAD_REQUEST, &page);
+        }
+        Err(e) => return unavailable(&e, &headers),
+    };
+    let token = match begin_session(&state, &viewer, &user, SessionStage::Complete, None).await {
+        Ok(token) => token,
+        Err(e) => return unavailable(&e, &headers),
+    };
+    state.accounts.audit(&actor, "sign_in", "user", Some(user.id.to_string()), "password and new code").await;
+    let page = RecoveryPage { layout: Layout::new("Two-step sign-in is on – Kith", &headers), codes, next };
+    let mut response = render(StatusCode::OK, &page);
+    response.headers_mut().append(header::SET_COOKIE, session::set_cookie(&token));
+    response
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+) -> Response {
+    if let Some(current) = viewer.current() {
+        if let Err(e) = state.store.delete_session(&current.session.digest).await {
+            tracing::error!(error = %e, "a session could not be ended");
+        }
+        let actor = viewer.actor(ip);
+        state.accounts.audit(&actor, "sign_out", "user", Some(current.user.id.to_string()), "this browser").await;
+    }
+    let mut response = Redirect::to("/signin?signed_out=yes").into_response();
+    response.headers_mut().append(header::SET_COOKIE, session::clear_cookie());
+    response
+}
+
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let ended = match state.store.delete_user_sessions(current.user.id).await {
+        Ok(n) => n,
+        Err(e) => return PageError::from(e).into_page(&headers),
+    };
+    let actor = viewer.actor(ip);
+    let reason = format!("{ended} sessions ended");
+    state.accounts.audit(&actor, "sign_out_everywhere", "user", Some(current.user.id.to_string()), &reason).await;
+    let mut response = Redirect::to("/signin?signed_out=everywhere").into_response();
+    response.headers_mut().append(header::SET_COOKIE, session::clear_cookie());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next("/admin/audit?x=1"), "/admin/audit?x=1");
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "", "/signin", "javascript:x"] {
+            assert_eq!(safe_next(bad), "/account", "{bad}");
+        }
+    }
+}
