@@ -1,0 +1,110 @@
+// Signing in as a real person would: password, setting up two-step sign-in with a code
+// computed here as an authenticator app would (RFC 6238), recovery codes, the account
+// page, the audit log, and signing out. Every page passes axe-core at WCAG 2.2 AA.
+const { test, expect } = require('@playwright/test');
+const { execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { expectAccessible } = require('./helpers');
+
+const bin = process.env.KITH_BIN || path.join(__dirname, '..', '..', 'target', 'debug', 'kith');
+const dataDir = path.join(__dirname, '..', 'test-results', 'kith-data');
+
+function kith(args, input) {
+  return execFileSync(bin, ['--data-dir', dataDir, ...args], { encoding: 'utf8', input, env: { ...process.env, KITH_DATABASE_URL: '' } });
+}
+
+/** The current TOTP code for a base32 secret, as an authenticator app computes it. */
+function totp(base32, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/\s+/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = crypto.createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(code).padStart(6, '0');
+}
+
+const PASSWORD = 'violet kettle orbit lantern';
+
+test('an area administrator signs in with two steps, reads the audit log and signs out', async ({ page, context }) => {
+  const area = kith(['orgs', 'add-area', 'East End PCN']).trim().split(' ').pop();
+  kith(['users', 'add', 'ada@example.org', '--name', 'Ada Lovelace', '--role', 'area-admin', '--area', area, '--password-stdin'], `${PASSWORD}\n`);
+
+  await page.goto('/');
+  await page.getByRole('link', { name: 'Staff and group sign in' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sign in to Kith');
+  await expectAccessible(page, 'the sign-in page');
+
+  // A wrong password: the error summary takes focus and names the problem.
+  await page.getByLabel('Email address').fill('ada@example.org');
+  await page.getByLabel('Password').fill('not the password at all');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.locator('.nhsuk-error-summary')).toBeFocused();
+  await expect(page.locator('.nhsuk-error-summary')).toContainText('Enter a correct email address and password');
+  await expectAccessible(page, 'the sign-in page with an error');
+
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Set up two-step sign-in');
+  await expectAccessible(page, 'setting up two-step sign-in');
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === '__Host-kith_session');
+  expect(session, 'the browser keeps the session cookie').toBeTruthy();
+  expect(session.httpOnly && session.secure && session.sameSite === 'Lax').toBe(true);
+
+  const secret = await page.locator('#secret').innerText();
+  await page.getByLabel('Code from the app').fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on two-step sign-in' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Two-step sign-in is on');
+  await expect(page.locator('#recovery-codes li')).toHaveCount(10);
+  await expectAccessible(page, 'the recovery codes');
+  const after = (await context.cookies()).find((c) => c.name === '__Host-kith_session');
+  expect(after.value, 'a new session id after sign-in').not.toEqual(session.value);
+
+  await page.getByRole('link', { name: 'Continue' }).click();
+  await page.goto('/account');
+  await expect(page.getByRole('link', { name: /Ada Lovelace/ })).toBeVisible();
+  await expect(page.locator('main')).toContainText('Area administrator at East End PCN');
+  await expectAccessible(page, 'the account page');
+
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Audit log');
+  await expect(page.locator('table')).toContainText('sign_in_failed');
+  await expect(page.locator('table')).toContainText('two_factor.enrol');
+  await expectAccessible(page, 'the audit log');
+
+  await page.goto('/account');
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect(page.locator('.nhsuk-inset-text')).toContainText('You have signed out.');
+  await page.goto('/admin/audit');
+  await expect(page).toHaveURL(/\/signin\?next=%2Fadmin%2Faudit/);
+});
+
+test('a used magic link says so clearly', async ({ page }) => {
+  const out = kith(['orgs', 'add', 'Walking group trust']);
+  const org = out.trim().split(' ').pop();
+  kith(['users', 'add', 'shed@example.org', '--name', 'Sam Shed', '--role', 'vcs-member', '--org', org]);
+  // Any service will do: the link is for its listing.
+  await page.goto('/oruk/services?per_page=1');
+  const service = JSON.parse(await page.locator('body').innerText()).contents[0].id;
+  const link = kith(['users', 'link', 'shed@example.org', '--service', service, '--base-url', '']).trim();
+
+  await page.goto(link);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Continue to Kith');
+  await expectAccessible(page, 'the magic link landing page');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('still right?');
+  await expectAccessible(page, 'checking a listing');
+  await page.getByRole('button', { name: 'Yes, it is still right' }).click();
+  await expect(page.getByRole('status')).toContainText('marked as checked today');
+
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('This link no longer works');
+  await expect(page.locator('main')).toContainText('already been used');
+  await expectAccessible(page, 'a used magic link');
+});
