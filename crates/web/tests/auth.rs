@@ -288,6 +288,11 @@ async fn authorisation_matrix_covers_every_route_for_every_role(store: Arc<dyn S
             }
         }
     }
+    // Refusals of signed-in people are audited.
+    let refusals =
+        kith_domain::account::AuditQuery { action: Some("access_denied".into()), limit: 1000, ..Default::default() };
+    let refused = k.state.store.audit(&refusals).await.unwrap();
+    assert!(refused.iter().any(|e| e.record_id.as_deref() == Some("GET /admin/audit") && e.actor.is_some()));
     // A magic-link session for service A cannot touch service B.
     let link_user = &users.iter().find(|(w, _)| *w == Who::LinkA).unwrap().1;
     let cookie = k.session(link_user, SessionStage::Complete, Some((LinkPurpose::UpdateListing, id(SERVICE_A)))).await;
@@ -389,6 +394,7 @@ async fn sign_in_with_two_factors_rotates_the_session(store: Arc<dyn Store>) {
     // Sign out everywhere ends both sessions.
     let out = send(&k.app, Method::POST, "/signout/everywhere", Some(&second), "").await;
     assert_eq!(out.location(), "/signin?signed_out=everywhere");
+    assert_eq!(out.headers["clear-site-data"], "\"cache\", \"storage\"");
     assert!(denied(&send(&k.app, Method::GET, "/account", Some(&third), "").await));
     assert!(denied(&send(&k.app, Method::GET, "/account", Some(&second), "").await));
 

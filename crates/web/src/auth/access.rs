@@ -2,7 +2,8 @@
 //! rule, which guards it and is recorded, so the authorisation matrix test can walk every
 //! route for every role (`tests/authorisation.rs`).
 
-use super::session::Viewer;
+use super::accounts::Accounts;
+use super::session::{ClientIp, Viewer};
 use crate::AppState;
 use axum::Router;
 use axum::extract::Request;
@@ -12,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use kith_domain::account::Permission;
+use std::sync::Arc;
 
 /// What a route needs of the person asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,14 @@ async fn guard(access: Access, request: Request, next: Next) -> Response {
     let viewer = request.extensions().get::<Viewer>().cloned().unwrap_or_default();
     if permits(access, &viewer) {
         return next.run(request).await;
+    }
+    // A signed-in person refused is worth knowing about (ASVS 7.2.2); an anonymous
+    // visitor sent to sign in is not.
+    if let (Some(current), Some(accounts)) = (viewer.current(), request.extensions().get::<Arc<Accounts>>()) {
+        let ip = request.extensions().get::<ClientIp>().and_then(|ip| ip.0.clone());
+        let what = format!("{} {}", request.method(), request.uri().path());
+        let actor = super::Actor::of(&current.user, ip);
+        accounts.audit(&actor, "access_denied", "route", Some(what), &format!("{access:?}")).await;
     }
     let page = wants_page(&request);
     match (&viewer, page) {

@@ -7,8 +7,7 @@ use kith_auth::totp::{self, Secret};
 use kith_auth::{Keyring, password, token};
 use kith_domain::Clock;
 use kith_domain::account::{
-    AuditEvent, Grant, LinkPurpose, LinkUse, MAGIC_LINK_MINUTES, MagicLink, Sealed, SessionRecord, SessionStage,
-    UserRecord,
+    AuditEvent, Grant, LinkPurpose, LinkUse, MagicLink, Sealed, SessionRecord, SessionStage, UserRecord,
 };
 use kith_store::accounts::{SEALED_FIELDS, seal_context};
 use kith_store::{Store, StoreError};
@@ -385,7 +384,7 @@ impl Accounts {
                 purpose,
                 target,
                 created_at: now,
-                expires_at: now + Duration::minutes(MAGIC_LINK_MINUTES),
+                expires_at: now + Duration::minutes(purpose.lifetime_minutes()),
                 used_at: None,
             })
             .await?;

@@ -176,6 +176,7 @@ pub async fn load_viewer(State(state): State<AppState>, mut request: Request, ne
     let ip = ClientIp(client_ip(&request, state.trust_proxy));
     request.extensions_mut().insert(viewer.clone());
     request.extensions_mut().insert(ip);
+    request.extensions_mut().insert(state.accounts.clone());
     let mut response = VIEWER.scope(viewer, next.run(request)).await;
     if stale_cookie && !response.headers().contains_key(header::SET_COOKIE) {
         response.headers_mut().append(header::SET_COOKIE, clear_cookie());

@@ -19,9 +19,11 @@ const EXPORT_LIMIT: u32 = 100_000;
 
 /// The kinds of event Kith records, for the filter.
 pub const ACTIONS: &[&str] = &[
+    "access_denied",
     "account.view",
     "audit.export",
     "audit.view",
+    "keys.rotate",
     "listing.verify",
     "magic_link.issue",
     "recovery_code.used",

@@ -53,7 +53,7 @@ pub async fn use_link(
         Ok(LinkUse::Accepted(link)) => link,
         Ok(LinkUse::Expired) => {
             return PageError::Gone(
-                "This sign-in link has expired: links work for 30 minutes. Ask for a new link and use it straight away."
+                "This sign-in link has expired: links work for 30 minutes, or 10 for a referral. Ask for a new link and use it straight away."
                     .into(),
             )
             .into_page(&headers);

@@ -325,6 +325,17 @@ pub async fn two_factor_submit(
     response
 }
 
+/// Clears the cookie, and asks the browser to forget what it cached while signed in.
+fn signed_out(to: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().append(header::SET_COOKIE, session::clear_cookie());
+    response.headers_mut().insert(
+        axum::http::HeaderName::from_static("clear-site-data"),
+        axum::http::HeaderValue::from_static("\"cache\", \"storage\""),
+    );
+    response
+}
+
 pub async fn sign_out(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
@@ -337,9 +348,7 @@ pub async fn sign_out(
         let actor = viewer.actor(ip);
         state.accounts.audit(&actor, "sign_out", "user", Some(current.user.id.to_string()), "this browser").await;
     }
-    let mut response = Redirect::to("/signin?signed_out=yes").into_response();
-    response.headers_mut().append(header::SET_COOKIE, session::clear_cookie());
-    response
+    signed_out("/signin?signed_out=yes")
 }
 
 pub async fn sign_out_everywhere(
@@ -356,9 +365,7 @@ pub async fn sign_out_everywhere(
     let actor = viewer.actor(ip);
     let reason = format!("{ended} sessions ended");
     state.accounts.audit(&actor, "sign_out_everywhere", "user", Some(current.user.id.to_string()), &reason).await;
-    let mut response = Redirect::to("/signin?signed_out=everywhere").into_response();
-    response.headers_mut().append(header::SET_COOKIE, session::clear_cookie());
-    response
+    signed_out("/signin?signed_out=everywhere")
 }
 
 #[cfg(test)]
