@@ -14,6 +14,7 @@ pub mod token;
 pub mod totp;
 
 pub use keyring::{Keyring, KeyringError};
+pub use totp::constant_time_eq;
 
 /// Fills `buf` from the operating system's secure random source.
 ///

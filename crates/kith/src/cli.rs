@@ -51,6 +51,48 @@ pub struct Listen {
     /// set this behind a proxy that sets the header
     #[arg(long, env = "KITH_TRUST_PROXY")]
     pub trust_proxy: bool,
+
+    /// The address people reach Kith at, such as https://kith.example.org: for sign-in
+    /// links and the OIDC redirect
+    #[arg(long, env = "KITH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+}
+
+/// Sign-in with an OpenID Connect provider such as NHS CIS2, authenticating Kith with a
+/// private key (private_key_jwt). All of issuer, client id and key file turn it on.
+#[derive(Debug, Args)]
+pub struct OidcArgs {
+    /// The provider's issuer URL (its discovery document is under /.well-known/)
+    #[arg(long, env = "KITH_OIDC_ISSUER", value_name = "URL", requires_all = ["oidc_client_id", "oidc_key_file", "public_url"])]
+    pub oidc_issuer: Option<String>,
+
+    /// Kith's client id at the provider
+    #[arg(long, env = "KITH_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// Kith's RSA private key, PKCS#8 PEM; its public half is published at
+    /// /oidc/jwks.json for the provider
+    #[arg(long, env = "KITH_OIDC_KEY_FILE", value_name = "FILE")]
+    pub oidc_key_file: Option<PathBuf>,
+
+    /// The key id registered with the provider
+    #[arg(long, env = "KITH_OIDC_KEY_ID", default_value = "kith-1", value_name = "KID")]
+    pub oidc_key_id: String,
+
+    /// How Kith signs its client assertions: RS256, RS384 or RS512
+    #[arg(long, env = "KITH_OIDC_ALG", default_value = "RS256", value_name = "ALG")]
+    pub oidc_alg: String,
+
+    /// What the sign-in button calls the provider
+    #[arg(long, env = "KITH_OIDC_LABEL", default_value = "NHS Care Identity", value_name = "NAME")]
+    pub oidc_label: String,
+
+    /// Scopes to ask for; Kith needs openid and email
+    #[arg(long, env = "KITH_OIDC_SCOPES", default_value = "openid email profile", value_name = "SCOPES")]
+    pub oidc_scopes: String,
 }
 
 #[derive(Debug, Subcommand)]

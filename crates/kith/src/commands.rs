@@ -210,6 +210,10 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         .with_clock(clock)
         .with_keyring(keyring)
         .with_trusted_proxy(listen.trust_proxy);
+    let state = match oidc(listen)? {
+        Some(oidc) => state.with_oidc(oidc),
+        None => state,
+    };
     let bar = spinner("Bringing the search index up to date".into());
     state.catch_up().await;
     bar.finish_and_clear();
@@ -228,6 +232,31 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         .await
         .context("the server stopped")?;
     Ok(())
+}
+
+/// The OIDC provider, when `--oidc-issuer` is given.
+fn oidc(listen: &Listen) -> Result<Option<kith_web::auth::oidc::Oidc>> {
+    use kith_web::auth::oidc::{ClientKey, JwsAlg, Oidc, OidcConfig};
+    let args = &listen.oidc;
+    let (Some(issuer), Some(client_id), Some(key_file), Some(public_url)) =
+        (&args.oidc_issuer, &args.oidc_client_id, &args.oidc_key_file, &listen.public_url)
+    else {
+        return Ok(None);
+    };
+    let alg = JwsAlg::parse(&args.oidc_alg)
+        .with_context(|| format!("--oidc-alg {} is not one of RS256, RS384, RS512", args.oidc_alg))?;
+    let pem = std::fs::read_to_string(key_file)
+        .with_context(|| format!("cannot read the OIDC key file {}", key_file.display()))?;
+    let key = ClientKey::from_pem(&pem, &args.oidc_key_id, alg)?;
+    let config = OidcConfig {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        redirect_url: format!("{}/signin/oidc/callback", public_url.trim_end_matches('/')),
+        key,
+        label: args.oidc_label.clone(),
+        scopes: args.oidc_scopes.clone(),
+    };
+    Ok(Some(Oidc::new(config)?))
 }
 
 async fn shutdown() {

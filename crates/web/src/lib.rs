@@ -30,6 +30,8 @@ pub struct AppState {
     pub accounts: Arc<auth::Accounts>,
     /// Whether to take the client's address from `X-Forwarded-For` (behind a proxy).
     pub trust_proxy: bool,
+    /// Sign-in with an OpenID Connect provider, when one is configured.
+    pub oidc: Option<Arc<auth::oidc::Oidc>>,
     /// One catch-up at a time; others wait for it rather than repeat it.
     sync: Arc<tokio::sync::Mutex<()>>,
 }
@@ -46,6 +48,7 @@ impl AppState {
             search,
             clock,
             trust_proxy: false,
+            oidc: None,
             sync: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -64,6 +67,12 @@ impl AppState {
     /// The same, sealing personal fields with `keyring`.
     pub fn with_keyring(mut self, keyring: kith_auth::Keyring) -> AppState {
         self.accounts = Arc::new(auth::Accounts::new(self.store.clone(), Arc::new(keyring), self.clock.clone()));
+        self
+    }
+
+    /// The same, offering sign-in with an OpenID Connect provider.
+    pub fn with_oidc(mut self, oidc: auth::oidc::Oidc) -> AppState {
+        self.oidc = Some(Arc::new(oidc));
         self
     }
 

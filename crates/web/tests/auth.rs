@@ -194,6 +194,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
     match (method.as_str(), path) {
         (_, "/" | "/healthz" | "/readyz" | "/widget" | "/widget.js" | "/assets/{*path}")
         | (_, "/services/{id}" | "/services/{id}/report" | "/signin" | "/link/{token}")
+        | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json")
         | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf") => public,
         (_, p) if p.starts_with("/oruk") => public,
         (_, "/signin/code") => vec![Who::Pending],
@@ -611,4 +612,249 @@ async fn cross_site_posts_and_oversized_bodies_are_refused() {
     let huge = format!("email=cam%40example.org&password={}", "a".repeat(kith_web::MAX_BODY_BYTES));
     let reply = send(&k.app, Method::POST, "/signin", None, &huge).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// A small OpenID Connect provider for the tests: discovery, keys, an authorisation
+/// endpoint that signs in whoever the test says, and a token endpoint that checks the
+/// client's `private_key_jwt` assertion and PKCE as a real provider must.
+mod provider {
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Redirect, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use kith_web::auth::oidc::ClientKey;
+    use serde_json::{Value, json};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    pub const NOW: i64 = 1_780_000_000;
+
+    /// What an authorisation code stands for: the nonce, the PKCE challenge, and who.
+    type Issued = (String, String, String);
+
+    #[derive(Clone)]
+    pub struct Provider {
+        pub base: String,
+        pub key: ClientKey,
+        pub client_jwk: Value,
+        pub client_id: String,
+        pub email: Arc<Mutex<String>>,
+        /// How to spoil the next ID token, to see Kith refuse it.
+        pub spoil: Arc<Mutex<Option<&'static str>>>,
+        pub other_key: ClientKey,
+        codes: Arc<Mutex<HashMap<String, Issued>>>,
+    }
+
+    /// An RSA key made by OpenSSL, as an organisation would make its own.
+    pub fn rsa_key(dir: &std::path::Path, name: &str, alg: kith_web::auth::oidc::JwsAlg) -> ClientKey {
+        let path = dir.join(format!("{name}.pem"));
+        let status = std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+            .arg(&path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl makes test keys");
+        assert!(status.success());
+        ClientKey::from_pem(&std::fs::read_to_string(path).unwrap(), name, alg).unwrap()
+    }
+
+    pub async fn start(dir: &std::path::Path, client: &ClientKey, client_id: &str) -> Provider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let provider = Provider {
+            base,
+            key: rsa_key(dir, "provider", kith_web::auth::oidc::JwsAlg::Rs256),
+            other_key: rsa_key(dir, "impostor", kith_web::auth::oidc::JwsAlg::Rs256),
+            client_jwk: client.public_jwk(),
+            client_id: client_id.into(),
+            email: Arc::new(Mutex::new(String::new())),
+            spoil: Arc::new(Mutex::new(None)),
+            codes: Arc::new(Mutex::new(HashMap::new())),
+        };
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .with_state(provider.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        provider
+    }
+
+    async fn discovery(State(p): State<Provider>) -> Json<Value> {
+        Json(json!({
+            "issuer": p.base,
+            "authorization_endpoint": format!("{}/authorize", p.base),
+            "token_endpoint": format!("{}/token", p.base),
+            "jwks_uri": format!("{}/jwks", p.base),
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }))
+    }
+
+    async fn jwks(State(p): State<Provider>) -> Json<Value> {
+        Json(json!({ "keys": [p.key.public_jwk()] }))
+    }
+
+    async fn authorize(State(p): State<Provider>, Query(q): Query<HashMap<String, String>>) -> Response {
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["client_id"], p.client_id);
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert!(q["scope"].split(' ').any(|s| s == "openid"));
+        let code = kith_auth::token::new_token().0;
+        let email = p.email.lock().unwrap().clone();
+        p.codes.lock().unwrap().insert(code.clone(), (q["nonce"].clone(), q["code_challenge"].clone(), email));
+        let query = serde_urlencoded::to_string([("code", code.as_str()), ("state", q["state"].as_str())]).unwrap();
+        Redirect::to(&format!("{}?{query}", q["redirect_uri"])).into_response()
+    }
+
+    fn refuse(why: &str) -> Response {
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant", "error_description": why }))).into_response()
+    }
+
+    /// Checks the client's signed assertion with the public key it registered.
+    fn assertion_ok(p: &Provider, jwt: &str) -> bool {
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let [h, c, s] = parts[..] else { return false };
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap();
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).unwrap()).unwrap();
+        let public = ring::signature::RsaPublicKeyComponents {
+            n: URL_SAFE_NO_PAD.decode(p.client_jwk["n"].as_str().unwrap()).unwrap(),
+            e: URL_SAFE_NO_PAD.decode(p.client_jwk["e"].as_str().unwrap()).unwrap(),
+        };
+        header["alg"] == "RS512"
+            && header["kid"] == p.client_jwk["kid"]
+            && public
+                .verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA512,
+                    format!("{h}.{c}").as_bytes(),
+                    &URL_SAFE_NO_PAD.decode(s).unwrap(),
+                )
+                .is_ok()
+            && claims["iss"] == p.client_id.as_str()
+            && claims["sub"] == p.client_id.as_str()
+            && claims["aud"] == format!("{}/token", p.base)
+            && claims["exp"].as_i64().unwrap() > NOW
+            && claims["jti"].as_str().is_some_and(|j| j.len() >= 32)
+    }
+
+    async fn token(State(p): State<Provider>, body: String) -> Response {
+        let f: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap();
+        if f.get("grant_type").map(String::as_str) != Some("authorization_code")
+            || f.get("client_assertion_type").map(String::as_str)
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return refuse("unsupported request");
+        }
+        if !assertion_ok(&p, &f["client_assertion"]) {
+            return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
+        }
+        let Some((nonce, challenge, email)) = p.codes.lock().unwrap().remove(&f["code"]) else {
+            return refuse("the code is unknown or used");
+        };
+        let computed =
+            URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, f["code_verifier"].as_bytes()));
+        if computed != challenge {
+            return refuse("PKCE verifier does not match");
+        }
+        let spoil = p.spoil.lock().unwrap().take();
+        let mut claims = json!({
+            "iss": p.base, "sub": format!("cis2-{email}"), "aud": p.client_id, "iat": NOW, "exp": NOW + 300,
+            "nonce": nonce, "email": email, "email_verified": true,
+        });
+        let mut signer = &p.key;
+        match spoil {
+            Some("nonce") => claims["nonce"] = json!("someone-else"),
+            Some("expired") => claims["exp"] = json!(NOW - 3600),
+            Some("audience") => claims["aud"] = json!("another-app"),
+            Some("signature") => signer = &p.other_key,
+            _ => {}
+        }
+        let mut id_token = signer.sign(&claims).unwrap();
+        if spoil == Some("signature") {
+            // Signed by a key the provider does not publish, under the provider's key id.
+            let parts: Vec<&str> = id_token.split('.').collect();
+            let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "typ": "JWT", "kid": "provider" }).to_string());
+            id_token = format!("{header}.{}.{}", parts[1], parts[2]);
+        }
+        Json(json!({ "id_token": id_token, "access_token": "not-used", "token_type": "Bearer" })).into_response()
+    }
+}
+
+#[tokio::test]
+async fn oidc_sign_in_with_private_key_jwt() {
+    use kith_web::auth::oidc::{JwsAlg, Oidc, OidcConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let client_key = provider::rsa_key(dir.path(), "kith-client", JwsAlg::Rs512);
+    let idp = provider::start(dir.path(), &client_key, "kith-test").await;
+    let t = kith_store::testing::sqlite(clock()).await;
+    let mut k = kith(t.store.clone()).await;
+    let config = OidcConfig {
+        issuer: idp.base.clone(),
+        client_id: "kith-test".into(),
+        redirect_url: "http://127.0.0.1/signin/oidc/callback".into(),
+        key: client_key,
+        label: "NHS Care Identity".into(),
+        scopes: "openid email profile".into(),
+    };
+    k.state = k.state.clone().with_oidc(Oidc::new(config).unwrap());
+    k.app = router(k.state.clone());
+    k.user("ada@example.org", Role::AreaAdmin, Scope::Area(id(AREA))).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let jwks = send(&k.app, Method::GET, "/oidc/jwks.json", None, "").await;
+    let published: serde_json::Value = serde_json::from_str(&jwks.body).unwrap();
+    assert_eq!(published["keys"][0], idp.client_jwk, "Kith publishes the key its assertions are signed with");
+    let page = send(&k.app, Method::GET, "/signin?next=/admin/audit", None, "").await;
+    assert!(page.body.contains("Sign in with NHS Care Identity"), "{}", page.body);
+
+    // One round trip: Kith → provider → Kith, returning the callback's reply.
+    let round_trip = |email: &'static str, spoil: Option<&'static str>| {
+        let (k, idp, http) = (&k, &idp, &http);
+        async move {
+            *idp.email.lock().unwrap() = email.into();
+            *idp.spoil.lock().unwrap() = spoil;
+            let start = send(&k.app, Method::GET, "/signin/oidc?next=%2Fadmin%2Faudit", None, "").await;
+            assert_eq!(start.status, StatusCode::SEE_OTHER);
+            assert!(start.location().starts_with(&format!("{}/authorize?", idp.base)), "{}", start.location());
+            let cookie = start.headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+            let back = http.get(start.location()).send().await.unwrap();
+            let callback = back.headers()[header::LOCATION].to_str().unwrap().to_owned();
+            let path = callback.trim_start_matches("http://127.0.0.1");
+            (send(&k.app, Method::GET, path, Some(&cookie), "").await, path.to_owned(), cookie)
+        }
+    };
+
+    let (reply, callback, cookie) = round_trip("ada@example.org", None).await;
+    assert_eq!((reply.status, reply.location()), (StatusCode::SEE_OTHER, "/admin/audit"), "{}", reply.body);
+    let session = reply.session_cookie().unwrap();
+    let audit = send(&k.app, Method::GET, "/admin/audit", Some(&session), "").await;
+    assert_eq!(audit.status, StatusCode::OK, "signed in fully: the provider did the second factor");
+    assert!(audit.body.contains("oidc http://127.0.0.1"), "the sign-in is audited");
+
+    // The same reply again: the provider refuses a used code.
+    let replay = send(&k.app, Method::GET, &callback, Some(&cookie), "").await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert!(replay.body.contains("did not work") && replay.body.contains("unknown or used"), "{}", replay.body);
+    // A reply this browser did not ask for.
+    let forged = callback.replace("state=", "state=x");
+    assert!(send(&k.app, Method::GET, &forged, Some(&cookie), "").await.body.contains("does not match"));
+    assert!(send(&k.app, Method::GET, &callback, None, "").await.body.contains("did not start that sign-in"));
+
+    for (spoil, says) in [
+        ("nonce", "not issued for this sign-in"),
+        ("expired", "has expired"),
+        ("audience", "for another application"),
+        ("signature", "signature does not match"),
+    ] {
+        let (reply, _, _) = round_trip("ada@example.org", Some(spoil)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{spoil}");
+        assert!(reply.body.contains(says), "{spoil}: {}", reply.body);
+        assert!(reply.session_cookie().is_none(), "{spoil}");
+    }
+    let (stranger, _, _) = round_trip("stranger@example.org", None).await;
+    assert!(stranger.body.contains("no Kith account for you yet"), "{}", stranger.body);
 }

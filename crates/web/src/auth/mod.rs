@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod oidc;
 pub mod session;
 
 pub use access::{Access, Routes, Rule};

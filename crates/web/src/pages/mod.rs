@@ -12,6 +12,7 @@ pub use assets::accepts_gzip;
 mod form;
 pub use form::query_string;
 mod link;
+mod oidc;
 mod report;
 mod search;
 mod service;
@@ -43,6 +44,9 @@ pub fn routes() -> Routes {
         .get("/assets/{*path}", Public, assets::serve)
         .get("/signin", Public, signin::page)
         .post("/signin", Public, signin::submit)
+        .get("/signin/oidc", Public, oidc::begin)
+        .get("/signin/oidc/callback", Public, oidc::callback)
+        .get("/oidc/jwks.json", Public, oidc::jwks)
         .get("/signin/code", Pending, signin::code_page)
         .post("/signin/code", Pending, signin::code_submit)
         .get("/signin/two-factor", Session, signin::two_factor_page_handler)

@@ -38,6 +38,8 @@ fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
 #[template(path = "signin.html")]
 struct SignInPage {
     layout: Layout,
+    /// "Sign in with …", when an OIDC provider is configured.
+    oidc: Option<(String, String)>,
     next: String,
     email: String,
     notice: Option<&'static str>,
@@ -50,14 +52,22 @@ impl SignInPage {
     }
 }
 
-fn signin_page(headers: &HeaderMap, next: String, email: String, errors: Vec<FieldError>) -> SignInPage {
+fn signin_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    next: String,
+    email: String,
+    errors: Vec<FieldError>,
+) -> SignInPage {
     let title = if errors.is_empty() { "Sign in – Kith" } else { "Error: Sign in – Kith" };
-    SignInPage { layout: Layout::new(title, headers), next, email, notice: None, errors }
+    let href = format!("/signin/oidc?{}", super::query_string(&[("next", next.clone())]));
+    let oidc = state.oidc.as_ref().map(|o| (o.config.label.clone(), href));
+    SignInPage { layout: Layout::new(title, headers), oidc, next, email, notice: None, errors }
 }
 
 /// Ends the session the browser holds, if any, and starts a new one: the one place
 /// sessions begin, so rotation cannot be forgotten.
-async fn begin_session(
+pub(super) async fn begin_session(
     state: &AppState,
     viewer: &Viewer,
     user: &UserRecord,
@@ -72,7 +82,7 @@ async fn begin_session(
 }
 
 /// A 303 to `to`, setting the session cookie.
-fn redirect_with_cookie(to: &str, token: &str) -> Response {
+pub(super) fn redirect_with_cookie(to: &str, token: &str) -> Response {
     let mut response = Redirect::to(to).into_response();
     response.headers_mut().append(header::SET_COOKIE, session::set_cookie(token));
     response
@@ -83,12 +93,17 @@ fn unavailable(e: &AccountsError, headers: &HeaderMap) -> Response {
     PageError::Unavailable("Kith cannot sign you in just now. Please try again in a minute.".into()).into_page(headers)
 }
 
-pub async fn page(Extension(viewer): Extension<Viewer>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let fields = Fields::parse(query.as_deref());
     if viewer.member().is_some() {
         return Redirect::to(&safe_next(fields.get("next"))).into_response();
     }
-    let mut page = signin_page(&headers, safe_next(fields.get("next")), String::new(), Vec::new());
+    let mut page = signin_page(&state, &headers, safe_next(fields.get("next")), String::new(), Vec::new());
     if fields.get("signed_out") == "everywhere" {
         page.notice = Some("You have been signed out everywhere.");
     } else if fields.get("signed_out") == "yes" {
@@ -120,17 +135,17 @@ pub async fn submit(
         errors.push(field_error("password", "Enter a correct email address and password"));
     }
     if !errors.is_empty() {
-        return render(StatusCode::BAD_REQUEST, &signin_page(&headers, next, email, errors));
+        return render(StatusCode::BAD_REQUEST, &signin_page(&state, &headers, next, email, errors));
     }
     let outcome = match state.accounts.check_password(&email, &password, ip.clone()).await {
         Ok(outcome) => outcome,
         Err(AccountsError::Invalid(message)) => {
             let errors = vec![field_error("email", message)];
-            return render(StatusCode::BAD_REQUEST, &signin_page(&headers, next, email, errors));
+            return render(StatusCode::BAD_REQUEST, &signin_page(&state, &headers, next, email, errors));
         }
         Err(locked @ AccountsError::Locked(_)) => {
             let errors = vec![field_error("email", locked.to_string())];
-            return render(StatusCode::TOO_MANY_REQUESTS, &signin_page(&headers, next, email, errors));
+            return render(StatusCode::TOO_MANY_REQUESTS, &signin_page(&state, &headers, next, email, errors));
         }
         Err(e) => return unavailable(&e, &headers),
     };
