@@ -5,6 +5,7 @@ const { test, expect } = require('@playwright/test');
 const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const path = require('node:path');
+const fs = require('node:fs');
 const { expectAccessible } = require('./helpers');
 
 const bin = process.env.KITH_BIN || path.join(__dirname, '..', '..', 'target', 'debug', 'kith');
@@ -107,4 +108,37 @@ test('a used magic link says so clearly', async ({ page }) => {
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('This link no longer works');
   await expect(page.locator('main')).toContainText('already been used');
   await expectAccessible(page, 'a used magic link');
+});
+
+/** The newest email the server wrote to its outbox folder that contains `text`. */
+async function waitForEmail(text) {
+  const dir = path.join(dataDir, 'outbox');
+  for (let i = 0; i < 50; i += 1) {
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
+    const found = files.map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).find((m) => m.includes(text));
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no email containing ${text} in ${dir}`);
+}
+
+test('a group member asks for a link on the service page and gets it by email', async ({ page }) => {
+  await page.goto('/oruk/services?per_page=1&page=3');
+  const service = JSON.parse(await page.locator('body').innerText()).contents[0];
+  const org = kith(['orgs', 'add', 'Lunch club trust', '--directory-id', service.organization_id]).trim().split(' ').pop();
+  kith(['users', 'add', 'lunch@example.org', '--name', 'Lou Lunch', '--role', 'vcs-member', '--org', org]);
+
+  await page.goto(`/services/${service.id}`);
+  await page.getByRole('link', { name: /Do you run this\?/ }).click();
+  await expectAccessible(page, 'asking for a link');
+  await page.getByLabel('Email address').fill('lunch@example.org');
+  await page.getByRole('button', { name: 'Email me a link' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Check your email');
+  await expectAccessible(page, 'the link is on its way');
+
+  const email = await waitForEmail(`Check the listing for ${service.name}`);
+  const link = /http:\/\/127\.0\.0\.1:\d+\/link\/[A-Za-z0-9_-]+/.exec(email)[0];
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(`Is the listing for ${service.name} still right?`);
 });

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod geo;
 pub mod hsds;
 pub mod opening;
+pub mod outbox;
 pub mod postcode;
 pub mod report;
 pub mod serde_util;

@@ -59,6 +59,30 @@ pub struct Listen {
 
     #[command(flatten)]
     pub oidc: OidcArgs,
+
+    /// Send email through GOV.UK Notify with this API key. Without it, emails are written
+    /// as .eml files into the outbox folder in the data directory
+    #[arg(
+        long,
+        env = "KITH_NOTIFY_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true,
+        requires = "notify_email_template"
+    )]
+    pub notify_api_key: Option<String>,
+
+    /// The Notify email template: subject ((subject)), body ((body))
+    #[arg(long, env = "KITH_NOTIFY_EMAIL_TEMPLATE", value_name = "ID")]
+    pub notify_email_template: Option<String>,
+
+    /// GOV.UK Notify's API address
+    #[arg(
+        long,
+        env = "KITH_NOTIFY_URL",
+        default_value = "https://api.notifications.service.gov.uk",
+        value_name = "URL"
+    )]
+    pub notify_url: String,
 }
 
 /// Sign-in with an OpenID Connect provider such as NHS CIS2, authenticating Kith with a

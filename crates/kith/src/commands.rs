@@ -214,6 +214,9 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         Some(oidc) => state.with_oidc(oidc),
         None => state,
     };
+    let public_url = listen.public_url.clone().unwrap_or_else(|| format!("http://{}", listen.listen));
+    let state = state.with_public_url(&public_url);
+    let mailer = mailer(global, listen)?;
     let bar = spinner("Bringing the search index up to date".into());
     state.catch_up().await;
     bar.finish_and_clear();
@@ -224,6 +227,15 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
             poller.catch_up().await;
         }
     });
+    let outbox = state.outbox();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = outbox.deliver_due(&*mailer).await {
+                tracing::warn!(error = %e, "the outbox could not be read; trying again shortly");
+            }
+            tokio::time::sleep(OUTBOX_POLL).await;
+        }
+    });
     let engine = store.engine();
     let app = kith_web::router(state);
     println!("Kith is serving on http://{} ({engine:?}). Press Ctrl-C to stop.", listen.listen);
@@ -232,6 +244,21 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         .await
         .context("the server stopped")?;
     Ok(())
+}
+
+/// How often a running server sends what the outbox holds.
+const OUTBOX_POLL: Duration = Duration::from_secs(2);
+
+/// GOV.UK Notify when a key is given; otherwise .eml files in the data directory.
+fn mailer(global: &Global, listen: &Listen) -> Result<Arc<dyn kith_web::notify::Mailer>> {
+    use kith_web::notify::{FileMailer, NotifyMailer};
+    match (&listen.notify_api_key, &listen.notify_email_template) {
+        (Some(key), Some(template)) => {
+            let notify = NotifyMailer::new(key, template, &listen.notify_url).map_err(anyhow::Error::msg)?;
+            Ok(Arc::new(notify))
+        }
+        _ => Ok(Arc::new(FileMailer::new(global.data_dir.join("outbox")))),
+    }
 }
 
 /// The OIDC provider, when `--oidc-issuer` is given.

@@ -11,6 +11,7 @@ mod doc;
 mod error;
 pub mod locate;
 mod migrate;
+pub mod outbox;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -30,6 +31,7 @@ use uuid::Uuid;
 
 pub use accounts::AccountStore;
 pub use error::StoreError;
+pub use outbox::OutboxStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which engine a store runs on.
@@ -158,7 +160,7 @@ pub struct OutwardArea {
 /// The directory's storage contract. Every write is one transaction and appends to the
 /// change feed in it; reads of services return them fully nested (`service_full`).
 #[async_trait]
-pub trait Store: AccountStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AccountStore + OutboxStore + Send + Sync + std::fmt::Debug {
     fn engine(&self) -> Engine;
 
     /// Stores every record in the batch in one transaction, inserting new ones and

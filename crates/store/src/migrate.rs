@@ -16,6 +16,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0003_problem_reports.sql"),
     },
     Migration { version: 4, name: "accounts", sql: include_str!("../migrations/sqlite/0004_accounts.sql") },
+    Migration { version: 5, name: "outbox", sql: include_str!("../migrations/sqlite/0005_outbox.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -27,6 +28,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0003_problem_reports.sql"),
     },
     Migration { version: 4, name: "accounts", sql: include_str!("../migrations/postgres/0004_accounts.sql") },
+    Migration { version: 5, name: "outbox", sql: include_str!("../migrations/postgres/0005_outbox.sql") },
 ];
 
 #[cfg(test)]

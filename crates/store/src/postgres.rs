@@ -7,6 +7,7 @@
 
 mod accounts;
 mod geo;
+mod outbox;
 mod reports;
 
 use crate::doc::{self, Wanted, with_modified};

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod geo;
+mod outbox;
 mod reports;
 
 use crate::doc::{self, Wanted, decode, encode, parse_ts, ts};

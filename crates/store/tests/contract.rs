@@ -691,6 +691,46 @@ async fn sealed_fields_page_and_are_replaced(store: &dyn Store, clock: &FixedClo
     assert_eq!(store.user(id(760)).await.unwrap().unwrap().name, Sealed("v1.k1.sealed-name-760".into()));
 }
 
+async fn the_outbox_claims_once_retries_and_erases_what_it_sent(store: &dyn Store, clock: &FixedClock) {
+    use kith_domain::outbox::{Channel, OutboxMessage};
+    let t0 = clock.now();
+    let message = |n: u128, minutes: i64| OutboxMessage {
+        id: id(n),
+        channel: Channel::Email,
+        recipient: Sealed(format!("sealed-recipient-{n}")),
+        subject: "Your link".into(),
+        body: Sealed(format!("sealed-body-{n}")),
+        purpose: "magic_link".into(),
+        created_at: t0 + Duration::minutes(minutes),
+        attempts: 0,
+    };
+    store.enqueue(message(800, 0)).await.unwrap();
+    store.enqueue(message(801, 1)).await.unwrap();
+    store.enqueue(message(802, 10)).await.unwrap();
+    assert!(store.enqueue(message(800, 0)).await.is_err(), "ids are unique");
+
+    let now = t0 + Duration::minutes(2);
+    let claimed = store.claim_due(now, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), [id(800), id(801)], "due ones, oldest first");
+    assert_eq!(claimed[0].attempts, 1);
+    assert_eq!(claimed[0].body, Sealed("sealed-body-800".into()));
+    assert!(store.claim_due(now, 10).await.unwrap().is_empty(), "claimed messages are not claimed twice");
+
+    store.mark_sent(id(800), now).await.unwrap();
+    store.mark_failed(id(801), "the mail server said no", Some(now + Duration::minutes(5))).await.unwrap();
+    assert!(store.claim_due(now + Duration::minutes(4), 10).await.unwrap().is_empty());
+    let later = now + Duration::minutes(15);
+    let retried = store.claim_due(later, 10).await.unwrap();
+    assert_eq!(retried.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), [(id(801), 2), (id(802), 1)]);
+    store.mark_failed(id(801), "still no", None).await.unwrap();
+    // A worker that stopped mid-send loses its claim after the lease.
+    let lapsed = store.claim_due(later + Duration::seconds(kith_store::outbox::LEASE_SECONDS + 1), 10).await.unwrap();
+    assert_eq!(lapsed.iter().map(|m| m.id).collect::<Vec<_>>(), [id(802)]);
+    store.mark_sent(id(802), later).await.unwrap();
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.sent, counts.failed), (0, 2, 1));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -740,6 +780,7 @@ contract!(
     sign_in_attempts_are_counted_in_a_window,
     the_audit_log_appends_and_reads_newest_first,
     sealed_fields_page_and_are_replaced,
+    the_outbox_claims_once_retries_and_erases_what_it_sent,
 );
 
 /// The status CHECK holds in SQLite even for a write that bypasses Kith.
@@ -832,4 +873,22 @@ async fn postgres_audit_log_refuses_update_delete_and_truncate() {
     assert_eq!(n, 3);
     drop(client);
     t.cleanup().await;
+}
+
+/// Sent and abandoned messages keep no recipient or body.
+#[tokio::test]
+async fn sqlite_outbox_erases_sent_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kith.db");
+    let store = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
+    the_outbox_claims_once_retries_and_erases_what_it_sent(&store, &clock()).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kept: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE status IN ('sent', 'failed') AND (recipient <> '' OR body <> '')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 0);
 }

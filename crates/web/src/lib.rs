@@ -16,6 +16,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub mod auth;
+pub mod notify;
 pub mod openapi;
 pub mod oruk;
 pub mod pages;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub accounts: Arc<auth::Accounts>,
     /// Whether to take the client's address from `X-Forwarded-For` (behind a proxy).
     pub trust_proxy: bool,
+    /// The address people reach Kith at, for links in emails.
+    pub public_url: String,
     /// Sign-in with an OpenID Connect provider, when one is configured.
     pub oidc: Option<Arc<auth::oidc::Oidc>>,
     /// One catch-up at a time; others wait for it rather than repeat it.
@@ -49,6 +52,7 @@ impl AppState {
             clock,
             trust_proxy: false,
             oidc: None,
+            public_url: "http://127.0.0.1:8080".into(),
             sync: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -68,6 +72,17 @@ impl AppState {
     pub fn with_keyring(mut self, keyring: kith_auth::Keyring) -> AppState {
         self.accounts = Arc::new(auth::Accounts::new(self.store.clone(), Arc::new(keyring), self.clock.clone()));
         self
+    }
+
+    /// The same, with links in emails pointing at `url`.
+    pub fn with_public_url(mut self, url: &str) -> AppState {
+        self.public_url = url.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The outbox: messages queued now, sent by [`notify::Outbox::deliver_due`].
+    pub fn outbox(&self) -> notify::Outbox {
+        notify::Outbox::new(self.store.clone(), self.accounts.clone())
     }
 
     /// The same, offering sign-in with an OpenID Connect provider.

@@ -194,7 +194,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
     match (method.as_str(), path) {
         (_, "/" | "/healthz" | "/readyz" | "/widget" | "/widget.js" | "/assets/{*path}")
         | (_, "/services/{id}" | "/services/{id}/report" | "/signin" | "/link/{token}")
-        | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json")
+        | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json" | "/services/{id}/link")
         | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf") => public,
         (_, p) if p.starts_with("/oruk") => public,
         (_, "/signin/code") => vec![Who::Pending],
@@ -547,7 +547,56 @@ macro_rules! on_both_engines {
     };
 }
 
+async fn a_group_member_asks_for_a_link_by_email(store: Arc<dyn Store>) {
+    let k = kith(store).await;
+    k.user("shed@example.org", Role::VcsMember, Scope::Organisation(id(VCS_A))).await;
+    let state = k.state.clone().with_public_url("https://kith.example.org/");
+    let app = router(state.clone());
+    let path = format!("/services/{}/link", id(SERVICE_A));
+    let form_page = send(&app, Method::GET, &path, None, "").await;
+    assert!(form_page.body.contains("Email me a link"));
+    let bad = send(&app, Method::POST, &path, None, "email=nope").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("correct format"));
+
+    let asked = send(&app, Method::POST, &path, None, "email=Shed%40example.org").await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.body.contains("Check your email"));
+    // A stranger gets the same reply, and nothing is sent.
+    let stranger = send(&app, Method::POST, &path, None, "email=stranger%40example.org").await;
+    assert_eq!(stranger.status, StatusCode::OK);
+    assert!(stranger.body.contains("Check your email"));
+    // So does a member of another group.
+    k.user("lunch@example.org", Role::VcsMember, Scope::Organisation(id(VCS_B))).await;
+    send(&app, Method::POST, &path, None, "email=lunch%40example.org").await;
+    assert_eq!(state.store.outbox_counts().await.unwrap().pending, 1, "only the member gets a link");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mailer = kith_web::notify::FileMailer::new(dir.path().join("outbox"));
+    assert_eq!(state.outbox().deliver_due(&mailer).await.unwrap(), 1);
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|f| f.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        eml.contains("To: Shed@example.org\r\n") && eml.contains("Subject: Check the listing for Walking group"),
+        "{eml}"
+    );
+    let url = eml.lines().find(|l| l.starts_with("https://kith.example.org/link/")).unwrap().trim();
+    let used = send(&app, Method::POST, url.trim_start_matches("https://kith.example.org"), None, "").await;
+    assert_eq!(used.location(), format!("/services/{}/update", id(SERVICE_A)));
+    let counts = state.store.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.sent), (0, 1));
+
+    // Three requests per address in fifteen minutes; the fourth waits.
+    send(&app, Method::POST, &path, None, "email=shed%40example.org").await;
+    send(&app, Method::POST, &path, None, "email=shed%40example.org").await;
+    let fourth = send(&app, Method::POST, &path, None, "email=shed%40example.org").await;
+    assert_eq!(fourth.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(fourth.body.contains("Wait 15 minutes"));
+}
+
 on_both_engines!(
+    a_group_member_asks_for_a_link_by_email,
     authorisation_matrix_covers_every_route_for_every_role,
     sign_in_with_two_factors_rotates_the_session,
     repeated_wrong_passwords_lock_the_account_out,

@@ -392,12 +392,17 @@ impl Accounts {
         Ok(token)
     }
 
-    /// Whether another magic-link request for `email` may go ahead now; records it.
-    pub async fn allow_link_request(&self, email: &str) -> Result<bool, AccountsError> {
-        let key = format!("link:{}", self.email_index(email));
+    /// Whether another magic-link request for `who` (an email, or `ip:ADDRESS`) may go
+    /// ahead now; records it.
+    pub async fn allow_link_request(&self, who: &str) -> Result<bool, AccountsError> {
+        let key = match who.strip_prefix("ip:") {
+            Some(ip) => format!("link-ip:{ip}"),
+            None => format!("link:{}", self.email_index(who)),
+        };
+        let limit = if who.starts_with("ip:") { LINK_REQUESTS * 10 } else { LINK_REQUESTS };
         let now = self.clock.now();
         let recent = self.store.attempts_since(&key, now - Duration::minutes(WINDOW_MINUTES)).await?;
-        if recent >= LINK_REQUESTS {
+        if recent >= limit {
             return Ok(false);
         }
         self.store.record_attempt(&key, now, true).await?;

@@ -195,3 +195,134 @@ pub async fn verify(
         Err(e) => PageError::from(e).into_page(&headers),
     }
 }
+
+#[derive(Template)]
+#[template(path = "link_request.html")]
+struct LinkRequestPage {
+    layout: Layout,
+    service_id: String,
+    service_name: String,
+    email: String,
+    sent: bool,
+    errors: Vec<super::search::FieldError>,
+}
+
+impl LinkRequestPage {
+    fn error_for(&self, field: &str) -> Option<&super::search::FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+async fn public_service(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<kith_domain::hsds::Service, Response> {
+    let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
+    state.store.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?.ok_or_else(missing)
+}
+
+pub async fn request_page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let service = match public_service(&state, &id, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let page = LinkRequestPage {
+        layout: Layout::new(format!("Check the listing for {} – Kith", service.name), &headers),
+        service_id: service.id.to_string(),
+        service_name: service.name,
+        email: String::new(),
+        sent: false,
+        errors: vec![],
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Emails a magic link to a member of the group that runs the service. The reply is the
+/// same whether or not the address belongs to one, so it tells nobody who is a member.
+pub async fn request_link(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let service = match public_service(&state, &id, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
+    let email = fields.get("email").to_owned();
+    let mut page = LinkRequestPage {
+        layout: Layout::new(format!("Check the listing for {} – Kith", service.name), &headers),
+        service_id: service.id.to_string(),
+        service_name: service.name.clone(),
+        email: email.clone(),
+        sent: false,
+        errors: vec![],
+    };
+    if email.is_empty() || !email.contains('@') || email.chars().count() > 254 {
+        page.layout.title = format!("Error: {}", page.layout.title);
+        page.errors.push(super::search::FieldError {
+            field: "email",
+            message: "Enter an email address in the correct format, like name@example.org".into(),
+            suggestions: vec![],
+        });
+        return render(StatusCode::BAD_REQUEST, &page);
+    }
+    let accounts = &state.accounts;
+    let address_ok = match &ip {
+        Some(ip) => accounts.allow_link_request(&format!("ip:{ip}")).await.unwrap_or(false),
+        None => true,
+    };
+    let allowed = address_ok && accounts.allow_link_request(&email).await.unwrap_or(false);
+    if !allowed {
+        page.layout.title = format!("Error: {}", page.layout.title);
+        page.errors.push(super::search::FieldError {
+            field: "email",
+            message: format!(
+                "We have sent several links already. Wait {} minutes and try again.",
+                crate::auth::accounts::WINDOW_MINUTES
+            ),
+            suggestions: vec![],
+        });
+        return render(StatusCode::TOO_MANY_REQUESTS, &page);
+    }
+    let actor = crate::auth::Actor::anonymous(ip);
+    if let Err(e) = send_link(&state, &service, &email, &actor).await {
+        tracing::error!(error = %e, "a sign-in link could not be queued");
+        return PageError::Unavailable("Kith cannot send links just now. Please try again in a few minutes.".into())
+            .into_page(&headers);
+    }
+    page.sent = true;
+    page.layout.title = "Check your email – Kith".into();
+    render(StatusCode::OK, &page)
+}
+
+/// Queues the link if `email` belongs to a member of the group that runs `service`.
+async fn send_link(
+    state: &AppState,
+    service: &kith_domain::hsds::Service,
+    email: &str,
+    actor: &crate::auth::Actor,
+) -> Result<(), crate::auth::AccountsError> {
+    let Some(user) = state.accounts.user_by_email(email).await? else { return Ok(()) };
+    let orgs = state.store.organisations().await?;
+    let member = user.grants.iter().any(|g| {
+        g.role == Role::VcsMember
+            && matches!(g.scope, Scope::Organisation(id)
+                if orgs.iter().any(|o| o.id == id && o.directory_id.is_some() && o.directory_id == service.organization_id))
+    });
+    if !member || user.disabled {
+        return Ok(());
+    }
+    let token = state.accounts.issue_magic_link(&user, LinkPurpose::UpdateListing, service.id, actor).await?;
+    let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
+    let body = format!(
+        "Hello,\n\nSomeone asked Kith for a link to check the listing for {name}. If it was you, open this link within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
+        name = service.name
+    );
+    state.outbox().email(email, &format!("Check the listing for {}", service.name), &body, "magic_link").await?;
+    Ok(())
+}

@@ -54,6 +54,8 @@ pub fn routes() -> Routes {
         .post("/signout", Session, signin::sign_out)
         .post("/signout/everywhere", SignedIn, signin::sign_out_everywhere)
         .get("/account", Session, account::page)
+        .get("/services/{id}/link", Public, link::request_page)
+        .post("/services/{id}/link", Public, link::request_link)
         .get("/link/{token}", Public, link::page)
         .post("/link/{token}", Public, link::use_link)
         .get("/services/{id}/update", Listing, link::update_page)

@@ -1,0 +1,34 @@
+//! The outbox half of the storage contract. Every [`Store`](crate::Store) is also an
+//! [`OutboxStore`]; the contract suite runs it on both engines.
+
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kith_domain::outbox::OutboxMessage;
+use uuid::Uuid;
+
+/// How long a claimed message is held by the worker that claimed it. If that worker
+/// stops, another may claim the message after this.
+pub const LEASE_SECONDS: i64 = 120;
+
+/// How many messages are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Adds a message, due now.
+    async fn enqueue(&self, message: OutboxMessage) -> Result<()>;
+    /// Claims up to `limit` messages that are due at `now` (or whose claim has lapsed),
+    /// so no other worker sends them meanwhile. Each claim counts as an attempt.
+    async fn claim_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// The message went: its recipient and body are erased.
+    async fn mark_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    /// The message did not go: try again at `retry_at`, or give up when `None`.
+    async fn mark_failed(&self, id: Uuid, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<()>;
+    async fn outbox_counts(&self) -> Result<OutboxCounts>;
+}
