@@ -6,7 +6,7 @@ const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const path = require('node:path');
 const fs = require('node:fs');
-const { expectAccessible } = require('./helpers');
+const { expectAccessible, POSTCODE, search } = require('./helpers');
 
 const bin = process.env.KITH_BIN || path.join(__dirname, '..', '..', 'target', 'debug', 'kith');
 const dataDir = path.join(__dirname, '..', 'test-results', 'kith-data');
@@ -141,4 +141,29 @@ test('a group member asks for a link on the service page and gets it by email', 
   await page.goto(link);
   await page.getByRole('button', { name: 'Continue' }).click();
   await expect(page.getByRole('heading', { level: 1 })).toContainText(`Is the listing for ${service.name} still right?`);
+});
+
+test('the shortlist goes to the person by email, through the outbox', async ({ page }) => {
+  await search(page, POSTCODE, 'lonely');
+  const first = page.locator('li.kith-result').first();
+  const name = (await first.locator('h2, h3').first().innerText()).trim();
+  await first.getByRole('button', { name: /^Add to shortlist/ }).click();
+  await expect(page.locator('[data-shortlist-count]')).toHaveText('1');
+  await page.goto('/shortlist');
+  await page.getByRole('link', { name: 'Send by email or text' }).click();
+  await expectAccessible(page, 'sending the shortlist');
+
+  await page.getByLabel('Text message to a mobile').check();
+  await page.getByLabel('Email address or mobile number').fill('0141 123 4567');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.locator('.nhsuk-error-summary')).toContainText('Enter a UK mobile number');
+  await expectAccessible(page, 'sending the shortlist, with an error');
+
+  await page.getByLabel('Email', { exact: true }).check();
+  await page.getByLabel('Email address or mobile number').fill('pat.patient@example.org');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.getByRole('status')).toContainText('will go to p***@example.org');
+  const email = await waitForEmail('To: pat.patient@example.org');
+  expect(email).toContain('Subject: Services we talked about');
+  expect(email).toContain(name);
 });

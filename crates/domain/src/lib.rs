@@ -12,6 +12,7 @@
 pub mod account;
 pub mod change;
 pub mod clock;
+pub mod contact;
 pub mod directory;
 pub mod geo;
 pub mod hsds;

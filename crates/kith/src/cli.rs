@@ -75,6 +75,20 @@ pub struct Listen {
     #[arg(long, env = "KITH_NOTIFY_EMAIL_TEMPLATE", value_name = "ID")]
     pub notify_email_template: Option<String>,
 
+    /// The Notify text message template: content ((body)). Without it, text messages
+    /// wait in the outbox (or, with no Notify key, are written as files beside the emails)
+    #[arg(long, env = "KITH_NOTIFY_SMS_TEMPLATE", value_name = "ID")]
+    pub notify_sms_template: Option<String>,
+
+    /// Send email over SMTP instead: smtp://user:password@host:587 (STARTTLS),
+    /// smtps://user:password@host:465, or smtp://host:25?tls=none on a trusted network
+    #[arg(long, env = "KITH_SMTP_URL", value_name = "URL", hide_env_values = true, conflicts_with = "notify_api_key")]
+    pub smtp_url: Option<String>,
+
+    /// Who emails come from
+    #[arg(long, env = "KITH_MAIL_FROM", default_value = "Kith <kith@localhost>", value_name = "ADDRESS")]
+    pub mail_from: String,
+
     /// GOV.UK Notify's API address
     #[arg(
         long,

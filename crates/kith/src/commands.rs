@@ -216,7 +216,7 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
     };
     let public_url = listen.public_url.clone().unwrap_or_else(|| format!("http://{}", listen.listen));
     let state = state.with_public_url(&public_url);
-    let mailer = mailer(global, listen)?;
+    let senders = senders(global, listen)?;
     let bar = spinner("Bringing the search index up to date".into());
     state.catch_up().await;
     bar.finish_and_clear();
@@ -230,7 +230,7 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
     let outbox = state.outbox();
     tokio::spawn(async move {
         loop {
-            if let Err(e) = outbox.deliver_due(&*mailer).await {
+            if let Err(e) = outbox.deliver_due(&senders).await {
                 tracing::warn!(error = %e, "the outbox could not be read; trying again shortly");
             }
             tokio::time::sleep(OUTBOX_POLL).await;
@@ -249,16 +249,28 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
 /// How often a running server sends what the outbox holds.
 const OUTBOX_POLL: Duration = Duration::from_secs(2);
 
-/// GOV.UK Notify when a key is given; otherwise .eml files in the data directory.
-fn mailer(global: &Global, listen: &Listen) -> Result<Arc<dyn kith_web::notify::Mailer>> {
-    use kith_web::notify::{FileMailer, NotifyMailer};
-    match (&listen.notify_api_key, &listen.notify_email_template) {
-        (Some(key), Some(template)) => {
-            let notify = NotifyMailer::new(key, template, &listen.notify_url).map_err(anyhow::Error::msg)?;
-            Ok(Arc::new(notify))
+/// Where messages go: GOV.UK Notify when a key is given, SMTP when a URL is, otherwise
+/// files in the outbox folder of the data directory.
+fn senders(global: &Global, listen: &Listen) -> Result<kith_web::notify::Senders> {
+    use kith_web::notify::{FileMailer, NotifyMailer, Senders, SmtpMailer};
+    let mut files = FileMailer::new(global.data_dir.join("outbox"));
+    files.from.clone_from(&listen.mail_from);
+    let files = Arc::new(files);
+    if let (Some(key), Some(template)) = (&listen.notify_api_key, &listen.notify_email_template) {
+        let mut notify = NotifyMailer::new(key, template, &listen.notify_url).map_err(anyhow::Error::msg)?;
+        let texts = listen.notify_sms_template.is_some();
+        if let Some(sms) = &listen.notify_sms_template {
+            notify = notify.with_sms_template(sms).map_err(anyhow::Error::msg)?;
         }
-        _ => Ok(Arc::new(FileMailer::new(global.data_dir.join("outbox")))),
+        let notify = Arc::new(notify);
+        let text: Option<Arc<dyn kith_web::notify::Texter>> = if texts { Some(notify.clone()) } else { None };
+        return Ok(Senders { mail: notify, text });
     }
+    if let Some(url) = &listen.smtp_url {
+        let smtp = SmtpMailer::new(url, &listen.mail_from).map_err(anyhow::Error::msg)?;
+        return Ok(Senders { mail: Arc::new(smtp), text: None });
+    }
+    Ok(Senders { mail: files.clone(), text: Some(files) })
 }
 
 /// The OIDC provider, when `--oidc-issuer` is given.

@@ -44,6 +44,78 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
     async fn send(&self, email: &Email) -> Result<(), SendError>;
 }
 
+/// A text message, readable, on its way out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    pub id: Uuid,
+    /// A UK mobile number, as `07700900123`.
+    pub to: String,
+    pub body: String,
+}
+
+#[async_trait]
+pub trait Texter: Send + Sync + std::fmt::Debug {
+    async fn send_text(&self, text: &Text) -> Result<(), SendError>;
+}
+
+/// Where each kind of message goes.
+#[derive(Debug, Clone)]
+pub struct Senders {
+    pub mail: Arc<dyn Mailer>,
+    /// `None`: text messages wait in the outbox until a sender is set up.
+    pub text: Option<Arc<dyn Texter>>,
+}
+
+/// Sends email over SMTP: `smtp://user:password@host:587` (STARTTLS required),
+/// `smtps://…:465` (TLS), or `smtp://host:25?tls=none` on a trusted network only.
+#[derive(Debug, Clone)]
+pub struct SmtpMailer {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl SmtpMailer {
+    pub fn new(url: &str, from: &str) -> Result<SmtpMailer, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = if url.starts_with("smtp://") && url.contains("tls=none") {
+            // In the clear, asked for by name (a relay on the same machine or network).
+            url.replace("?tls=none&", "?").replace("?tls=none", "").replace("&tls=none", "")
+        } else if url.starts_with("smtp://") && !url.contains("tls=") {
+            // Never send in the clear by accident: STARTTLS unless told otherwise.
+            format!("{url}{}tls=required", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&url)
+            .map_err(|e| format!("the SMTP URL is not usable: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(20)))
+            .build();
+        let from = from.parse().map_err(|e| format!("the sender address {from:?} is not usable: {e}"))?;
+        Ok(SmtpMailer { transport, from })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, email: &Email) -> Result<(), SendError> {
+        use lettre::AsyncTransport;
+        let to = email.to.parse().map_err(|e| SendError::Permanent(format!("the address is not usable: {e}")))?;
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(one_line(&email.subject))
+            .message_id(Some(format!("<{}@kith>", email.id)))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(email.body.clone())
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(e) => Err(SendError::Temporary(e.to_string())),
+        }
+    }
+}
+
 /// Writes each email to `{dir}/{date}-{id}.eml`.
 #[derive(Debug, Clone)]
 pub struct FileMailer {
@@ -95,12 +167,33 @@ impl Mailer for FileMailer {
     }
 }
 
+#[async_trait]
+impl Texter for FileMailer {
+    async fn send_text(&self, text: &Text) -> Result<(), SendError> {
+        let now = kith_domain::SystemClock.now();
+        let content = format!("To: {}\n\n{}\n", one_line(&text.to), text.body);
+        let path = self.dir.join(format!("{}-{}.sms.txt", now.format("%Y%m%dT%H%M%S"), text.id));
+        let dir = self.dir.clone();
+        let write = move || {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(&path, content)
+        };
+        match tokio::task::spawn_blocking(write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SendError::Temporary(e.to_string())),
+            Err(e) => Err(SendError::Temporary(e.to_string())),
+        }
+    }
+}
+
 /// GOV.UK Notify: one email template whose subject is `((subject))` and body `((body))`.
 #[derive(Debug, Clone)]
 pub struct NotifyMailer {
     service_id: String,
     secret: String,
     pub template_id: String,
+    /// A text message template whose content is `((body))`.
+    pub sms_template_id: Option<String>,
     pub base_url: String,
     http: reqwest::Client,
 }
@@ -130,6 +223,7 @@ impl NotifyMailer {
             service_id: service_id.into(),
             secret: secret.into(),
             template_id: template_id.into(),
+            sms_template_id: None,
             base_url: base_url.trim_end_matches('/').into(),
             http,
         })
@@ -146,19 +240,21 @@ impl NotifyMailer {
     }
 }
 
-#[async_trait]
-impl Mailer for NotifyMailer {
-    async fn send(&self, email: &Email) -> Result<(), SendError> {
-        let body = serde_json::json!({
-            "email_address": email.to,
-            "template_id": self.template_id,
-            "reference": email.id.to_string(),
-            "personalisation": { "subject": email.subject, "body": email.body },
-        });
+impl NotifyMailer {
+    /// The same, also sending text messages with this template.
+    pub fn with_sms_template(mut self, template_id: &str) -> Result<NotifyMailer, String> {
+        if Uuid::parse_str(template_id).is_err() {
+            return Err(format!("the GOV.UK Notify text message template id {template_id:?} is not a UUID"));
+        }
+        self.sms_template_id = Some(template_id.into());
+        Ok(self)
+    }
+
+    async fn post(&self, kind: &str, body: serde_json::Value) -> Result<(), SendError> {
         let now = kith_domain::SystemClock.now().timestamp();
         let response = self
             .http
-            .post(format!("{}/v2/notifications/email", self.base_url))
+            .post(format!("{}/v2/notifications/{kind}", self.base_url))
             .bearer_auth(self.token(now))
             .json(&body)
             .send()
@@ -175,6 +271,35 @@ impl Mailer for NotifyMailer {
         } else {
             Err(SendError::Permanent(message))
         }
+    }
+}
+
+#[async_trait]
+impl Mailer for NotifyMailer {
+    async fn send(&self, email: &Email) -> Result<(), SendError> {
+        let body = serde_json::json!({
+            "email_address": email.to,
+            "template_id": self.template_id,
+            "reference": email.id.to_string(),
+            "personalisation": { "subject": email.subject, "body": email.body },
+        });
+        self.post("email", body).await
+    }
+}
+
+#[async_trait]
+impl Texter for NotifyMailer {
+    async fn send_text(&self, text: &Text) -> Result<(), SendError> {
+        let Some(template) = &self.sms_template_id else {
+            return Err(SendError::Permanent("no GOV.UK Notify text message template is set".into()));
+        };
+        let body = serde_json::json!({
+            "phone_number": text.to,
+            "template_id": template,
+            "reference": text.id.to_string(),
+            "personalisation": { "body": text.body },
+        });
+        self.post("sms", body).await
     }
 }
 
@@ -213,8 +338,27 @@ impl Outbox {
         Ok(id)
     }
 
+    /// Adds a text message to the outbox.
+    pub async fn text(&self, to: &str, body: &str, purpose: &str) -> kith_store::Result<Uuid> {
+        let id = Uuid::new_v4();
+        let keyring = self.accounts.keyring();
+        self.store
+            .enqueue(OutboxMessage {
+                id,
+                channel: Channel::Sms,
+                recipient: Sealed(keyring.seal(to, &context("outbox.recipient", id))),
+                subject: String::new(),
+                body: Sealed(keyring.seal(body, &context("outbox.body", id))),
+                purpose: purpose.into(),
+                created_at: self.accounts.now(),
+                attempts: 0,
+            })
+            .await?;
+        Ok(id)
+    }
+
     /// Sends what is due. Returns how many went.
-    pub async fn deliver_due(&self, mailer: &dyn Mailer) -> kith_store::Result<usize> {
+    pub async fn deliver_due(&self, senders: &Senders) -> kith_store::Result<usize> {
         let now = self.accounts.now();
         let mut sent = 0;
         for m in self.store.claim_due(now, 20).await? {
@@ -226,10 +370,12 @@ impl Outbox {
                 self.store.mark_failed(m.id, "the message cannot be opened with these keys", None).await?;
                 continue;
             };
-            let email = Email { id: m.id, to, subject: m.subject.clone(), body };
-            let outcome = match m.channel {
-                Channel::Email => mailer.send(&email).await,
-                Channel::Sms => Err(SendError::Permanent("no text message sender is set up".into())),
+            let outcome = match (m.channel, &senders.text) {
+                (Channel::Email, _) => {
+                    senders.mail.send(&Email { id: m.id, to, subject: m.subject.clone(), body }).await
+                }
+                (Channel::Sms, Some(texter)) => texter.send_text(&Text { id: m.id, to, body }).await,
+                (Channel::Sms, None) => Err(SendError::Temporary("no text message sender is set up".into())),
             };
             match outcome {
                 Ok(()) => {

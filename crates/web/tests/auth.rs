@@ -195,7 +195,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         (_, "/" | "/healthz" | "/readyz" | "/widget" | "/widget.js" | "/assets/{*path}")
         | (_, "/services/{id}" | "/services/{id}/report" | "/signin" | "/link/{token}")
         | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json" | "/services/{id}/link")
-        | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf") => public,
+        | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf" | "/shortlist/send") => public,
         (_, p) if p.starts_with("/oruk") => public,
         (_, "/signin/code") => vec![Who::Pending],
         (_, "/signin/two-factor" | "/signout") => any_session,
@@ -572,8 +572,9 @@ async fn a_group_member_asks_for_a_link_by_email(store: Arc<dyn Store>) {
     assert_eq!(state.store.outbox_counts().await.unwrap().pending, 1, "only the member gets a link");
 
     let dir = tempfile::tempdir().unwrap();
-    let mailer = kith_web::notify::FileMailer::new(dir.path().join("outbox"));
-    assert_eq!(state.outbox().deliver_due(&mailer).await.unwrap(), 1);
+    let mailer = Arc::new(kith_web::notify::FileMailer::new(dir.path().join("outbox")));
+    let senders = kith_web::notify::Senders { mail: mailer, text: None };
+    assert_eq!(state.outbox().deliver_due(&senders).await.unwrap(), 1);
     let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|f| f.unwrap().path()).collect();
     assert_eq!(files.len(), 1);
     let eml = std::fs::read_to_string(&files[0]).unwrap();

@@ -395,17 +395,20 @@ impl Accounts {
     /// Whether another magic-link request for `who` (an email, or `ip:ADDRESS`) may go
     /// ahead now; records it.
     pub async fn allow_link_request(&self, who: &str) -> Result<bool, AccountsError> {
-        let key = match who.strip_prefix("ip:") {
-            Some(ip) => format!("link-ip:{ip}"),
-            None => format!("link:{}", self.email_index(who)),
-        };
-        let limit = if who.starts_with("ip:") { LINK_REQUESTS * 10 } else { LINK_REQUESTS };
+        match who.strip_prefix("ip:") {
+            Some(ip) => self.allow_attempt(&format!("link-ip:{ip}"), LINK_REQUESTS * 10).await,
+            None => self.allow_attempt(&format!("link:{}", self.email_index(who)), LINK_REQUESTS).await,
+        }
+    }
+
+    /// Whether another attempt under `key` may go ahead: fewer than `limit` in the last
+    /// [`WINDOW_MINUTES`]. Records it.
+    pub async fn allow_attempt(&self, key: &str, limit: u32) -> Result<bool, AccountsError> {
         let now = self.clock.now();
-        let recent = self.store.attempts_since(&key, now - Duration::minutes(WINDOW_MINUTES)).await?;
-        if recent >= limit {
+        if self.store.attempts_since(key, now - Duration::minutes(WINDOW_MINUTES)).await? >= limit {
             return Ok(false);
         }
-        self.store.record_attempt(&key, now, true).await?;
+        self.store.record_attempt(key, now, true).await?;
         Ok(true)
     }
 

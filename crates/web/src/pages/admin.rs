@@ -28,6 +28,7 @@ pub const ACTIONS: &[&str] = &[
     "magic_link.issue",
     "recovery_code.used",
     "second_factor_failed",
+    "shortlist.send",
     "sign_in",
     "sign_in_failed",
     "sign_in_password",

@@ -39,6 +39,8 @@ pub fn routes() -> Routes {
         .post("/shortlist", Public, shortlist::change)
         .get("/shortlist/print", Public, shortlist::print)
         .get("/shortlist/leaflet.pdf", Public, shortlist::leaflet)
+        .get("/shortlist/send", Public, shortlist::send_page)
+        .post("/shortlist/send", Public, shortlist::send)
         .get("/widget", Public, widget::page)
         .get("/widget.js", Public, widget::script)
         .get("/assets/{*path}", Public, assets::serve)

@@ -270,3 +270,160 @@ mod tests {
         assert_eq!(local_path("/\\evil.example"), "/shortlist");
     }
 }
+
+#[derive(Template)]
+#[template(path = "shortlist_send.html")]
+struct SendPage {
+    layout: Layout,
+    count: usize,
+    how: String,
+    to: String,
+    sent_to: Option<String>,
+    errors: Vec<super::search::FieldError>,
+}
+
+impl SendPage {
+    fn error_for(&self, field: &str) -> Option<&super::search::FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+/// Messages a browser may send in [`crate::auth::accounts::WINDOW_MINUTES`], so the form
+/// cannot be used to send mail to strangers in bulk.
+const SENDS_PER_ADDRESS: u32 = 10;
+
+fn empty_list(headers: &HeaderMap) -> Response {
+    PageError::BadRequest(
+        "The shortlist is empty, so there is nothing to send. Add services to the shortlist first.".into(),
+    )
+    .into_page(headers)
+}
+
+/// `GET /shortlist/send`: the form.
+pub async fn send_page(headers: HeaderMap) -> Response {
+    let list = Shortlist::from_headers(&headers);
+    if list.is_empty() {
+        return empty_list(&headers);
+    }
+    let page = SendPage {
+        layout: Layout::new("Send the shortlist – Kith", &headers),
+        count: list.len(),
+        how: "email".into(),
+        to: String::new(),
+        sent_to: None,
+        errors: vec![],
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The shortlist as an email: each service with where, when, phone, website and cost.
+fn email_body(entries: &[kith_leaflet::Entry], links: &[String]) -> String {
+    let mut out = String::from("Services we talked about\n\n");
+    for (e, link) in entries.iter().zip(links) {
+        out.push_str(&format!("{}\n", e.name));
+        if let Some(org) = &e.organisation {
+            out.push_str(&format!("{org}\n"));
+        }
+        for (label, value) in &e.rows {
+            out.push_str(&format!("{label}: {value}\n"));
+        }
+        out.push_str(&format!("More: {link}\n\n"));
+    }
+    out.push_str("Listings change: check with a service before you go.\n");
+    out
+}
+
+/// The shortlist as a text message: names, phones and links, kept short.
+fn text_body(entries: &[kith_leaflet::Entry], links: &[String]) -> String {
+    let mut out = String::from("Services we talked about:\n");
+    for (n, (e, link)) in entries.iter().zip(links).enumerate() {
+        let phone = e.rows.iter().find(|(l, _)| l == "Phone").map(|(_, v)| format!(" {v}")).unwrap_or_default();
+        out.push_str(&format!("{}. {}{phone} {link}\n", n + 1, e.name));
+    }
+    out
+}
+
+/// `POST /shortlist/send`: checks the address, queues the message, and says so.
+pub async fn send(
+    State(state): State<AppState>,
+    axum::Extension(crate::auth::ClientIp(ip)): axum::Extension<crate::auth::ClientIp>,
+    axum::Extension(viewer): axum::Extension<crate::auth::Viewer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use kith_domain::contact::{masked, plausible_email, uk_mobile};
+    let list = Shortlist::from_headers(&headers);
+    if list.is_empty() {
+        return empty_list(&headers);
+    }
+    let fields = Fields::parse(std::str::from_utf8(&body).ok());
+    let how = fields.get("how").to_owned();
+    let to = fields.get("to").to_owned();
+    let mut page = SendPage {
+        layout: Layout::new("Error: Send the shortlist – Kith", &headers),
+        count: list.len(),
+        how: how.clone(),
+        to: to.clone(),
+        sent_to: None,
+        errors: vec![],
+    };
+    let error =
+        |field, message: &str| super::search::FieldError { field, message: message.into(), suggestions: vec![] };
+    let address = match how.as_str() {
+        "email" if plausible_email(&to) => Some(to.trim().to_owned()),
+        "email" => {
+            page.errors.push(error("to", "Enter an email address in the correct format, like name@example.org"));
+            None
+        }
+        "text" => match uk_mobile(&to) {
+            Some(number) => Some(number),
+            None => {
+                page.errors.push(error("to", "Enter a UK mobile number, like 07700 900123"));
+                None
+            }
+        },
+        _ => {
+            page.errors.push(error("how", "Choose email or text message"));
+            None
+        }
+    };
+    let Some(address) = address else { return render(StatusCode::BAD_REQUEST, &page) };
+    let key = format!("send:{}", ip.as_deref().unwrap_or("unknown"));
+    let allowed = state.accounts.allow_attempt(&key, SENDS_PER_ADDRESS).await.unwrap_or(false);
+    if !allowed {
+        page.errors.push(error(
+            "to",
+            &format!(
+                "This browser has sent several lists already. Wait {} minutes, or print the list instead.",
+                crate::auth::accounts::WINDOW_MINUTES
+            ),
+        ));
+        return render(StatusCode::TOO_MANY_REQUESTS, &page);
+    }
+    let found = match services(&state, &list).await {
+        Ok(s) => s,
+        Err(e) => return e.into_page(&headers),
+    };
+    let now = state.clock.now();
+    let entries: Vec<kith_leaflet::Entry> = found.iter().map(|s| entry(&Detail::new(s, now, true))).collect();
+    let links: Vec<String> = found.iter().map(|s| format!("{}/services/{}", state.public_url, s.id)).collect();
+    let outbox = state.outbox();
+    let queued = if how == "email" {
+        outbox.email(&address, "Services we talked about", &email_body(&entries, &links), "shortlist").await
+    } else {
+        outbox.text(&address, &text_body(&entries, &links), "shortlist").await
+    };
+    match queued {
+        Ok(id) => {
+            // The address is personal data: the audit says a list went, not where.
+            let actor = viewer.actor(ip);
+            let what = if how == "email" { "email" } else { "text message" };
+            state.accounts.audit(&actor, "shortlist.send", "outbox", Some(id.to_string()), what).await;
+            page.layout = Layout::new("Shortlist sent – Kith", &headers);
+            page.sent_to = Some(masked(&address));
+            page.errors.clear();
+            render(StatusCode::OK, &page)
+        }
+        Err(e) => PageError::from(e).into_page(&headers),
+    }
+}
