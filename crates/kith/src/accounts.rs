@@ -14,6 +14,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// Keys may come from the environment instead of a file (a container platform's secret):
+/// the key file's text, with lines separated by newlines or `;`.
+pub const KEYS_VAR: &str = "KITH_KEYS";
+
+fn keys_from_env() -> Option<Result<Keyring>> {
+    let text = std::env::var(KEYS_VAR).ok().filter(|t| !t.trim().is_empty())?;
+    Some(Keyring::parse(&text.replace(';', "\n")).with_context(|| format!("cannot use the keys in {KEYS_VAR}")))
+}
+
 fn key_path(global: &Global) -> PathBuf {
     global.key_file.clone().unwrap_or_else(|| global.data_dir.join("keys.txt"))
 }
@@ -26,6 +35,9 @@ fn on_postgres(global: &Global) -> bool {
 /// not when the database already holds encrypted fields). With PostgreSQL it must exist,
 /// since every instance needs the same one.
 pub async fn keyring(global: &Global, store: &dyn Store) -> Result<Keyring> {
+    if let Some(keys) = keys_from_env() {
+        return keys;
+    }
     let path = key_path(global);
     if path.exists() {
         return Keyring::load(&path).with_context(|| format!("cannot use the key file {}", path.display()));
@@ -190,6 +202,24 @@ pub async fn orgs(store: Arc<dyn Store>, command: OrgsCommand) -> Result<ExitCod
 
 /// `kith keys rotate`.
 pub async fn rotate_keys(global: &Global, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<ExitCode> {
+    if let Some(keys) = keys_from_env() {
+        // Kith cannot change the environment: print the new keys for the operator to
+        // store, then re-seal. Both keys open values until the instances restart.
+        let mut keyring = keys?;
+        let id = keyring.rotate();
+        println!("{}", keyring.to_text().lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join(";"));
+        eprintln!("Store the line above as {KEYS_VAR} for every instance now; re-encrypting with {id}.");
+        let accounts = Accounts::new(store, Arc::new(keyring), clock);
+        let n = accounts
+            .reseal_all()
+            .await
+            .context("re-encrypting personal fields failed; run it again with the new keys")?;
+        accounts
+            .audit(&Actor::cli(), "keys.rotate", "keyring", Some(id.clone()), &format!("{n} fields re-sealed"))
+            .await;
+        eprintln!("Re-encrypted {n} fields with {id}. Restart every instance with the new {KEYS_VAR}.");
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = key_path(global);
     let mut keyring = Keyring::load(&path).with_context(|| format!("cannot use the key file {}", path.display()))?;
     let id = keyring.rotate();

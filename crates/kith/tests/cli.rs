@@ -320,3 +320,35 @@ fn users_orgs_and_keys_from_the_command_line() {
     let out = kith(data.path(), &["users", "list"]);
     assert!(stderr(&out).contains("restore the key file from your backup"), "{}", stderr(&out));
 }
+
+#[test]
+fn keys_can_come_from_the_environment() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("k.txt");
+    assert!(kith(data.path(), &["keys", "new", file.to_str().unwrap()]).status.success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let env_keys: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join(";");
+    std::fs::remove_file(&file).unwrap();
+    let run = |args: &[&str], keys: &str| {
+        Command::new(env!("CARGO_BIN_EXE_kith"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .env_remove("KITH_DATABASE_URL")
+            .env("KITH_KEYS", keys)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["orgs", "add-area", "Fife"], &env_keys);
+    let area = stdout(&out).rsplit(' ').next().unwrap().trim().to_owned();
+    let out = run(&["users", "add", "fi@example.org", "--name", "Fi", "--role", "curator", "--area", &area], &env_keys);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!data.path().join("keys.txt").exists(), "no key file is made when the keys come from the environment");
+    let rotated = run(&["keys", "rotate"], &env_keys);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let new_keys = stdout(&rotated).trim().to_owned();
+    assert!(new_keys.contains("k2 = ") && stderr(&rotated).contains("Re-encrypted 2 fields"), "{}", stderr(&rotated));
+    assert!(stdout(&run(&["users", "list"], &new_keys)).contains("fi@example.org"));
+    let bad = run(&["users", "list"], "lookup = nonsense");
+    assert!(stderr(&bad).contains("cannot use the keys in KITH_KEYS"), "{}", stderr(&bad));
+}
