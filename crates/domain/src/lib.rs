@@ -19,6 +19,7 @@ pub mod hsds;
 pub mod opening;
 pub mod outbox;
 pub mod postcode;
+pub mod referral;
 pub mod report;
 pub mod serde_util;
 pub mod spelling;

@@ -1,0 +1,406 @@
+//! Referrals: the heart of Kith. A *signpost* records that information was given; a
+//! *referral* sends a person to a service, with their consent, and is followed until
+//! four weeks later someone can say whether they are still attending.
+//!
+//! The states are those of a FHIR R4 Task, and the moves between them are fixed here:
+//! [`TaskStatus::can_become`] is the one rule the web, the FHIR API and the database CHECK
+//! all follow.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// SNOMED CT (UK edition) codes for social prescribing.
+pub mod snomed {
+    pub const SYSTEM: &str = "http://snomed.info/sct";
+    /// "Referral to social prescribing service (procedure)".
+    pub const REFERRAL_TO_SOCIAL_PRESCRIBING: &str = "871731000000106";
+    pub const REFERRAL_TO_SOCIAL_PRESCRIBING_DISPLAY: &str = "Referral to social prescribing service";
+    /// "Social prescribing declined (situation)".
+    pub const SOCIAL_PRESCRIBING_DECLINED: &str = "871711000000103";
+    pub const SOCIAL_PRESCRIBING_DECLINED_DISPLAY: &str = "Social prescribing declined";
+}
+
+/// An NHS number: ten digits whose last is a Modulus 11 check digit. Numbers starting
+/// 999 are reserved for testing and are what Kith's demo and tests use.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NhsNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NhsNumberError {
+    #[error("An NHS number has 10 digits, like 943 476 5919")]
+    Length,
+    #[error("That is not a valid NHS number: check each digit again")]
+    CheckDigit,
+}
+
+impl NhsNumber {
+    /// Reads an NHS number as people write it: spaces and dashes are fine.
+    pub fn parse(input: &str) -> Result<NhsNumber, NhsNumberError> {
+        let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NhsNumberError::Length);
+        }
+        let values: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
+        let sum: u32 = values[..9].iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
+        let check = match 11 - sum % 11 {
+            11 => 0,
+            10 => return Err(NhsNumberError::CheckDigit),
+            c => c,
+        };
+        if check != values[9] {
+            return Err(NhsNumberError::CheckDigit);
+        }
+        Ok(NhsNumber(digits))
+    }
+
+    /// The ten digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// As the NHS writes it: `943 476 5919`.
+    pub fn formatted(&self) -> String {
+        format!("{} {} {}", &self.0[..3], &self.0[3..6], &self.0[6..])
+    }
+
+    /// Whether it is from the range reserved for testing (999…).
+    pub fn is_test_number(&self) -> bool {
+        self.0.starts_with("999")
+    }
+}
+
+impl TryFrom<String> for NhsNumber {
+    type Error = NhsNumberError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        NhsNumber::parse(&s)
+    }
+}
+
+impl From<NhsNumber> for String {
+    fn from(n: NhsNumber) -> String {
+        n.0
+    }
+}
+
+/// Where a referral has got to: the FHIR R4 Task status codes Kith uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskStatus {
+    /// Sent; the group has not opened it.
+    Requested,
+    /// The group has seen it.
+    Received,
+    Accepted,
+    /// Declined by the group, with a reason.
+    Rejected,
+    /// The person has started.
+    InProgress,
+    /// Waitlisted, or paused.
+    OnHold,
+    Completed,
+    /// Withdrawn by the referrer or the person.
+    Cancelled,
+    /// Did not work out: the person stopped or never went.
+    Failed,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 9] = [
+        TaskStatus::Requested,
+        TaskStatus::Received,
+        TaskStatus::Accepted,
+        TaskStatus::Rejected,
+        TaskStatus::InProgress,
+        TaskStatus::OnHold,
+        TaskStatus::Completed,
+        TaskStatus::Cancelled,
+        TaskStatus::Failed,
+    ];
+
+    /// The FHIR code, as stored.
+    pub fn code(self) -> &'static str {
+        match self {
+            TaskStatus::Requested => "requested",
+            TaskStatus::Received => "received",
+            TaskStatus::Accepted => "accepted",
+            TaskStatus::Rejected => "rejected",
+            TaskStatus::InProgress => "in-progress",
+            TaskStatus::OnHold => "on-hold",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// How the status reads on a timeline.
+    pub fn label(self) -> &'static str {
+        match self {
+            TaskStatus::Requested => "Sent",
+            TaskStatus::Received => "Seen by the group",
+            TaskStatus::Accepted => "Accepted",
+            TaskStatus::Rejected => "Declined",
+            TaskStatus::InProgress => "Started",
+            TaskStatus::OnHold => "Waiting list",
+            TaskStatus::Completed => "Completed",
+            TaskStatus::Cancelled => "Cancelled",
+            TaskStatus::Failed => "Did not work out",
+        }
+    }
+
+    /// No move leads out of these.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskStatus::Rejected | TaskStatus::Completed | TaskStatus::Cancelled | TaskStatus::Failed)
+    }
+
+    /// The statuses a referral may move to from this one.
+    pub fn next(self) -> &'static [TaskStatus] {
+        use TaskStatus::*;
+        match self {
+            Requested => &[Received, Accepted, Rejected, OnHold, Cancelled],
+            Received => &[Accepted, Rejected, OnHold, Cancelled],
+            Accepted => &[InProgress, OnHold, Completed, Cancelled, Failed],
+            OnHold => &[Accepted, InProgress, Rejected, Cancelled, Failed],
+            InProgress => &[OnHold, Completed, Cancelled, Failed],
+            Rejected | Completed | Cancelled | Failed => &[],
+        }
+    }
+
+    pub fn can_become(self, next: TaskStatus) -> bool {
+        self.next().contains(&next)
+    }
+
+    /// Checks a move, with a message a person can act on.
+    pub fn transition(self, next: TaskStatus) -> Result<TaskStatus, TransitionError> {
+        if self.can_become(next) { Ok(next) } else { Err(TransitionError { from: self, to: next }) }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A move the state machine does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub struct TransitionError {
+    pub from: TaskStatus,
+    pub to: TaskStatus,
+}
+
+impl fmt::Display for TransitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.from.is_final() {
+            write!(
+                f,
+                "This referral is {} and cannot be changed now; make a new referral instead",
+                self.from.label().to_lowercase()
+            )
+        } else {
+            let allowed: Vec<&str> = self.from.next().iter().map(|s| s.label()).collect();
+            write!(
+                f,
+                "A referral that is {} cannot become {}; it can become: {}",
+                self.from.label().to_lowercase(),
+                self.to.label().to_lowercase(),
+                allowed.join(", ").to_lowercase()
+            )
+        }
+    }
+}
+
+/// Why a group declined a referral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    NoCapacity,
+    NotEligible,
+    OutOfArea,
+    NotRunning,
+    PersonDeclined,
+    Other,
+}
+
+impl DeclineReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            DeclineReason::NoCapacity => "No space just now",
+            DeclineReason::NotEligible => "The service is not for this person",
+            DeclineReason::OutOfArea => "The person lives outside the area we cover",
+            DeclineReason::NotRunning => "The service is not running",
+            DeclineReason::PersonDeclined => "The person did not want to go ahead",
+            DeclineReason::Other => "Another reason",
+        }
+    }
+}
+
+/// What the four-week follow-up found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
+pub enum Outcome {
+    Started,
+    StillAttending,
+    Stopped(String),
+    NeverAttended(String),
+    CouldNotContact,
+}
+
+impl Outcome {
+    /// The status the referral moves to when this is recorded.
+    pub fn status(&self) -> TaskStatus {
+        match self {
+            Outcome::Started | Outcome::StillAttending => TaskStatus::InProgress,
+            Outcome::Stopped(_) | Outcome::NeverAttended(_) => TaskStatus::Failed,
+            Outcome::CouldNotContact => TaskStatus::OnHold,
+        }
+    }
+
+    /// Counts towards "still attending at four weeks" (the Links measure).
+    pub fn still_attending(&self) -> bool {
+        matches!(self, Outcome::StillAttending)
+    }
+}
+
+/// An outcome measure: a fixed set of questions, each answered on a scale. ONS4 is built
+/// in; licensed scales (SWEMWBS, MYCaW) plug in here where an organisation holds a licence.
+pub trait Instrument: Send + Sync {
+    fn id(&self) -> &'static str;
+    fn name(&self) -> &'static str;
+    fn questions(&self) -> &[Question];
+    /// Checks a full set of answers, one per question, in order.
+    fn check(&self, answers: &[u8]) -> Result<(), String> {
+        let questions = self.questions();
+        if answers.len() != questions.len() {
+            return Err(format!("Answer all {} questions", questions.len()));
+        }
+        for (q, a) in questions.iter().zip(answers) {
+            if !(q.min..=q.max).contains(a) {
+                return Err(format!("Answer “{}” with a number from {} to {}", q.text, q.min, q.max));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub text: &'static str,
+    pub min: u8,
+    pub max: u8,
+    /// What the lowest and highest answers mean.
+    pub anchors: (&'static str, &'static str),
+}
+
+/// The ONS personal well-being questions (ONS4), each 0–10.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ons4;
+
+const ONS4_QUESTIONS: [Question; 4] = [
+    Question {
+        text: "Overall, how satisfied are you with your life nowadays?",
+        min: 0,
+        max: 10,
+        anchors: ("Not at all", "Completely"),
+    },
+    Question {
+        text: "Overall, to what extent do you feel that the things you do in your life are worthwhile?",
+        min: 0,
+        max: 10,
+        anchors: ("Not at all", "Completely"),
+    },
+    Question {
+        text: "Overall, how happy did you feel yesterday?",
+        min: 0,
+        max: 10,
+        anchors: ("Not at all", "Completely"),
+    },
+    Question {
+        text: "Overall, how anxious did you feel yesterday?",
+        min: 0,
+        max: 10,
+        anchors: ("Not at all", "Completely"),
+    },
+];
+
+impl Instrument for Ons4 {
+    fn id(&self) -> &'static str {
+        "ons4"
+    }
+
+    fn name(&self) -> &'static str {
+        "ONS personal well-being (ONS4)"
+    }
+
+    fn questions(&self) -> &[Question] {
+        &ONS4_QUESTIONS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nhs_numbers_are_checked_with_modulus_11() {
+        let n = NhsNumber::parse("943 476 5919").unwrap();
+        assert_eq!((n.as_str(), n.formatted().as_str()), ("9434765919", "943 476 5919"));
+        assert!(!n.is_test_number());
+        assert!(NhsNumber::parse("999-000-0018").unwrap().is_test_number());
+        assert_eq!(NhsNumber::parse("9434765918"), Err(NhsNumberError::CheckDigit));
+        assert_eq!(NhsNumber::parse("943476591"), Err(NhsNumberError::Length));
+        assert_eq!(NhsNumber::parse("94347659ab"), Err(NhsNumberError::Length));
+        // A remainder that gives a check digit of 10 can never be valid.
+        let ten = (0..1000u32)
+            .map(|n| format!("999{n:06}"))
+            .find(|nine| {
+                let sum: u32 = nine.bytes().zip((2..=10).rev()).map(|(b, w)| u32::from(b - b'0') * w).sum();
+                11 - sum % 11 == 10
+            })
+            .unwrap();
+        for last in 0..=9 {
+            assert_eq!(NhsNumber::parse(&format!("{ten}{last}")), Err(NhsNumberError::CheckDigit));
+        }
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(json, "\"9434765919\"");
+        assert!(serde_json::from_str::<NhsNumber>("\"9434765918\"").is_err());
+    }
+
+    #[test]
+    fn the_state_machine_allows_only_its_moves() {
+        use TaskStatus::*;
+        assert!(Requested.can_become(Accepted));
+        assert!(Received.can_become(OnHold), "waitlisting");
+        assert!(OnHold.can_become(Accepted));
+        assert!(!Cancelled.can_become(Accepted));
+        assert!(!Requested.can_become(Completed));
+        let err = Cancelled.transition(Accepted).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "This referral is cancelled and cannot be changed now; make a new referral instead"
+        );
+        let err = Requested.transition(InProgress).unwrap_err();
+        assert!(err.to_string().starts_with("A referral that is sent cannot become started; it can become:"));
+        for s in TaskStatus::ALL {
+            assert_eq!(TaskStatus::parse(s.code()), Some(s));
+            assert_eq!(s.is_final(), s.next().is_empty(), "{s}");
+            assert!(!s.can_become(s), "{s} does not move to itself");
+        }
+        assert_eq!(serde_json::to_string(&InProgress).unwrap(), "\"in-progress\"");
+    }
+
+    #[test]
+    fn outcomes_move_the_referral_and_ons4_is_checked() {
+        assert_eq!(Outcome::StillAttending.status(), TaskStatus::InProgress);
+        assert_eq!(Outcome::NeverAttended("moved away".into()).status(), TaskStatus::Failed);
+        assert!(Outcome::StillAttending.still_attending() && !Outcome::Started.still_attending());
+        assert!(Ons4.check(&[7, 8, 6, 3]).is_ok());
+        assert_eq!(Ons4.check(&[7, 8, 6]).unwrap_err(), "Answer all 4 questions");
+        assert!(Ons4.check(&[7, 8, 6, 11]).unwrap_err().contains("from 0 to 10"));
+        assert_eq!(snomed::REFERRAL_TO_SOCIAL_PRESCRIBING, "871731000000106");
+    }
+}
