@@ -404,3 +404,110 @@ mod tests {
         assert_eq!(snomed::REFERRAL_TO_SOCIAL_PRESCRIBING, "871731000000106");
     }
 }
+
+/// How a person would like to be contacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactMethod {
+    Phone,
+    Text,
+    Email,
+    Letter,
+}
+
+impl ContactMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactMethod::Phone => "phone",
+            ContactMethod::Text => "text",
+            ContactMethod::Email => "email",
+            ContactMethod::Letter => "letter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ContactMethod> {
+        [ContactMethod::Phone, ContactMethod::Text, ContactMethod::Email, ContactMethod::Letter]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// A patient as the store keeps them: everything that identifies them is sealed; the NHS
+/// number (or local id) is found by its blind index. Synthetic in every test and demo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientRecord {
+    pub id: uuid::Uuid,
+    /// The practice that holds the record.
+    pub organisation_id: uuid::Uuid,
+    pub nhs_number_index: Option<String>,
+    pub local_id_index: Option<String>,
+    /// Sealed JSON of the identifying fields: name, date of birth, NHS number or local id,
+    /// contact details, postcode.
+    pub details: crate::account::Sealed,
+    pub contact_method: ContactMethod,
+    pub language: Option<String>,
+    /// From the postcode, kept unsealed for reports: a decile and a neighbourhood name
+    /// identify nobody on their own.
+    pub deprivation_decile: Option<u8>,
+    pub neighbourhood: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Whether information was given or a person was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralKind {
+    /// Information given, from the shortlist; nothing shared with the group.
+    Signpost,
+    /// The person sent to the service, with consent.
+    Referral,
+}
+
+impl ReferralKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralKind::Signpost => "signpost",
+            ReferralKind::Referral => "referral",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReferralKind> {
+        match s {
+            "signpost" => Some(ReferralKind::Signpost),
+            "referral" => Some(ReferralKind::Referral),
+            _ => None,
+        }
+    }
+}
+
+/// A signpost or referral as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralRecord {
+    pub id: uuid::Uuid,
+    pub kind: ReferralKind,
+    pub patient_id: uuid::Uuid,
+    pub service_id: uuid::Uuid,
+    /// The community group it goes to (a member organisation), which alone may see it.
+    pub group_id: Option<uuid::Uuid>,
+    pub referrer_user: uuid::Uuid,
+    pub referrer_org: uuid::Uuid,
+    pub status: TaskStatus,
+    /// Sealed JSON: the reason, "what matters to you", consent (what, with whom, when, by
+    /// whom), and any safeguarding note.
+    pub details: crate::account::Sealed,
+    pub safeguarding: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub follow_up_due: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One step on a referral's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralEvent {
+    pub seq: i64,
+    pub referral_id: uuid::Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: Option<uuid::Uuid>,
+    pub status: TaskStatus,
+    /// A decline reason, an outcome, or a note; never personal details.
+    pub note: String,
+}

@@ -13,6 +13,7 @@ pub mod locate;
 mod migrate;
 pub mod outbox;
 pub mod postgres;
+pub mod referrals;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 pub use accounts::AccountStore;
 pub use error::StoreError;
 pub use outbox::OutboxStore;
+pub use referrals::ReferralStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which engine a store runs on.
@@ -160,7 +162,7 @@ pub struct OutwardArea {
 /// The directory's storage contract. Every write is one transaction and appends to the
 /// change feed in it; reads of services return them fully nested (`service_full`).
 #[async_trait]
-pub trait Store: AccountStore + OutboxStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AccountStore + OutboxStore + ReferralStore + Send + Sync + std::fmt::Debug {
     fn engine(&self) -> Engine;
 
     /// Stores every record in the batch in one transaction, inserting new ones and

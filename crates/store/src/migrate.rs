@@ -17,6 +17,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration { version: 4, name: "accounts", sql: include_str!("../migrations/sqlite/0004_accounts.sql") },
     Migration { version: 5, name: "outbox", sql: include_str!("../migrations/sqlite/0005_outbox.sql") },
+    Migration { version: 6, name: "referrals", sql: include_str!("../migrations/sqlite/0006_referrals.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -29,6 +30,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration { version: 4, name: "accounts", sql: include_str!("../migrations/postgres/0004_accounts.sql") },
     Migration { version: 5, name: "outbox", sql: include_str!("../migrations/postgres/0005_outbox.sql") },
+    Migration { version: 6, name: "referrals", sql: include_str!("../migrations/postgres/0006_referrals.sql") },
 ];
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod accounts;
 mod geo;
 mod outbox;
+mod referrals;
 mod reports;
 
 use crate::doc::{self, Wanted, with_modified};

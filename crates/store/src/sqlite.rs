@@ -5,6 +5,7 @@
 mod accounts;
 mod geo;
 mod outbox;
+mod referrals;
 mod reports;
 
 use crate::doc::{self, Wanted, decode, encode, parse_ts, ts};

@@ -13,6 +13,7 @@ use kith_domain::hsds::{
     Attribute, Location, LocationType, Organization, Service, ServiceAtLocation, Taxonomy, TaxonomyTerm,
 };
 use kith_domain::postcode::{Outward, Postcode};
+use kith_domain::referral::{PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, TaskStatus};
 use kith_domain::{ChangeOp, Clock, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
 use kith_store::accounts::SealedField;
 use kith_store::{PageRequest, ServiceQuery, Store, StoreError, TermQuery};
@@ -731,6 +732,131 @@ async fn the_outbox_claims_once_retries_and_erases_what_it_sent(store: &dyn Stor
     assert_eq!((counts.pending, counts.sent, counts.failed), (0, 2, 1));
 }
 
+/// A practice, a group, a referrer and a patient, for the referral tests.
+async fn caseload_setup(store: &dyn Store, clock: &FixedClock) -> (PatientRecord, Uuid, Uuid, Uuid) {
+    use kith_domain::referral::ContactMethod;
+    store.put_organisation(org(900, OrgKind::Practice, "Parkhead Health Centre", Some("43210"), &[])).await.unwrap();
+    store.put_organisation(org(901, OrgKind::Vcs, "Men's Shed", None, &[])).await.unwrap();
+    let referrer = user(
+        902,
+        "idx-referrer",
+        vec![Grant { role: Role::LinkWorker, scope: Scope::Organisation(id(900)) }],
+        clock.now(),
+    );
+    store.put_user(referrer).await.unwrap();
+    let patient = PatientRecord {
+        id: id(903),
+        organisation_id: id(900),
+        nhs_number_index: Some("idx-nhs-9990000018".into()),
+        local_id_index: None,
+        details: Sealed("v1.k1.sealed-patient".into()),
+        contact_method: ContactMethod::Text,
+        language: Some("en".into()),
+        deprivation_decile: Some(1),
+        neighbourhood: Some("Parkhead".into()),
+        created_at: clock.now(),
+    };
+    store.put_patient(patient.clone()).await.unwrap();
+    (patient, id(900), id(901), id(902))
+}
+
+fn referral_record(
+    n: u128,
+    kind: ReferralKind,
+    patient: Uuid,
+    group: Uuid,
+    referrer: Uuid,
+    practice: Uuid,
+    at: chrono::DateTime<Utc>,
+) -> ReferralRecord {
+    ReferralRecord {
+        id: id(n),
+        kind,
+        patient_id: patient,
+        service_id: id(1),
+        group_id: Some(group),
+        referrer_user: referrer,
+        referrer_org: practice,
+        status: TaskStatus::Requested,
+        details: Sealed(format!("v1.k1.sealed-referral-{n}")),
+        safeguarding: false,
+        created_at: at,
+        follow_up_due: Some(at + Duration::days(28)),
+    }
+}
+
+fn step(referral: u128, status: TaskStatus, at: chrono::DateTime<Utc>, note: &str) -> ReferralEvent {
+    ReferralEvent { seq: 0, referral_id: id(referral), at, actor: None, status, note: note.into() }
+}
+
+async fn referrals_move_by_the_rules_with_a_timeline(store: &dyn Store, clock: &FixedClock) {
+    let (patient, practice, group, referrer) = caseload_setup(store, clock).await;
+    let t0 = clock.now();
+    assert_eq!(store.patient(patient.id).await.unwrap(), Some(patient.clone()));
+    assert_eq!(
+        store.patient_by_nhs_index(practice, "idx-nhs-9990000018").await.unwrap().map(|p| p.id),
+        Some(patient.id)
+    );
+    assert!(store.patient_by_nhs_index(group, "idx-nhs-9990000018").await.unwrap().is_none(), "another practice's");
+    let twin = PatientRecord { id: id(904), ..patient.clone() };
+    assert!(matches!(store.put_patient(twin).await, Err(StoreError::Conflict(_))));
+
+    let referral = referral_record(910, ReferralKind::Referral, patient.id, group, referrer, practice, t0);
+    store.create_referral(referral.clone(), step(910, TaskStatus::Requested, t0, "sent")).await.unwrap();
+    let signpost = ReferralRecord {
+        status: TaskStatus::Completed,
+        ..referral_record(911, ReferralKind::Signpost, patient.id, group, referrer, practice, t0 + Duration::minutes(1))
+    };
+    store.create_referral(signpost, step(911, TaskStatus::Completed, t0, "information given")).await.unwrap();
+    assert_eq!(store.referral(id(910)).await.unwrap(), Some(referral.clone()));
+    assert_eq!(
+        store.referrals_for_group(group, 10).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
+        [id(910)],
+        "the group sees referrals, not signposts"
+    );
+    assert_eq!(store.referrals_for_patient(patient.id).await.unwrap().len(), 2);
+
+    // Nothing half-written: a referral for nobody leaves no timeline either.
+    let orphan = referral_record(912, ReferralKind::Referral, id(999), group, referrer, practice, t0);
+    assert!(matches!(
+        store.create_referral(orphan, step(912, TaskStatus::Requested, t0, "sent")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.timeline(id(912)).await.unwrap().is_empty());
+
+    let t1 = t0 + Duration::hours(2);
+    assert!(
+        store
+            .move_referral(id(910), TaskStatus::Requested, step(910, TaskStatus::Accepted, t1, "accepted"))
+            .await
+            .unwrap()
+    );
+    // Someone else moved it first: nothing changes.
+    assert!(
+        !store
+            .move_referral(id(910), TaskStatus::Requested, step(910, TaskStatus::Rejected, t1, "no capacity"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.referral(id(910)).await.unwrap().unwrap().status, TaskStatus::Accepted);
+    assert!(
+        store
+            .move_referral(id(910), TaskStatus::Accepted, step(910, TaskStatus::Cancelled, t1, "withdrawn"))
+            .await
+            .unwrap()
+    );
+    let refused =
+        store.move_referral(id(910), TaskStatus::Cancelled, step(910, TaskStatus::Accepted, t1, "again")).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(m)) if m.contains("cannot be changed now")));
+    let timeline = store.timeline(id(910)).await.unwrap();
+    let steps: Vec<(TaskStatus, &str)> = timeline.iter().map(|e| (e.status, e.note.as_str())).collect();
+    assert_eq!(
+        steps,
+        [(TaskStatus::Requested, "sent"), (TaskStatus::Accepted, "accepted"), (TaskStatus::Cancelled, "withdrawn")]
+    );
+    assert!(timeline.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -781,6 +907,7 @@ contract!(
     the_audit_log_appends_and_reads_newest_first,
     sealed_fields_page_and_are_replaced,
     the_outbox_claims_once_retries_and_erases_what_it_sent,
+    referrals_move_by_the_rules_with_a_timeline,
 );
 
 /// The status CHECK holds in SQLite even for a write that bypasses Kith.
@@ -891,4 +1018,53 @@ async fn sqlite_outbox_erases_sent_messages() {
         )
         .unwrap();
     assert_eq!(kept, 0);
+}
+
+/// Every (from, to) pair tried with raw SQL: the database allows exactly the moves the
+/// domain's state machine allows.
+async fn every_move_through_sql(store: &dyn Store, mut update: impl AsyncFnMut(&str, &str, &str) -> bool) {
+    let clock = clock();
+    let (patient, practice, group, referrer) = caseload_setup(store, &clock).await;
+    let mut n = 1000;
+    for from in TaskStatus::ALL {
+        for to in TaskStatus::ALL {
+            n += 1;
+            let r = ReferralRecord {
+                status: from,
+                ..referral_record(n, ReferralKind::Referral, patient.id, group, referrer, practice, clock.now())
+            };
+            store.create_referral(r, step(n, from, clock.now(), "set up")).await.unwrap();
+            let allowed = update(&id(n).to_string(), from.code(), to.code()).await;
+            assert_eq!(allowed, from == to || from.can_become(to), "{from} -> {to}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_allows_exactly_the_state_machine_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kith.db");
+    let store = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    every_move_through_sql(&store, async |id: &str, _from: &str, to: &str| {
+        conn.execute("UPDATE referrals SET status = ?2 WHERE id = ?1", [id, to]).is_ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_allows_exactly_the_state_machine_moves() {
+    let Some(t) = kith_store::testing::postgres(clock(), "postgres_allows_exactly_the_state_machine_moves").await
+    else {
+        return;
+    };
+    let (client, conn) = t.postgres_config().unwrap().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    every_move_through_sql(&*t.store, async |id: &str, _from: &str, to: &str| {
+        let id: Uuid = id.parse().unwrap();
+        client.execute("UPDATE referrals SET status = $2 WHERE id = $1", &[&id, &to]).await.is_ok()
+    })
+    .await;
+    drop(client);
+    t.cleanup().await;
 }
