@@ -20,6 +20,7 @@ pub mod notify;
 pub mod openapi;
 pub mod oruk;
 pub mod pages;
+pub mod referrals;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -83,6 +84,11 @@ impl AppState {
     /// The outbox: messages queued now, sent by [`notify::Outbox::deliver_due`].
     pub fn outbox(&self) -> notify::Outbox {
         notify::Outbox::new(self.store.clone(), self.accounts.clone())
+    }
+
+    /// Patients and referrals, with their rules.
+    pub fn referrals(&self) -> referrals::Referrals {
+        referrals::Referrals::new(self.store.clone(), self.accounts.clone())
     }
 
     /// The same, offering sign-in with an OpenID Connect provider.

@@ -1,0 +1,421 @@
+//! The referrals service: patients, signposts and referrals, with the rules that keep
+//! personal data safe. Every read and write of a patient is authorised here, by role and
+//! organisation, and audited; identifying details are sealed before the store sees them.
+//! The web pages and the FHIR API both go through this, never round it.
+
+use crate::auth::{Accounts, Actor};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kith_domain::account::{Grant, OrgKind, Permission, Role, Scope, Sealed, UserRecord};
+use kith_domain::postcode::Postcode;
+use kith_domain::referral::{
+    ContactMethod, NhsNumber, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, TaskStatus,
+};
+use kith_store::accounts::seal_context;
+use kith_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Days from a referral to its follow-up, unless an organisation sets its own.
+pub const FOLLOW_UP_DAYS: i64 = 28;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferralError {
+    /// Something the person can put right; the message says what.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not this person's to see or change.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// Someone else changed the referral first.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("sealed details could not be opened: {0}")]
+    Keys(#[from] kith_auth::KeyringError),
+}
+
+impl From<StoreError> for ReferralError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ReferralError::Conflict(m),
+            e => ReferralError::Store(e),
+        }
+    }
+}
+
+/// What identifies a patient: sealed as one JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientDetails {
+    pub name: String,
+    pub birth_date: NaiveDate,
+    pub nhs_number: Option<NhsNumber>,
+    pub local_id: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub phone: Option<String>,
+    pub postcode: Option<String>,
+}
+
+/// A new patient, as entered.
+#[derive(Debug, Clone)]
+pub struct NewPatient {
+    pub organisation_id: Uuid,
+    pub name: String,
+    pub birth_date: Option<NaiveDate>,
+    /// As typed; checked with Modulus 11.
+    pub nhs_number: Option<String>,
+    pub local_id: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub phone: Option<String>,
+    pub postcode: Option<String>,
+    pub contact_method: ContactMethod,
+    pub language: Option<String>,
+}
+
+/// Consent to share, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// What may be shared ("name, contact details and the reason for referral").
+    pub what: String,
+    /// With whom (the group).
+    pub with_whom: String,
+    pub given_at: DateTime<Utc>,
+    pub recorded_by: Uuid,
+}
+
+/// The sealed part of a referral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralDetails {
+    pub reason: String,
+    /// "What matters to you", in the person's words.
+    pub what_matters: String,
+    pub consent: Option<Consent>,
+    pub safeguarding_note: Option<String>,
+}
+
+/// A new signpost or referral, as entered.
+#[derive(Debug, Clone)]
+pub struct NewReferral {
+    pub kind: ReferralKind,
+    pub patient_id: Uuid,
+    pub service_id: Uuid,
+    pub reason: String,
+    pub what_matters: String,
+    /// (what, with whom): required for a referral.
+    pub consent: Option<(String, String)>,
+    pub safeguarding_note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Referrals {
+    store: Arc<dyn Store>,
+    accounts: Arc<Accounts>,
+}
+
+fn grants_in(user: &UserRecord, permission: Permission) -> impl Iterator<Item = &Grant> {
+    user.grants.iter().filter(move |g| g.role.allows(permission))
+}
+
+fn require(cond: bool, message: &str) -> Result<(), ReferralError> {
+    if cond { Ok(()) } else { Err(ReferralError::Invalid(message.into())) }
+}
+
+impl Referrals {
+    pub fn new(store: Arc<dyn Store>, accounts: Arc<Accounts>) -> Referrals {
+        Referrals { store, accounts }
+    }
+
+    /// Whether `user` holds patient-data roles in practice `org` (directly, not by area).
+    fn works_at(user: &UserRecord, org: Uuid) -> bool {
+        grants_in(user, Permission::PatientData)
+            .any(|g| g.role != Role::VcsMember && g.scope == Scope::Organisation(org))
+    }
+
+    /// Whether `user` is a member of community group `org`.
+    fn member_of(user: &UserRecord, org: Uuid) -> bool {
+        user.grants.iter().any(|g| g.role == Role::VcsMember && g.scope == Scope::Organisation(org))
+    }
+
+    fn seal<T: Serialize>(&self, field: &str, id: Uuid, value: &T) -> Result<Sealed, ReferralError> {
+        let json = serde_json::to_string(value).map_err(|e| ReferralError::Invalid(e.to_string()))?;
+        Ok(Sealed(self.accounts.keyring().seal(&json, &seal_context(field, id))))
+    }
+
+    fn open<T: serde::de::DeserializeOwned>(&self, field: &str, id: Uuid, sealed: &Sealed) -> Result<T, ReferralError> {
+        let json = self.accounts.keyring().open(&sealed.0, &seal_context(field, id))?;
+        serde_json::from_str(&json).map_err(|e| ReferralError::Invalid(format!("sealed details are damaged: {e}")))
+    }
+
+    /// Adds a (synthetic, in every test and demo) patient to a practice.
+    pub async fn add_patient(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        new: NewPatient,
+    ) -> Result<PatientRecord, ReferralError> {
+        if !Self::works_at(user, new.organisation_id) {
+            return Err(ReferralError::Forbidden("Only staff of the practice can add its patients".into()));
+        }
+        let name = new.name.trim().to_owned();
+        require(!name.is_empty() && name.chars().count() <= 200, "Enter the person's name")?;
+        let birth_date =
+            new.birth_date.ok_or_else(|| ReferralError::Invalid("Enter the person's date of birth".into()))?;
+        require(birth_date <= self.accounts.now().date_naive(), "The date of birth must be in the past")?;
+        let nhs_number = match new.nhs_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(typed) => Some(NhsNumber::parse(typed).map_err(|e| ReferralError::Invalid(e.to_string()))?),
+            None => None,
+        };
+        let local_id = new.local_id.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+        require(
+            nhs_number.is_some() || local_id.is_some(),
+            "Enter the NHS number, or the practice's own id for someone without one",
+        )?;
+        let mobile = match new.mobile.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(m) => Some(
+                kith_domain::contact::uk_mobile(m)
+                    .ok_or_else(|| ReferralError::Invalid("Enter a UK mobile number, like 07700 900123".into()))?,
+            ),
+            None => None,
+        };
+        let email = new.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+        if let Some(e) = &email {
+            require(kith_domain::contact::plausible_email(e), "Enter an email address in the correct format")?;
+        }
+        match new.contact_method {
+            ContactMethod::Text => require(mobile.is_some(), "Give a mobile number to contact them by text")?,
+            ContactMethod::Email => require(email.is_some(), "Give an email address to contact them by email")?,
+            _ => {}
+        }
+        let postcode = match new.postcode.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(p) => Some(Postcode::parse(p).map_err(|e| ReferralError::Invalid(e.to_string()))?),
+            None => None,
+        };
+        let (decile, neighbourhood) = match &postcode {
+            Some(p) => match self.store.postcode(p).await? {
+                Some(info) => (info.deprivation.first().map(|d| d.decile), info.place.ward.clone()),
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+        let id = Uuid::new_v4();
+        let keyring = self.accounts.keyring();
+        let details = PatientDetails {
+            name,
+            birth_date,
+            nhs_number: nhs_number.clone(),
+            local_id: local_id.clone(),
+            email,
+            mobile,
+            phone: new.phone.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()),
+            postcode: postcode.map(|p| p.as_str().to_owned()),
+        };
+        let record = PatientRecord {
+            id,
+            organisation_id: new.organisation_id,
+            nhs_number_index: nhs_number.as_ref().map(|n| keyring.blind_index("nhs_number", n.as_str())),
+            local_id_index: local_id
+                .as_ref()
+                .map(|l| keyring.blind_index("local_id", &format!("{}:{l}", new.organisation_id))),
+            details: self.seal("patients.details", id, &details)?,
+            contact_method: new.contact_method,
+            language: new.language.filter(|l| !l.trim().is_empty()),
+            deprivation_decile: decile,
+            neighbourhood,
+            created_at: self.accounts.now(),
+        };
+        self.store.put_patient(record.clone()).await?;
+        self.accounts.audit(actor, "patient.create", "patient", Some(id.to_string()), "new patient").await;
+        Ok(record)
+    }
+
+    /// A patient's details, for someone allowed to see them: staff of their practice, or
+    /// a member of a group the patient has been referred to with consent.
+    pub async fn patient_details(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        patient_id: Uuid,
+        why: &str,
+    ) -> Result<PatientDetails, ReferralError> {
+        let patient = self.store.patient(patient_id).await?.ok_or(ReferralError::NotFound("patient"))?;
+        let allowed = Self::works_at(user, patient.organisation_id) || {
+            let referrals = self.store.referrals_for_patient(patient_id).await?;
+            referrals
+                .iter()
+                .any(|r| r.kind == ReferralKind::Referral && r.group_id.is_some_and(|g| Self::member_of(user, g)))
+        };
+        if !allowed {
+            self.accounts.audit(actor, "patient.read_refused", "patient", Some(patient_id.to_string()), why).await;
+            return Err(ReferralError::Forbidden("You cannot see this person's details".into()));
+        }
+        self.accounts.audit(actor, "patient.read", "patient", Some(patient_id.to_string()), why).await;
+        self.open("patients.details", patient.id, &patient.details)
+    }
+
+    /// Records a signpost, or sends a referral with consent. The group that runs the
+    /// service receives a referral in its inbox.
+    pub async fn refer(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        new: NewReferral,
+    ) -> Result<ReferralRecord, ReferralError> {
+        let patient = self.store.patient(new.patient_id).await?.ok_or(ReferralError::NotFound("patient"))?;
+        if !Self::works_at(user, patient.organisation_id) {
+            return Err(ReferralError::Forbidden("Only staff of the person's practice can refer them".into()));
+        }
+        let service = self.store.service(new.service_id).await?.ok_or(ReferralError::NotFound("service"))?;
+        let reason = new.reason.trim().to_owned();
+        require(reason.chars().count() <= 2000, "Keep the reason to 2000 characters")?;
+        let now = self.accounts.now();
+        let consent = match (new.kind, new.consent) {
+            (ReferralKind::Referral, None) => {
+                return Err(ReferralError::Invalid(
+                    "Record the person's consent to share their details with the group before referring".into(),
+                ));
+            }
+            (ReferralKind::Referral, Some((what, with_whom))) => {
+                require(!what.trim().is_empty(), "Say what the person agreed to share")?;
+                require(!with_whom.trim().is_empty(), "Say who the person agreed to share it with")?;
+                Some(Consent { what, with_whom, given_at: now, recorded_by: user.id })
+            }
+            (ReferralKind::Signpost, _) => None,
+        };
+        if new.kind == ReferralKind::Referral {
+            require(!reason.is_empty(), "Give the reason for the referral")?;
+        }
+        let orgs = self.store.organisations().await?;
+        let group = orgs
+            .iter()
+            .find(|o| o.kind == OrgKind::Vcs && o.directory_id.is_some() && o.directory_id == service.organization_id)
+            .map(|o| o.id);
+        if new.kind == ReferralKind::Referral && group.is_none() {
+            return Err(ReferralError::Invalid(format!(
+                "{} does not take referrals through Kith yet; signpost the person to it instead",
+                service.name
+            )));
+        }
+        let id = Uuid::new_v4();
+        let details = ReferralDetails {
+            reason,
+            what_matters: new.what_matters.trim().to_owned(),
+            consent,
+            safeguarding_note: new.safeguarding_note.clone().filter(|n| !n.trim().is_empty()),
+        };
+        let (status, note) = match new.kind {
+            ReferralKind::Referral => (TaskStatus::Requested, "Referral sent"),
+            ReferralKind::Signpost => (TaskStatus::Completed, "Information given"),
+        };
+        let record = ReferralRecord {
+            id,
+            kind: new.kind,
+            patient_id: patient.id,
+            service_id: service.id,
+            group_id: group,
+            referrer_user: user.id,
+            referrer_org: patient.organisation_id,
+            status,
+            details: self.seal("referrals.details", id, &details)?,
+            safeguarding: details.safeguarding_note.is_some(),
+            created_at: now,
+            follow_up_due: (new.kind == ReferralKind::Referral).then(|| now + Duration::days(FOLLOW_UP_DAYS)),
+        };
+        let first = ReferralEvent { seq: 0, referral_id: id, at: now, actor: Some(user.id), status, note: note.into() };
+        self.store.create_referral(record.clone(), first).await?;
+        self.accounts
+            .audit(actor, &format!("{}.create", new.kind.as_str()), "referral", Some(id.to_string()), &service.name)
+            .await;
+        Ok(record)
+    }
+
+    /// Moves a referral on: the group accepts, declines or waitlists it; the referrer
+    /// cancels it. Only those two sides may, and only by the state machine's rules.
+    pub async fn act(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+        to: TaskStatus,
+        note: &str,
+    ) -> Result<ReferralRecord, ReferralError> {
+        let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
+        let group_side = referral.group_id.is_some_and(|g| Self::member_of(user, g));
+        let referrer_side = Self::works_at(user, referral.referrer_org);
+        let allowed = match to {
+            TaskStatus::Received
+            | TaskStatus::Accepted
+            | TaskStatus::Rejected
+            | TaskStatus::OnHold
+            | TaskStatus::InProgress => group_side,
+            TaskStatus::Cancelled => referrer_side,
+            TaskStatus::Completed | TaskStatus::Failed => group_side || referrer_side,
+            TaskStatus::Requested => false,
+        };
+        if !allowed {
+            self.accounts
+                .audit(actor, "referral.change_refused", "referral", Some(referral_id.to_string()), to.code())
+                .await;
+            return Err(ReferralError::Forbidden("This referral is not yours to change".into()));
+        }
+        referral.status.transition(to).map_err(|e| ReferralError::Invalid(e.to_string()))?;
+        if to == TaskStatus::Rejected {
+            require(!note.trim().is_empty(), "Choose why the referral is declined")?;
+        }
+        let now = self.accounts.now();
+        let event = ReferralEvent {
+            seq: 0,
+            referral_id,
+            at: now,
+            actor: Some(user.id),
+            status: to,
+            note: note.chars().take(500).collect(),
+        };
+        if !self.store.move_referral(referral_id, referral.status, event).await? {
+            return Err(ReferralError::Conflict(
+                "Someone else changed this referral a moment ago. Look at it again before you change it.".into(),
+            ));
+        }
+        self.accounts.audit(actor, "referral.status", "referral", Some(referral_id.to_string()), to.code()).await;
+        Ok(ReferralRecord { status: to, ..referral })
+    }
+
+    /// The sealed part of a referral, for its referrer's practice or its group.
+    pub async fn referral_details(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+    ) -> Result<(ReferralRecord, ReferralDetails), ReferralError> {
+        let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
+        let allowed =
+            Self::works_at(user, referral.referrer_org) || referral.group_id.is_some_and(|g| Self::member_of(user, g));
+        if !allowed {
+            self.accounts
+                .audit(actor, "referral.read_refused", "referral", Some(referral_id.to_string()), "details")
+                .await;
+            return Err(ReferralError::Forbidden("You cannot see this referral".into()));
+        }
+        self.accounts.audit(actor, "referral.read", "referral", Some(referral_id.to_string()), "details").await;
+        let details = self.open("referrals.details", referral.id, &referral.details)?;
+        Ok((referral, details))
+    }
+
+    /// A group's inbox: the referrals sent to it, for its members only.
+    pub async fn inbox(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        group_id: Uuid,
+    ) -> Result<Vec<ReferralRecord>, ReferralError> {
+        if !Self::member_of(user, group_id) {
+            return Err(ReferralError::Forbidden("You can see only your own group's referrals".into()));
+        }
+        self.accounts.audit(actor, "referral.inbox", "organisation", Some(group_id.to_string()), "inbox").await;
+        Ok(self.store.referrals_for_group(group_id, 500).await?)
+    }
+}

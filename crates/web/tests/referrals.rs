@@ -1,0 +1,228 @@
+//! The referrals service on SQLite and PostgreSQL: who may add, see, refer and act, and
+//! bad input refused with nothing half-written. Patients here are synthetic, with NHS
+//! numbers from the 999 range reserved for testing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, NaiveDate};
+use kith_domain::account::{Area, AreaKind, Grant, OrgKind, Organisation, Role, Scope, UserRecord};
+use kith_domain::hsds::{Organization, Service};
+use kith_domain::referral::{ContactMethod, ReferralKind, TaskStatus};
+use kith_domain::{Clock, DirectoryBatch, FixedClock, ServiceStatus};
+use kith_store::Store;
+use kith_web::AppState;
+use kith_web::auth::{Actor, NewUser};
+use kith_web::referrals::{NewPatient, NewReferral, ReferralError};
+use std::sync::Arc;
+use uuid::Uuid;
+
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()))
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x6b69_7468_0000_0000_0000_0000_0000_0000 + n)
+}
+
+const SERVICE_A: u128 = 1;
+const SERVICE_B: u128 = 2;
+const PRACTICE: u128 = 21;
+const VCS_A: u128 = 22;
+const VCS_B: u128 = 23;
+
+struct Caseload {
+    state: AppState,
+    clock: Arc<FixedClock>,
+    receptionist: UserRecord,
+    member_a: UserRecord,
+    member_b: UserRecord,
+    commissioner: UserRecord,
+}
+
+async fn caseload(store: Arc<dyn Store>) -> Caseload {
+    let mut batch = DirectoryBatch::new();
+    for (org, service, name) in [(11, SERVICE_A, "Walking group"), (12, SERVICE_B, "Lunch club")] {
+        batch.add_organization(Organization::new(id(org), format!("{name} trust"), "A local charity"));
+        let mut s = Service::new(id(service), name, ServiceStatus::Active);
+        s.organization_id = Some(id(org));
+        batch.add_service(s);
+    }
+    store.write_batch(batch).await.unwrap();
+    store.put_area(Area { id: id(20), kind: AreaKind::Pcn, name: "East End PCN".into() }).await.unwrap();
+    for (n, kind, name, ods, dir) in [
+        (PRACTICE, OrgKind::Practice, "Parkhead Health Centre", Some("43210"), None),
+        (VCS_A, OrgKind::Vcs, "Walking group trust", None, Some(11)),
+        (VCS_B, OrgKind::Vcs, "Lunch club trust", None, Some(12)),
+    ] {
+        let org = Organisation {
+            id: id(n),
+            kind,
+            name: name.into(),
+            ods_code: ods.map(Into::into),
+            directory_id: dir.map(id),
+            areas: vec![id(20)],
+        };
+        store.put_organisation(org).await.unwrap();
+    }
+    let clock = clock();
+    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
+    let state = AppState::new(store, search).with_clock(clock.clone());
+    let user = |email: &str, role, scope| {
+        let accounts = state.accounts.clone();
+        let new =
+            NewUser { email: email.into(), name: email.into(), password: None, grants: vec![Grant { role, scope }] };
+        async move { accounts.create_user(new, &Actor::cli()).await.unwrap() }
+    };
+    Caseload {
+        receptionist: user("rec@example.org", Role::Receptionist, Scope::Organisation(id(PRACTICE))).await,
+        member_a: user("a@example.org", Role::VcsMember, Scope::Organisation(id(VCS_A))).await,
+        member_b: user("b@example.org", Role::VcsMember, Scope::Organisation(id(VCS_B))).await,
+        commissioner: user("com@example.org", Role::Commissioner, Scope::Area(id(20))).await,
+        state,
+        clock,
+    }
+}
+
+fn new_patient(nhs: &str) -> NewPatient {
+    NewPatient {
+        organisation_id: id(PRACTICE),
+        name: "Jo Synthetic".into(),
+        birth_date: NaiveDate::from_ymd_opt(1950, 4, 1),
+        nhs_number: Some(nhs.into()),
+        local_id: None,
+        email: None,
+        mobile: Some("07700 900123".into()),
+        phone: None,
+        postcode: None,
+        contact_method: ContactMethod::Text,
+        language: Some("en".into()),
+    }
+}
+
+fn actor(user: &UserRecord) -> Actor {
+    Actor::of(user, None)
+}
+
+async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
+    let c = caseload(store).await;
+    let referrals = c.state.referrals();
+    let rec = &c.receptionist;
+
+    // Bad input is refused with a reason, and nothing is stored.
+    let wrong = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0019")).await.unwrap_err();
+    assert!(wrong.to_string().contains("not a valid NHS number"), "{wrong}");
+    let mut nameless = new_patient("999 000 0018");
+    nameless.nhs_number = None;
+    let none = referrals.add_patient(rec, &actor(rec), nameless).await.unwrap_err();
+    assert!(none.to_string().contains("NHS number, or the practice's own id"));
+    let by_group = referrals.add_patient(&c.member_a, &actor(&c.member_a), new_patient("999 000 0018")).await;
+    assert!(matches!(by_group, Err(ReferralError::Forbidden(_))));
+
+    let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
+    assert!(!patient.details.0.contains("Jo Synthetic"), "sealed");
+    let twice = referrals.add_patient(rec, &actor(rec), new_patient("9990000018")).await.unwrap_err();
+    assert!(matches!(twice, ReferralError::Conflict(_)), "{twice}");
+
+    // A referral needs consent; refused without it, and nothing is half-written.
+    let to_a = |consent: Option<(String, String)>| NewReferral {
+        kind: ReferralKind::Referral,
+        patient_id: patient.id,
+        service_id: id(SERVICE_A),
+        reason: "Lonely since moving".into(),
+        what_matters: "Getting out of the house".into(),
+        consent,
+        safeguarding_note: None,
+    };
+    let refused = referrals.refer(rec, &actor(rec), to_a(None)).await.unwrap_err();
+    assert!(refused.to_string().contains("consent"), "{refused}");
+    assert!(c.state.store.referrals_for_patient(patient.id).await.unwrap().is_empty());
+
+    let consent = Some(("Name, contact details and reason".to_owned(), "Walking group trust".to_owned()));
+    let referral = referrals.refer(rec, &actor(rec), to_a(consent)).await.unwrap();
+    assert_eq!((referral.status, referral.group_id), (TaskStatus::Requested, Some(id(VCS_A))));
+    assert_eq!(referral.follow_up_due, Some(c.clock.now() + Duration::days(28)));
+    let signpost = NewReferral {
+        kind: ReferralKind::Signpost,
+        service_id: id(SERVICE_B),
+        reason: String::new(),
+        consent: None,
+        ..to_a(None)
+    };
+    let signposted = referrals.refer(rec, &actor(rec), signpost).await.unwrap();
+    assert_eq!(signposted.status, TaskStatus::Completed);
+
+    // Each group sees its own referrals only; the signpost shares nothing.
+    assert_eq!(referrals.inbox(&c.member_a, &actor(&c.member_a), id(VCS_A)).await.unwrap().len(), 1);
+    assert!(referrals.inbox(&c.member_b, &actor(&c.member_b), id(VCS_B)).await.unwrap().is_empty());
+    assert!(matches!(
+        referrals.inbox(&c.member_b, &actor(&c.member_b), id(VCS_A)).await,
+        Err(ReferralError::Forbidden(_))
+    ));
+    let why = "reading the referral";
+    assert_eq!(
+        referrals.patient_details(&c.member_a, &actor(&c.member_a), patient.id, why).await.unwrap().name,
+        "Jo Synthetic"
+    );
+    for outsider in [&c.member_b, &c.commissioner] {
+        let seen = referrals.patient_details(outsider, &actor(outsider), patient.id, why).await;
+        assert!(matches!(seen, Err(ReferralError::Forbidden(_))), "{outsider:?}");
+        assert!(matches!(
+            referrals.referral_details(outsider, &actor(outsider), referral.id).await,
+            Err(ReferralError::Forbidden(_))
+        ));
+    }
+    let (_, details) = referrals.referral_details(&c.member_a, &actor(&c.member_a), referral.id).await.unwrap();
+    assert_eq!(details.consent.unwrap().with_whom, "Walking group trust");
+
+    // The group acts; the other group and the commissioner cannot.
+    let other = referrals.act(&c.member_b, &actor(&c.member_b), referral.id, TaskStatus::Accepted, "").await;
+    assert!(matches!(other, Err(ReferralError::Forbidden(_))));
+    let no_reason = referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::Rejected, " ").await;
+    assert!(no_reason.unwrap_err().to_string().contains("why"));
+    referrals
+        .act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::Accepted, "See you Tuesday")
+        .await
+        .unwrap();
+    referrals.act(rec, &actor(rec), referral.id, TaskStatus::Cancelled, "Moved away").await.unwrap();
+    let late =
+        referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::InProgress, "").await.unwrap_err();
+    assert!(late.to_string().contains("cancelled and cannot be changed now"), "{late}");
+    let steps: Vec<TaskStatus> = c.state.store.timeline(referral.id).await.unwrap().iter().map(|e| e.status).collect();
+    assert_eq!(steps, [TaskStatus::Requested, TaskStatus::Accepted, TaskStatus::Cancelled]);
+
+    // Every read and refusal of personal data is in the audit log.
+    let audit =
+        c.state.store.audit(&kith_domain::account::AuditQuery { limit: 200, ..Default::default() }).await.unwrap();
+    let count = |action: &str| audit.iter().filter(|e| e.action == action).count();
+    assert_eq!(count("patient.create"), 1);
+    assert_eq!(count("patient.read"), 1);
+    assert_eq!(count("patient.read_refused"), 2);
+    assert_eq!(count("referral.status"), 2);
+    assert!(count("referral.change_refused") >= 1);
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let t = kith_store::testing::sqlite(super::clock()).await;
+                    super::$name(t.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(t) = kith_store::testing::postgres(super::clock(), stringify!($name)).await else { return };
+                    super::$name(t.store.clone()).await;
+                    t.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(referral_rules_on_a_synthetic_caseload);
