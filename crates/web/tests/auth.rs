@@ -205,6 +205,10 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
             vec![Who::LinkA, Who::VcsA, Who::Curator, Who::AreaAdmin]
         }
         (_, "/admin/audit" | "/admin/audit.csv") => vec![Who::AreaAdmin],
+        ("GET", "/inbox") => vec![Who::VcsA, Who::VcsB],
+        (_, "/referrals/{id}" | "/referrals/{id}/status") => {
+            vec![Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
+        }
         (m, p) => panic!("no expectation for {m} {p}: decide who may use it and add it to expected()"),
     }
 }

@@ -201,6 +201,79 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     assert!(count("referral.change_refused") >= 1);
 }
 
+/// The group's pages: the inbox lists the referral, the referral page shows what the
+/// person agreed to share, and accepting moves it on; another group is refused.
+async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let c = caseload(store).await;
+    let referrals = c.state.referrals();
+    let rec = &c.receptionist;
+    let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
+    let consent = Some(("Name, mobile and reason".to_owned(), "Walking group trust".to_owned()));
+    let new = NewReferral {
+        kind: ReferralKind::Referral,
+        patient_id: patient.id,
+        service_id: id(SERVICE_A),
+        reason: "Lonely since moving".into(),
+        what_matters: "Getting out of the house".into(),
+        consent,
+        safeguarding_note: None,
+    };
+    let referral = referrals.refer(rec, &actor(rec), new).await.unwrap();
+    let app = kith_web::router(c.state.clone());
+    let cookie = |user: &UserRecord| {
+        let accounts = c.state.accounts.clone();
+        let id = user.id;
+        async move {
+            let (token, _) =
+                accounts.start_session(id, kith_domain::account::SessionStage::Complete, None).await.unwrap();
+            format!("__Host-kith_session={token}")
+        }
+    };
+    let call = |method: Method, uri: String, cookie: String, body: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::HOST, "kith.test")
+                .header(header::ORIGIN, "http://kith.test")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, cookie)
+                .body(Body::from(body))
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).replace("&#39;", "'"))
+        }
+    };
+    let a = cookie(&c.member_a).await;
+    let (status, inbox) = call(Method::GET, "/inbox".into(), a.clone(), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(inbox.contains("Walking group") && inbox.contains(&referral.id.to_string()), "{inbox}");
+    let page_uri = format!("/referrals/{}", referral.id);
+    let (status, page) = call(Method::GET, page_uri.clone(), a.clone(), "").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Jo Synthetic") && page.contains("07700900123") && page.contains("Name, mobile and reason"));
+    let (status, page) = call(Method::POST, format!("{page_uri}/status"), a.clone(), "to=rejected&note=").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("Choose why the referral is declined"), "{page}");
+    let (status, _) = call(Method::POST, format!("{page_uri}/status"), a.clone(), "to=accepted&note=").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = call(Method::GET, page_uri.clone(), a, "").await;
+    assert!(page.contains("Accepted"));
+    let b = cookie(&c.member_b).await;
+    let (status, _) = call(Method::GET, page_uri.clone(), b.clone(), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(Method::POST, format!("{page_uri}/status"), b, "to=in-progress&note=").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(c.state.store.referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Accepted);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -225,4 +298,4 @@ macro_rules! on_both_engines {
     };
 }
 
-on_both_engines!(referral_rules_on_a_synthetic_caseload);
+on_both_engines!(referral_rules_on_a_synthetic_caseload, the_group_answers_a_referral_in_its_inbox);

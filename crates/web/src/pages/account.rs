@@ -22,6 +22,7 @@ struct AccountPage {
     recovery_left: u32,
     purpose: Option<&'static str>,
     admin: bool,
+    group_member: bool,
 }
 
 pub fn purpose_words(purpose: LinkPurpose) -> &'static str {
@@ -79,6 +80,7 @@ pub async fn page(
         recovery_left: left,
         purpose: viewer.purpose().map(|(p, _)| purpose_words(p)),
         admin: viewer.allows(Permission::Audit),
+        group_member: viewer.allows(Permission::OwnListing),
     };
     render(StatusCode::OK, &page)
 }

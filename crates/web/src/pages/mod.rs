@@ -13,6 +13,7 @@ mod form;
 pub use form::query_string;
 mod link;
 mod oidc;
+mod referral;
 mod report;
 mod search;
 mod service;
@@ -62,6 +63,9 @@ pub fn routes() -> Routes {
         .post("/link/{token}", Public, link::use_link)
         .get("/services/{id}/update", Listing, link::update_page)
         .post("/services/{id}/verify", Listing, link::verify)
+        .get("/inbox", Needs(Permission::OwnListing), referral::inbox)
+        .get("/referrals/{id}", Needs(Permission::PatientData), referral::page)
+        .post("/referrals/{id}/status", Needs(Permission::PatientData), referral::change)
         .get("/admin/audit", Needs(Permission::Audit), admin::page)
         .get("/admin/audit.csv", Needs(Permission::Audit), admin::csv)
 }
