@@ -206,6 +206,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         }
         (_, "/admin/audit" | "/admin/audit.csv") => vec![Who::AreaAdmin],
         ("GET", "/inbox") => vec![Who::VcsA, Who::VcsB],
+        (_, "/refer/{id}") => vec![Who::Receptionist, Who::Clinician, Who::LinkWorker],
         (_, "/referrals/{id}" | "/referrals/{id}/status") => {
             vec![Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
         }

@@ -251,6 +251,28 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
             (status, String::from_utf8_lossy(&body).replace("&#39;", "'"))
         }
     };
+    // The receptionist refers from the service page: one form, then the referral.
+    let r = cookie(rec).await;
+    let form_uri = format!("/refer/{}", id(SERVICE_A));
+    let (status, form) = call(Method::GET, form_uri.clone(), r.clone(), "").await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert!(form.contains("They agree to share") && form.contains("Walking group trust"));
+    let bad_nhs = "kind=referral&nhs_number=9990000019&name=Sam+Synthetic&birth_date=1960-01-02&mobile=07700900456&contact=text&reason=Isolated&what_matters=Company&consent=yes";
+    let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), bad_nhs).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("not a valid NHS number"), "{page}");
+    let no_consent = "kind=referral&nhs_number=9990000026&name=Sam+Synthetic&birth_date=1960-01-02&mobile=07700900456&contact=text&reason=Isolated&what_matters=Company";
+    let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), no_consent).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("Record the person's consent"), "{page}");
+    let good = "kind=referral&nhs_number=9990000026&name=Sam+Synthetic&birth_date=1960-01-02&mobile=07700900456&contact=text&reason=Isolated&what_matters=Company&consent=yes";
+    let (status, _) = call(Method::POST, form_uri.clone(), r.clone(), good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sams = c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap();
+    assert_eq!(sams.len(), 2, "the earlier referral and Sam's");
+    let (status, _) = call(Method::GET, form_uri, cookie(&c.member_a).await, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "groups do not refer");
+
     let a = cookie(&c.member_a).await;
     let (status, inbox) = call(Method::GET, "/inbox".into(), a.clone(), "").await;
     assert_eq!(status, StatusCode::OK);

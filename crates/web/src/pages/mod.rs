@@ -63,6 +63,8 @@ pub fn routes() -> Routes {
         .post("/link/{token}", Public, link::use_link)
         .get("/services/{id}/update", Listing, link::update_page)
         .post("/services/{id}/verify", Listing, link::verify)
+        .get("/refer/{id}", Needs(Permission::PatientData), referral::refer_page)
+        .post("/refer/{id}", Needs(Permission::PatientData), referral::refer_submit)
         .get("/inbox", Needs(Permission::OwnListing), referral::inbox)
         .get("/referrals/{id}", Needs(Permission::PatientData), referral::page)
         .post("/referrals/{id}/status", Needs(Permission::PatientData), referral::change)

@@ -180,6 +180,8 @@ async fn referral_page(
         .filter(|(s, _)| referral.status.can_become(*s))
         .map(|(s, label)| (s.code(), label))
         .collect()
+    } else if referral.status.can_become(TaskStatus::Cancelled) {
+        vec![(TaskStatus::Cancelled.code(), "Cancel the referral")]
     } else {
         Vec::new()
     };
@@ -247,6 +249,203 @@ pub async fn change(
         Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
             let field = if to == TaskStatus::Rejected && note.is_empty() { "note" } else { "to" };
             referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await
+        }
+        Err(e) => page_error(e, &headers),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "refer.html")]
+struct ReferPage {
+    layout: Layout,
+    service_id: String,
+    service: String,
+    group: String,
+    /// (field, label, hint, value, input type)
+    person: Vec<(&'static str, &'static str, &'static str, String, &'static str)>,
+    contacts: Vec<(&'static str, &'static str)>,
+    contact: kith_domain::referral::ContactMethod,
+    kind: String,
+    texts: Vec<(&'static str, &'static str, String)>,
+    consent: bool,
+    errors: Vec<FieldError>,
+}
+
+impl ReferPage {
+    fn error_for(&self, field: &str) -> Option<&FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+/// The practice a member of staff refers from: the first practice they work at.
+fn practice_of(user: &kith_domain::account::UserRecord) -> Option<Uuid> {
+    user.grants.iter().find_map(|g| match (g.role, g.scope) {
+        (Role::Receptionist | Role::Clinician | Role::LinkWorker, Scope::Organisation(id)) => Some(id),
+        _ => None,
+    })
+}
+
+async fn refer_form(
+    state: &AppState,
+    service_id: &str,
+    fields: &super::form::Fields,
+    headers: &HeaderMap,
+    errors: Vec<FieldError>,
+) -> Response {
+    use kith_domain::referral::ContactMethod;
+    let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
+    let Ok(id) = Uuid::parse_str(service_id) else { return missing() };
+    let service = match state.store.service(id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return missing(),
+        Err(e) => return PageError::from(e).into_page(headers),
+    };
+    let group = match state.store.organisations().await {
+        Ok(orgs) => orgs
+            .into_iter()
+            .find(|o| o.directory_id.is_some() && o.directory_id == service.organization_id)
+            .map_or_else(|| "the group that runs it".to_owned(), |o| o.name),
+        Err(e) => return PageError::from(e).into_page(headers),
+    };
+    let value = |name: &str| fields.get(name).to_owned();
+    let title = if errors.is_empty() { "Refer or signpost – Kith" } else { "Error: Refer or signpost – Kith" };
+    let page = ReferPage {
+        layout: Layout::new(title, headers),
+        service_id: service.id.to_string(),
+        service: service.name,
+        group,
+        person: vec![
+            ("nhs_number", "NHS number", "10 digits, like 943 476 5919", value("nhs_number"), "text"),
+            ("name", "Full name", "", value("name"), "text"),
+            ("birth_date", "Date of birth", "For example, 1950-04-01", value("birth_date"), "date"),
+            ("mobile", "Mobile number (optional)", "", value("mobile"), "tel"),
+            ("email", "Email address (optional)", "", value("email"), "email"),
+            ("postcode", "Postcode (optional)", "", value("postcode"), "text"),
+        ],
+        contacts: vec![("text", "Text message"), ("phone", "Phone call"), ("email", "Email"), ("letter", "Letter")],
+        contact: ContactMethod::parse(fields.get("contact")).unwrap_or(ContactMethod::Text),
+        kind: if fields.get("kind").is_empty() { "referral".into() } else { value("kind") },
+        texts: vec![
+            ("reason", "Reason for referral", value("reason")),
+            ("what_matters", "What matters to them, in their words", value("what_matters")),
+            ("safeguarding", "Anything the group must know to keep them safe (optional)", value("safeguarding")),
+        ],
+        consent: fields.get("consent") == "yes",
+        errors,
+    };
+    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    render(status, &page)
+}
+
+pub async fn refer_page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if viewer.member().and_then(|c| practice_of(&c.user)).is_none() {
+        return PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers);
+    }
+    refer_form(&state, &id, &super::form::Fields::default(), &headers, Vec::new()).await
+}
+
+/// Saves the patient (or finds them by NHS number) and the signpost or referral.
+pub async fn refer_submit(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use crate::referrals::{NewPatient, NewReferral};
+    use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
+    let fail = |field: &'static str, message: String| vec![FieldError { field, message, suggestions: vec![] }];
+    let Some(practice) = practice_of(&current.user) else {
+        return PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers);
+    };
+    let Ok(service_id) = Uuid::parse_str(&id) else {
+        return PageError::NotFound("There is no service at this address.".into()).into_page(&headers);
+    };
+    let Some(kind) = ReferralKind::parse(fields.get("kind")) else {
+        return refer_form(&state, &id, &fields, &headers, fail("kind", "Choose refer or signpost".into())).await;
+    };
+    let actor = viewer.actor(ip);
+    let referrals = state.referrals();
+    let keyring = state.accounts.keyring();
+    // An NHS number this practice already holds is the same person.
+    let existing = match NhsNumber::parse(fields.get("nhs_number")) {
+        Ok(n) => state
+            .store
+            .patient_by_nhs_index(practice, &keyring.blind_index("nhs_number", n.as_str()))
+            .await
+            .ok()
+            .flatten(),
+        Err(_) => None,
+    };
+    let patient = match existing {
+        Some(p) => p,
+        None => {
+            let new = NewPatient {
+                organisation_id: practice,
+                name: fields.get("name").to_owned(),
+                birth_date: chrono::NaiveDate::parse_from_str(fields.get("birth_date"), "%Y-%m-%d").ok(),
+                nhs_number: Some(fields.get("nhs_number").to_owned()),
+                local_id: None,
+                email: Some(fields.get("email").to_owned()),
+                mobile: Some(fields.get("mobile").to_owned()),
+                phone: None,
+                postcode: Some(fields.get("postcode").to_owned()),
+                contact_method: ContactMethod::parse(fields.get("contact")).unwrap_or(ContactMethod::Phone),
+                language: None,
+            };
+            match referrals.add_patient(&current.user, &actor, new).await {
+                Ok(p) => p,
+                Err(ReferralError::Invalid(m)) => {
+                    let field = if m.contains("NHS") {
+                        "nhs_number"
+                    } else if m.contains("name") {
+                        "name"
+                    } else if m.contains("birth") {
+                        "birth_date"
+                    } else if m.contains("mobile") {
+                        "mobile"
+                    } else if m.contains("email") {
+                        "email"
+                    } else {
+                        "postcode"
+                    };
+                    return refer_form(&state, &id, &fields, &headers, fail(field, m)).await;
+                }
+                Err(e) => return page_error(e, &headers),
+            }
+        }
+    };
+    let consent = (fields.get("consent") == "yes").then(|| {
+        ("Name, contact details and the reason for referral".to_owned(), "the group that runs the service".to_owned())
+    });
+    let new = NewReferral {
+        kind,
+        patient_id: patient.id,
+        service_id,
+        reason: fields.get("reason").to_owned(),
+        what_matters: fields.get("what_matters").to_owned(),
+        consent,
+        safeguarding_note: Some(fields.get("safeguarding").to_owned()),
+    };
+    match referrals.refer(&current.user, &actor, new).await {
+        Ok(r) => Redirect::to(&format!("/referrals/{}", r.id)).into_response(),
+        Err(ReferralError::Invalid(m)) => {
+            let field = if m.contains("consent") {
+                "consent"
+            } else if m.contains("reason") {
+                "reason"
+            } else {
+                "kind"
+            };
+            refer_form(&state, &id, &fields, &headers, fail(field, m)).await
         }
         Err(e) => page_error(e, &headers),
     }

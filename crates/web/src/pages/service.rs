@@ -20,6 +20,8 @@ struct ServicePage {
     back: String,
     /// The search the person came from, so "Back to search" keeps it.
     search: String,
+    /// Practice staff may refer or signpost someone from here.
+    can_refer: bool,
 }
 
 /// The search the person came from, carried in `from` as that search's query string.
@@ -63,6 +65,12 @@ async fn show(state: &AppState, id: &str, fields: &Fields, headers: &HeaderMap) 
         search,
         s: detail,
         closed,
+        can_refer: crate::auth::session::current_viewer().member().is_some_and(|c| {
+            c.user.grants.iter().any(|g| {
+                g.role.allows(kith_domain::account::Permission::PatientData)
+                    && g.role != kith_domain::account::Role::VcsMember
+            })
+        }),
     };
     Ok(render(StatusCode::OK, &page))
 }
