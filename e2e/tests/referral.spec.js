@@ -1,0 +1,88 @@
+// A receptionist refers a (synthetic) person from a service page, and the group sees the
+// referral in its inbox and accepts it. Every page passes axe-core at WCAG 2.2 AA.
+const { test, expect } = require('@playwright/test');
+const { execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { expectAccessible } = require('./helpers');
+
+const bin = process.env.KITH_BIN || path.join(__dirname, '..', '..', 'target', 'debug', 'kith');
+const dataDir = path.join(__dirname, '..', 'test-results', 'kith-data');
+const PASSWORD = 'violet kettle orbit lantern';
+
+function kith(args, input) {
+  return execFileSync(bin, ['--data-dir', dataDir, ...args], { encoding: 'utf8', input, env: { ...process.env, KITH_DATABASE_URL: '' } });
+}
+
+function totp(base32, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/\s+/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = crypto.createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+/** Signs in for the first time, setting up two-step sign-in. */
+async function signIn(page, email) {
+  await page.goto('/signin');
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const secret = await page.locator('#secret').innerText();
+  await page.getByLabel('Code from the app').fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on two-step sign-in' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Two-step sign-in is on');
+}
+
+test('refer from a service page, then the group accepts from its inbox', async ({ browser }) => {
+  const receptionContext = await browser.newContext({ baseURL: test.info().project.use.baseURL });
+  const reception = await receptionContext.newPage();
+  await reception.goto('/oruk/services?per_page=1&page=5');
+  const service = JSON.parse(await reception.locator('body').innerText()).contents[0];
+  const practice = kith(['orgs', 'add', 'Parkhead Health Centre', '--ods', 'S99001']).trim().split(' ').pop();
+  const group = kith(['orgs', 'add', 'The group', '--directory-id', service.organization_id]).trim().split(' ').pop();
+  kith(['users', 'add', 'rita@example.org', '--name', 'Rita Reception', '--role', 'receptionist', '--org', practice, '--password-stdin'], `${PASSWORD}\n`);
+  kith(['users', 'add', 'gus@example.org', '--name', 'Gus Group', '--role', 'vcs-member', '--org', group, '--password-stdin'], `${PASSWORD}\n`);
+
+  await signIn(reception, 'rita@example.org');
+  await reception.goto(`/services/${service.id}`);
+  await reception.getByRole('link', { name: 'Refer or signpost someone' }).click();
+  await expect(reception.getByRole('heading', { level: 1 })).toHaveText('Refer or signpost someone');
+  await expectAccessible(reception, 'the referral form');
+  await reception.getByLabel('NHS number').fill('999 000 0034');
+  await reception.getByLabel('Full name').fill('Alex Synthetic');
+  await reception.getByLabel('Date of birth').fill('1948-07-03');
+  await reception.getByLabel('Mobile number (optional)').fill('07700 900789');
+  await reception.getByRole('textbox', { name: 'Reason for referral' }).fill('Lonely since a bereavement');
+  await reception.getByLabel('What matters to them, in their words').fill('Having someone to talk to');
+  await reception.getByRole('button', { name: 'Save' }).click();
+  await expect(reception.locator('.nhsuk-error-summary')).toContainText('consent');
+  await expectAccessible(reception, 'the referral form with an error');
+  await reception.getByLabel(/They agree to share/).check();
+  await reception.getByRole('button', { name: 'Save' }).click();
+  await expect(reception.getByRole('heading', { level: 1 })).toHaveText('Alex Synthetic');
+  await expect(reception.locator('.kith-timeline')).toContainText('Referral sent');
+  await expectAccessible(reception, 'the referral, as the referrer sees it');
+
+  const groupContext = await browser.newContext({ baseURL: test.info().project.use.baseURL });
+  const groupPage = await groupContext.newPage();
+  await signIn(groupPage, 'gus@example.org');
+  await groupPage.goto('/inbox');
+  await expect(groupPage.getByRole('heading', { level: 1 })).toHaveText('Referrals to your group');
+  await expectAccessible(groupPage, 'the inbox');
+  await groupPage.getByRole('link', { name: /^Open/ }).first().click();
+  await expect(groupPage.locator('main')).toContainText('07700900789');
+  await groupPage.getByLabel('Accept').check();
+  await groupPage.getByRole('button', { name: 'Save' }).click();
+  await expect(groupPage.locator('.kith-timeline')).toContainText('Accepted');
+  await expectAccessible(groupPage, 'the referral, as the group sees it');
+
+  await reception.reload();
+  await expect(reception.locator('.kith-timeline')).toContainText('Accepted');
+  await receptionContext.close();
+  await groupContext.close();
+});
