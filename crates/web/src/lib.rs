@@ -88,7 +88,7 @@ impl AppState {
 
     /// Patients and referrals, with their rules.
     pub fn referrals(&self) -> referrals::Referrals {
-        referrals::Referrals::new(self.store.clone(), self.accounts.clone())
+        referrals::Referrals::new(self.store.clone(), self.accounts.clone(), &self.public_url)
     }
 
     /// The same, offering sign-in with an OpenID Connect provider.

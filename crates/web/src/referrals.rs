@@ -115,6 +115,8 @@ pub struct NewReferral {
 pub struct Referrals {
     store: Arc<dyn Store>,
     accounts: Arc<Accounts>,
+    /// Where Kith is reached, for links in messages.
+    public_url: String,
 }
 
 fn grants_in(user: &UserRecord, permission: Permission) -> impl Iterator<Item = &Grant> {
@@ -126,8 +128,25 @@ fn require(cond: bool, message: &str) -> Result<(), ReferralError> {
 }
 
 impl Referrals {
-    pub fn new(store: Arc<dyn Store>, accounts: Arc<Accounts>) -> Referrals {
-        Referrals { store, accounts }
+    pub fn new(store: Arc<dyn Store>, accounts: Arc<Accounts>, public_url: &str) -> Referrals {
+        Referrals { store, accounts, public_url: public_url.trim_end_matches('/').to_owned() }
+    }
+
+    /// Tells the referrer, through the outbox, that their referral moved. The email names
+    /// no patient: it links to the referral, behind sign-in.
+    async fn tell_referrer(&self, referral: &ReferralRecord, to: TaskStatus) -> Result<(), ReferralError> {
+        let Some(referrer) = self.store.user(referral.referrer_user).await? else { return Ok(()) };
+        let email = self.accounts.profile(&referrer).map_err(|e| ReferralError::Invalid(e.to_string()))?.email;
+        let service = self.store.service(referral.service_id).await?.map_or_else(|| "a service".to_owned(), |s| s.name);
+        let body = format!(
+            "A referral you made to {service} is now: {}.\n\nSee it in Kith: {}/referrals/{}\n",
+            to.label().to_lowercase(),
+            self.public_url,
+            referral.id
+        );
+        let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
+        outbox.email(&email, &format!("Referral update: {}", to.label()), &body, "referral_update").await?;
+        Ok(())
     }
 
     /// Whether `user` holds patient-data roles in practice `org` (directly, not by area).
@@ -381,6 +400,9 @@ impl Referrals {
             ));
         }
         self.accounts.audit(actor, "referral.status", "referral", Some(referral_id.to_string()), to.code()).await;
+        if user.id != referral.referrer_user {
+            self.tell_referrer(&referral, to).await?;
+        }
         Ok(ReferralRecord { status: to, ..referral })
     }
 

@@ -187,6 +187,19 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     let late =
         referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::InProgress, "").await.unwrap_err();
     assert!(late.to_string().contains("cancelled and cannot be changed now"), "{late}");
+    // The referrer was told when the group accepted (not when they cancelled themselves).
+    assert_eq!(c.state.store.outbox_counts().await.unwrap().pending, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(kith_web::notify::FileMailer::new(dir.path().to_owned()));
+    let senders = kith_web::notify::Senders { mail: files, text: None };
+    assert_eq!(c.state.outbox().deliver_due(&senders).await.unwrap(), 1);
+    let email = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .next()
+        .unwrap();
+    assert!(email.contains("To: rec@example.org") && email.contains("Subject: Referral update: Accepted"), "{email}");
+    assert!(!email.contains("Jo Synthetic") && !email.contains("Lonely"), "no patient details by email: {email}");
     let steps: Vec<TaskStatus> = c.state.store.timeline(referral.id).await.unwrap().iter().map(|e| e.status).collect();
     assert_eq!(steps, [TaskStatus::Requested, TaskStatus::Accepted, TaskStatus::Cancelled]);
 
