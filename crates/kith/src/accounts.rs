@@ -92,22 +92,25 @@ pub async fn users(
 ) -> Result<ExitCode> {
     let accounts = accounts(global, store.clone(), clock).await?;
     match command {
+        UsersCommand::Grant { email, role, org, area } => {
+            let scope = scope(&*store, org, area).await?;
+            let mut user = accounts
+                .user_by_email(&email)
+                .await?
+                .with_context(|| format!("there is no user with the email {email}"))?;
+            let grant = Grant { role: role.role(), scope };
+            if user.grants.contains(&grant) {
+                println!("{email} already holds that role there.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            user.grants.push(grant);
+            store.put_user(user.clone()).await?;
+            let label = kith_web::auth::accounts::roles_label(&user.grants);
+            accounts.audit(&Actor::cli(), "user.grant", "user", Some(user.id.to_string()), &label).await;
+            println!("{email} now holds: {label}");
+        }
         UsersCommand::Add { email, name, role, org, area, password_stdin } => {
-            let scope = match (org, area) {
-                (Some(org), _) => {
-                    store.organisation(org).await?.with_context(|| {
-                        format!("there is no organisation with id {org}; `kith orgs list` shows them")
-                    })?;
-                    Scope::Organisation(org)
-                }
-                (None, Some(area)) => {
-                    if !store.areas().await?.iter().any(|a| a.id == area) {
-                        bail!("there is no area with id {area}; `kith orgs list` shows them");
-                    }
-                    Scope::Area(area)
-                }
-                (None, None) => bail!("give --org or --area: where the role is held"),
-            };
+            let scope = scope(&*store, org, area).await?;
             let (password, generated) = read_password(password_stdin)?;
             let grants = vec![Grant { role: role.role(), scope }];
             let new = NewUser { email: email.clone(), name, password: Some(password.clone()), grants };
@@ -160,6 +163,26 @@ pub async fn users(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a role is held, checked to exist.
+async fn scope(store: &dyn Store, org: Option<uuid::Uuid>, area: Option<uuid::Uuid>) -> Result<Scope> {
+    match (org, area) {
+        (Some(org), _) => {
+            store
+                .organisation(org)
+                .await?
+                .with_context(|| format!("there is no organisation with id {org}; `kith orgs list` shows them"))?;
+            Ok(Scope::Organisation(org))
+        }
+        (None, Some(area)) => {
+            if !store.areas().await?.iter().any(|a| a.id == area) {
+                bail!("there is no area with id {area}; `kith orgs list` shows them");
+            }
+            Ok(Scope::Area(area))
+        }
+        (None, None) => bail!("give --org or --area: where the role is held"),
+    }
 }
 
 pub async fn orgs(store: Arc<dyn Store>, command: OrgsCommand) -> Result<ExitCode> {

@@ -319,6 +319,22 @@ pub enum UsersCommand {
         base_url: String,
     },
 
+    /// Give someone who already has an account another role, in another organisation or
+    /// area (one person may work for two practices, or volunteer for a group as well)
+    Grant {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+
+        #[arg(long, value_enum)]
+        role: RoleArg,
+
+        #[arg(long, value_name = "ID", conflicts_with = "area", required_unless_present = "area")]
+        org: Option<uuid::Uuid>,
+
+        #[arg(long, value_name = "ID")]
+        area: Option<uuid::Uuid>,
+    },
+
     /// List everyone who can sign in, with their roles
     List,
 }

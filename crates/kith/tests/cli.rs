@@ -301,6 +301,17 @@ fn users_orgs_and_keys_from_the_command_line() {
     let out = reset.wait_with_output().unwrap();
     assert!(stderr(&out).contains("at least 12 characters"), "{}", stderr(&out));
 
+    // One person, two places.
+    let out = kith(data.path(), &["orgs", "add", "Shettleston Health Centre", "--ods", "43211"]);
+    let second = stdout(&out).rsplit(' ').next().unwrap().trim().to_owned();
+    let out = kith(data.path(), &["users", "grant", "ada@example.org", "--role", "clinician", "--org", &second]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("area_admin@area:") && stdout(&out).contains("clinician@organisation:"),
+        "{}",
+        stdout(&out)
+    );
+
     let db = data.path().join("kith.db");
     let raw = String::from_utf8_lossy(&std::fs::read(&db).unwrap()).to_lowercase();
     assert!(!raw.contains("lovelace"), "names are encrypted in the database file");
@@ -312,6 +323,7 @@ fn users_orgs_and_keys_from_the_command_line() {
     );
     let list = stdout(&kith(data.path(), &["users", "list"]));
     assert!(list.contains("ada@example.org\tAda Lovelace\ttwo-step off\tarea_admin@area:"), "{list}");
+    assert!(list.contains(" clinician@organisation:"), "{list}");
     let refused = kith(data.path(), &["keys", "new", data.path().join("keys.txt").to_str().unwrap()]);
     assert!(stderr(&refused).contains("will not replace a key file"));
 

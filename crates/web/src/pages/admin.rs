@@ -47,6 +47,7 @@ pub const ACTIONS: &[&str] = &[
     "sign_out_everywhere",
     "two_factor.enrol",
     "user.create",
+    "user.grant",
     "user.reset",
 ];
 
