@@ -52,4 +52,32 @@ function leafletScreenshot(pdf) {
   execFileSync('pdftoppm', ['-png', '-r', '60', '-singlefile', pdf, out]);
 }
 
-module.exports = { expectAccessible, POSTCODE, search, pdfText, pdfPages, pdfInfo, leafletScreenshot, screenshotPath };
+/** The kith binary the server runs, and the data directory it serves from. */
+const bin = process.env.KITH_BIN || path.join(__dirname, '..', '..', 'target', 'debug', 'kith');
+const dataDir = path.join(__dirname, '..', 'test-results', 'kith-data');
+
+/** Runs a kith command on the test server's data, as an administrator would. */
+function kith(args, input) {
+  return execFileSync(bin, ['--data-dir', dataDir, ...args], { encoding: 'utf8', input, env: { ...process.env, KITH_DATABASE_URL: '' } });
+}
+
+/** A password every test account uses. */
+const PASSWORD = 'violet kettle orbit lantern';
+
+/** The current TOTP code for a base32 secret, as an authenticator app computes it (RFC 6238). */
+function totp(base32, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/\s+/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = require('node:crypto').createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+module.exports = {
+  expectAccessible, POSTCODE, search, pdfText, pdfPages, pdfInfo, leafletScreenshot, screenshotPath,
+  dataDir, kith, PASSWORD, totp,
+};

@@ -1,30 +1,7 @@
 // A receptionist refers a (synthetic) person from a service page, and the group sees the
 // referral in its inbox and accepts it. Every page passes axe-core at WCAG 2.2 AA.
 const { test, expect } = require('@playwright/test');
-const { execFileSync } = require('node:child_process');
-const crypto = require('node:crypto');
-const path = require('node:path');
-const { expectAccessible } = require('./helpers');
-
-const bin = process.env.KITH_BIN || path.join(__dirname, '..', '..', 'target', 'debug', 'kith');
-const dataDir = path.join(__dirname, '..', 'test-results', 'kith-data');
-const PASSWORD = 'violet kettle orbit lantern';
-
-function kith(args, input) {
-  return execFileSync(bin, ['--data-dir', dataDir, ...args], { encoding: 'utf8', input, env: { ...process.env, KITH_DATABASE_URL: '' } });
-}
-
-function totp(base32, at = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of base32.replace(/\s+/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
-  const mac = crypto.createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
+const { expectAccessible, kith, PASSWORD, totp } = require('./helpers');
 
 /** Signs in for the first time, setting up two-step sign-in. */
 async function signIn(page, email) {

@@ -2,34 +2,9 @@
 // computed here as an authenticator app would (RFC 6238), recovery codes, the account
 // page, the audit log, and signing out. Every page passes axe-core at WCAG 2.2 AA.
 const { test, expect } = require('@playwright/test');
-const { execFileSync } = require('node:child_process');
-const crypto = require('node:crypto');
 const path = require('node:path');
 const fs = require('node:fs');
-const { expectAccessible, POSTCODE, search } = require('./helpers');
-
-const bin = process.env.KITH_BIN || path.join(__dirname, '..', '..', 'target', 'debug', 'kith');
-const dataDir = path.join(__dirname, '..', 'test-results', 'kith-data');
-
-function kith(args, input) {
-  return execFileSync(bin, ['--data-dir', dataDir, ...args], { encoding: 'utf8', input, env: { ...process.env, KITH_DATABASE_URL: '' } });
-}
-
-/** The current TOTP code for a base32 secret, as an authenticator app computes it. */
-function totp(base32, at = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of base32.replace(/\s+/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
-  const mac = crypto.createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(code).padStart(6, '0');
-}
-
-const PASSWORD = 'violet kettle orbit lantern';
+const { expectAccessible, POSTCODE, search, dataDir, kith, PASSWORD, totp } = require('./helpers');
 
 test('an area administrator signs in with two steps, reads the audit log and signs out', async ({ page, context }) => {
   const area = kith(['orgs', 'add-area', 'East End PCN']).trim().split(' ').pop();

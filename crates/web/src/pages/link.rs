@@ -207,11 +207,7 @@ struct LinkRequestPage {
     errors: Vec<super::search::FieldError>,
 }
 
-impl LinkRequestPage {
-    fn error_for(&self, field: &str) -> Option<&super::search::FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(LinkRequestPage);
 
 async fn public_service(
     state: &AppState,

@@ -5,6 +5,18 @@
 //! to the shortlist without a reload, the print button). Pages load nothing from
 //! elsewhere, and the stylesheet and script are embedded in the binary.
 
+/// Gives form pages `error_for(field)`, which `field_error.html` calls to show an error
+/// beside its field. Declared before the page modules so that they can use it.
+macro_rules! form_errors {
+    ($($page:ty),+ $(,)?) => {$(
+        impl $page {
+            fn error_for(&self, field: &str) -> Option<&$crate::pages::search::FieldError> {
+                self.errors.iter().find(|e| e.field == field)
+            }
+        }
+    )+};
+}
+
 mod account;
 mod admin;
 mod assets;

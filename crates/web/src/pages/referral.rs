@@ -106,11 +106,7 @@ struct ReferralPage {
     errors: Vec<FieldError>,
 }
 
-impl ReferralPage {
-    fn error_for(&self, field: &str) -> Option<&FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(ReferralPage);
 
 async fn referral_page(
     state: &AppState,
@@ -271,11 +267,7 @@ struct ReferPage {
     errors: Vec<FieldError>,
 }
 
-impl ReferPage {
-    fn error_for(&self, field: &str) -> Option<&FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(ReferPage);
 
 /// The practice a member of staff refers from: the first practice they work at.
 fn practice_of(user: &kith_domain::account::UserRecord) -> Option<Uuid> {

@@ -32,11 +32,7 @@ struct ReportPage {
     errors: Vec<FieldError>,
 }
 
-impl ReportPage {
-    fn error_for(&self, field: &str) -> Option<&FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(ReportPage);
 
 #[derive(Template)]
 #[template(path = "report_done.html")]

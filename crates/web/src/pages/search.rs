@@ -192,11 +192,7 @@ struct SearchPage {
     from: String,
 }
 
-impl SearchPage {
-    fn error_for(&self, field: &str) -> Option<&FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(SearchPage);
 
 fn need_value(term: &kith_domain::hsds::TaxonomyTerm) -> String {
     term.code.as_deref().map_or_else(|| term.id.to_string(), str::to_lowercase)

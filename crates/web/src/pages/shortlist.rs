@@ -282,11 +282,7 @@ struct SendPage {
     errors: Vec<super::search::FieldError>,
 }
 
-impl SendPage {
-    fn error_for(&self, field: &str) -> Option<&super::search::FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(SendPage);
 
 /// Messages a browser may send in [`crate::auth::accounts::WINDOW_MINUTES`], so the form
 /// cannot be used to send mail to strangers in bulk.

@@ -46,11 +46,7 @@ struct SignInPage {
     errors: Vec<FieldError>,
 }
 
-impl SignInPage {
-    fn error_for(&self, field: &str) -> Option<&FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(SignInPage);
 
 fn signin_page(
     state: &AppState,
@@ -176,11 +172,7 @@ struct CodePage {
     errors: Vec<FieldError>,
 }
 
-impl CodePage {
-    fn error_for(&self, field: &str) -> Option<&FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(CodePage);
 
 pub async fn code_page(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
     let next = safe_next(Fields::parse(query.as_deref()).get("next"));
@@ -245,11 +237,7 @@ struct TwoFactorPage {
     errors: Vec<FieldError>,
 }
 
-impl TwoFactorPage {
-    fn error_for(&self, field: &str) -> Option<&FieldError> {
-        self.errors.iter().find(|e| e.field == field)
-    }
-}
+form_errors!(TwoFactorPage);
 
 #[derive(Template)]
 #[template(path = "recovery_codes.html")]
