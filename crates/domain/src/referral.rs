@@ -239,31 +239,277 @@ impl DeclineReason {
     }
 }
 
+/// Why someone stopped going, or never went. A fixed list, so that reports can count the
+/// reasons and no free text about a person is kept outside the sealed fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    NotSuitable,
+    Health,
+    Transport,
+    Cost,
+    Timing,
+    MovedAway,
+    LostInterest,
+    ServiceChanged,
+    Other,
+}
+
+impl EndReason {
+    pub const ALL: [EndReason; 9] = [
+        EndReason::NotSuitable,
+        EndReason::Health,
+        EndReason::Transport,
+        EndReason::Cost,
+        EndReason::Timing,
+        EndReason::MovedAway,
+        EndReason::LostInterest,
+        EndReason::ServiceChanged,
+        EndReason::Other,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            EndReason::NotSuitable => "not_suitable",
+            EndReason::Health => "health",
+            EndReason::Transport => "transport",
+            EndReason::Cost => "cost",
+            EndReason::Timing => "timing",
+            EndReason::MovedAway => "moved_away",
+            EndReason::LostInterest => "lost_interest",
+            EndReason::ServiceChanged => "service_changed",
+            EndReason::Other => "other",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<EndReason> {
+        EndReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EndReason::NotSuitable => "It was not right for them",
+            EndReason::Health => "Their health got in the way",
+            EndReason::Transport => "Getting there was too hard",
+            EndReason::Cost => "It cost too much",
+            EndReason::Timing => "The times did not suit them",
+            EndReason::MovedAway => "They moved away",
+            EndReason::LostInterest => "They lost interest",
+            EndReason::ServiceChanged => "The service changed or stopped",
+            EndReason::Other => "Another reason",
+        }
+    }
+}
+
 /// What the four-week follow-up found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
 pub enum Outcome {
     Started,
     StillAttending,
-    Stopped(String),
-    NeverAttended(String),
+    Stopped(EndReason),
+    NeverAttended(EndReason),
     CouldNotContact,
 }
 
 impl Outcome {
-    /// The status the referral moves to when this is recorded.
-    pub fn status(&self) -> TaskStatus {
+    /// The outcome codes, as stored, in the order a form offers them.
+    pub const CODES: [&'static str; 5] =
+        ["still_attending", "started", "stopped", "never_attended", "could_not_contact"];
+
+    /// The code, as stored.
+    pub fn code(self) -> &'static str {
         match self {
-            Outcome::Started | Outcome::StillAttending => TaskStatus::InProgress,
-            Outcome::Stopped(_) | Outcome::NeverAttended(_) => TaskStatus::Failed,
-            Outcome::CouldNotContact => TaskStatus::OnHold,
+            Outcome::Started => "started",
+            Outcome::StillAttending => "still_attending",
+            Outcome::Stopped(_) => "stopped",
+            Outcome::NeverAttended(_) => "never_attended",
+            Outcome::CouldNotContact => "could_not_contact",
         }
     }
 
+    pub fn reason(self) -> Option<EndReason> {
+        match self {
+            Outcome::Stopped(r) | Outcome::NeverAttended(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Reads a stored or submitted outcome. Stopping and never attending need a reason.
+    pub fn parse(code: &str, reason: Option<&str>) -> Result<Outcome, String> {
+        let reason = || {
+            reason
+                .and_then(EndReason::parse)
+                .ok_or_else(|| "Choose why they stopped, or why they never went".to_owned())
+        };
+        match code {
+            "started" => Ok(Outcome::Started),
+            "still_attending" => Ok(Outcome::StillAttending),
+            "stopped" => Ok(Outcome::Stopped(reason()?)),
+            "never_attended" => Ok(Outcome::NeverAttended(reason()?)),
+            "could_not_contact" => Ok(Outcome::CouldNotContact),
+            _ => {
+                Err("Choose what happened: still attending, started, stopped, never went, or could not contact".into())
+            }
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        Outcome::label_of(self.code())
+    }
+
+    /// The label for an outcome code.
+    pub fn label_of(code: &str) -> &'static str {
+        match code {
+            "started" => "Started going",
+            "still_attending" => "Still attending",
+            "stopped" => "Stopped going",
+            "never_attended" => "Never went",
+            "could_not_contact" => "Could not contact them",
+            _ => "Unknown",
+        }
+    }
+
+    /// A line for the timeline: the outcome and any reason.
+    pub fn describe(self) -> String {
+        match self.reason() {
+            Some(r) => format!("{}: {}", self.label(), r.label().to_lowercase()),
+            None => self.label().to_owned(),
+        }
+    }
+
+    /// The status a referral moves to when this is recorded, if it moves: a person who
+    /// has started is in progress; one who stopped or never went did not work out.
+    pub fn status(self) -> Option<TaskStatus> {
+        match self {
+            Outcome::Started | Outcome::StillAttending => Some(TaskStatus::InProgress),
+            Outcome::Stopped(_) | Outcome::NeverAttended(_) => Some(TaskStatus::Failed),
+            Outcome::CouldNotContact => None,
+        }
+    }
+
+    /// The person went at least once.
+    pub fn started(self) -> bool {
+        matches!(self, Outcome::Started | Outcome::StillAttending | Outcome::Stopped(_))
+    }
+
     /// Counts towards "still attending at four weeks" (the Links measure).
-    pub fn still_attending(&self) -> bool {
+    pub fn still_attending(self) -> bool {
         matches!(self, Outcome::StillAttending)
     }
+}
+
+/// The follow-up of a signpost or referral: due some weeks after it, assigned to the
+/// referrer, reminded when due and escalated when overdue, closed by an outcome. The
+/// group may report attendance too, which the report counts alongside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    pub referral_id: uuid::Uuid,
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    /// Who is asked to follow up: the referrer, unless a link worker takes it on.
+    pub assignee: uuid::Uuid,
+    pub reminded_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub escalated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The follow-up's outcome, which closes it.
+    pub outcome: Option<Outcome>,
+    pub outcome_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub outcome_by: Option<uuid::Uuid>,
+    /// Attendance as the group last reported it.
+    pub attendance: Option<Outcome>,
+    pub attendance_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl FollowUp {
+    pub fn is_open(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    /// Days after the due date before an open follow-up is escalated.
+    pub const ESCALATE_AFTER_DAYS: i64 = 7;
+
+    pub fn is_overdue(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.is_open() && now >= self.due_at + chrono::Duration::days(Self::ESCALATE_AFTER_DAYS)
+    }
+}
+
+/// Which reminder a sweep found due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reminder {
+    /// The follow-up is due: the assignee is asked.
+    Due,
+    /// It is a week overdue: the assignee and the practice's link workers are told.
+    Overdue,
+}
+
+/// When an outcome measure was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Baseline,
+    FollowUp,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Baseline => "baseline",
+            Stage::FollowUp => "follow_up",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        match s {
+            "baseline" => Some(Stage::Baseline),
+            "follow_up" => Some(Stage::FollowUp),
+            _ => None,
+        }
+    }
+}
+
+/// A completed outcome measure (ONS4, or a licensed scale), kept with the patient data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasureRecord {
+    pub id: uuid::Uuid,
+    pub referral_id: uuid::Uuid,
+    pub patient_id: uuid::Uuid,
+    /// The [`Instrument::id`].
+    pub instrument: String,
+    pub stage: Stage,
+    /// One answer per question, in order.
+    pub answers: Vec<u8>,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub recorded_by: uuid::Uuid,
+}
+
+/// One row of the Links measure: counts for one practice and one service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LinksCount {
+    pub signposts: u64,
+    pub referrals: u64,
+    /// Followed up: an outcome recorded, by the referrer or the group.
+    pub followed_up: u64,
+    /// Went at least once.
+    pub started: u64,
+    /// Still attending at the follow-up (four weeks by default).
+    pub still_attending: u64,
+}
+
+impl LinksCount {
+    pub fn add(&mut self, other: &LinksCount) {
+        self.signposts += other.signposts;
+        self.referrals += other.referrals;
+        self.followed_up += other.followed_up;
+        self.started += other.started;
+        self.still_attending += other.still_attending;
+    }
+}
+
+/// The Links counts for one practice (the referrer's organisation) and one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinksRow {
+    pub practice: uuid::Uuid,
+    pub service: uuid::Uuid,
+    pub count: LinksCount,
 }
 
 /// An outcome measure: a fixed set of questions, each answered on a scale. ONS4 is built
@@ -395,9 +641,23 @@ mod tests {
 
     #[test]
     fn outcomes_move_the_referral_and_ons4_is_checked() {
-        assert_eq!(Outcome::StillAttending.status(), TaskStatus::InProgress);
-        assert_eq!(Outcome::NeverAttended("moved away".into()).status(), TaskStatus::Failed);
+        assert_eq!(Outcome::StillAttending.status(), Some(TaskStatus::InProgress));
+        assert_eq!(Outcome::NeverAttended(EndReason::MovedAway).status(), Some(TaskStatus::Failed));
+        assert_eq!(Outcome::CouldNotContact.status(), None);
         assert!(Outcome::StillAttending.still_attending() && !Outcome::Started.still_attending());
+        assert!(Outcome::Stopped(EndReason::Cost).started() && !Outcome::NeverAttended(EndReason::Cost).started());
+        for code in Outcome::CODES {
+            let o = Outcome::parse(code, Some("transport")).unwrap();
+            assert_eq!(o.code(), code);
+            assert_ne!(o.label(), "Unknown");
+        }
+        assert!(Outcome::parse("stopped", None).unwrap_err().contains("why they stopped"));
+        assert!(Outcome::parse("stopped", Some("bored")).is_err());
+        assert!(Outcome::parse("gone", None).unwrap_err().starts_with("Choose what happened"));
+        assert_eq!(Outcome::Stopped(EndReason::Cost).describe(), "Stopped going: it cost too much");
+        for r in EndReason::ALL {
+            assert_eq!(EndReason::parse(r.code()), Some(r));
+        }
         assert!(Ons4.check(&[7, 8, 6, 3]).is_ok());
         assert_eq!(Ons4.check(&[7, 8, 6]).unwrap_err(), "Answer all 4 questions");
         assert!(Ons4.check(&[7, 8, 6, 11]).unwrap_err().contains("from 0 to 10"));
@@ -510,4 +770,38 @@ pub struct ReferralEvent {
     pub status: TaskStatus,
     /// A decline reason, an outcome, or a note; never personal details.
     pub note: String,
+}
+
+/// What identifies a patient: sealed as one JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientDetails {
+    pub name: String,
+    pub birth_date: chrono::NaiveDate,
+    pub nhs_number: Option<NhsNumber>,
+    pub local_id: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub phone: Option<String>,
+    pub postcode: Option<String>,
+}
+
+/// Consent to share, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// What may be shared ("name, contact details and the reason for referral").
+    pub what: String,
+    /// With whom (the group).
+    pub with_whom: String,
+    pub given_at: chrono::DateTime<chrono::Utc>,
+    pub recorded_by: uuid::Uuid,
+}
+
+/// The sealed part of a referral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralDetails {
+    pub reason: String,
+    /// "What matters to you", in the person's words.
+    pub what_matters: String,
+    pub consent: Option<Consent>,
+    pub safeguarding_note: Option<String>,
 }

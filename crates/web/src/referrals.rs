@@ -4,15 +4,16 @@
 //! The web pages and the FHIR API both go through this, never round it.
 
 use crate::auth::{Accounts, Actor};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use kith_domain::account::{Grant, OrgKind, Permission, Role, Scope, Sealed, UserRecord};
 use kith_domain::postcode::Postcode;
+pub use kith_domain::referral::{Consent, PatientDetails, ReferralDetails};
 use kith_domain::referral::{
     ContactMethod, NhsNumber, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, TaskStatus,
 };
 use kith_store::accounts::seal_context;
 use kith_store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -47,19 +48,6 @@ impl From<StoreError> for ReferralError {
     }
 }
 
-/// What identifies a patient: sealed as one JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PatientDetails {
-    pub name: String,
-    pub birth_date: NaiveDate,
-    pub nhs_number: Option<NhsNumber>,
-    pub local_id: Option<String>,
-    pub email: Option<String>,
-    pub mobile: Option<String>,
-    pub phone: Option<String>,
-    pub postcode: Option<String>,
-}
-
 /// A new patient, as entered.
 #[derive(Debug, Clone)]
 pub struct NewPatient {
@@ -75,27 +63,6 @@ pub struct NewPatient {
     pub postcode: Option<String>,
     pub contact_method: ContactMethod,
     pub language: Option<String>,
-}
-
-/// Consent to share, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Consent {
-    /// What may be shared ("name, contact details and the reason for referral").
-    pub what: String,
-    /// With whom (the group).
-    pub with_whom: String,
-    pub given_at: DateTime<Utc>,
-    pub recorded_by: Uuid,
-}
-
-/// The sealed part of a referral.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReferralDetails {
-    pub reason: String,
-    /// "What matters to you", in the person's words.
-    pub what_matters: String,
-    pub consent: Option<Consent>,
-    pub safeguarding_note: Option<String>,
 }
 
 /// A new signpost or referral, as entered.
