@@ -18,6 +18,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 4, name: "accounts", sql: include_str!("../migrations/sqlite/0004_accounts.sql") },
     Migration { version: 5, name: "outbox", sql: include_str!("../migrations/sqlite/0005_outbox.sql") },
     Migration { version: 6, name: "referrals", sql: include_str!("../migrations/sqlite/0006_referrals.sql") },
+    Migration { version: 7, name: "follow_ups", sql: include_str!("../migrations/sqlite/0007_follow_ups.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -31,6 +32,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 4, name: "accounts", sql: include_str!("../migrations/postgres/0004_accounts.sql") },
     Migration { version: 5, name: "outbox", sql: include_str!("../migrations/postgres/0005_outbox.sql") },
     Migration { version: 6, name: "referrals", sql: include_str!("../migrations/postgres/0006_referrals.sql") },
+    Migration { version: 7, name: "follow_ups", sql: include_str!("../migrations/postgres/0007_follow_ups.sql") },
 ];
 
 #[cfg(test)]

@@ -1,11 +1,57 @@
-//! The referrals half of the storage contract: patients, signposts and referrals, and
-//! each referral's timeline. Every [`Store`](crate::Store) is also a [`ReferralStore`].
-//! Identifying fields arrive sealed; status moves are checked here and by the database.
+//! The referrals half of the storage contract: patients, signposts and referrals, each
+//! referral's timeline, follow-ups and outcome measures, and the Links counts. Every
+//! [`Store`](crate::Store) is also a [`ReferralStore`]. Identifying fields arrive sealed;
+//! status moves are checked here and by the database.
 
 use crate::Result;
 use async_trait::async_trait;
-use kith_domain::referral::{PatientRecord, ReferralEvent, ReferralRecord, TaskStatus};
+use chrono::{DateTime, Utc};
+use kith_domain::referral::{
+    FollowUp, LinksRow, MeasureRecord, Outcome, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, Reminder,
+    TaskStatus,
+};
 use uuid::Uuid;
+
+/// Everything a new signpost or referral writes, together or not at all.
+#[derive(Debug, Clone)]
+pub struct NewReferralRows {
+    pub referral: ReferralRecord,
+    /// The first step of its timeline.
+    pub first: ReferralEvent,
+    pub follow_up: Option<FollowUp>,
+    /// An outcome measure taken at the time of referral.
+    pub baseline: Option<MeasureRecord>,
+}
+
+/// An outcome, recorded at follow-up (closing it) or reported by the group.
+#[derive(Debug, Clone)]
+pub struct OutcomeWrite {
+    pub referral_id: Uuid,
+    pub outcome: Outcome,
+    /// Reported by the group, as attendance, rather than by the referrer's side.
+    pub by_group: bool,
+    /// The referral's status when the person looked; `event.status` is where it goes (the
+    /// same, if the outcome does not move it).
+    pub from: TaskStatus,
+    pub event: ReferralEvent,
+    pub measure: Option<MeasureRecord>,
+}
+
+/// Which referrals to list, for someone who may see only some.
+#[derive(Debug, Clone, Default)]
+pub struct ReferralQuery {
+    /// Only referrals made by, or sent to, these organisations.
+    pub visible_to: Vec<Uuid>,
+    pub patient: Option<Uuid>,
+    pub status: Option<TaskStatus>,
+    pub kind: Option<ReferralKind>,
+    /// Made at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Made before.
+    pub before: Option<DateTime<Utc>>,
+    pub limit: u32,
+    pub offset: u32,
+}
 
 #[async_trait]
 pub trait ReferralStore: Send + Sync {
@@ -16,17 +62,55 @@ pub trait ReferralStore: Send + Sync {
     /// A practice's patient by the blind index of their NHS number.
     async fn patient_by_nhs_index(&self, organisation_id: Uuid, index: &str) -> Result<Option<PatientRecord>>;
 
-    /// Adds a signpost or referral and the first step of its timeline, together.
-    async fn create_referral(&self, referral: ReferralRecord, first: ReferralEvent) -> Result<()>;
+    /// Adds signposts or referrals, each with the first step of its timeline, its
+    /// follow-up and any baseline measure: all of them, or none.
+    async fn create_referrals(&self, rows: Vec<NewReferralRows>) -> Result<()>;
+    /// Adds one signpost or referral, with no follow-up or measure.
+    async fn create_referral(&self, referral: ReferralRecord, first: ReferralEvent) -> Result<()> {
+        self.create_referrals(vec![NewReferralRows { referral, first, follow_up: None, baseline: None }]).await
+    }
     async fn referral(&self, id: Uuid) -> Result<Option<ReferralRecord>>;
     /// Referrals sent to a group, newest first.
     async fn referrals_for_group(&self, group_id: Uuid, limit: u32) -> Result<Vec<ReferralRecord>>;
     /// A patient's signposts and referrals, newest first.
     async fn referrals_for_patient(&self, patient_id: Uuid) -> Result<Vec<ReferralRecord>>;
+    /// Referrals matching `query`, newest first.
+    async fn search_referrals(&self, query: &ReferralQuery) -> Result<Vec<ReferralRecord>>;
     /// Moves a referral from `from` to `event.status` and adds the step to its timeline,
     /// together. Returns false, changing nothing, if the referral is no longer at `from`
     /// (someone else moved it first). A move the state machine forbids is refused.
     async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent) -> Result<bool>;
+    /// Re-routes a referral: moves it (to rejected, with the step `event`) and adds the
+    /// new referral to another service, together. False, changing nothing, if the
+    /// referral is no longer at `from`.
+    async fn reroute_referral(
+        &self,
+        id: Uuid,
+        from: TaskStatus,
+        event: ReferralEvent,
+        new: NewReferralRows,
+    ) -> Result<bool>;
     /// A referral's timeline, oldest first.
     async fn timeline(&self, referral_id: Uuid) -> Result<Vec<ReferralEvent>>;
+
+    async fn follow_up(&self, referral_id: Uuid) -> Result<Option<FollowUp>>;
+    /// A practice's open follow-ups, soonest due first.
+    async fn open_follow_ups(&self, practice: Uuid, limit: u32) -> Result<Vec<FollowUp>>;
+    /// Open follow-ups with a reminder due at `now`: those due and not yet reminded, and
+    /// those a week overdue and not yet escalated.
+    async fn reminders_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(FollowUp, Reminder)>>;
+    /// Stamps a reminder as sent. False if another instance stamped it first.
+    async fn mark_reminded(&self, referral_id: Uuid, which: Reminder, at: DateTime<Utc>) -> Result<bool>;
+    /// Records an outcome, its step on the timeline, any status move and any measure,
+    /// together. False, changing nothing, if the referral is no longer at `write.from` or
+    /// (for the referrer's side) the follow-up is already closed.
+    async fn record_outcome(&self, write: OutcomeWrite) -> Result<bool>;
+    async fn measures(&self, referral_id: Uuid) -> Result<Vec<MeasureRecord>>;
+    async fn measure(&self, id: Uuid) -> Result<Option<MeasureRecord>>;
+
+    /// The Links measure for signposts and referrals made in `[from, before)`, counted per
+    /// practice and service. The follow-up's outcome counts where there is one, otherwise
+    /// the group's report; "still attending" by the group counts only once the follow-up
+    /// is due.
+    async fn links_counts(&self, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<Vec<LinksRow>>;
 }

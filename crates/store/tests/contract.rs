@@ -857,6 +857,263 @@ async fn referrals_move_by_the_rules_with_a_timeline(store: &dyn Store, clock: &
     assert!(timeline.windows(2).all(|w| w[0].seq < w[1].seq));
 }
 
+fn follow_up_for(referral: &ReferralRecord) -> kith_domain::referral::FollowUp {
+    kith_domain::referral::FollowUp {
+        referral_id: referral.id,
+        due_at: referral.created_at + Duration::days(28),
+        assignee: referral.referrer_user,
+        reminded_at: None,
+        escalated_at: None,
+        outcome: None,
+        outcome_at: None,
+        outcome_by: None,
+        attendance: None,
+        attendance_at: None,
+    }
+}
+
+fn rows(referral: ReferralRecord, note: &str, follow_up: bool) -> kith_store::referrals::NewReferralRows {
+    let first = ReferralEvent {
+        seq: 0,
+        referral_id: referral.id,
+        at: referral.created_at,
+        actor: Some(referral.referrer_user),
+        status: referral.status,
+        note: note.into(),
+    };
+    let follow_up = follow_up.then(|| follow_up_for(&referral));
+    kith_store::referrals::NewReferralRows { referral, first, follow_up, baseline: None }
+}
+
+async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store, clock: &FixedClock) {
+    use kith_domain::referral::{EndReason, MeasureRecord, Outcome, Reminder, Stage};
+    use kith_store::referrals::OutcomeWrite;
+    let (patient, practice, group, referrer) = caseload_setup(store, clock).await;
+    let t0 = clock.now();
+    let referral = referral_record(920, ReferralKind::Referral, patient.id, group, referrer, practice, t0);
+    let mut with_baseline = rows(referral.clone(), "sent", true);
+    let baseline = MeasureRecord {
+        id: id(930),
+        referral_id: id(920),
+        patient_id: patient.id,
+        instrument: "ons4".into(),
+        stage: Stage::Baseline,
+        answers: vec![4, 5, 3, 8],
+        taken_at: t0,
+        recorded_by: referrer,
+    };
+    with_baseline.baseline = Some(baseline.clone());
+    let other =
+        referral_record(921, ReferralKind::Referral, patient.id, group, referrer, practice, t0 + Duration::days(3));
+    store.create_referrals(vec![with_baseline, rows(other, "sent", true)]).await.unwrap();
+    assert_eq!(store.measures(id(920)).await.unwrap(), [baseline.clone()]);
+    assert_eq!(store.measure(id(930)).await.unwrap(), Some(baseline));
+    let f = store.follow_up(id(920)).await.unwrap().unwrap();
+    assert_eq!((f.due_at, f.assignee, f.is_open()), (t0 + Duration::days(28), referrer, true));
+    assert_eq!(store.open_follow_ups(practice, 10).await.unwrap().len(), 2);
+    assert!(store.open_follow_ups(group, 10).await.unwrap().is_empty(), "another organisation's");
+
+    // Nothing is due for 28 days; then the first is reminded once, then escalated once.
+    assert!(store.reminders_due(t0 + Duration::days(27), 10).await.unwrap().is_empty());
+    let due = store.reminders_due(t0 + Duration::days(28), 10).await.unwrap();
+    assert_eq!(due.iter().map(|(f, w)| (f.referral_id, *w)).collect::<Vec<_>>(), [(id(920), Reminder::Due)]);
+    let at = t0 + Duration::days(28);
+    assert!(store.mark_reminded(id(920), Reminder::Due, at).await.unwrap());
+    assert!(!store.mark_reminded(id(920), Reminder::Due, at).await.unwrap(), "another instance sent it");
+    assert!(
+        store.reminders_due(at + Duration::days(6), 10).await.unwrap().iter().all(|(f, _)| f.referral_id != id(920))
+    );
+    let late = t0 + Duration::days(35);
+    let due = store.reminders_due(late, 10).await.unwrap();
+    assert!(due.contains(&(store.follow_up(id(920)).await.unwrap().unwrap(), Reminder::Overdue)));
+    assert!(store.mark_reminded(id(920), Reminder::Overdue, late).await.unwrap());
+
+    // The group reports attendance; the follow-up stays open until the referrer's side closes it.
+    store.move_referral(id(920), TaskStatus::Requested, step(920, TaskStatus::Accepted, t0, "accepted")).await.unwrap();
+    let attending = OutcomeWrite {
+        referral_id: id(920),
+        outcome: Outcome::Started,
+        by_group: true,
+        from: TaskStatus::Accepted,
+        event: step(920, TaskStatus::InProgress, t0 + Duration::days(7), "Started going"),
+        measure: None,
+    };
+    assert!(store.record_outcome(attending).await.unwrap());
+    let f = store.follow_up(id(920)).await.unwrap().unwrap();
+    assert_eq!((f.attendance, f.is_open()), (Some(Outcome::Started), true));
+
+    // A write from a stale status changes nothing.
+    let stale = OutcomeWrite {
+        referral_id: id(920),
+        outcome: Outcome::StillAttending,
+        by_group: false,
+        from: TaskStatus::Accepted,
+        event: step(920, TaskStatus::InProgress, late, "Still attending"),
+        measure: None,
+    };
+    assert!(!store.record_outcome(stale).await.unwrap());
+    let follow_up_measure = MeasureRecord {
+        id: id(931),
+        stage: Stage::FollowUp,
+        answers: vec![7, 7, 6, 4],
+        taken_at: late,
+        ..store.measures(id(920)).await.unwrap()[0].clone()
+    };
+    let closing = OutcomeWrite {
+        referral_id: id(920),
+        outcome: Outcome::StillAttending,
+        by_group: false,
+        from: TaskStatus::InProgress,
+        event: ReferralEvent { actor: Some(referrer), ..step(920, TaskStatus::InProgress, late, "Still attending") },
+        measure: Some(follow_up_measure),
+    };
+    assert!(store.record_outcome(closing.clone()).await.unwrap());
+    let f = store.follow_up(id(920)).await.unwrap().unwrap();
+    assert_eq!((f.outcome, f.outcome_at, f.outcome_by), (Some(Outcome::StillAttending), Some(late), Some(referrer)));
+    assert!(
+        store.reminders_due(late + Duration::days(30), 10).await.unwrap().iter().all(|(f, _)| f.referral_id != id(920))
+    );
+    assert_eq!(store.open_follow_ups(practice, 10).await.unwrap().len(), 1);
+    assert_eq!(store.measures(id(920)).await.unwrap().len(), 2);
+    // Closed: a second outcome is refused and leaves no trace on the timeline.
+    let steps = store.timeline(id(920)).await.unwrap().len();
+    assert!(matches!(store.record_outcome(closing).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.timeline(id(920)).await.unwrap().len(), steps);
+    assert_eq!(store.measures(id(920)).await.unwrap().len(), 2);
+
+    // An outcome that moves the referral to failed, with a reason kept as a code.
+    store.move_referral(id(921), TaskStatus::Requested, step(921, TaskStatus::Accepted, t0, "accepted")).await.unwrap();
+    let never = OutcomeWrite {
+        referral_id: id(921),
+        outcome: Outcome::NeverAttended(EndReason::Transport),
+        by_group: false,
+        from: TaskStatus::Accepted,
+        event: step(921, TaskStatus::Failed, late, "Never went"),
+        measure: None,
+    };
+    assert!(store.record_outcome(never).await.unwrap());
+    assert_eq!(store.referral(id(921)).await.unwrap().unwrap().status, TaskStatus::Failed);
+    assert_eq!(
+        store.follow_up(id(921)).await.unwrap().unwrap().outcome,
+        Some(Outcome::NeverAttended(EndReason::Transport))
+    );
+}
+
+async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &FixedClock) {
+    use kith_domain::referral::{LinksCount, Outcome};
+    use kith_store::referrals::{OutcomeWrite, ReferralQuery};
+    let (patient, practice, group, referrer) = caseload_setup(store, clock).await;
+    store.put_organisation(org(905, OrgKind::Vcs, "Walking group", None, &[])).await.unwrap();
+    let t0 = clock.now();
+    let mut batch = Vec::new();
+    for n in 0..6u128 {
+        let mut r = referral_record(
+            940 + n,
+            ReferralKind::Referral,
+            patient.id,
+            group,
+            referrer,
+            practice,
+            t0 + Duration::hours(n as i64),
+        );
+        if n == 5 {
+            r.kind = ReferralKind::Signpost;
+            r.status = TaskStatus::Completed;
+            r.service_id = id(2);
+        }
+        batch.push(rows(r, "sent", true));
+    }
+    store.create_referrals(batch).await.unwrap();
+    let query = ReferralQuery { visible_to: vec![practice], limit: 100, ..Default::default() };
+    assert_eq!(store.search_referrals(&query).await.unwrap().len(), 6);
+    assert_eq!(
+        store.search_referrals(&ReferralQuery { visible_to: vec![group], ..query.clone() }).await.unwrap().len(),
+        6
+    );
+    assert!(
+        store.search_referrals(&ReferralQuery { visible_to: vec![id(905)], ..query.clone() }).await.unwrap().is_empty()
+    );
+    assert!(store.search_referrals(&ReferralQuery { visible_to: vec![], ..query.clone() }).await.unwrap().is_empty());
+    let signposts = ReferralQuery { kind: Some(ReferralKind::Signpost), ..query.clone() };
+    assert_eq!(store.search_referrals(&signposts).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [id(945)]);
+    let window =
+        ReferralQuery { from: Some(t0 + Duration::hours(1)), before: Some(t0 + Duration::hours(3)), ..query.clone() };
+    assert_eq!(
+        store.search_referrals(&window).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
+        [id(942), id(941)]
+    );
+    let paged = ReferralQuery { limit: 2, offset: 2, status: Some(TaskStatus::Requested), ..query.clone() };
+    assert_eq!(
+        store.search_referrals(&paged).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
+        [id(942), id(941)]
+    );
+
+    // Re-routed: the first is declined and a new referral goes to the other group, together.
+    let mut onward =
+        referral_record(950, ReferralKind::Referral, patient.id, id(905), referrer, practice, t0 + Duration::days(1));
+    onward.service_id = id(3);
+    let declined = step(940, TaskStatus::Rejected, t0 + Duration::days(1), "Re-routed to another service");
+    assert!(
+        store
+            .reroute_referral(id(940), TaskStatus::Requested, declined.clone(), rows(onward.clone(), "re-routed", true))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.referral(id(940)).await.unwrap().unwrap().status, TaskStatus::Rejected);
+    assert_eq!(store.referrals_for_group(id(905), 10).await.unwrap().len(), 1);
+    let again = ReferralRecord { id: id(951), ..onward };
+    assert!(
+        !store
+            .reroute_referral(id(940), TaskStatus::Requested, declined, rows(again, "re-routed", true))
+            .await
+            .unwrap()
+    );
+    assert!(store.referral(id(951)).await.unwrap().is_none(), "nothing half-written");
+
+    // Outcomes: 941 still attending (referrer), 942 stopped, 943 attending by the group's
+    // word after the due date, 944 attending by the group's word before it.
+    let outcome = |n: u128, outcome: Outcome, by_group: bool, days: i64| OutcomeWrite {
+        referral_id: id(n),
+        outcome,
+        by_group,
+        from: TaskStatus::Requested,
+        event: step(n, TaskStatus::Requested, t0 + Duration::days(days), outcome.label()),
+        measure: None,
+    };
+    for w in [
+        outcome(941, Outcome::StillAttending, false, 29),
+        outcome(942, Outcome::Stopped(kith_domain::referral::EndReason::Cost), false, 29),
+        outcome(943, Outcome::StillAttending, true, 30),
+        outcome(944, Outcome::StillAttending, true, 10),
+    ] {
+        assert!(store.record_outcome(w).await.unwrap());
+    }
+    let mut counts = store.links_counts(t0, t0 + Duration::days(60)).await.unwrap();
+    counts.sort_by_key(|r| r.service);
+    let found: Vec<(Uuid, Uuid, LinksCount)> = counts.into_iter().map(|r| (r.practice, r.service, r.count)).collect();
+    assert_eq!(
+        found,
+        [
+            (
+                practice,
+                id(1),
+                LinksCount { signposts: 0, referrals: 5, followed_up: 4, started: 4, still_attending: 2 }
+            ),
+            (
+                practice,
+                id(2),
+                LinksCount { signposts: 1, referrals: 0, followed_up: 0, started: 0, still_attending: 0 }
+            ),
+            (
+                practice,
+                id(3),
+                LinksCount { signposts: 0, referrals: 1, followed_up: 0, started: 0, still_attending: 0 }
+            ),
+        ]
+    );
+    assert!(store.links_counts(t0 + Duration::days(2), t0 + Duration::days(60)).await.unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -908,6 +1165,8 @@ contract!(
     sealed_fields_page_and_are_replaced,
     the_outbox_claims_once_retries_and_erases_what_it_sent,
     referrals_move_by_the_rules_with_a_timeline,
+    follow_ups_remind_escalate_and_close_with_an_outcome,
+    referrals_are_searched_rerouted_and_counted,
 );
 
 /// The status CHECK holds in SQLite even for a write that bypasses Kith.

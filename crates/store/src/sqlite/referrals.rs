@@ -2,11 +2,15 @@
 
 use super::SqliteStore;
 use crate::doc::{parse_ts, ts};
-use crate::referrals::ReferralStore;
+use crate::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery, ReferralStore};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use kith_domain::account::Sealed;
-use kith_domain::referral::{ContactMethod, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, TaskStatus};
+use kith_domain::referral::{
+    ContactMethod, FollowUp, LinksCount, LinksRow, MeasureRecord, Outcome, PatientRecord, ReferralEvent, ReferralKind,
+    ReferralRecord, Reminder, Stage, TaskStatus,
+};
 use rusqlite::{Connection, Row, Transaction, params};
 use uuid::Uuid;
 
@@ -95,6 +99,127 @@ fn conflict(e: rusqlite::Error, message: &str) -> StoreError {
     }
 }
 
+/// The Links measure: the follow-up's outcome where there is one, otherwise the group's
+/// report; the group's "still attending" counts only once the follow-up is due.
+const LINKS_SQL: &str = "
+    SELECT r.referrer_org, r.service_id,
+           SUM(CASE WHEN r.kind = 'signpost' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN r.kind = 'referral' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IS NOT NULL THEN 1 ELSE 0 END),
+           SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IN ('started', 'still_attending', 'stopped') THEN 1 ELSE 0 END),
+           SUM(CASE WHEN f.outcome = 'still_attending'
+                      OR (f.outcome IS NULL AND f.attendance = 'still_attending' AND f.attendance_at >= f.due_at)
+                    THEN 1 ELSE 0 END)
+    FROM referrals r LEFT JOIN follow_ups f ON f.referral_id = r.id
+    WHERE r.created_at >= ?1 AND r.created_at < ?2
+    GROUP BY r.referrer_org, r.service_id";
+
+fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+fn outcome(code: Option<String>, reason: Option<String>) -> Result<Option<Outcome>> {
+    code.map(|c| Outcome::parse(&c, reason.as_deref()).map_err(|e| corrupt("follow-up", &e))).transpose()
+}
+
+const FOLLOW_UP_COLUMNS: &str = "referral_id, due_at, assignee, reminded_at, escalated_at, outcome, outcome_reason,
+    outcome_at, outcome_by, attendance, attendance_reason, attendance_at";
+
+fn follow_up_from(r: &Row<'_>) -> Result<FollowUp> {
+    Ok(FollowUp {
+        referral_id: uuid("follow-up", &r.get::<_, String>(0)?)?,
+        due_at: parse_ts(&r.get::<_, String>(1)?)?,
+        assignee: uuid("follow-up", &r.get::<_, String>(2)?)?,
+        reminded_at: opt_ts(r.get(3)?)?,
+        escalated_at: opt_ts(r.get(4)?)?,
+        outcome: outcome(r.get(5)?, r.get(6)?)?,
+        outcome_at: opt_ts(r.get(7)?)?,
+        outcome_by: r.get::<_, Option<String>>(8)?.map(|u| uuid("follow-up", &u)).transpose()?,
+        attendance: outcome(r.get(9)?, r.get(10)?)?,
+        attendance_at: opt_ts(r.get(11)?)?,
+    })
+}
+
+fn measure_from(r: &Row<'_>) -> Result<MeasureRecord> {
+    let answers: Vec<u8> = serde_json::from_str(&r.get::<_, String>(5)?).map_err(|_| corrupt("measure", "answers"))?;
+    Ok(MeasureRecord {
+        id: uuid("measure", &r.get::<_, String>(0)?)?,
+        referral_id: uuid("measure", &r.get::<_, String>(1)?)?,
+        patient_id: uuid("measure", &r.get::<_, String>(2)?)?,
+        instrument: r.get(3)?,
+        stage: Stage::parse(&r.get::<_, String>(4)?).ok_or_else(|| corrupt("measure", "stage"))?,
+        answers,
+        taken_at: parse_ts(&r.get::<_, String>(6)?)?,
+        recorded_by: uuid("measure", &r.get::<_, String>(7)?)?,
+    })
+}
+
+const MEASURE_COLUMNS: &str = "id, referral_id, patient_id, instrument, stage, answers, taken_at, recorded_by";
+
+fn add_measure(tx: &Transaction<'_>, m: &MeasureRecord) -> Result<()> {
+    let answers = serde_json::to_string(&m.answers).map_err(|_| corrupt("measure", "answers"))?;
+    tx.prepare_cached(&format!("INSERT INTO measures ({MEASURE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))?
+        .execute(params![
+            m.id.to_string(),
+            m.referral_id.to_string(),
+            m.patient_id.to_string(),
+            m.instrument,
+            m.stage.as_str(),
+            answers,
+            ts(m.taken_at),
+            m.recorded_by.to_string()
+        ])?;
+    Ok(())
+}
+
+fn insert_referral(tx: &Transaction<'_>, row: &NewReferralRows) -> Result<()> {
+    let r = &row.referral;
+    tx.prepare_cached(&format!(
+        "INSERT INTO referrals ({REFERRAL_COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?11)"
+    ))?
+    .execute(params![
+        r.id.to_string(),
+        r.kind.as_str(),
+        r.patient_id.to_string(),
+        r.service_id.to_string(),
+        r.group_id.map(|g| g.to_string()),
+        r.referrer_user.to_string(),
+        r.referrer_org.to_string(),
+        r.status.code(),
+        r.details.0,
+        i64::from(r.safeguarding),
+        ts(r.created_at),
+        r.follow_up_due.map(ts)
+    ])
+    .map_err(|e| conflict(e, "the referral names a patient, person or organisation Kith does not have"))?;
+    add_event(tx, &row.first)?;
+    if let Some(f) = &row.follow_up {
+        tx.prepare_cached(
+            "INSERT INTO follow_ups (referral_id, practice_id, due_at, assignee) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![f.referral_id.to_string(), r.referrer_org.to_string(), ts(f.due_at), f.assignee.to_string()])
+        .map_err(|e| conflict(e, "the follow-up names a person Kith does not have"))?;
+    }
+    if let Some(m) = &row.baseline {
+        add_measure(tx, m)?;
+    }
+    Ok(())
+}
+
+/// Moves (or, when `to` is `from`, just touches) a referral if it is still at `from`.
+fn compare_and_move(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    from: TaskStatus,
+    to: TaskStatus,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let moved = tx
+        .prepare_cached("UPDATE referrals SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2")?
+        .execute(params![id.to_string(), from.code(), to.code(), ts(at)])?;
+    Ok(moved == 1)
+}
+
 #[async_trait]
 impl ReferralStore for SqliteStore {
     async fn put_patient(&self, p: PatientRecord) -> Result<()> {
@@ -141,29 +266,11 @@ impl ReferralStore for SqliteStore {
         .await
     }
 
-    async fn create_referral(&self, r: ReferralRecord, first: ReferralEvent) -> Result<()> {
+    async fn create_referrals(&self, rows: Vec<NewReferralRows>) -> Result<()> {
         self.write(move |tx, _| {
-            tx.execute(
-                &format!(
-                    "INSERT INTO referrals ({REFERRAL_COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?11)"
-                ),
-                params![
-                    r.id.to_string(),
-                    r.kind.as_str(),
-                    r.patient_id.to_string(),
-                    r.service_id.to_string(),
-                    r.group_id.map(|g| g.to_string()),
-                    r.referrer_user.to_string(),
-                    r.referrer_org.to_string(),
-                    r.status.code(),
-                    r.details.0,
-                    i64::from(r.safeguarding),
-                    ts(r.created_at),
-                    r.follow_up_due.map(ts)
-                ],
-            )
-            .map_err(|e| conflict(e, "the referral names a patient, person or organisation Kith does not have"))?;
-            add_event(tx, &first)?;
+            for row in &rows {
+                insert_referral(tx, row)?;
+            }
             Ok(())
         })
         .await
@@ -202,15 +309,205 @@ impl ReferralStore for SqliteStore {
     async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent) -> Result<bool> {
         from.transition(event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
         self.write(move |tx, _| {
-            let moved = tx.execute(
-                "UPDATE referrals SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
-                params![id.to_string(), from.code(), event.status.code(), ts(event.at)],
-            )?;
-            if moved == 0 {
+            if !compare_and_move(tx, id, from, event.status, event.at)? {
                 return Ok(false);
             }
             add_event(tx, &event)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn reroute_referral(
+        &self,
+        id: Uuid,
+        from: TaskStatus,
+        event: ReferralEvent,
+        new: NewReferralRows,
+    ) -> Result<bool> {
+        from.transition(event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        self.write(move |tx, _| {
+            if !compare_and_move(tx, id, from, event.status, event.at)? {
+                return Ok(false);
+            }
+            add_event(tx, &event)?;
+            insert_referral(tx, &new)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn search_referrals(&self, q: &ReferralQuery) -> Result<Vec<ReferralRecord>> {
+        let visible = serde_json::to_string(&q.visible_to.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .map_err(|_| corrupt("query", "organisations"))?;
+        let (patient, status, kind) =
+            (q.patient.map(|p| p.to_string()), q.status.map(TaskStatus::code), q.kind.map(ReferralKind::as_str));
+        let (from, before) = (q.from.map(ts), q.before.map(ts));
+        let (limit, offset) = (i64::from(q.limit), i64::from(q.offset));
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {REFERRAL_COLUMNS} FROM referrals
+                 WHERE (referrer_org IN (SELECT value FROM json_each(?1)) OR group_id IN (SELECT value FROM json_each(?1)))
+                   AND (?2 IS NULL OR patient_id = ?2) AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR kind = ?4)
+                   AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
+                 ORDER BY created_at DESC, id LIMIT ?7 OFFSET ?8"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![visible, patient, status, kind, from, before, limit, offset])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(referral_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn follow_up(&self, referral_id: Uuid) -> Result<Option<FollowUp>> {
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE referral_id = ?1"))?;
+            let mut rows = stmt.query([referral_id.to_string()])?;
+            rows.next()?.map(follow_up_from).transpose()
+        })
+        .await
+    }
+
+    async fn open_follow_ups(&self, practice: Uuid, limit: u32) -> Result<Vec<FollowUp>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE practice_id = ?1 AND outcome IS NULL
+                 ORDER BY due_at, referral_id LIMIT ?2"
+            ))?;
+            let mut rows = stmt.query(params![practice.to_string(), i64::from(limit)])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(follow_up_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn reminders_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(FollowUp, Reminder)>> {
+        let overdue_before = now - chrono::Duration::days(FollowUp::ESCALATE_AFTER_DAYS);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE outcome IS NULL AND due_at <= ?1
+                   AND (reminded_at IS NULL OR (escalated_at IS NULL AND due_at <= ?2))
+                 ORDER BY due_at, referral_id LIMIT ?3"
+            ))?;
+            let mut rows = stmt.query(params![ts(now), ts(overdue_before), i64::from(limit)])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let f = follow_up_from(r)?;
+                let which = if f.reminded_at.is_none() { Reminder::Due } else { Reminder::Overdue };
+                out.push((f, which));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mark_reminded(&self, referral_id: Uuid, which: Reminder, at: DateTime<Utc>) -> Result<bool> {
+        self.write(move |tx, _| {
+            let sql = match which {
+                Reminder::Due => {
+                    "UPDATE follow_ups SET reminded_at = ?2 WHERE referral_id = ?1 AND reminded_at IS NULL"
+                }
+                Reminder::Overdue => {
+                    "UPDATE follow_ups SET escalated_at = ?2 WHERE referral_id = ?1 AND escalated_at IS NULL"
+                }
+            };
+            Ok(tx.execute(sql, params![referral_id.to_string(), ts(at)])? == 1)
+        })
+        .await
+    }
+
+    async fn record_outcome(&self, w: OutcomeWrite) -> Result<bool> {
+        if w.event.status != w.from {
+            w.from.transition(w.event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        }
+        self.write(move |tx, _| {
+            if !compare_and_move(tx, w.referral_id, w.from, w.event.status, w.event.at)? {
+                return Ok(false);
+            }
+            let reason = w.outcome.reason().map(|r| r.code());
+            let changed = if w.by_group {
+                tx.execute(
+                    "UPDATE follow_ups SET attendance = ?2, attendance_reason = ?3, attendance_at = ?4 WHERE referral_id = ?1",
+                    params![w.referral_id.to_string(), w.outcome.code(), reason, ts(w.event.at)],
+                )?
+            } else {
+                tx.execute(
+                    "UPDATE follow_ups SET outcome = ?2, outcome_reason = ?3, outcome_at = ?4, outcome_by = ?5
+                     WHERE referral_id = ?1 AND outcome IS NULL",
+                    params![
+                        w.referral_id.to_string(),
+                        w.outcome.code(),
+                        reason,
+                        ts(w.event.at),
+                        w.event.actor.map(|a| a.to_string())
+                    ],
+                )?
+            };
+            if changed == 0 {
+                // Rolls back the touch above: nothing is half-written.
+                return Err(StoreError::Conflict("this referral has no open follow-up".into()));
+            }
+            add_event(tx, &w.event)?;
+            if let Some(m) = &w.measure {
+                add_measure(tx, m)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn measures(&self, referral_id: Uuid) -> Result<Vec<MeasureRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MEASURE_COLUMNS} FROM measures WHERE referral_id = ?1 ORDER BY taken_at, id"
+            ))?;
+            let mut rows = stmt.query([referral_id.to_string()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(measure_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn measure(&self, id: Uuid) -> Result<Option<MeasureRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!("SELECT {MEASURE_COLUMNS} FROM measures WHERE id = ?1"))?;
+            let mut rows = stmt.query([id.to_string()])?;
+            rows.next()?.map(measure_from).transpose()
+        })
+        .await
+    }
+
+    async fn links_counts(&self, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<Vec<LinksRow>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(LINKS_SQL)?;
+            let mut rows = stmt.query(params![ts(from), ts(before)])?;
+            let mut out = Vec::new();
+            let count = |r: &Row<'_>, i| -> Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
+            while let Some(r) = rows.next()? {
+                out.push(LinksRow {
+                    practice: uuid("links", &r.get::<_, String>(0)?)?,
+                    service: uuid("links", &r.get::<_, String>(1)?)?,
+                    count: LinksCount {
+                        signposts: count(r, 2)?,
+                        referrals: count(r, 3)?,
+                        followed_up: count(r, 4)?,
+                        started: count(r, 5)?,
+                        still_attending: count(r, 6)?,
+                    },
+                });
+            }
+            Ok(out)
         })
         .await
     }
