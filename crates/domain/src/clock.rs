@@ -41,3 +41,24 @@ impl Clock for FixedClock {
         *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// The system clock moved on by a number of seconds read from a file at every call (no
+/// file, or nothing in it, is no offset). Only for browser tests, which let four weeks
+/// pass by writing to the file while a server runs.
+#[derive(Debug)]
+pub struct OffsetFileClock {
+    file: std::path::PathBuf,
+}
+
+impl OffsetFileClock {
+    pub fn new(file: std::path::PathBuf) -> Self {
+        Self { file }
+    }
+}
+
+impl Clock for OffsetFileClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = std::fs::read_to_string(&self.file).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+        SystemClock.now() + chrono::Duration::seconds(offset)
+    }
+}

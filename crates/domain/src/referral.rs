@@ -536,6 +536,8 @@ pub trait Instrument: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
     pub text: &'static str,
+    /// A few words for tables and charts: "Life satisfaction".
+    pub short: &'static str,
     pub min: u8,
     pub max: u8,
     /// What the lowest and highest answers mean.
@@ -549,24 +551,28 @@ pub struct Ons4;
 const ONS4_QUESTIONS: [Question; 4] = [
     Question {
         text: "Overall, how satisfied are you with your life nowadays?",
+        short: "Life satisfaction",
         min: 0,
         max: 10,
         anchors: ("Not at all", "Completely"),
     },
     Question {
         text: "Overall, to what extent do you feel that the things you do in your life are worthwhile?",
+        short: "Worthwhile",
         min: 0,
         max: 10,
         anchors: ("Not at all", "Completely"),
     },
     Question {
         text: "Overall, how happy did you feel yesterday?",
+        short: "Happiness",
         min: 0,
         max: 10,
         anchors: ("Not at all", "Completely"),
     },
     Question {
         text: "Overall, how anxious did you feel yesterday?",
+        short: "Anxiety",
         min: 0,
         max: 10,
         anchors: ("Not at all", "Completely"),

@@ -23,6 +23,11 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
+    /// For tests only: a file holding a number of seconds to add to the system clock, read
+    /// whenever Kith asks the time, so that a browser test can let four weeks pass
+    #[arg(long, global = true, env = "KITH_TEST_CLOCK_FILE", value_name = "FILE", hide = true)]
+    pub test_clock_file: Option<PathBuf>,
+
     /// Where Kith keeps its data (the SQLite database and search index)
     #[arg(long, global = true, env = "KITH_DATA_DIR", default_value = "./kith-data", value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -45,6 +50,11 @@ pub struct Listen {
     /// Address and port to serve on
     #[arg(long, env = "KITH_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
+
+    /// Days from a referral to its follow-up, when the practice asks how the person got on
+    #[arg(long, env = "KITH_FOLLOW_UP_DAYS", default_value_t = 28, value_name = "DAYS",
+          value_parser = clap::value_parser!(i64).range(1..=365))]
+    pub follow_up_days: i64,
 
     /// Take each client's address from the last entry of X-Forwarded-For, as set by the
     /// reverse proxy in front of Kith (for sign-in rate limits and the audit log). Only

@@ -15,7 +15,10 @@ use std::time::Duration;
 const SHOWN_REJECTIONS: usize = 25;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match &cli.global.test_clock_file {
+        Some(file) => Arc::new(kith_domain::clock::OffsetFileClock::new(file.clone())),
+        None => Arc::new(SystemClock),
+    };
     match cli.command {
         Command::Serve(listen) => {
             let store = open(&cli.global, clock.clone()).await?;
@@ -215,7 +218,7 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         None => state,
     };
     let public_url = listen.public_url.clone().unwrap_or_else(|| format!("http://{}", listen.listen));
-    let state = state.with_public_url(&public_url);
+    let state = state.with_public_url(&public_url).with_follow_up_days(listen.follow_up_days);
     let senders = senders(global, listen)?;
     let bar = spinner("Bringing the search index up to date".into());
     state.catch_up().await;
@@ -228,8 +231,12 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         }
     });
     let outbox = state.outbox();
+    let referrals = state.referrals();
     tokio::spawn(async move {
         loop {
+            if let Err(e) = referrals.send_reminders().await {
+                tracing::warn!(error = %e, "follow-up reminders could not be queued; trying again shortly");
+            }
             if let Err(e) = outbox.deliver_due(&senders).await {
                 tracing::warn!(error = %e, "the outbox could not be read; trying again shortly");
             }

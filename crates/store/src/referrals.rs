@@ -113,4 +113,6 @@ pub trait ReferralStore: Send + Sync {
     /// the group's report; "still attending" by the group counts only once the follow-up
     /// is due.
     async fn links_counts(&self, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<Vec<LinksRow>>;
+    /// The names of these services, for reports; ids not in the directory are left out.
+    async fn service_names(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>>;
 }

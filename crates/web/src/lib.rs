@@ -36,6 +36,8 @@ pub struct AppState {
     pub public_url: String,
     /// Sign-in with an OpenID Connect provider, when one is configured.
     pub oidc: Option<Arc<auth::oidc::Oidc>>,
+    /// Days from a referral to its follow-up.
+    pub follow_up_days: i64,
     /// One catch-up at a time; others wait for it rather than repeat it.
     sync: Arc<tokio::sync::Mutex<()>>,
 }
@@ -54,6 +56,7 @@ impl AppState {
             trust_proxy: false,
             oidc: None,
             public_url: "http://127.0.0.1:8080".into(),
+            follow_up_days: referrals::FOLLOW_UP_DAYS,
             sync: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -89,6 +92,13 @@ impl AppState {
     /// Patients and referrals, with their rules.
     pub fn referrals(&self) -> referrals::Referrals {
         referrals::Referrals::new(self.store.clone(), self.accounts.clone(), &self.public_url)
+            .with_follow_up_days(self.follow_up_days)
+    }
+
+    /// The same, with follow-ups due `days` after a referral.
+    pub fn with_follow_up_days(mut self, days: i64) -> AppState {
+        self.follow_up_days = days;
+        self
     }
 
     /// The same, offering sign-in with an OpenID Connect provider.

@@ -4,14 +4,17 @@
 //! The web pages and the FHIR API both go through this, never round it.
 
 use crate::auth::{Accounts, Actor};
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
+use chrono::{DateTime, Duration, Utc};
 use kith_domain::account::{Grant, OrgKind, Permission, Role, Scope, Sealed, UserRecord};
 use kith_domain::postcode::Postcode;
 pub use kith_domain::referral::{Consent, PatientDetails, ReferralDetails};
 use kith_domain::referral::{
-    ContactMethod, NhsNumber, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, TaskStatus,
+    ContactMethod, FollowUp, Instrument, LinksCount, MeasureRecord, NhsNumber, Ons4, Outcome, PatientRecord,
+    ReferralEvent, ReferralKind, ReferralRecord, Reminder, Stage, TaskStatus,
 };
 use kith_store::accounts::seal_context;
+use kith_store::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery};
 use kith_store::{Store, StoreError};
 use serde::Serialize;
 use std::sync::Arc;
@@ -76,6 +79,20 @@ pub struct NewReferral {
     /// (what, with whom): required for a referral.
     pub consent: Option<(String, String)>,
     pub safeguarding_note: Option<String>,
+    /// Follow a signpost up too (referrals always are).
+    pub follow_up_signpost: bool,
+    /// ONS4 answers taken at the time, as a baseline.
+    pub baseline: Option<Vec<u8>>,
+}
+
+/// The Links measure over a period: overall, by service and by practice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LinksReport {
+    pub overall: LinksCount,
+    /// (service id, service name, counts), most referred first.
+    pub by_service: Vec<(Uuid, String, LinksCount)>,
+    /// (practice id, practice name, counts), by name.
+    pub by_practice: Vec<(Uuid, String, LinksCount)>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +101,8 @@ pub struct Referrals {
     accounts: Arc<Accounts>,
     /// Where Kith is reached, for links in messages.
     public_url: String,
+    /// Days from a referral to its follow-up.
+    follow_up_days: i64,
 }
 
 fn grants_in(user: &UserRecord, permission: Permission) -> impl Iterator<Item = &Grant> {
@@ -96,23 +115,40 @@ fn require(cond: bool, message: &str) -> Result<(), ReferralError> {
 
 impl Referrals {
     pub fn new(store: Arc<dyn Store>, accounts: Arc<Accounts>, public_url: &str) -> Referrals {
-        Referrals { store, accounts, public_url: public_url.trim_end_matches('/').to_owned() }
+        Referrals {
+            store,
+            accounts,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            follow_up_days: FOLLOW_UP_DAYS,
+        }
+    }
+
+    /// Follow-ups fall due `days` after the referral rather than 28.
+    pub fn with_follow_up_days(mut self, days: i64) -> Referrals {
+        self.follow_up_days = days.max(1);
+        self
+    }
+
+    /// The outcome measures in use. ONS4 is built in; a licensed scale is added here where
+    /// the organisation holds the licence.
+    pub fn instrument(&self) -> &'static dyn Instrument {
+        &Ons4
     }
 
     /// Tells the referrer, through the outbox, that their referral moved. The email names
     /// no patient: it links to the referral, behind sign-in.
-    async fn tell_referrer(&self, referral: &ReferralRecord, to: TaskStatus) -> Result<(), ReferralError> {
+    async fn tell_referrer(&self, referral: &ReferralRecord, news: &str) -> Result<(), ReferralError> {
         let Some(referrer) = self.store.user(referral.referrer_user).await? else { return Ok(()) };
         let email = self.accounts.profile(&referrer).map_err(|e| ReferralError::Invalid(e.to_string()))?.email;
         let service = self.store.service(referral.service_id).await?.map_or_else(|| "a service".to_owned(), |s| s.name);
         let body = format!(
-            "A referral you made to {service} is now: {}.\n\nSee it in Kith: {}/referrals/{}\n",
-            to.label().to_lowercase(),
+            "A referral you made to {service}: {}.\n\nSee it in Kith: {}/referrals/{}\n",
+            news.to_lowercase(),
             self.public_url,
             referral.id
         );
         let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
-        outbox.email(&email, &format!("Referral update: {}", to.label()), &body, "referral_update").await?;
+        outbox.email(&email, &format!("Referral update: {news}"), &body, "referral_update").await?;
         Ok(())
     }
 
@@ -309,10 +345,41 @@ impl Referrals {
             details: self.seal("referrals.details", id, &details)?,
             safeguarding: details.safeguarding_note.is_some(),
             created_at: now,
-            follow_up_due: (new.kind == ReferralKind::Referral).then(|| now + Duration::days(FOLLOW_UP_DAYS)),
+            follow_up_due: (new.kind == ReferralKind::Referral || new.follow_up_signpost)
+                .then(|| now + Duration::days(self.follow_up_days)),
         };
+        let baseline = match new.baseline {
+            Some(answers) => {
+                self.instrument().check(&answers).map_err(ReferralError::Invalid)?;
+                Some(MeasureRecord {
+                    id: Uuid::new_v4(),
+                    referral_id: id,
+                    patient_id: patient.id,
+                    instrument: self.instrument().id().to_owned(),
+                    stage: Stage::Baseline,
+                    answers,
+                    taken_at: now,
+                    recorded_by: user.id,
+                })
+            }
+            None => None,
+        };
+        let follow_up = record.follow_up_due.map(|due_at| FollowUp {
+            referral_id: id,
+            due_at,
+            assignee: user.id,
+            reminded_at: None,
+            escalated_at: None,
+            outcome: None,
+            outcome_at: None,
+            outcome_by: None,
+            attendance: None,
+            attendance_at: None,
+        });
         let first = ReferralEvent { seq: 0, referral_id: id, at: now, actor: Some(user.id), status, note: note.into() };
-        self.store.create_referral(record.clone(), first).await?;
+        self.store
+            .create_referrals(vec![NewReferralRows { referral: record.clone(), first, follow_up, baseline }])
+            .await?;
         self.accounts
             .audit(actor, &format!("{}.create", new.kind.as_str()), "referral", Some(id.to_string()), &service.name)
             .await;
@@ -368,7 +435,7 @@ impl Referrals {
         }
         self.accounts.audit(actor, "referral.status", "referral", Some(referral_id.to_string()), to.code()).await;
         if user.id != referral.referrer_user {
-            self.tell_referrer(&referral, to).await?;
+            self.tell_referrer(&referral, to.label()).await?;
         }
         Ok(ReferralRecord { status: to, ..referral })
     }
@@ -406,5 +473,355 @@ impl Referrals {
         }
         self.accounts.audit(actor, "referral.inbox", "organisation", Some(group_id.to_string()), "inbox").await;
         Ok(self.store.referrals_for_group(group_id, 500).await?)
+    }
+
+    /// The community group that takes referrals for a service, if it is on Kith.
+    async fn group_for(&self, service: &kith_domain::hsds::Service) -> Result<Option<(Uuid, String)>, ReferralError> {
+        let orgs = self.store.organisations().await?;
+        Ok(orgs
+            .into_iter()
+            .find(|o| o.kind == OrgKind::Vcs && o.directory_id.is_some() && o.directory_id == service.organization_id)
+            .map(|o| (o.id, o.name)))
+    }
+
+    /// Records how the person got on. The referrer's practice records the follow-up
+    /// (closing it, with ONS4 answers if the person gave them); the group reports
+    /// attendance. The referral moves where the outcome says, if the state machine allows.
+    pub async fn record_outcome(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+        outcome: Outcome,
+        answers: Option<Vec<u8>>,
+    ) -> Result<ReferralRecord, ReferralError> {
+        let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
+        let referrer_side = Self::works_at(user, referral.referrer_org);
+        let group_side = referral.group_id.is_some_and(|g| Self::member_of(user, g));
+        if !referrer_side && !group_side {
+            self.accounts
+                .audit(actor, "referral.outcome_refused", "referral", Some(referral_id.to_string()), outcome.code())
+                .await;
+            return Err(ReferralError::Forbidden("This referral is not yours to follow up".into()));
+        }
+        let follow_up = self.store.follow_up(referral_id).await?.ok_or_else(|| {
+            ReferralError::Invalid("This signpost has no follow-up; there is nothing to record".into())
+        })?;
+        let by_group = !referrer_side;
+        if !by_group && !follow_up.is_open() {
+            return Err(ReferralError::Invalid(
+                "The follow-up has been recorded already; look at the timeline for what was found".into(),
+            ));
+        }
+        let now = self.accounts.now();
+        let measure = match answers {
+            Some(_) if by_group => {
+                return Err(ReferralError::Invalid("Well-being answers are recorded by the person's practice".into()));
+            }
+            Some(answers) => {
+                self.instrument().check(&answers).map_err(ReferralError::Invalid)?;
+                Some(MeasureRecord {
+                    id: Uuid::new_v4(),
+                    referral_id,
+                    patient_id: referral.patient_id,
+                    instrument: self.instrument().id().to_owned(),
+                    stage: Stage::FollowUp,
+                    answers,
+                    taken_at: now,
+                    recorded_by: user.id,
+                })
+            }
+            None => None,
+        };
+        let to = outcome.status().filter(|s| referral.status.can_become(*s)).unwrap_or(referral.status);
+        let note = if by_group {
+            format!("{} (reported by the group)", outcome.describe())
+        } else {
+            format!("Follow-up: {}", outcome.describe())
+        };
+        let event =
+            ReferralEvent { seq: 0, referral_id, at: now, actor: Some(user.id), status: to, note: note.clone() };
+        let write = OutcomeWrite { referral_id, outcome, by_group, from: referral.status, event, measure };
+        if !self.store.record_outcome(write).await? {
+            return Err(ReferralError::Conflict(
+                "Someone else changed this referral a moment ago. Look at it again before you record this.".into(),
+            ));
+        }
+        self.accounts.audit(actor, "referral.outcome", "referral", Some(referral_id.to_string()), outcome.code()).await;
+        if by_group {
+            self.tell_referrer(&referral, &note).await?;
+        }
+        Ok(ReferralRecord { status: to, ..referral })
+    }
+
+    /// Sends the referral on to another service: this one is declined as re-routed, and a
+    /// new referral, with the same details, goes to the group that runs the other. The
+    /// person must have agreed to their details going to the new group.
+    pub async fn reroute(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+        service_id: Uuid,
+        consent_confirmed: bool,
+    ) -> Result<ReferralRecord, ReferralError> {
+        let (referral, details) = self.referral_details(user, actor, referral_id).await?;
+        referral.status.transition(TaskStatus::Rejected).map_err(|e| ReferralError::Invalid(e.to_string()))?;
+        require(referral.kind == ReferralKind::Referral, "Only a referral can be re-routed")?;
+        require(service_id != referral.service_id, "Choose a different service to re-route to")?;
+        let service = self.store.service(service_id).await?.ok_or_else(|| {
+            ReferralError::Invalid("There is no service with that id; copy it from the service's page".into())
+        })?;
+        let Some((group, group_name)) = self.group_for(&service).await? else {
+            return Err(ReferralError::Invalid(format!(
+                "{} does not take referrals through Kith yet; choose another service",
+                service.name
+            )));
+        };
+        require(consent_confirmed, "Confirm the person agreed to their details going to the new group")?;
+        let from = self.store.service(referral.service_id).await?.map_or_else(|| "a service".to_owned(), |s| s.name);
+        let now = self.accounts.now();
+        let id = Uuid::new_v4();
+        let moved = ReferralDetails {
+            consent: details.consent.map(|c| Consent {
+                with_whom: group_name,
+                given_at: now,
+                recorded_by: user.id,
+                ..c
+            }),
+            ..details
+        };
+        let record = ReferralRecord {
+            id,
+            service_id,
+            group_id: Some(group),
+            status: TaskStatus::Requested,
+            details: self.seal("referrals.details", id, &moved)?,
+            created_at: now,
+            follow_up_due: Some(now + Duration::days(self.follow_up_days)),
+            ..referral.clone()
+        };
+        let follow_up = FollowUp {
+            referral_id: id,
+            due_at: now + Duration::days(self.follow_up_days),
+            assignee: referral.referrer_user,
+            reminded_at: None,
+            escalated_at: None,
+            outcome: None,
+            outcome_at: None,
+            outcome_by: None,
+            attendance: None,
+            attendance_at: None,
+        };
+        let first = ReferralEvent {
+            seq: 0,
+            referral_id: id,
+            at: now,
+            actor: Some(user.id),
+            status: TaskStatus::Requested,
+            note: format!("Re-routed from {from}"),
+        };
+        let declined = ReferralEvent {
+            seq: 0,
+            referral_id,
+            at: now,
+            actor: Some(user.id),
+            status: TaskStatus::Rejected,
+            note: format!("Re-routed to {}", service.name),
+        };
+        let rows = NewReferralRows { referral: record.clone(), first, follow_up: Some(follow_up), baseline: None };
+        if !self.store.reroute_referral(referral_id, referral.status, declined, rows).await? {
+            return Err(ReferralError::Conflict(
+                "Someone else changed this referral a moment ago. Look at it again before you re-route it.".into(),
+            ));
+        }
+        self.accounts
+            .audit(actor, "referral.reroute", "referral", Some(referral_id.to_string()), &id.to_string())
+            .await;
+        if user.id != referral.referrer_user {
+            self.tell_referrer(&referral, &format!("re-routed to {}", service.name)).await?;
+        }
+        Ok(record)
+    }
+
+    /// The practices whose patients `user` works with directly.
+    fn practices_of(user: &UserRecord) -> Vec<Uuid> {
+        grants_in(user, Permission::PatientData)
+            .filter(|g| g.role != Role::VcsMember)
+            .filter_map(|g| match g.scope {
+                Scope::Organisation(id) => Some(id),
+                Scope::Area(_) => None,
+            })
+            .collect()
+    }
+
+    /// The organisations whose referrals `user` may see: the practices they work at and
+    /// the groups they belong to.
+    pub fn visible_to(user: &UserRecord) -> Vec<Uuid> {
+        let mut orgs = Self::practices_of(user);
+        orgs.extend(user.grants.iter().filter(|g| g.role == Role::VcsMember).filter_map(|g| match g.scope {
+            Scope::Organisation(id) => Some(id),
+            Scope::Area(_) => None,
+        }));
+        orgs.sort();
+        orgs.dedup();
+        orgs
+    }
+
+    /// Referrals `user` may see, matching `query` (whose `visible_to` is replaced).
+    pub async fn search(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        mut query: ReferralQuery,
+    ) -> Result<Vec<ReferralRecord>, ReferralError> {
+        query.visible_to = Self::visible_to(user);
+        if query.visible_to.is_empty() {
+            return Err(ReferralError::Forbidden("You cannot see referrals".into()));
+        }
+        self.accounts.audit(actor, "referral.search", "referral", None, "search").await;
+        Ok(self.store.search_referrals(&query).await?)
+    }
+
+    /// The follow-ups open at the practices `user` works at, soonest due first, with
+    /// their referrals.
+    pub async fn follow_ups(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+    ) -> Result<Vec<(FollowUp, ReferralRecord)>, ReferralError> {
+        let practices = Self::practices_of(user);
+        if practices.is_empty() {
+            return Err(ReferralError::Forbidden("Follow-ups are for practice staff".into()));
+        }
+        let mut out = Vec::new();
+        for practice in practices {
+            for f in self.store.open_follow_ups(practice, 500).await? {
+                if let Some(r) = self.store.referral(f.referral_id).await? {
+                    out.push((f, r));
+                }
+            }
+        }
+        out.sort_by_key(|(f, _)| f.due_at);
+        self.accounts.audit(actor, "referral.follow_ups", "referral", None, "follow-ups").await;
+        Ok(out)
+    }
+
+    /// Sends the follow-up reminders now due, through the outbox: to the person it is
+    /// assigned to when due, and to them and the practice's link workers a week later.
+    /// Each is sent once, however many instances sweep. Returns how many were sent.
+    pub async fn send_reminders(&self) -> Result<usize, ReferralError> {
+        let now = self.accounts.now();
+        let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
+        let mut sent = 0;
+        for (follow_up, which) in self.store.reminders_due(now, 200).await? {
+            if !self.store.mark_reminded(follow_up.referral_id, which, now).await? {
+                continue;
+            }
+            let Some(referral) = self.store.referral(follow_up.referral_id).await? else { continue };
+            let service =
+                self.store.service(referral.service_id).await?.map_or_else(|| "a service".to_owned(), |s| s.name);
+            let link = format!("{}/referrals/{}", self.public_url, referral.id);
+            let made = kith_domain::opening::uk_local(referral.created_at).format("%-d %B %Y");
+            let mut to = vec![follow_up.assignee];
+            let (subject, body) = match which {
+                Reminder::Due => (
+                    "A follow-up is due".to_owned(),
+                    format!(
+                        "It is time to ask how someone got on with {service}, which they were referred to on {made}.\n\nRecord what they say in Kith: {link}\n"
+                    ),
+                ),
+                Reminder::Overdue => {
+                    let users = self.store.users().await?;
+                    to.extend(
+                        users
+                            .iter()
+                            .filter(|u| {
+                                u.grants.iter().any(|g| {
+                                    g.role == Role::LinkWorker && g.scope == Scope::Organisation(referral.referrer_org)
+                                })
+                            })
+                            .map(|u| u.id),
+                    );
+                    (
+                        "A follow-up is overdue".to_owned(),
+                        format!(
+                            "A follow-up is a week overdue: the referral to {service} on {made}. Could you, or a link worker at the practice, ask how they got on?\n\nRecord it in Kith: {link}\n"
+                        ),
+                    )
+                }
+            };
+            to.sort();
+            to.dedup();
+            for id in to {
+                let Some(person) = self.store.user(id).await? else { continue };
+                let Ok(profile) = self.accounts.profile(&person) else { continue };
+                outbox.email(&profile.email, &subject, &body, "follow_up_reminder").await?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The practices whose figures `user` may see: every practice in the scope of a grant
+    /// that allows reports.
+    async fn report_practices(&self, user: &UserRecord) -> Result<Vec<(Uuid, String)>, ReferralError> {
+        let orgs = self.store.organisations().await?;
+        let mut out: Vec<(Uuid, String)> = orgs
+            .into_iter()
+            .filter(|o| o.kind == OrgKind::Practice)
+            .filter(|o| {
+                grants_in(user, Permission::Reports).any(|g| match g.scope {
+                    Scope::Organisation(id) => id == o.id,
+                    Scope::Area(area) => o.areas.contains(&area),
+                })
+            })
+            .map(|o| (o.id, o.name))
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+
+    /// The Links measure for signposts and referrals made in `[from, before)`: how many
+    /// were signposted and referred, followed up, started, and still attending at the
+    /// follow-up, overall, by service and by practice.
+    pub async fn links_report(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        from: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<LinksReport, ReferralError> {
+        let practices = self.report_practices(user).await?;
+        if practices.is_empty() {
+            return Err(ReferralError::Forbidden("The Links report is for link workers and commissioners".into()));
+        }
+        let rows = self.store.links_counts(from, before).await?;
+        let mut report = LinksReport::default();
+        let mut by_service: std::collections::HashMap<Uuid, LinksCount> = std::collections::HashMap::new();
+        let mut by_practice: std::collections::HashMap<Uuid, LinksCount> = std::collections::HashMap::new();
+        for row in rows.iter().filter(|r| practices.iter().any(|(id, _)| *id == r.practice)) {
+            report.overall.add(&row.count);
+            by_service.entry(row.service).or_default().add(&row.count);
+            by_practice.entry(row.practice).or_default().add(&row.count);
+        }
+        for (id, name) in &practices {
+            if let Some(count) = by_practice.remove(id) {
+                report.by_practice.push((*id, name.clone(), count));
+            }
+        }
+        let services = self.store.service_names(&by_service.keys().copied().collect::<Vec<_>>()).await?;
+        for (id, count) in by_service {
+            let name = services
+                .iter()
+                .find(|(s, _)| *s == id)
+                .map_or_else(|| "A service no longer listed".to_owned(), |(_, name)| name.clone());
+            report.by_service.push((id, name, count));
+        }
+        report.by_service.sort_by(|a, b| {
+            (b.2.referrals + b.2.signposts).cmp(&(a.2.referrals + a.2.signposts)).then_with(|| a.1.cmp(&b.1))
+        });
+        self.accounts.audit(actor, "report.links", "report", None, "links").await;
+        Ok(report)
     }
 }

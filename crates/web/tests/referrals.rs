@@ -132,6 +132,8 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
         what_matters: "Getting out of the house".into(),
         consent,
         safeguarding_note: None,
+        follow_up_signpost: false,
+        baseline: None,
     };
     let refused = referrals.refer(rec, &actor(rec), to_a(None)).await.unwrap_err();
     assert!(refused.to_string().contains("consent"), "{refused}");
@@ -234,6 +236,8 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
         what_matters: "Getting out of the house".into(),
         consent,
         safeguarding_note: None,
+        follow_up_signpost: false,
+        baseline: None,
     };
     let referral = referrals.refer(rec, &actor(rec), new).await.unwrap();
     let app = kith_web::router(c.state.clone());
@@ -333,4 +337,161 @@ macro_rules! on_both_engines {
     };
 }
 
-on_both_engines!(referral_rules_on_a_synthetic_caseload, the_group_answers_a_referral_in_its_inbox);
+/// Follow-up on an injected clock: a baseline, re-routing, the group's report of
+/// attendance, reminders when due and when overdue, and the outcome with ONS4. Someone
+/// else's referral, a bad answer and a second outcome are refused, changing nothing.
+async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
+    use kith_domain::referral::{EndReason, Outcome};
+    let c = caseload(store).await;
+    let referrals = c.state.referrals();
+    let rec = &c.receptionist;
+    let link_worker = c
+        .state
+        .accounts
+        .create_user(
+            NewUser {
+                email: "lw@example.org".into(),
+                name: "Lee Link".into(),
+                password: None,
+                grants: vec![Grant { role: Role::LinkWorker, scope: Scope::Organisation(id(PRACTICE)) }],
+            },
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
+    let consent = Some(("Name, mobile and reason".to_owned(), "Walking group trust".to_owned()));
+    let new = |baseline: Option<Vec<u8>>| NewReferral {
+        kind: ReferralKind::Referral,
+        patient_id: patient.id,
+        service_id: id(SERVICE_A),
+        reason: "Lonely since moving".into(),
+        what_matters: "Getting out of the house".into(),
+        consent: consent.clone(),
+        safeguarding_note: None,
+        follow_up_signpost: false,
+        baseline,
+    };
+    let bad = referrals.refer(rec, &actor(rec), new(Some(vec![4, 5, 3, 11]))).await.unwrap_err();
+    assert!(bad.to_string().contains("from 0 to 10"), "{bad}");
+    assert!(c.state.store.referrals_for_patient(patient.id).await.unwrap().is_empty(), "nothing half-written");
+    let first = referrals.refer(rec, &actor(rec), new(Some(vec![4, 5, 3, 8]))).await.unwrap();
+    assert_eq!(c.state.store.measures(first.id).await.unwrap()[0].answers, [4, 5, 3, 8]);
+
+    // The group re-routes it to the lunch club, with the person's agreement.
+    let a = &c.member_a;
+    let no = referrals.reroute(a, &actor(a), first.id, id(SERVICE_B), false).await.unwrap_err();
+    assert!(no.to_string().contains("Confirm the person agreed"), "{no}");
+    let same = referrals.reroute(a, &actor(a), first.id, id(SERVICE_A), true).await.unwrap_err();
+    assert!(same.to_string().contains("different service"), "{same}");
+    let moved = referrals.reroute(a, &actor(a), first.id, id(SERVICE_B), true).await.unwrap();
+    assert_eq!((moved.group_id, moved.status, moved.referrer_user), (Some(id(VCS_B)), TaskStatus::Requested, rec.id));
+    assert_eq!(c.state.store.referral(first.id).await.unwrap().unwrap().status, TaskStatus::Rejected);
+    let again = referrals.reroute(a, &actor(a), first.id, id(SERVICE_B), true).await.unwrap_err();
+    assert!(again.to_string().contains("cannot be changed now"), "{again}");
+    let (_, details) = referrals.referral_details(&c.member_b, &actor(&c.member_b), moved.id).await.unwrap();
+    assert_eq!(details.consent.unwrap().with_whom, "Lunch club trust");
+    let notes: Vec<String> = c.state.store.timeline(first.id).await.unwrap().into_iter().map(|e| e.note).collect();
+    assert_eq!(notes.last().unwrap(), "Re-routed to Lunch club");
+
+    // The new group accepts and reports that the person has started; the old group
+    // cannot record anything on it.
+    let b = &c.member_b;
+    referrals.act(b, &actor(b), moved.id, TaskStatus::Accepted, "").await.unwrap();
+    let stranger = referrals.record_outcome(a, &actor(a), moved.id, Outcome::StillAttending, None).await;
+    assert!(matches!(stranger, Err(ReferralError::Forbidden(_))), "someone else's referral");
+    let group_ons4 = referrals.record_outcome(b, &actor(b), moved.id, Outcome::Started, Some(vec![5, 5, 5, 5])).await;
+    assert!(group_ons4.unwrap_err().to_string().contains("recorded by the person's practice"));
+    let started = referrals.record_outcome(b, &actor(b), moved.id, Outcome::Started, None).await.unwrap();
+    assert_eq!(started.status, TaskStatus::InProgress);
+    let f = c.state.store.follow_up(moved.id).await.unwrap().unwrap();
+    assert_eq!((f.attendance, f.is_open()), (Some(Outcome::Started), true));
+
+    // Reminders: none before 28 days; then one to the referrer; a week later, to the
+    // referrer and the practice's link worker. Each once.
+    let (store, accounts) = (c.state.store.clone(), c.state.accounts.clone());
+    let sent_to = || {
+        let (store, accounts) = (store.clone(), accounts.clone());
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let files = Arc::new(kith_web::notify::FileMailer::new(dir.path().to_owned()));
+            let senders = kith_web::notify::Senders { mail: files, text: None };
+            kith_web::notify::Outbox::new(store, accounts).deliver_due(&senders).await.unwrap();
+            let mut mails: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+                .filter(|m| m.contains("follow-up"))
+                .collect();
+            mails.sort();
+            mails
+        }
+    };
+    let _ = sent_to().await; // the referrer's earlier updates
+    c.clock.advance(Duration::days(27));
+    assert_eq!(referrals.send_reminders().await.unwrap(), 0);
+    c.clock.advance(Duration::days(1));
+    assert_eq!(referrals.send_reminders().await.unwrap(), 1);
+    assert_eq!(referrals.send_reminders().await.unwrap(), 0, "once");
+    let due = sent_to().await;
+    assert_eq!(due.len(), 1);
+    assert!(due[0].contains("To: rec@example.org") && due[0].contains("Subject: A follow-up is due"), "{}", due[0]);
+    assert!(due[0].contains(&format!("/referrals/{}", moved.id)) && !due[0].contains("Jo Synthetic"));
+    c.clock.advance(Duration::days(7));
+    assert_eq!(referrals.send_reminders().await.unwrap(), 2, "the referrer and the link worker");
+    let overdue = sent_to().await;
+    assert!(overdue.iter().any(|m| m.contains("To: lw@example.org") && m.contains("overdue")), "{overdue:?}");
+    let open = referrals.follow_ups(&link_worker, &actor(&link_worker)).await.unwrap();
+    assert_eq!(open.iter().map(|(f, _)| f.referral_id).collect::<Vec<_>>(), [moved.id]);
+    assert!(open[0].0.is_overdue(c.clock.now()));
+    assert!(matches!(referrals.follow_ups(b, &actor(b)).await, Err(ReferralError::Forbidden(_))));
+
+    // The link worker records "still attending" with ONS4; a second outcome is refused.
+    let bad = referrals
+        .record_outcome(&link_worker, &actor(&link_worker), moved.id, Outcome::StillAttending, Some(vec![7, 7]))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("Answer all 4 questions"), "{bad}");
+    let steps = c.state.store.timeline(moved.id).await.unwrap().len();
+    assert_eq!(c.state.store.measures(moved.id).await.unwrap().len(), 0);
+    referrals
+        .record_outcome(&link_worker, &actor(&link_worker), moved.id, Outcome::StillAttending, Some(vec![7, 7, 6, 4]))
+        .await
+        .unwrap();
+    let f = c.state.store.follow_up(moved.id).await.unwrap().unwrap();
+    assert_eq!((f.outcome, f.outcome_by), (Some(Outcome::StillAttending), Some(link_worker.id)));
+    let timeline = c.state.store.timeline(moved.id).await.unwrap();
+    assert_eq!(timeline.len(), steps + 1);
+    assert_eq!(timeline.last().unwrap().note, "Follow-up: Still attending");
+    assert_eq!(c.state.store.measures(moved.id).await.unwrap()[0].answers, [7, 7, 6, 4]);
+    let twice = referrals
+        .record_outcome(rec, &actor(rec), moved.id, Outcome::Stopped(EndReason::Cost), None)
+        .await
+        .unwrap_err();
+    assert!(twice.to_string().contains("recorded already"), "{twice}");
+    assert!(referrals.follow_ups(rec, &actor(rec)).await.unwrap().is_empty());
+    assert_eq!(referrals.send_reminders().await.unwrap(), 0);
+
+    // The Links measure, for the commissioner over the area: two referrals (the first,
+    // re-routed, and the second), one followed up, started and still attending.
+    let from = c.clock.now() - Duration::days(60);
+    let report = referrals.links_report(&c.commissioner, &actor(&c.commissioner), from, c.clock.now()).await.unwrap();
+    assert_eq!(
+        (report.overall.referrals, report.overall.followed_up, report.overall.started, report.overall.still_attending),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(report.by_practice.len(), 1);
+    assert_eq!(
+        report.by_service.iter().map(|(_, n, c)| (n.as_str(), c.referrals)).collect::<Vec<_>>(),
+        [("Lunch club", 1), ("Walking group", 1)]
+    );
+    assert!(matches!(
+        referrals.links_report(b, &actor(b), from, c.clock.now()).await,
+        Err(ReferralError::Forbidden(_))
+    ));
+}
+
+on_both_engines!(
+    referral_rules_on_a_synthetic_caseload,
+    the_group_answers_a_referral_in_its_inbox,
+    follow_ups_remind_escalate_and_record_outcomes
+);

@@ -82,6 +82,9 @@ fn outcome(code: Option<String>, reason: Option<String>) -> Result<Option<Outcom
     code.map(|c| Outcome::parse(&c, reason.as_deref()).map_err(|e| corrupt("follow-up", &e))).transpose()
 }
 
+/// A follow-up is dropped when its referral is declined or cancelled: nobody went.
+const STILL_OPEN: &str = "NOT EXISTS (SELECT 1 FROM referrals r WHERE r.id = follow_ups.referral_id AND r.status IN ('rejected', 'cancelled'))";
+
 const FOLLOW_UP_COLUMNS: &str = "referral_id, due_at, assignee, reminded_at, escalated_at, outcome, outcome_reason,
     outcome_at, outcome_by, attendance, attendance_reason, attendance_at";
 
@@ -356,7 +359,7 @@ impl ReferralStore for PostgresStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE practice_id = $1 AND outcome IS NULL
+                    "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE practice_id = $1 AND outcome IS NULL AND {STILL_OPEN}
                      ORDER BY due_at, referral_id LIMIT $2"
                 ),
                 &[&practice, &i64::from(limit)],
@@ -371,7 +374,7 @@ impl ReferralStore for PostgresStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE outcome IS NULL AND due_at <= $1
+                    "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE outcome IS NULL AND {STILL_OPEN} AND due_at <= $1
                        AND (reminded_at IS NULL OR (escalated_at IS NULL AND due_at <= $2))
                      ORDER BY due_at, referral_id LIMIT $3"
                 ),
@@ -491,5 +494,11 @@ impl ReferralStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn service_names(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+        let client = self.pool.get().await?;
+        let rows = client.query("SELECT id, name FROM services WHERE id = ANY($1)", &[&ids]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }

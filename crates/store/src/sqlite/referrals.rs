@@ -122,6 +122,9 @@ fn outcome(code: Option<String>, reason: Option<String>) -> Result<Option<Outcom
     code.map(|c| Outcome::parse(&c, reason.as_deref()).map_err(|e| corrupt("follow-up", &e))).transpose()
 }
 
+/// A follow-up is dropped when its referral is declined or cancelled: nobody went.
+const STILL_OPEN: &str = "NOT EXISTS (SELECT 1 FROM referrals r WHERE r.id = follow_ups.referral_id AND r.status IN ('rejected', 'cancelled'))";
+
 const FOLLOW_UP_COLUMNS: &str = "referral_id, due_at, assignee, reminded_at, escalated_at, outcome, outcome_reason,
     outcome_at, outcome_by, attendance, attendance_reason, attendance_at";
 
@@ -376,7 +379,7 @@ impl ReferralStore for SqliteStore {
     async fn open_follow_ups(&self, practice: Uuid, limit: u32) -> Result<Vec<FollowUp>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE practice_id = ?1 AND outcome IS NULL
+                "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE practice_id = ?1 AND outcome IS NULL AND {STILL_OPEN}
                  ORDER BY due_at, referral_id LIMIT ?2"
             ))?;
             let mut rows = stmt.query(params![practice.to_string(), i64::from(limit)])?;
@@ -393,7 +396,7 @@ impl ReferralStore for SqliteStore {
         let overdue_before = now - chrono::Duration::days(FollowUp::ESCALATE_AFTER_DAYS);
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE outcome IS NULL AND due_at <= ?1
+                "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE outcome IS NULL AND {STILL_OPEN} AND due_at <= ?1
                    AND (reminded_at IS NULL OR (escalated_at IS NULL AND due_at <= ?2))
                  ORDER BY due_at, referral_id LIMIT ?3"
             ))?;
@@ -528,6 +531,22 @@ impl ReferralStore for SqliteStore {
                     status: TaskStatus::parse(&r.get::<_, String>(4)?).ok_or_else(|| corrupt("referral event", "status"))?,
                     note: r.get(5)?,
                 });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn service_names(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+        let ids = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .map_err(|_| corrupt("query", "ids"))?;
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT id, name FROM services WHERE id IN (SELECT value FROM json_each(?1))")?;
+            let mut rows = stmt.query([ids])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push((uuid("service", &r.get::<_, String>(0)?)?, r.get(1)?));
             }
             Ok(out)
         })

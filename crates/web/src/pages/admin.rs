@@ -32,9 +32,15 @@ pub const ACTIONS: &[&str] = &[
     "referral.change_refused",
     "referral.create",
     "referral.inbox",
+    "referral.follow_ups",
+    "referral.outcome",
+    "referral.outcome_refused",
     "referral.read",
     "referral.read_refused",
+    "referral.reroute",
+    "referral.search",
     "referral.status",
+    "report.links",
     "recovery_code.used",
     "second_factor_failed",
     "shortlist.send",
@@ -152,7 +158,7 @@ pub async fn page(
 
 /// A CSV field, quoted when it must be, and defused if a spreadsheet would read it as a
 /// formula.
-fn csv_field(value: &str) -> String {
+pub(super) fn csv_field(value: &str) -> String {
     let value =
         if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
     if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }

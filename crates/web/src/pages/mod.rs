@@ -20,6 +20,7 @@ macro_rules! form_errors {
 mod account;
 mod admin;
 mod assets;
+mod caseload;
 pub use assets::accepts_gzip;
 mod form;
 pub use form::query_string;
@@ -80,6 +81,10 @@ pub fn routes() -> Routes {
         .get("/inbox", Needs(Permission::OwnListing), referral::inbox)
         .get("/referrals/{id}", Needs(Permission::PatientData), referral::page)
         .post("/referrals/{id}/status", Needs(Permission::PatientData), referral::change)
+        .post("/referrals/{id}/outcome", Needs(Permission::PatientData), referral::outcome)
+        .post("/referrals/{id}/reroute", Needs(Permission::PatientData), referral::reroute)
+        .get("/follow-ups", Needs(Permission::PatientData), caseload::follow_ups)
+        .get("/reports/links", Needs(Permission::Reports), caseload::links)
         .get("/admin/audit", Needs(Permission::Audit), admin::page)
         .get("/admin/audit.csv", Needs(Permission::Audit), admin::csv)
 }

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kith_domain::account::{Role, Scope};
-use kith_domain::referral::{DeclineReason, TaskStatus};
+use kith_domain::referral::{DeclineReason, EndReason, Instrument, Outcome, TaskStatus};
 use uuid::Uuid;
 
 fn when(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -103,6 +103,19 @@ struct ReferralPage {
     actions: Vec<(&'static str, &'static str)>,
     reasons: Vec<&'static str>,
     timeline: Vec<(String, String)>,
+    /// (label, value) about the follow-up, if there is one.
+    follow_up: Vec<(&'static str, String)>,
+    /// The referrer's side, with the follow-up open: record the outcome and ONS4.
+    record_outcome: bool,
+    /// The group's side: report attendance.
+    report_attendance: bool,
+    can_reroute: bool,
+    outcomes: Vec<(&'static str, &'static str)>,
+    end_reasons: Vec<(&'static str, &'static str)>,
+    /// (number, question, lowest means, highest means)
+    questions: Vec<(usize, &'static str, &'static str, &'static str)>,
+    /// (when, stage, answers)
+    measures: Vec<(String, &'static str, String)>,
     errors: Vec<FieldError>,
 }
 
@@ -192,6 +205,55 @@ async fn referral_page(
     .iter()
     .map(|r| r.label())
     .collect();
+    let referrer_side = current.user.grants.iter().any(|g| {
+        g.role != Role::VcsMember
+            && g.role.allows(kith_domain::account::Permission::PatientData)
+            && g.scope == Scope::Organisation(referral.referrer_org)
+    });
+    let (follow_up, measures) =
+        match (state.store.follow_up(referral.id).await, state.store.measures(referral.id).await) {
+            (Ok(f), Ok(m)) => (f, m),
+            (Err(e), _) | (_, Err(e)) => return PageError::from(e).into_page(headers),
+        };
+    let mut follow_up_facts = Vec::new();
+    if let Some(f) = &follow_up {
+        follow_up_facts.push(("Follow-up due", when(f.due_at)));
+        if let Some(at) = f.reminded_at {
+            follow_up_facts.push(("Reminder sent", when(at)));
+        }
+        if let Some(at) = f.escalated_at {
+            follow_up_facts.push(("Overdue: practice told", when(at)));
+        }
+        if let (Some(o), Some(at)) = (f.outcome, f.outcome_at) {
+            follow_up_facts.push(("Follow-up outcome", format!("{}, {}", o.describe(), when(at))));
+        }
+        if let (Some(o), Some(at)) = (f.attendance, f.attendance_at) {
+            follow_up_facts.push(("The group reports", format!("{}, {}", o.describe(), when(at))));
+        }
+    }
+    let instrument = referrals.instrument();
+    let measures = measures
+        .iter()
+        .map(|m| {
+            let stage = match m.stage {
+                kith_domain::referral::Stage::Baseline => "At referral",
+                kith_domain::referral::Stage::FollowUp => "At follow-up",
+            };
+            let answers = instrument
+                .questions()
+                .iter()
+                .zip(&m.answers)
+                .map(|(q, a)| format!("{} {a}", q.short))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (when(m.taken_at), stage, answers)
+        })
+        .collect();
+    let record_outcome = referrer_side && follow_up.as_ref().is_some_and(|f| f.is_open());
+    let report_attendance = !referrer_side && group_side && follow_up.is_some();
+    let can_reroute = referral.kind == kith_domain::referral::ReferralKind::Referral
+        && referral.status.can_become(TaskStatus::Rejected)
+        && (group_side || referrer_side);
     let title = if errors.is_empty() { "Referral – Kith" } else { "Error: Referral – Kith" };
     let page = ReferralPage {
         layout: Layout::new(title, headers),
@@ -205,10 +267,107 @@ async fn referral_page(
         actions,
         reasons,
         timeline,
+        follow_up: follow_up_facts,
+        record_outcome,
+        report_attendance,
+        can_reroute,
+        outcomes: Outcome::CODES.iter().map(|c| (*c, Outcome::label_of(c))).collect(),
+        end_reasons: EndReason::ALL.iter().map(|r| (r.code(), r.label())).collect(),
+        questions: instrument
+            .questions()
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i + 1, q.text, q.anchors.0, q.anchors.1))
+            .collect(),
+        measures,
         errors,
     };
     let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     render(status, &page)
+}
+
+/// The four ONS4 answers from fields `ons4-1` to `ons4-4`: all blank is none given.
+fn ons4_answers(fields: &super::form::Fields) -> Result<Option<Vec<u8>>, String> {
+    let typed: Vec<&str> = (1..=4).map(|n| fields.get(&format!("ons4-{n}")).trim()).collect();
+    if typed.iter().all(|t| t.is_empty()) {
+        return Ok(None);
+    }
+    typed.iter().map(|t| t.parse::<u8>().ok().filter(|a| *a <= 10)).collect::<Option<Vec<u8>>>().map(Some).ok_or_else(
+        || "Answer each well-being question with a whole number from 0 to 10, or leave all four blank".to_owned(),
+    )
+}
+
+/// Records the follow-up (the practice) or attendance (the group).
+pub async fn outcome(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let Ok(referral_id) = Uuid::parse_str(&id) else {
+        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    };
+    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
+    let error = |field, message: String| vec![FieldError { field, message, suggestions: vec![] }];
+    let reason = Some(fields.get("reason")).filter(|r| !r.is_empty());
+    let outcome = match Outcome::parse(fields.get("outcome"), reason) {
+        Ok(o) => o,
+        Err(m) => {
+            let field =
+                if fields.get("outcome").is_empty() || m.starts_with("Choose what") { "outcome" } else { "reason" };
+            return referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await;
+        }
+    };
+    let answers = match ons4_answers(&fields) {
+        Ok(a) => a,
+        Err(m) => return referral_page(&state, &viewer, ip, &id, &headers, error("ons4-1", m)).await,
+    };
+    let actor = viewer.actor(ip.clone());
+    match state.referrals().record_outcome(&current.user, &actor, referral_id, outcome, answers).await {
+        Ok(_) => Redirect::to(&format!("/referrals/{referral_id}")).into_response(),
+        Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
+            let field = if m.contains("question") || m.contains("Answer") { "ons4-1" } else { "outcome" };
+            referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await
+        }
+        Err(e) => page_error(e, &headers),
+    }
+}
+
+/// Sends a referral on to another service.
+pub async fn reroute(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let Ok(referral_id) = Uuid::parse_str(&id) else {
+        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    };
+    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
+    let error = |field, message: String| vec![FieldError { field, message, suggestions: vec![] }];
+    // The service's id, or its address in Kith, as copied from its page.
+    let typed = fields.get("service").trim();
+    let Some(service_id) = typed.trim_end_matches('/').rsplit('/').next().and_then(|last| Uuid::parse_str(last).ok())
+    else {
+        let m = "Enter the address of the service's page in Kith, or its id".to_owned();
+        return referral_page(&state, &viewer, ip, &id, &headers, error("service", m)).await;
+    };
+    let actor = viewer.actor(ip.clone());
+    let consent = fields.get("reroute_consent") == "yes";
+    match state.referrals().reroute(&current.user, &actor, referral_id, service_id, consent).await {
+        Ok(new) => Redirect::to(&format!("/referrals/{}", new.id)).into_response(),
+        Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
+            let field = if m.contains("Confirm") { "reroute_consent" } else { "service" };
+            referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await
+        }
+        Err(e) => page_error(e, &headers),
+    }
 }
 
 pub async fn page(
@@ -264,6 +423,9 @@ struct ReferPage {
     kind: String,
     texts: Vec<(&'static str, &'static str, String)>,
     consent: bool,
+    follow_up: bool,
+    /// (number, question, typed answer)
+    questions: Vec<(usize, &'static str, String)>,
     errors: Vec<FieldError>,
 }
 
@@ -323,6 +485,13 @@ async fn refer_form(
             ("safeguarding", "Anything the group must know to keep them safe (optional)", value("safeguarding")),
         ],
         consent: fields.get("consent") == "yes",
+        follow_up: fields.get("follow_up") == "yes",
+        questions: kith_domain::referral::Ons4
+            .questions()
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i + 1, q.text, fields.get(&format!("ons4-{}", i + 1)).to_owned()))
+            .collect(),
         errors,
     };
     let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
@@ -415,6 +584,10 @@ pub async fn refer_submit(
             }
         }
     };
+    let baseline = match ons4_answers(&fields) {
+        Ok(a) => a,
+        Err(m) => return refer_form(&state, &id, &fields, &headers, fail("ons4-1", m)).await,
+    };
     let consent = (fields.get("consent") == "yes").then(|| {
         ("Name, contact details and the reason for referral".to_owned(), "the group that runs the service".to_owned())
     });
@@ -426,6 +599,8 @@ pub async fn refer_submit(
         what_matters: fields.get("what_matters").to_owned(),
         consent,
         safeguarding_note: Some(fields.get("safeguarding").to_owned()),
+        follow_up_signpost: fields.get("follow_up") == "yes",
+        baseline,
     };
     match referrals.refer(&current.user, &actor, new).await {
         Ok(r) => Redirect::to(&format!("/referrals/{}", r.id)).into_response(),

@@ -1,0 +1,207 @@
+//! A practice's caseload: the follow-ups that are due, and the Links measure of how many
+//! people signposted and referred started, and are still going four weeks on.
+
+use super::form::Fields;
+use super::{Layout, PageError, render};
+use crate::AppState;
+use crate::auth::session::{ClientIp, Viewer};
+use crate::referrals::{LinksReport, ReferralError};
+use askama::Template;
+use axum::Extension;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kith_domain::referral::LinksCount;
+
+fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
+    match e {
+        ReferralError::Forbidden(m) => PageError::Forbidden(m).into_page(headers),
+        ReferralError::Invalid(m) | ReferralError::Conflict(m) => PageError::BadRequest(m).into_page(headers),
+        ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")).into_page(headers),
+        e => {
+            tracing::error!(error = %e, "caseload page failed");
+            PageError::Unavailable("Kith cannot show this just now.".into()).into_page(headers)
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FollowUpRow {
+    id: String,
+    due: String,
+    service: String,
+    overdue: bool,
+    due_now: bool,
+    group_says: String,
+}
+
+#[derive(Template)]
+#[template(path = "follow_ups.html")]
+struct FollowUpsPage {
+    layout: Layout,
+    rows: Vec<FollowUpRow>,
+}
+
+/// The practice's open follow-ups, soonest first, with those due and overdue marked.
+pub async fn follow_ups(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let actor = viewer.actor(ip);
+    let open = match state.referrals().follow_ups(&current.user, &actor).await {
+        Ok(open) => open,
+        Err(e) => return page_error(e, &headers),
+    };
+    let now = state.clock.now();
+    let mut rows = Vec::with_capacity(open.len());
+    for (f, r) in open {
+        let service = match state.store.service(r.service_id).await {
+            Ok(Some(s)) => s.name,
+            _ => "a service no longer listed".into(),
+        };
+        rows.push(FollowUpRow {
+            id: r.id.to_string(),
+            due: kith_domain::opening::uk_local(f.due_at).format("%-d %B %Y").to_string(),
+            service,
+            overdue: f.is_overdue(now),
+            due_now: f.due_at <= now,
+            group_says: f.attendance.map(|a| a.describe()).unwrap_or_default(),
+        });
+    }
+    render(StatusCode::OK, &FollowUpsPage { layout: Layout::new("Follow-ups – Kith", &headers), rows })
+}
+
+#[derive(Template)]
+#[template(path = "links_report.html")]
+struct LinksPage {
+    layout: Layout,
+    from: String,
+    to: String,
+    report: LinksReport,
+    /// (heading, rows of name and counts): by practice, then by service.
+    tables: Vec<(&'static str, Vec<(String, LinksCount)>)>,
+    csv_href: String,
+    error: Option<String>,
+}
+
+/// A share as a whole percentage, or a dash when there is nothing to divide by.
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 { "–".to_owned() } else { format!("{}%", (part * 100 + whole / 2) / whole) }
+}
+
+impl LinksPage {
+    fn started_share(&self, c: &LinksCount) -> String {
+        percent(c.started, c.referrals + c.signposts)
+    }
+
+    fn attending_share(&self, c: &LinksCount) -> String {
+        percent(c.still_attending, c.referrals + c.signposts)
+    }
+}
+
+/// Reads `from` and `to` (inclusive dates); by default the last twelve months.
+fn period(fields: &Fields, now: DateTime<Utc>) -> Result<(NaiveDate, NaiveDate), String> {
+    let date = |name: &str, default: NaiveDate| match fields.get(name).trim() {
+        "" => Ok(default),
+        typed => NaiveDate::parse_from_str(typed, "%Y-%m-%d")
+            .map_err(|_| format!("Enter the {name} date as year-month-day, like 2026-04-01")),
+    };
+    let today = now.date_naive();
+    let to = date("to", today)?;
+    let from = date("from", to - Duration::days(365))?;
+    if from > to {
+        return Err("The from date must be on or before the to date".into());
+    }
+    Ok((from, to))
+}
+
+fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).map_or_else(|| DateTime::<Utc>::MIN_UTC, |t| t.and_utc())
+}
+
+/// The Links measure on a page, or as CSV with `format=csv`.
+pub async fn links(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let fields = Fields::parse(raw.as_deref());
+    let format = fields.get("format");
+    if !matches!(format, "" | "html" | "csv") {
+        return PageError::BadRequest("format is html or csv".into()).into_page(&headers);
+    }
+    let now = state.clock.now();
+    let (from, to, error) = match period(&fields, now) {
+        Ok((from, to)) => (from, to, None),
+        Err(m) if format == "csv" => return PageError::BadRequest(m).into_page(&headers),
+        Err(m) => (now.date_naive() - Duration::days(365), now.date_naive(), Some(m)),
+    };
+    let actor = viewer.actor(ip);
+    let report = match state
+        .referrals()
+        .links_report(&current.user, &actor, start_of(from), start_of(to + Duration::days(1)))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return page_error(e, &headers),
+    };
+    if format == "csv" {
+        return csv(&report, from, to);
+    }
+    let page = LinksPage {
+        layout: Layout::new(
+            if error.is_some() { "Error: Links report – Kith" } else { "Links report – Kith" },
+            &headers,
+        ),
+        from: from.to_string(),
+        to: to.to_string(),
+        csv_href: format!("/reports/links?from={from}&to={to}&format=csv"),
+        tables: vec![
+            ("By practice", report.by_practice.iter().map(|(_, n, c)| (n.clone(), c.clone())).collect()),
+            ("By service", report.by_service.iter().map(|(_, n, c)| (n.clone(), c.clone())).collect()),
+        ],
+        report,
+        error,
+    };
+    let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    render(status, &page)
+}
+
+fn csv(report: &LinksReport, from: NaiveDate, to: NaiveDate) -> Response {
+    use super::admin::csv_field;
+    let mut out =
+        String::from("level,id,name,signposts,referrals,followed_up,started,still_attending_at_follow_up,from,to\r\n");
+    let mut line = |level: &str, id: String, name: &str, c: &LinksCount| {
+        out.push_str(&format!(
+            "{level},{id},{},{},{},{},{},{},{from},{to}\r\n",
+            csv_field(name),
+            c.signposts,
+            c.referrals,
+            c.followed_up,
+            c.started,
+            c.still_attending
+        ));
+    };
+    line("overall", String::new(), "All practices in your reports", &report.overall);
+    for (id, name, c) in &report.by_practice {
+        line("practice", id.to_string(), name, c);
+    }
+    for (id, name, c) in &report.by_service {
+        line("service", id.to_string(), name, c);
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"kith-links-{from}-to-{to}.csv\"")),
+        ],
+        out,
+    )
+        .into_response()
+}
