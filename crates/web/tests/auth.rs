@@ -207,7 +207,9 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         (_, "/admin/audit" | "/admin/audit.csv") => vec![Who::AreaAdmin],
         ("GET", "/inbox") => vec![Who::VcsA, Who::VcsB],
         (_, "/refer/{id}") => vec![Who::Receptionist, Who::Clinician, Who::LinkWorker],
-        (_, "/referrals/{id}" | "/referrals/{id}/status") => {
+        ("GET", "/follow-ups") => vec![Who::Receptionist, Who::Clinician, Who::LinkWorker],
+        ("GET", "/reports/links") => vec![Who::LinkWorker, Who::AreaAdmin, Who::Commissioner],
+        (_, "/referrals/{id}" | "/referrals/{id}/status" | "/referrals/{id}/outcome" | "/referrals/{id}/reroute") => {
             vec![Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
         }
         (m, p) => panic!("no expectation for {m} {p}: decide who may use it and add it to expected()"),
