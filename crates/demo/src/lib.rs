@@ -13,6 +13,7 @@ pub mod geography;
 pub mod needs;
 pub mod places;
 mod rng;
+pub use rng::Rng;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use kith_domain::hsds::{
@@ -23,7 +24,6 @@ use kith_domain::serde_util::{Date, TimeOfDay};
 use kith_domain::{DirectoryBatch, ServiceStatus};
 use needs::{Activity, Mode, NEEDS, Need};
 use places::{AREAS, Area, PLACES, Place, STREETS, VENUES};
-use rng::Rng;
 use uuid::Uuid;
 
 /// Ids Kith derives for demo records (UUID v5 in this namespace).

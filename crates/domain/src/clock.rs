@@ -29,6 +29,11 @@ impl FixedClock {
         Self(Mutex::new(at))
     }
 
+    /// Puts the clock at `at`.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = at;
+    }
+
     /// Moves the clock forwards (or backwards) by `by`.
     pub fn advance(&self, by: chrono::Duration) {
         let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

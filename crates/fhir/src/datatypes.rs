@@ -182,17 +182,11 @@ pub struct HumanName {
     pub text: String,
 }
 
+/// An address, of which Kith keeps only the postcode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
     #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
     pub use_: Option<ContactUse>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub line: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+    pub postal_code: String,
 }

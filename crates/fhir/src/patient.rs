@@ -82,13 +82,7 @@ pub fn patient(base: &str, record: &PatientRecord, details: &PatientDetails, pra
             .postcode
             .as_deref()
             .and_then(text)
-            .map(|postcode| Address {
-                use_: Some(ContactUse::Home),
-                line: Vec::new(),
-                city: None,
-                postal_code: Some(postcode),
-                country: None,
-            })
+            .map(|postal_code| Address { use_: Some(ContactUse::Home), postal_code })
             .into_iter()
             .collect(),
         communication: record.language.as_deref().and_then(language).into_iter().collect(),

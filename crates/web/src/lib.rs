@@ -16,6 +16,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub mod auth;
+pub mod demo_caseload;
 pub mod notify;
 pub mod openapi;
 pub mod oruk;

@@ -129,6 +129,11 @@ impl Referrals {
         self
     }
 
+    /// Days from a referral to its follow-up.
+    pub fn follow_up_days(&self) -> i64 {
+        self.follow_up_days
+    }
+
     /// The outcome measures in use. ONS4 is built in; a licensed scale is added here where
     /// the organisation holds the licence.
     pub fn instrument(&self) -> &'static dyn Instrument {

@@ -1,0 +1,123 @@
+//! The Links measure over a seeded synthetic caseload, on SQLite and PostgreSQL: the
+//! report's figures, overall, by service and by practice, match those counted here from
+//! the seeder's own log of what happened to each person.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Duration;
+use kith_domain::FixedClock;
+use kith_domain::account::{Grant, Role, Scope};
+use kith_domain::referral::{LinksCount, Outcome, ReferralKind};
+use kith_store::Store;
+use kith_web::AppState;
+use kith_web::auth::{Actor, NewUser};
+use kith_web::demo_caseload::{self, SeededCase};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()
+}
+
+/// The Links measure, counted the way the report defines it: the follow-up's outcome
+/// where there is one, otherwise the group's; the group's "still attending" only once due.
+fn tally(cases: &[&SeededCase]) -> LinksCount {
+    let mut c = LinksCount::default();
+    for case in cases {
+        match case.kind {
+            ReferralKind::Signpost => c.signposts += 1,
+            ReferralKind::Referral => c.referrals += 1,
+        }
+        let effective = case.follow_up.or(case.group_report.map(|(o, _)| o));
+        if let Some(o) = effective {
+            c.followed_up += 1;
+            if matches!(o, Outcome::Started | Outcome::StillAttending | Outcome::Stopped(_)) {
+                c.started += 1;
+            }
+        }
+        let still = match (case.follow_up, case.group_report) {
+            (Some(o), _) => o == Outcome::StillAttending,
+            (None, Some((o, once_due))) => o == Outcome::StillAttending && once_due,
+            (None, None) => false,
+        };
+        c.still_attending += u64::from(still);
+    }
+    c
+}
+
+async fn the_links_report_matches_a_count_of_the_seeded_caseload(store: Arc<dyn Store>) {
+    let options = kith_demo::DemoOptions { seed: 7, services: 120, now: now() };
+    store.write_batch(kith_demo::generate(&options)).await.unwrap();
+    let clock = Arc::new(FixedClock::new(now()));
+    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
+    let state = AppState::new(store.clone(), search).with_clock(clock.clone());
+    let log = demo_caseload::seed(&state, 7, 300, 120, now()).await.unwrap().expect("a first seeding");
+    assert_eq!(log.len(), 300);
+    assert!(demo_caseload::seed(&state, 7, 300, 120, now()).await.unwrap().is_none(), "seeded once");
+    // Enough of every kind of case that the comparison means something.
+    assert!(log.iter().filter(|c| c.follow_up == Some(Outcome::StillAttending)).count() > 10);
+    assert!(log.iter().filter(|c| matches!(c.group_report, Some((Outcome::StillAttending, true)))).count() > 3);
+    assert!(log.iter().filter(|c| matches!(c.group_report, Some((_, false)))).count() > 3);
+    assert!(log.iter().filter(|c| c.kind == ReferralKind::Signpost).count() > 50);
+
+    let commissioner = state
+        .accounts
+        .create_user(
+            NewUser {
+                email: "commissioner@example.org".into(),
+                name: "Casey Commissioner".into(),
+                password: None,
+                grants: vec![Grant {
+                    role: Role::Commissioner,
+                    scope: Scope::Area(Uuid::from_u128(0x6b69_7468_6465_6d6f_0000_0000_0000_0000 + 1)),
+                }],
+            },
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let referrals = state.referrals();
+    let actor = Actor::of(&commissioner, None);
+    let (from, before) = (now() - Duration::days(400), now() + Duration::days(1));
+    let report = referrals.links_report(&commissioner, &actor, from, before).await.unwrap();
+    assert_eq!(report.overall, tally(&log.iter().collect::<Vec<_>>()));
+
+    let mut by_service: BTreeMap<Uuid, Vec<&SeededCase>> = BTreeMap::new();
+    let mut by_practice: BTreeMap<Uuid, Vec<&SeededCase>> = BTreeMap::new();
+    for case in &log {
+        by_service.entry(case.service).or_default().push(case);
+        by_practice.entry(case.practice).or_default().push(case);
+    }
+    let got: BTreeMap<Uuid, LinksCount> = report.by_service.iter().map(|(id, _, c)| (*id, c.clone())).collect();
+    let want: BTreeMap<Uuid, LinksCount> = by_service.iter().map(|(id, cases)| (*id, tally(cases))).collect();
+    assert_eq!(got, want);
+    let got: BTreeMap<Uuid, LinksCount> = report.by_practice.iter().map(|(id, _, c)| (*id, c.clone())).collect();
+    let want: BTreeMap<Uuid, LinksCount> = by_practice.iter().map(|(id, cases)| (*id, tally(cases))).collect();
+    assert_eq!(got, want);
+    assert_eq!(report.by_practice.len(), 2);
+
+    // A period counts only what was made in it.
+    let recent = now() - Duration::days(30);
+    let report = referrals.links_report(&commissioner, &actor, recent, before).await.unwrap();
+    let cases: Vec<&SeededCase> = log.iter().filter(|c| c.made_at >= recent).collect();
+    assert_eq!(report.overall, tally(&cases));
+}
+
+mod sqlite {
+    #[tokio::test]
+    async fn the_links_report_matches_a_count_of_the_seeded_caseload() {
+        let t = kith_store::testing::sqlite(std::sync::Arc::new(kith_domain::FixedClock::new(super::now()))).await;
+        super::the_links_report_matches_a_count_of_the_seeded_caseload(t.store.clone()).await;
+    }
+}
+
+mod postgres {
+    #[tokio::test]
+    async fn the_links_report_matches_a_count_of_the_seeded_caseload() {
+        let clock = std::sync::Arc::new(kith_domain::FixedClock::new(super::now()));
+        let Some(t) = kith_store::testing::postgres(clock, "links_report").await else { return };
+        super::the_links_report_matches_a_count_of_the_seeded_caseload(t.store.clone()).await;
+        t.cleanup().await;
+    }
+}
