@@ -22,7 +22,7 @@ module.exports = defineConfig({
     trace: 'retain-on-failure',
   },
   webServer: {
-    command: `rm -rf '${dataDir}' && '${bin}' --data-dir '${dataDir}' demo --listen 127.0.0.1:${port}`,
+    command: `rm -rf '${dataDir}' && '${bin}' --data-dir '${dataDir}' demo --caseload 0 --listen 127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}/readyz`,
     timeout: 180_000,
     reuseExistingServer: false,

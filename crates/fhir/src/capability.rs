@@ -92,7 +92,6 @@ pub fn capability_statement(base: &str, now: DateTime<Utc>) -> CapabilityStateme
         search_param,
     };
     let patient = param("patient", "http://hl7.org/fhir/SearchParameter/clinical-patient", "reference");
-    let last_updated = param("_lastUpdated", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", "date");
     CapabilityStatement {
         resource_type: ResourceType::CapabilityStatement,
         name: "KithFhirApi",
@@ -143,14 +142,13 @@ pub fn capability_statement(base: &str, now: DateTime<Utc>) -> CapabilityStateme
                         param("patient", "http://hl7.org/fhir/SearchParameter/Task-patient", "reference"),
                         param("status", "http://hl7.org/fhir/SearchParameter/Task-status", "token"),
                         param("authored-on", "http://hl7.org/fhir/SearchParameter/Task-authored-on", "date"),
-                        last_updated,
                     ],
                 ),
                 resource(
                     ResourceType::HealthcareService,
                     None,
-                    vec![READ, SEARCH],
-                    vec![param("name", "http://hl7.org/fhir/SearchParameter/HealthcareService-name", "string")],
+                    vec![READ],
+                    Vec::new(),
                 ),
                 resource(ResourceType::Patient, None, vec![READ], Vec::new()),
                 resource(ResourceType::Consent, Some("The consent recorded with a referral."), vec![READ], Vec::new()),

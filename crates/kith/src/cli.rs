@@ -165,6 +165,11 @@ pub enum Command {
         #[arg(long, default_value_t = kith_demo::DEFAULT_SERVICES, value_name = "N")]
         services: usize,
 
+        /// How many synthetic signposts and referrals to seed, made over the last six months
+        /// and followed up (0 for none)
+        #[arg(long, default_value_t = 240, value_name = "N")]
+        caseload: usize,
+
         /// Seed for the generator; the same seed always gives the same directory
         #[arg(long, default_value_t = 2026)]
         seed: u64,

@@ -25,7 +25,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             serve(store, clock, &cli.global, &listen).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen, load_only, services, seed } => {
+        Command::Demo { listen, load_only, services, seed, caseload } => {
             let store = open(&cli.global, clock.clone()).await?;
             // Dates are relative to today (so some listings are stale), and the same all day,
             // so loading the demo twice in a day changes nothing.
@@ -43,6 +43,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 "Demo directory: {services} services from {orgs} organisations at {places} places, and {postcodes} postcodes ({} new or changed records)",
                 written.written.total()
             );
+            if caseload > 0 {
+                let keyring = crate::accounts::keyring(&cli.global, &*store).await?;
+                let index = open_index(&cli.global)?;
+                let state = kith_web::AppState::new(store.clone(), index).with_keyring(keyring);
+                let bar = spinner(format!("Seeding a synthetic caseload of {caseload}"));
+                let seeded = kith_web::demo_caseload::seed(&state, seed, caseload, 180, clock.now())
+                    .await
+                    .context("seeding the demo caseload")?;
+                bar.finish_and_clear();
+                match seeded {
+                    Some(log) => println!(
+                        "Demo caseload: {} synthetic signposts and referrals at two practices, followed up",
+                        log.len()
+                    ),
+                    None => println!("Demo caseload: already there"),
+                }
+            }
             if !load_only {
                 serve(store, clock, &cli.global, &listen).await?;
             }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 pub mod auth;
 pub mod demo_caseload;
+pub mod fhir;
 pub mod notify;
 pub mod openapi;
 pub mod oruk;
@@ -144,6 +145,7 @@ pub fn routes() -> auth::Routes {
     pages::routes()
         .get("/healthz", auth::Access::Public, health)
         .get("/readyz", auth::Access::Public, ready)
+        .merge(fhir::routes())
         .nest_public("/oruk", oruk::routes(), oruk::PATHS)
 }
 

@@ -197,6 +197,10 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json" | "/services/{id}/link")
         | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf" | "/shortlist/send") => public,
         (_, p) if p.starts_with("/oruk") => public,
+        (_, "/fhir/metadata" | "/fhir/HealthcareService/{id}") => public,
+        (_, p) if p.starts_with("/fhir/") => {
+            vec![Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
+        }
         (_, "/signin/code") => vec![Who::Pending],
         (_, "/signin/two-factor" | "/signout") => any_session,
         (_, "/account") => any_session.into_iter().filter(|w| *w != Who::Pending).collect(),

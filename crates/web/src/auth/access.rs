@@ -75,6 +75,14 @@ impl Routes {
         self.add(Method::POST, path, access, post(handler))
     }
 
+    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, access: Access, handler: H) -> Routes {
+        self.add(Method::PUT, path, access, axum::routing::put(handler))
+    }
+
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, access: Access, handler: H) -> Routes {
+        self.add(Method::PATCH, path, access, axum::routing::patch(handler))
+    }
+
     /// Nests a public router (the ORUK API) whose GET routes are `paths`.
     pub fn nest_public(mut self, prefix: &'static str, router: Router<AppState>, paths: &[&'static str]) -> Routes {
         self.router = self.router.nest(prefix, router);

@@ -1,0 +1,588 @@
+//! The FHIR R4 API under `/fhir`: referrals as ServiceRequest and Task, their Consent,
+//! the Patient, outcome measures and follow-up outcomes as Observation, and the directory
+//! as HealthcareService. Read, search by patient, status and date, and a Task's status
+//! changed by a client. Sign-in and every rule about who may see what are the web's: each
+//! handler goes through the [`Referrals`](crate::referrals::Referrals) service.
+
+use crate::AppState;
+use crate::auth::session::{ClientIp, Viewer};
+use crate::auth::{Access, Routes};
+use crate::referrals::ReferralError;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kith_domain::account::{Permission, UserRecord};
+use kith_domain::referral::{ReferralRecord, TaskStatus};
+use kith_fhir::{IssueSeverity, IssueType, ReferralNames, Resource};
+use kith_store::referrals::ReferralQuery;
+use uuid::Uuid;
+
+const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+const DEFAULT_COUNT: u32 = 50;
+const MAX_COUNT: u32 = 200;
+
+/// The FHIR routes, with who may use each.
+pub fn routes() -> Routes {
+    use Access::{Permission as Needs, Public};
+    Routes::new()
+        .get("/fhir/metadata", Public, metadata)
+        .get("/fhir/HealthcareService/{id}", Public, healthcare_service)
+        .get("/fhir/ServiceRequest", Needs(Permission::PatientData), search_service_requests)
+        .get("/fhir/ServiceRequest/{id}", Needs(Permission::PatientData), service_request)
+        .get("/fhir/Task", Needs(Permission::PatientData), search_tasks)
+        .get("/fhir/Task/{id}", Needs(Permission::PatientData), task)
+        .put("/fhir/Task/{id}", Needs(Permission::PatientData), update_task)
+        .patch("/fhir/Task/{id}", Needs(Permission::PatientData), update_task)
+        .get("/fhir/Consent/{id}", Needs(Permission::PatientData), consent)
+        .get("/fhir/Patient/{id}", Needs(Permission::PatientData), patient)
+        .get("/fhir/Observation", Needs(Permission::PatientData), search_observations)
+        .get("/fhir/Observation/{id}", Needs(Permission::PatientData), observation)
+}
+
+fn base(state: &AppState) -> String {
+    format!("{}/fhir", state.public_url)
+}
+
+fn reply(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(json) => (status, [(header::CONTENT_TYPE, FHIR_JSON)], json).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, &e.to_string()),
+    }
+}
+
+/// An OperationOutcome saying what went wrong.
+fn problem(status: StatusCode, code: IssueType, diagnostics: &str) -> Response {
+    let outcome = kith_fhir::operation_outcome(IssueSeverity::Error, code, diagnostics);
+    match serde_json::to_vec(&outcome) {
+        Ok(json) => (status, [(header::CONTENT_TYPE, FHIR_JSON)], json).into_response(),
+        Err(_) => status.into_response(),
+    }
+}
+
+fn refused(e: ReferralError) -> Response {
+    match e {
+        ReferralError::Forbidden(m) => problem(StatusCode::FORBIDDEN, IssueType::Forbidden, &m),
+        ReferralError::NotFound(what) => {
+            problem(StatusCode::NOT_FOUND, IssueType::NotFound, &format!("There is no such {what}"))
+        }
+        ReferralError::Invalid(m) => problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::BusinessRule, &m),
+        ReferralError::Conflict(m) => problem(StatusCode::CONFLICT, IssueType::Conflict, &m),
+        e => {
+            tracing::error!(error = %e, "FHIR request failed");
+            problem(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "Kith cannot answer just now; try again")
+        }
+    }
+}
+
+fn store_failed(e: kith_store::StoreError) -> Response {
+    refused(ReferralError::Store(e))
+}
+
+fn not_found(kind: &str) -> Response {
+    problem(StatusCode::NOT_FOUND, IssueType::NotFound, &format!("There is no {kind} with that id"))
+}
+
+fn signed_in(viewer: &Viewer) -> Result<&UserRecord, Response> {
+    viewer
+        .member()
+        .map(|c| &c.user)
+        .ok_or_else(|| problem(StatusCode::UNAUTHORIZED, IssueType::Login, "Sign in to use the FHIR API"))
+}
+
+fn parse_id(id: &str, kind: &str) -> Result<Uuid, Response> {
+    Uuid::parse_str(id).map_err(|_| not_found(kind))
+}
+
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    reply(StatusCode::OK, &kith_fhir::capability_statement(&base(&state), state.clock.now()))
+}
+
+pub async fn healthcare_service(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id, "HealthcareService") {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let service = match state.store.service(id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return not_found("HealthcareService"),
+        Err(e) => return store_failed(e),
+    };
+    let org = match service.organization_id {
+        Some(o) => state.store.organization(o).await.ok().flatten().map(|o| o.name),
+        None => None,
+    };
+    reply(StatusCode::OK, &kith_fhir::healthcare_service(&base(&state), &service, org.as_deref()))
+}
+
+/// The names a referral's resources show, and its sealed details, for someone allowed.
+struct Loaded {
+    referral: ReferralRecord,
+    details: kith_domain::referral::ReferralDetails,
+    patient: String,
+    practice: String,
+    group: Option<String>,
+    service: String,
+}
+
+impl Loaded {
+    fn names(&self) -> ReferralNames<'_> {
+        ReferralNames {
+            patient: &self.patient,
+            practice: &self.practice,
+            group: self.group.as_deref(),
+            service: &self.service,
+        }
+    }
+}
+
+async fn load(state: &AppState, user: &UserRecord, actor: &crate::auth::Actor, id: Uuid) -> Result<Loaded, Response> {
+    let referrals = state.referrals();
+    let (referral, details) = referrals.referral_details(user, actor, id).await.map_err(refused)?;
+    let patient = referrals.patient_details(user, actor, referral.patient_id, "FHIR API").await.map_err(refused)?.name;
+    let org_name = |id: Uuid| {
+        let store = state.store.clone();
+        async move { store.organisation(id).await.ok().flatten().map(|o| o.name) }
+    };
+    let practice = org_name(referral.referrer_org).await.unwrap_or_else(|| "The practice".into());
+    let group = match referral.group_id {
+        Some(g) => org_name(g).await,
+        None => None,
+    };
+    let service =
+        state.store.service(referral.service_id).await.ok().flatten().map_or_else(|| "A service".into(), |s| s.name);
+    Ok(Loaded { referral, details, patient, practice, group, service })
+}
+
+async fn task_of(state: &AppState, loaded: &Loaded) -> Result<kith_fhir::Task, Response> {
+    let events = state.store.timeline(loaded.referral.id).await.map_err(store_failed)?;
+    let follow_up = state.store.follow_up(loaded.referral.id).await.map_err(store_failed)?;
+    Ok(kith_fhir::task(&base(state), &loaded.referral, &events, follow_up.as_ref(), &loaded.names()))
+}
+
+macro_rules! read_handler {
+    ($name:ident, $kind:literal, |$state:ident, $loaded:ident| $make:expr) => {
+        pub async fn $name(
+            State($state): State<AppState>,
+            Extension(viewer): Extension<Viewer>,
+            Extension(ClientIp(ip)): Extension<ClientIp>,
+            Path(id): Path<String>,
+        ) -> Response {
+            let user = match signed_in(&viewer) {
+                Ok(u) => u,
+                Err(r) => return r,
+            };
+            let id = match parse_id(&id, $kind) {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
+            let $loaded = match load(&$state, user, &viewer.actor(ip), id).await {
+                Ok(l) => l,
+                Err(r) => return r,
+            };
+            $make
+        }
+    };
+}
+
+read_handler!(service_request, "ServiceRequest", |state, loaded| {
+    reply(
+        StatusCode::OK,
+        &kith_fhir::service_request(&base(&state), &loaded.referral, &loaded.details, &loaded.names()),
+    )
+});
+
+read_handler!(task, "Task", |state, loaded| {
+    if loaded.referral.kind == kith_domain::referral::ReferralKind::Signpost {
+        return not_found("Task");
+    }
+    match task_of(&state, &loaded).await {
+        Ok(t) => reply(StatusCode::OK, &t),
+        Err(r) => r,
+    }
+});
+
+read_handler!(consent, "Consent", |state, loaded| {
+    let _ = &state;
+    match &loaded.details.consent {
+        Some(c) => reply(StatusCode::OK, &kith_fhir::consent(&loaded.referral, c, &loaded.names())),
+        None => not_found("Consent"),
+    }
+});
+
+pub async fn patient(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = match signed_in(&viewer) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else { return not_found("Patient") };
+    let details = match state.referrals().patient_details(user, &viewer.actor(ip), id, "FHIR API").await {
+        Ok(d) => d,
+        Err(e) => return refused(e),
+    };
+    let Ok(Some(record)) = state.store.patient(id).await else { return not_found("Patient") };
+    let practice = state
+        .store
+        .organisation(record.organisation_id)
+        .await
+        .ok()
+        .flatten()
+        .map_or_else(|| "The practice".to_owned(), |o| o.name);
+    reply(StatusCode::OK, &kith_fhir::patient(&base(&state), &record, &details, &practice))
+}
+
+/// Observations: an outcome measure by its id, or a follow-up outcome as `outcome-{referral}`.
+pub async fn observation(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = match signed_in(&viewer) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let actor = viewer.actor(ip);
+    if let Some(referral) = id.strip_prefix("outcome-").and_then(|r| Uuid::parse_str(r).ok()) {
+        let (record, _) = match state.referrals().referral_details(user, &actor, referral).await {
+            Ok(found) => found,
+            Err(e) => return refused(e),
+        };
+        let follow_up = match state.store.follow_up(referral).await {
+            Ok(f) => f,
+            Err(e) => return store_failed(e),
+        };
+        return match follow_up.and_then(|f| kith_fhir::outcome_observation(&base(&state), &f, record.patient_id)) {
+            Some(o) => reply(StatusCode::OK, &o),
+            None => not_found("Observation"),
+        };
+    }
+    let Ok(id) = Uuid::parse_str(&id) else { return not_found("Observation") };
+    let measure = match state.store.measure(id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return not_found("Observation"),
+        Err(e) => return store_failed(e),
+    };
+    if let Err(e) = state.referrals().referral_details(user, &actor, measure.referral_id).await {
+        return refused(e);
+    }
+    let referrals = state.referrals();
+    reply(StatusCode::OK, &kith_fhir::measure_observation(&base(&state), &measure, referrals.instrument()))
+}
+
+/// Search parameters, checked: anything Kith does not understand is refused, not ignored.
+struct Search {
+    patient: Option<Uuid>,
+    status: Option<String>,
+    from: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+    count: u32,
+    offset: u32,
+}
+
+fn bad_search(message: String) -> Response {
+    problem(StatusCode::BAD_REQUEST, IssueType::Invalid, &message)
+}
+
+/// A FHIR date search value: `2026-04-01`, with `ge`, `gt`, `le`, `lt` or `eq` before it.
+fn date_bounds(value: &str, search: &mut Search) -> Result<(), String> {
+    let (prefix, date) = match value.get(..2) {
+        Some(p @ ("ge" | "gt" | "le" | "lt" | "eq")) => (p, &value[2..]),
+        _ => ("eq", value),
+    };
+    let day = NaiveDate::parse_from_str(date.get(..10).unwrap_or(date), "%Y-%m-%d")
+        .map_err(|_| format!("{value:?} is not a date search: use a date like ge2026-04-01"))?;
+    let start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(|| "bad date".to_owned())?;
+    let end = start + Duration::days(1);
+    match prefix {
+        "ge" => search.from = Some(start),
+        "gt" => search.from = Some(end),
+        "le" => search.before = Some(end),
+        "lt" => search.before = Some(start),
+        _ => {
+            search.from = Some(start);
+            search.before = Some(end);
+        }
+    }
+    Ok(())
+}
+
+fn parse_search(raw: Option<&str>, date_param: &str, allowed: &[&str]) -> Result<Search, String> {
+    let mut search = Search { patient: None, status: None, from: None, before: None, count: DEFAULT_COUNT, offset: 0 };
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let key = key.as_ref();
+        match key {
+            "patient" | "subject" => {
+                let id = value.strip_prefix("Patient/").unwrap_or(&value);
+                search.patient =
+                    Some(Uuid::parse_str(id).map_err(|_| format!("{key} must be Patient/<id>, not {value:?}"))?);
+            }
+            "status" => search.status = Some(value.into_owned()),
+            "_count" => {
+                let n: u32 = value.parse().map_err(|_| format!("_count must be a whole number, not {value:?}"))?;
+                search.count = n.clamp(1, MAX_COUNT);
+            }
+            "_offset" => {
+                search.offset = value.parse().map_err(|_| format!("_offset must be a whole number, not {value:?}"))?;
+            }
+            k if k == date_param => date_bounds(&value, &mut search)?,
+            "_format" if value.contains("json") => {}
+            k => {
+                return Err(format!(
+                    "Kith does not search by {k:?} here; it can search by {}, _count and _offset",
+                    allowed.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(search)
+}
+
+fn self_url(state: &AppState, kind: &str, raw: Option<&str>) -> String {
+    match raw {
+        Some(q) if !q.is_empty() => format!("{}/{kind}?{q}", base(state)),
+        _ => format!("{}/{kind}", base(state)),
+    }
+}
+
+fn next_url(state: &AppState, kind: &str, raw: Option<&str>, search: &Search, more: bool) -> Option<String> {
+    more.then(|| {
+        let kept: Vec<String> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .filter(|(k, _)| k != "_offset")
+            .map(|(k, v)| format!("{}={}", k, form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+            .collect();
+        let offset = search.offset + search.count;
+        let q =
+            if kept.is_empty() { format!("_offset={offset}") } else { format!("{}&_offset={offset}", kept.join("&")) };
+        format!("{}/{kind}?{q}", base(state))
+    })
+}
+
+async fn search_referrals(
+    state: &AppState,
+    viewer: &Viewer,
+    ip: Option<String>,
+    raw: Option<&str>,
+    kind: &str,
+) -> Response {
+    let user = match signed_in(viewer) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let (date_param, allowed): (&str, &[&str]) = match kind {
+        "Task" => ("authored-on", &["patient", "status", "authored-on"]),
+        _ => ("authored", &["patient", "status", "authored"]),
+    };
+    let search = match parse_search(raw, date_param, allowed) {
+        Ok(s) => s,
+        Err(m) => return bad_search(m),
+    };
+    // Task statuses are Kith's own; ServiceRequest statuses summarise them.
+    let task_status = match (kind, search.status.as_deref()) {
+        ("Task", Some(code)) => match TaskStatus::parse(code) {
+            Some(s) => Some(s),
+            None => return bad_search(format!("{code:?} is not a Task status")),
+        },
+        _ => None,
+    };
+    let request_status = match (kind, search.status.as_deref()) {
+        ("ServiceRequest", Some(code @ ("active" | "on-hold" | "completed" | "revoked"))) => Some(code.to_owned()),
+        ("ServiceRequest", Some(code)) => {
+            return bad_search(format!("{code:?} is not a status: use active, on-hold, completed or revoked"));
+        }
+        _ => None,
+    };
+    let actor = viewer.actor(ip);
+    let query = ReferralQuery {
+        visible_to: Vec::new(),
+        patient: search.patient,
+        status: task_status,
+        kind: (kind == "Task").then_some(kith_domain::referral::ReferralKind::Referral),
+        from: search.from,
+        before: search.before,
+        limit: if request_status.is_some() { 1000 } else { search.count + 1 },
+        offset: if request_status.is_some() { 0 } else { search.offset },
+    };
+    let found = match state.referrals().search(user, &actor, query).await {
+        Ok(f) => f,
+        Err(e) => return refused(e),
+    };
+    let mut resources = Vec::new();
+    for referral in &found {
+        let loaded = match load(state, user, &actor, referral.id).await {
+            Ok(l) => l,
+            Err(r) => return r,
+        };
+        let resource: Resource = if kind == "Task" {
+            match task_of(state, &loaded).await {
+                Ok(t) => t.into(),
+                Err(r) => return r,
+            }
+        } else {
+            let sr = kith_fhir::service_request(&base(state), &loaded.referral, &loaded.details, &loaded.names());
+            if let Some(wanted) = &request_status {
+                let status = serde_json::to_value(&sr).ok().and_then(|v| v["status"].as_str().map(str::to_owned));
+                if status.as_deref() != Some(wanted.as_str()) {
+                    continue;
+                }
+            }
+            sr.into()
+        };
+        resources.push(resource);
+    }
+    let (page, more) = if request_status.is_some() {
+        let total = resources.len();
+        let page: Vec<Resource> =
+            resources.into_iter().skip(search.offset as usize).take(search.count as usize).collect();
+        let more = total > (search.offset + search.count) as usize;
+        (page, more)
+    } else {
+        let more = resources.len() > search.count as usize;
+        resources.truncate(search.count as usize);
+        (resources, more)
+    };
+    let total = u64::from(search.offset) + page.len() as u64 + u64::from(more);
+    let next = next_url(state, kind, raw, &search, more);
+    let bundle = kith_fhir::bundle_searchset(&base(state), &self_url(state, kind, raw), total, page, next);
+    reply(StatusCode::OK, &bundle)
+}
+
+pub async fn search_service_requests(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    search_referrals(&state, &viewer, ip, raw.as_deref(), "ServiceRequest").await
+}
+
+pub async fn search_tasks(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    search_referrals(&state, &viewer, ip, raw.as_deref(), "Task").await
+}
+
+/// A patient's outcome measures and follow-up outcomes.
+pub async fn search_observations(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let user = match signed_in(&viewer) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let search = match parse_search(raw.as_deref(), "date", &["patient"]) {
+        Ok(s) => s,
+        Err(m) => return bad_search(m),
+    };
+    let Some(patient) = search.patient else {
+        return bad_search("Search Observations by patient: Observation?patient=Patient/<id>".into());
+    };
+    let actor = viewer.actor(ip);
+    let query = ReferralQuery { patient: Some(patient), limit: 500, ..Default::default() };
+    let found = match state.referrals().search(user, &actor, query).await {
+        Ok(f) => f,
+        Err(e) => return refused(e),
+    };
+    let referrals = state.referrals();
+    let mut resources: Vec<Resource> = Vec::new();
+    for referral in &found {
+        let (measures, follow_up) =
+            match (state.store.measures(referral.id).await, state.store.follow_up(referral.id).await) {
+                (Ok(m), Ok(f)) => (m, f),
+                (Err(e), _) | (_, Err(e)) => return store_failed(e),
+            };
+        for m in &measures {
+            resources.push(kith_fhir::measure_observation(&base(&state), m, referrals.instrument()).into());
+        }
+        if let Some(o) = follow_up.and_then(|f| kith_fhir::outcome_observation(&base(&state), &f, patient)) {
+            resources.push(o.into());
+        }
+    }
+    let total = resources.len() as u64;
+    let page: Vec<Resource> = resources.into_iter().skip(search.offset as usize).take(search.count as usize).collect();
+    let more = total > u64::from(search.offset + search.count);
+    let next = next_url(&state, "Observation", raw.as_deref(), &search, more);
+    let bundle =
+        kith_fhir::bundle_searchset(&base(&state), &self_url(&state, "Observation", raw.as_deref()), total, page, next);
+    reply(StatusCode::OK, &bundle)
+}
+
+/// A client changes a Task's status: the whole Task with a new status, or a JSON Patch.
+/// The same rules as the web decide who may and which moves are allowed.
+pub async fn update_task(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let user = match signed_in(&viewer) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = match parse_id(&id, "Task") {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/fhir+json") || t.contains("json"));
+    if !json_type {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueType::Invalid,
+            "Send the Task as application/fhir+json, or a patch as application/json-patch+json",
+        );
+    }
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, IssueType::Structure, &format!("The body is not JSON: {e}")),
+    };
+    if let Some(body_id) = value.get("id").and_then(|v| v.as_str())
+        && body_id != id.to_string()
+    {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            IssueType::Invalid,
+            "The Task's id must match the address it is sent to",
+        );
+    }
+    let (to, reason) = match kith_fhir::requested_status(&value) {
+        Ok(found) => found,
+        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Invalid, &e.to_string()),
+    };
+    let actor = viewer.actor(ip);
+    let current = match state.store.referral(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found("Task"),
+        Err(e) => return store_failed(e),
+    };
+    if current.status != to
+        && let Err(e) = state.referrals().act(user, &actor, id, to, reason.as_deref().unwrap_or("")).await
+    {
+        return refused(e);
+    }
+    let loaded = match load(&state, user, &actor, id).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    match task_of(&state, &loaded).await {
+        Ok(t) => reply(StatusCode::OK, &t),
+        Err(r) => r,
+    }
+}
