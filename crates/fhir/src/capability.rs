@@ -144,12 +144,7 @@ pub fn capability_statement(base: &str, now: DateTime<Utc>) -> CapabilityStateme
                         param("authored-on", "http://hl7.org/fhir/SearchParameter/Task-authored-on", "date"),
                     ],
                 ),
-                resource(
-                    ResourceType::HealthcareService,
-                    None,
-                    vec![READ],
-                    Vec::new(),
-                ),
+                resource(ResourceType::HealthcareService, None, vec![READ], Vec::new()),
                 resource(ResourceType::Patient, None, vec![READ], Vec::new()),
                 resource(ResourceType::Consent, Some("The consent recorded with a referral."), vec![READ], Vec::new()),
                 resource(
