@@ -906,7 +906,7 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
     let other =
         referral_record(921, ReferralKind::Referral, patient.id, group, referrer, practice, t0 + Duration::days(3));
     store.create_referrals(vec![with_baseline, rows(other, "sent", true)]).await.unwrap();
-    assert_eq!(store.measures(id(920)).await.unwrap(), [baseline.clone()]);
+    assert_eq!(store.measures(id(920)).await.unwrap(), std::slice::from_ref(&baseline));
     assert_eq!(store.measure(id(930)).await.unwrap(), Some(baseline));
     let f = store.follow_up(id(920)).await.unwrap().unwrap();
     assert_eq!((f.due_at, f.assignee, f.is_open()), (t0 + Duration::days(28), referrer, true));

@@ -4,6 +4,10 @@
 //! changed by a client. Sign-in and every rule about who may see what are the web's: each
 //! handler goes through the [`Referrals`](crate::referrals::Referrals) service.
 
+// The helpers below return a ready response as their error, which the handlers return
+// at once; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use crate::auth::{Access, Routes};
@@ -287,8 +291,8 @@ struct Search {
     offset: u32,
 }
 
-fn bad_search(message: String) -> Response {
-    problem(StatusCode::BAD_REQUEST, IssueType::Invalid, &message)
+fn bad_search(message: &str) -> Response {
+    problem(StatusCode::BAD_REQUEST, IssueType::Invalid, message)
 }
 
 /// A FHIR date search value: `2026-04-01`, with `ge`, `gt`, `le`, `lt` or `eq` before it.
@@ -382,20 +386,20 @@ async fn search_referrals(
     };
     let search = match parse_search(raw, date_param, allowed) {
         Ok(s) => s,
-        Err(m) => return bad_search(m),
+        Err(m) => return bad_search(&m),
     };
     // Task statuses are Kith's own; ServiceRequest statuses summarise them.
     let task_status = match (kind, search.status.as_deref()) {
         ("Task", Some(code)) => match TaskStatus::parse(code) {
             Some(s) => Some(s),
-            None => return bad_search(format!("{code:?} is not a Task status")),
+            None => return bad_search(&format!("{code:?} is not a Task status")),
         },
         _ => None,
     };
     let request_status = match (kind, search.status.as_deref()) {
         ("ServiceRequest", Some(code @ ("active" | "on-hold" | "completed" | "revoked"))) => Some(code.to_owned()),
         ("ServiceRequest", Some(code)) => {
-            return bad_search(format!("{code:?} is not a status: use active, on-hold, completed or revoked"));
+            return bad_search(&format!("{code:?} is not a status: use active, on-hold, completed or revoked"));
         }
         _ => None,
     };
@@ -485,10 +489,10 @@ pub async fn search_observations(
     };
     let search = match parse_search(raw.as_deref(), "date", &["patient"]) {
         Ok(s) => s,
-        Err(m) => return bad_search(m),
+        Err(m) => return bad_search(&m),
     };
     let Some(patient) = search.patient else {
-        return bad_search("Search Observations by patient: Observation?patient=Patient/<id>".into());
+        return bad_search("Search Observations by patient: Observation?patient=Patient/<id>");
     };
     let actor = viewer.actor(ip);
     let query = ReferralQuery { patient: Some(patient), limit: 500, ..Default::default() };

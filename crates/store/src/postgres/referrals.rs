@@ -78,8 +78,8 @@ async fn add_event(tx: &Tx<'_>, e: &ReferralEvent) -> Result<()> {
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
-fn outcome(code: Option<String>, reason: Option<String>) -> Result<Option<Outcome>> {
-    code.map(|c| Outcome::parse(&c, reason.as_deref()).map_err(|e| corrupt("follow-up", &e))).transpose()
+fn outcome(code: Option<&str>, reason: Option<&str>) -> Result<Option<Outcome>> {
+    code.map(|c| Outcome::parse(c, reason).map_err(|e| corrupt("follow-up", &e))).transpose()
 }
 
 /// A follow-up is dropped when its referral is declined or cancelled: nobody went.

@@ -115,11 +115,11 @@ const LINKS_SQL: &str = "
     GROUP BY r.referrer_org, r.service_id";
 
 fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
-    s.as_deref().map(parse_ts).transpose()
+    s.map(|s| parse_ts(&s)).transpose()
 }
 
-fn outcome(code: Option<String>, reason: Option<String>) -> Result<Option<Outcome>> {
-    code.map(|c| Outcome::parse(&c, reason.as_deref()).map_err(|e| corrupt("follow-up", &e))).transpose()
+fn outcome(code: Option<String>, reason: Option<&str>) -> Result<Option<Outcome>> {
+    code.map(|c| Outcome::parse(&c, reason).map_err(|e| corrupt("follow-up", &e))).transpose()
 }
 
 /// A follow-up is dropped when its referral is declined or cancelled: nobody went.
@@ -135,10 +135,10 @@ fn follow_up_from(r: &Row<'_>) -> Result<FollowUp> {
         assignee: uuid("follow-up", &r.get::<_, String>(2)?)?,
         reminded_at: opt_ts(r.get(3)?)?,
         escalated_at: opt_ts(r.get(4)?)?,
-        outcome: outcome(r.get(5)?, r.get(6)?)?,
+        outcome: outcome(r.get(5)?, r.get::<_, Option<String>>(6)?.as_deref())?,
         outcome_at: opt_ts(r.get(7)?)?,
         outcome_by: r.get::<_, Option<String>>(8)?.map(|u| uuid("follow-up", &u)).transpose()?,
-        attendance: outcome(r.get(9)?, r.get(10)?)?,
+        attendance: outcome(r.get(9)?, r.get::<_, Option<String>>(10)?.as_deref())?,
         attendance_at: opt_ts(r.get(11)?)?,
     })
 }

@@ -90,7 +90,7 @@ struct LinksPage {
 
 /// A share as a whole percentage, or a dash when there is nothing to divide by.
 fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 { "–".to_owned() } else { format!("{}%", (part * 100 + whole / 2) / whole) }
+    (part * 100 + whole / 2).checked_div(whole).map_or_else(|| "–".to_owned(), |p| format!("{p}%"))
 }
 
 impl LinksPage {
