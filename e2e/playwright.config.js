@@ -6,6 +6,8 @@ const path = require('node:path');
 const port = process.env.KITH_E2E_PORT || '8787';
 const bin = process.env.KITH_BIN || path.join(__dirname, '..', 'target', 'debug', 'kith');
 const dataDir = path.join(__dirname, 'test-results', 'kith-data');
+// The server's clock runs this many seconds ahead; the caseload test lets four weeks pass.
+const clockFile = path.join(__dirname, 'test-results', 'clock-offset');
 
 module.exports = defineConfig({
   testDir: './tests',
@@ -21,8 +23,13 @@ module.exports = defineConfig({
     launchOptions: { executablePath: process.env.CHROMIUM || '/usr/bin/chromium' },
     trace: 'retain-on-failure',
   },
+  // The caseload test moves the server's clock on four weeks, so it runs after the rest.
+  projects: [
+    { name: 'pages', testIgnore: /caseload\.spec\.js/ },
+    { name: 'caseload', testMatch: /caseload\.spec\.js/, dependencies: ['pages'] },
+  ],
   webServer: {
-    command: `rm -rf '${dataDir}' && '${bin}' --data-dir '${dataDir}' demo --caseload 0 --listen 127.0.0.1:${port}`,
+    command: `rm -rf '${dataDir}' '${clockFile}' && '${bin}' --data-dir '${dataDir}' --test-clock-file '${clockFile}' demo --caseload 0 --listen 127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}/readyz`,
     timeout: 180_000,
     reuseExistingServer: false,

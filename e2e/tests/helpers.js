@@ -77,7 +77,21 @@ function totp(base32, at = Date.now()) {
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
+/** The first email in the file outbox containing every one of `texts`, waiting for the sender. */
+async function waitForEmail(...texts) {
+  const dir = path.join(dataDir, 'outbox');
+  for (let i = 0; i < 75; i += 1) {
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
+    const found = files
+      .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+      .find((m) => texts.every((t) => m.includes(t)));
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no email containing ${texts.join(' and ')} in ${dir}`);
+}
+
 module.exports = {
   expectAccessible, POSTCODE, search, pdfText, pdfPages, pdfInfo, leafletScreenshot, screenshotPath,
-  dataDir, kith, PASSWORD, totp,
+  dataDir, kith, PASSWORD, totp, waitForEmail,
 };

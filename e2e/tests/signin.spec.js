@@ -2,9 +2,7 @@
 // computed here as an authenticator app would (RFC 6238), recovery codes, the account
 // page, the audit log, and signing out. Every page passes axe-core at WCAG 2.2 AA.
 const { test, expect } = require('@playwright/test');
-const path = require('node:path');
-const fs = require('node:fs');
-const { expectAccessible, POSTCODE, search, dataDir, kith, PASSWORD, totp } = require('./helpers');
+const { expectAccessible, POSTCODE, search, kith, PASSWORD, totp, waitForEmail } = require('./helpers');
 
 test('an area administrator signs in with two steps, reads the audit log and signs out', async ({ page, context }) => {
   const area = kith(['orgs', 'add-area', 'East End PCN']).trim().split(' ').pop();
@@ -86,17 +84,6 @@ test('a used magic link says so clearly', async ({ page }) => {
 });
 
 /** The newest email the server wrote to its outbox folder that contains `text`. */
-async function waitForEmail(text) {
-  const dir = path.join(dataDir, 'outbox');
-  for (let i = 0; i < 50; i += 1) {
-    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
-    const found = files.map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).find((m) => m.includes(text));
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no email containing ${text} in ${dir}`);
-}
-
 test('a group member asks for a link on the service page and gets it by email', async ({ page }) => {
   await page.goto('/oruk/services?per_page=1&page=3');
   const service = JSON.parse(await page.locator('body').innerText()).contents[0];

@@ -157,6 +157,41 @@ impl Referrals {
         Ok(())
     }
 
+    /// Who follows a referral up: the referrer if they are a link worker at the practice,
+    /// otherwise the practice's first link worker, otherwise the referrer.
+    async fn follow_up_assignee(&self, referrer: &UserRecord, practice: Uuid) -> Result<Uuid, ReferralError> {
+        let link_worker = |u: &UserRecord| {
+            !u.disabled
+                && u.grants.iter().any(|g| g.role == Role::LinkWorker && g.scope == Scope::Organisation(practice))
+        };
+        if link_worker(referrer) {
+            return Ok(referrer.id);
+        }
+        let mut workers: Vec<UserRecord> = self.store.users().await?.into_iter().filter(link_worker).collect();
+        workers.sort_by_key(|u| (u.created_at, u.id));
+        Ok(workers.first().map_or(referrer.id, |u| u.id))
+    }
+
+    /// Tells the group's members, through the outbox, that a referral has come in. The
+    /// email names no one: it points to a page where a member asks for a link that opens
+    /// the referral, or signs in.
+    async fn tell_group(&self, referral: &ReferralRecord, service: &str) -> Result<(), ReferralError> {
+        let Some(group) = referral.group_id else { return Ok(()) };
+        let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
+        let body = format!(
+            "A practice has referred someone to {service} through Kith.\n\nTo see who, and why, open {}/referrals/{}/link and ask for a link that opens it, or sign in to Kith and look in your group's referrals.\n\nThis email holds no personal details.\n\nKith\n",
+            self.public_url, referral.id
+        );
+        for user in self.store.users().await? {
+            if user.disabled || !Self::member_of(&user, group) {
+                continue;
+            }
+            let Ok(profile) = self.accounts.profile(&user) else { continue };
+            outbox.email(&profile.email, &format!("A new referral to {service}"), &body, "new_referral").await?;
+        }
+        Ok(())
+    }
+
     /// Whether `user` holds patient-data roles in practice `org` (directly, not by area).
     fn works_at(user: &UserRecord, org: Uuid) -> bool {
         grants_in(user, Permission::PatientData)
@@ -369,10 +404,11 @@ impl Referrals {
             }
             None => None,
         };
+        let assignee = self.follow_up_assignee(user, patient.organisation_id).await?;
         let follow_up = record.follow_up_due.map(|due_at| FollowUp {
             referral_id: id,
             due_at,
-            assignee: user.id,
+            assignee,
             reminded_at: None,
             escalated_at: None,
             outcome: None,
@@ -388,6 +424,9 @@ impl Referrals {
         self.accounts
             .audit(actor, &format!("{}.create", new.kind.as_str()), "referral", Some(id.to_string()), &service.name)
             .await;
+        if record.kind == ReferralKind::Referral {
+            self.tell_group(&record, &service.name).await?;
+        }
         Ok(record)
     }
 
@@ -606,10 +645,11 @@ impl Referrals {
             follow_up_due: Some(now + Duration::days(self.follow_up_days)),
             ..referral.clone()
         };
+        let assignee = self.store.follow_up(referral_id).await?.map_or(referral.referrer_user, |f| f.assignee);
         let follow_up = FollowUp {
             referral_id: id,
             due_at: now + Duration::days(self.follow_up_days),
-            assignee: referral.referrer_user,
+            assignee,
             reminded_at: None,
             escalated_at: None,
             outcome: None,
@@ -713,7 +753,8 @@ impl Referrals {
     }
 
     /// Sends the follow-up reminders now due, through the outbox: to the person it is
-    /// assigned to when due, and to them and the practice's link workers a week later.
+    /// assigned to when due, and to them, the referrer and the practice's link workers a
+    /// week later.
     /// Each is sent once, however many instances sweep. Returns how many were sent.
     pub async fn send_reminders(&self) -> Result<usize, ReferralError> {
         let now = self.accounts.now();
@@ -729,6 +770,9 @@ impl Referrals {
             let link = format!("{}/referrals/{}", self.public_url, referral.id);
             let made = kith_domain::opening::uk_local(referral.created_at).format("%-d %B %Y");
             let mut to = vec![follow_up.assignee];
+            if which == Reminder::Overdue {
+                to.push(referral.referrer_user);
+            }
             let (subject, body) = match which {
                 Reminder::Due => (
                     "A follow-up is due".to_owned(),

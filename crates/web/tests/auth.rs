@@ -197,7 +197,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json" | "/services/{id}/link")
         | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf" | "/shortlist/send") => public,
         (_, p) if p.starts_with("/oruk") => public,
-        (_, "/fhir/metadata" | "/fhir/HealthcareService/{id}") => public,
+        (_, "/fhir/metadata" | "/fhir/HealthcareService/{id}" | "/referrals/{id}/link") => public,
         (_, p) if p.starts_with("/fhir/") => {
             vec![Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
         }

@@ -189,19 +189,23 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     let late =
         referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::InProgress, "").await.unwrap_err();
     assert!(late.to_string().contains("cancelled and cannot be changed now"), "{late}");
-    // The referrer was told when the group accepted (not when they cancelled themselves).
-    assert_eq!(c.state.store.outbox_counts().await.unwrap().pending, 1);
+    // The group was told of the new referral, and the referrer when the group accepted
+    // (not when they cancelled themselves). Neither email names the person.
+    assert_eq!(c.state.store.outbox_counts().await.unwrap().pending, 2);
     let dir = tempfile::tempdir().unwrap();
     let files = Arc::new(kith_web::notify::FileMailer::new(dir.path().to_owned()));
     let senders = kith_web::notify::Senders { mail: files, text: None };
-    assert_eq!(c.state.outbox().deliver_due(&senders).await.unwrap(), 1);
-    let email = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
-        .next()
-        .unwrap();
-    assert!(email.contains("To: rec@example.org") && email.contains("Subject: Referral update: Accepted"), "{email}");
-    assert!(!email.contains("Jo Synthetic") && !email.contains("Lonely"), "no patient details by email: {email}");
+    assert_eq!(c.state.outbox().deliver_due(&senders).await.unwrap(), 2);
+    let emails: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap()).collect();
+    let to_group = emails.iter().find(|e| e.contains("To: a@example.org")).unwrap();
+    assert!(to_group.contains("Subject: A new referral to Walking group"), "{to_group}");
+    assert!(to_group.contains(&format!("/referrals/{}/link", referral.id)), "{to_group}");
+    let email = emails.iter().find(|e| e.contains("To: rec@example.org")).unwrap();
+    assert!(email.contains("Subject: Referral update: Accepted"), "{email}");
+    for email in &emails {
+        assert!(!email.contains("Jo Synthetic") && !email.contains("Lonely"), "no patient details by email: {email}");
+    }
     let steps: Vec<TaskStatus> = c.state.store.timeline(referral.id).await.unwrap().iter().map(|e| e.status).collect();
     assert_eq!(steps, [TaskStatus::Requested, TaskStatus::Accepted, TaskStatus::Cancelled]);
 
@@ -434,12 +438,14 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
     assert_eq!(referrals.send_reminders().await.unwrap(), 0, "once");
     let due = sent_to().await;
     assert_eq!(due.len(), 1);
-    assert!(due[0].contains("To: rec@example.org") && due[0].contains("Subject: A follow-up is due"), "{}", due[0]);
+    assert!(due[0].contains("To: lw@example.org") && due[0].contains("Subject: A follow-up is due"), "{}", due[0]);
     assert!(due[0].contains(&format!("/referrals/{}", moved.id)) && !due[0].contains("Jo Synthetic"));
     c.clock.advance(Duration::days(7));
-    assert_eq!(referrals.send_reminders().await.unwrap(), 2, "the referrer and the link worker");
+    assert_eq!(referrals.send_reminders().await.unwrap(), 2, "the link worker and the referrer");
     let overdue = sent_to().await;
-    assert!(overdue.iter().any(|m| m.contains("To: lw@example.org") && m.contains("overdue")), "{overdue:?}");
+    for to in ["To: lw@example.org", "To: rec@example.org"] {
+        assert!(overdue.iter().any(|m| m.contains(to) && m.contains("overdue")), "{overdue:?}");
+    }
     let open = referrals.follow_ups(&link_worker, &actor(&link_worker)).await.unwrap();
     assert_eq!(open.iter().map(|(f, _)| f.referral_id).collect::<Vec<_>>(), [moved.id]);
     assert!(open[0].0.is_overdue(c.clock.now()));

@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
-use kith_domain::account::Permission;
+use kith_domain::account::{LinkPurpose, Permission};
 use std::sync::Arc;
 
 /// What a route needs of the person asking.
@@ -31,6 +31,9 @@ pub enum Access {
     /// Curators, the group's own members, or a magic-link session for this listing. The
     /// handler checks which listing.
     Listing,
+    /// Staff and groups who handle patient data, or a magic-link session for one referral.
+    /// The handler checks which referral.
+    Referral,
 }
 
 /// One route and its rule.
@@ -110,7 +113,12 @@ pub fn permits(access: Access, viewer: &Viewer) -> bool {
         Access::SignedIn => viewer.member().is_some(),
         Access::Permission(p) => viewer.allows(p),
         Access::Listing => {
-            viewer.allows(Permission::Curate) || viewer.allows(Permission::OwnListing) || viewer.purpose().is_some()
+            viewer.allows(Permission::Curate)
+                || viewer.allows(Permission::OwnListing)
+                || matches!(viewer.purpose(), Some((LinkPurpose::UpdateListing, _)))
+        }
+        Access::Referral => {
+            viewer.allows(Permission::PatientData) || matches!(viewer.purpose(), Some((LinkPurpose::AnswerReferral, _)))
         }
     }
 }

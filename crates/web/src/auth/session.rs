@@ -60,6 +60,16 @@ impl Viewer {
         }
     }
 
+    /// The signed-in user, for one referral: a full session, or a magic-link session for
+    /// that referral.
+    pub fn for_referral(&self, referral: Uuid) -> Option<&Current> {
+        match self {
+            Viewer::SignedIn(c) if c.session.purpose.is_none() => Some(c),
+            Viewer::SignedIn(c) if c.session.purpose == Some((LinkPurpose::AnswerReferral, referral)) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The purpose a magic-link session is limited to.
     pub fn purpose(&self) -> Option<(LinkPurpose, Uuid)> {
         match self {

@@ -23,6 +23,9 @@ struct AccountPage {
     purpose: Option<&'static str>,
     admin: bool,
     group_member: bool,
+    /// Practice staff: their follow-ups.
+    refers: bool,
+    reports: bool,
 }
 
 pub fn purpose_words(purpose: LinkPurpose) -> &'static str {
@@ -81,6 +84,8 @@ pub async fn page(
         purpose: viewer.purpose().map(|(p, _)| purpose_words(p)),
         admin: viewer.allows(Permission::Audit),
         group_member: viewer.allows(Permission::OwnListing),
+        refers: super::may_refer(),
+        reports: viewer.allows(Permission::Reports),
     };
     render(StatusCode::OK, &page)
 }

@@ -92,7 +92,7 @@ pub async fn use_link(
     state.accounts.audit(&actor, "sign_in", link.purpose.as_str(), Some(link.target.to_string()), "magic link").await;
     let to = match link.purpose {
         LinkPurpose::UpdateListing => format!("/services/{}/update", link.target),
-        LinkPurpose::AnswerReferral => "/account".to_owned(),
+        LinkPurpose::AnswerReferral => format!("/referrals/{}", link.target),
     };
     let mut response = Redirect::to(&to).into_response();
     response.headers_mut().append(header::SET_COOKIE, session::set_cookie(&token));
@@ -200,11 +200,87 @@ pub async fn verify(
 #[template(path = "link_request.html")]
 struct LinkRequestPage {
     layout: Layout,
-    service_id: String,
-    service_name: String,
+    /// Where the form posts.
+    action: String,
+    /// (address, words) of the back link.
+    back: (String, String),
+    heading: String,
+    intro: &'static str,
+    /// What the email lets them do, after "a link to".
+    purpose: String,
+    minutes: i64,
     email: String,
     sent: bool,
     errors: Vec<super::search::FieldError>,
+}
+
+impl LinkRequestPage {
+    fn for_listing(service: &kith_domain::hsds::Service, headers: &HeaderMap) -> LinkRequestPage {
+        LinkRequestPage {
+            layout: Layout::new(format!("Check the listing for {} – Kith", service.name), headers),
+            action: format!("/services/{}/link", service.id),
+            back: (format!("/services/{}", service.id), format!("Back to {}", service.name)),
+            heading: format!("Check the listing for {}", service.name),
+            intro: "If you run this service, we can email you a link to confirm the listing is still right. Use the email address your group gave to Kith.",
+            purpose: format!("check the listing for {}", service.name),
+            minutes: LinkPurpose::UpdateListing.lifetime_minutes(),
+            email: String::new(),
+            sent: false,
+            errors: vec![],
+        }
+    }
+
+    fn for_referral(referral: Uuid, headers: &HeaderMap) -> LinkRequestPage {
+        LinkRequestPage {
+            layout: Layout::new("Open a referral – Kith", headers),
+            action: format!("/referrals/{referral}/link"),
+            back: ("/".into(), "Back to the directory".into()),
+            heading: "Open a referral to your group".into(),
+            intro: "A practice has referred someone to your group. We can email you a link that opens this referral once. Use the email address your group gave to Kith.",
+            purpose: "open this referral".into(),
+            minutes: LinkPurpose::AnswerReferral.lifetime_minutes(),
+            email: String::new(),
+            sent: false,
+            errors: vec![],
+        }
+    }
+
+    /// Checks the address and the rate limits, setting the error if they fail.
+    async fn check(&mut self, state: &AppState, ip: Option<&str>, email: &str) -> Option<StatusCode> {
+        self.email = email.to_owned();
+        let message = if email.is_empty() || !email.contains('@') || email.chars().count() > 254 {
+            Some((
+                StatusCode::BAD_REQUEST,
+                "Enter an email address in the correct format, like name@example.org".to_owned(),
+            ))
+        } else {
+            let accounts = &state.accounts;
+            let address_ok = match ip {
+                Some(ip) => accounts.allow_link_request(&format!("ip:{ip}")).await.unwrap_or(false),
+                None => true,
+            };
+            let allowed = address_ok && accounts.allow_link_request(email).await.unwrap_or(false);
+            (!allowed).then(|| {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "We have sent several links already. Wait {} minutes and try again.",
+                        crate::auth::accounts::WINDOW_MINUTES
+                    ),
+                )
+            })
+        };
+        let (status, message) = message?;
+        self.layout.title = format!("Error: {}", self.layout.title);
+        self.errors.push(super::search::FieldError { field: "email", message, suggestions: vec![] });
+        Some(status)
+    }
+
+    fn sent(mut self) -> Response {
+        self.sent = true;
+        self.layout.title = "Check your email – Kith".into();
+        render(StatusCode::OK, &self)
+    }
 }
 
 form_errors!(LinkRequestPage);
@@ -220,19 +296,10 @@ async fn public_service(
 }
 
 pub async fn request_page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let service = match public_service(&state, &id, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let page = LinkRequestPage {
-        layout: Layout::new(format!("Check the listing for {} – Kith", service.name), &headers),
-        service_id: service.id.to_string(),
-        service_name: service.name,
-        email: String::new(),
-        sent: false,
-        errors: vec![],
-    };
-    render(StatusCode::OK, &page)
+    match public_service(&state, &id, &headers).await {
+        Ok(service) => render(StatusCode::OK, &LinkRequestPage::for_listing(&service, &headers)),
+        Err(r) => r,
+    }
 }
 
 /// Emails a magic link to a member of the group that runs the service. The reply is the
@@ -249,51 +316,70 @@ pub async fn request_link(
         Err(r) => return r,
     };
     let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
-    let email = fields.get("email").to_owned();
-    let mut page = LinkRequestPage {
-        layout: Layout::new(format!("Check the listing for {} – Kith", service.name), &headers),
-        service_id: service.id.to_string(),
-        service_name: service.name.clone(),
-        email: email.clone(),
-        sent: false,
-        errors: vec![],
-    };
-    if email.is_empty() || !email.contains('@') || email.chars().count() > 254 {
-        page.layout.title = format!("Error: {}", page.layout.title);
-        page.errors.push(super::search::FieldError {
-            field: "email",
-            message: "Enter an email address in the correct format, like name@example.org".into(),
-            suggestions: vec![],
-        });
-        return render(StatusCode::BAD_REQUEST, &page);
-    }
-    let accounts = &state.accounts;
-    let address_ok = match &ip {
-        Some(ip) => accounts.allow_link_request(&format!("ip:{ip}")).await.unwrap_or(false),
-        None => true,
-    };
-    let allowed = address_ok && accounts.allow_link_request(&email).await.unwrap_or(false);
-    if !allowed {
-        page.layout.title = format!("Error: {}", page.layout.title);
-        page.errors.push(super::search::FieldError {
-            field: "email",
-            message: format!(
-                "We have sent several links already. Wait {} minutes and try again.",
-                crate::auth::accounts::WINDOW_MINUTES
-            ),
-            suggestions: vec![],
-        });
-        return render(StatusCode::TOO_MANY_REQUESTS, &page);
+    let mut page = LinkRequestPage::for_listing(&service, &headers);
+    if let Some(status) = page.check(&state, ip.as_deref(), fields.get("email")).await {
+        return render(status, &page);
     }
     let actor = crate::auth::Actor::anonymous(ip);
-    if let Err(e) = send_link(&state, &service, &email, &actor).await {
+    if let Err(e) = send_link(&state, &service, fields.get("email"), &actor).await {
         tracing::error!(error = %e, "a sign-in link could not be queued");
         return PageError::Unavailable("Kith cannot send links just now. Please try again in a few minutes.".into())
             .into_page(&headers);
     }
-    page.sent = true;
-    page.layout.title = "Check your email – Kith".into();
-    render(StatusCode::OK, &page)
+    page.sent()
+}
+
+/// The page a group's new-referral email points to: ask for a link that opens it.
+pub async fn referral_link_page(Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let Ok(referral) = Uuid::parse_str(&id) else {
+        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    };
+    render(StatusCode::OK, &LinkRequestPage::for_referral(referral, &headers))
+}
+
+/// Emails a link that opens one referral to a member of the group it was sent to. The
+/// reply is the same for anyone, so it says nothing about the referral or who may see it.
+pub async fn request_referral_link(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(referral_id) = Uuid::parse_str(&id) else {
+        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    };
+    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
+    let mut page = LinkRequestPage::for_referral(referral_id, &headers);
+    let email = fields.get("email");
+    if let Some(status) = page.check(&state, ip.as_deref(), email).await {
+        return render(status, &page);
+    }
+    let actor = crate::auth::Actor::anonymous(ip);
+    let sent = async {
+        let Some(user) = state.accounts.user_by_email(email).await? else { return Ok(()) };
+        let Some(referral) = state.store.referral(referral_id).await? else { return Ok(()) };
+        let member = referral.group_id.is_some_and(|g| {
+            user.grants.iter().any(|gr| gr.role == Role::VcsMember && gr.scope == Scope::Organisation(g))
+        });
+        if !member || user.disabled || referral.kind != kith_domain::referral::ReferralKind::Referral {
+            return Ok(());
+        }
+        let token = state.accounts.issue_magic_link(&user, LinkPurpose::AnswerReferral, referral_id, &actor).await?;
+        let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
+        let body = format!(
+            "Hello,\n\nSomeone asked Kith for a link to open a referral to your group. If it was you, open this link within {} minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
+            LinkPurpose::AnswerReferral.lifetime_minutes()
+        );
+        state.outbox().email(email, "Open a referral to your group", &body, "magic_link").await?;
+        Ok::<(), crate::auth::AccountsError>(())
+    };
+    if let Err(e) = sent.await {
+        tracing::error!(error = %e, "a referral link could not be queued");
+        return PageError::Unavailable("Kith cannot send links just now. Please try again in a few minutes.".into())
+            .into_page(&headers);
+    }
+    page.sent()
 }
 
 /// Queues the link if `email` belongs to a member of the group that runs `service`.

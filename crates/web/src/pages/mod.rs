@@ -41,6 +41,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use kith_domain::account::Permission;
 
+/// Whether the viewer refers people: practice staff who see patient data.
+pub(crate) fn may_refer() -> bool {
+    crate::auth::session::current_viewer().member().is_some_and(|c| {
+        c.user
+            .grants
+            .iter()
+            .any(|g| g.role.allows(Permission::PatientData) && g.role != kith_domain::account::Role::VcsMember)
+    })
+}
+
 /// Every page, with who may use it.
 pub fn routes() -> Routes {
     use Access::{Listing, Pending, Permission as Needs, Public, Session, SignedIn};
@@ -79,9 +89,11 @@ pub fn routes() -> Routes {
         .get("/refer/{id}", Needs(Permission::PatientData), referral::refer_page)
         .post("/refer/{id}", Needs(Permission::PatientData), referral::refer_submit)
         .get("/inbox", Needs(Permission::OwnListing), referral::inbox)
-        .get("/referrals/{id}", Needs(Permission::PatientData), referral::page)
-        .post("/referrals/{id}/status", Needs(Permission::PatientData), referral::change)
-        .post("/referrals/{id}/outcome", Needs(Permission::PatientData), referral::outcome)
+        .get("/referrals/{id}", Access::Referral, referral::page)
+        .post("/referrals/{id}/status", Access::Referral, referral::change)
+        .post("/referrals/{id}/outcome", Access::Referral, referral::outcome)
+        .get("/referrals/{id}/link", Public, link::referral_link_page)
+        .post("/referrals/{id}/link", Public, link::request_referral_link)
         .post("/referrals/{id}/reroute", Needs(Permission::PatientData), referral::reroute)
         .get("/follow-ups", Needs(Permission::PatientData), caseload::follow_ups)
         .get("/reports/links", Needs(Permission::Reports), caseload::links)

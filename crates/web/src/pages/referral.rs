@@ -129,10 +129,10 @@ async fn referral_page(
     headers: &HeaderMap,
     errors: Vec<FieldError>,
 ) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
     let Ok(id) = Uuid::parse_str(id) else {
         return PageError::NotFound("There is no referral at this address.".into()).into_page(headers);
     };
+    let Some(current) = viewer.for_referral(id) else { return Redirect::to("/signin").into_response() };
     let actor = viewer.actor(ip);
     let referrals = state.referrals();
     let (referral, details) = match referrals.referral_details(&current.user, &actor, id).await {
@@ -306,10 +306,10 @@ pub async fn outcome(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
     let Ok(referral_id) = Uuid::parse_str(&id) else {
         return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
     };
+    let Some(current) = viewer.for_referral(referral_id) else { return Redirect::to("/signin").into_response() };
     let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
     let error = |field, message: String| vec![FieldError { field, message, suggestions: vec![] }];
     let reason = Some(fields.get("reason")).filter(|r| !r.is_empty());
@@ -388,10 +388,10 @@ pub async fn change(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
     let Ok(referral_id) = Uuid::parse_str(&id) else {
         return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
     };
+    let Some(current) = viewer.for_referral(referral_id) else { return Redirect::to("/signin").into_response() };
     let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
     let error = |field, message: String| vec![FieldError { field, message, suggestions: vec![] }];
     let Some(to) = TaskStatus::parse(fields.get("to")) else {

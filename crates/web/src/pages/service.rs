@@ -65,12 +65,7 @@ async fn show(state: &AppState, id: &str, fields: &Fields, headers: &HeaderMap) 
         search,
         s: detail,
         closed,
-        can_refer: crate::auth::session::current_viewer().member().is_some_and(|c| {
-            c.user.grants.iter().any(|g| {
-                g.role.allows(kith_domain::account::Permission::PatientData)
-                    && g.role != kith_domain::account::Role::VcsMember
-            })
-        }),
+        can_refer: super::may_refer(),
     };
     Ok(render(StatusCode::OK, &page))
 }

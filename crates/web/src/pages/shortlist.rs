@@ -72,6 +72,8 @@ struct ShortlistPage {
     layout: Layout,
     cards: Vec<Card>,
     full: bool,
+    /// Practice staff refer from here, one screen to the referral form.
+    can_refer: bool,
 }
 
 #[derive(Template)]
@@ -100,8 +102,12 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
     };
     let now = state.clock.now();
     let cards = found.iter().map(|s| Card::new(s, None, now, true)).collect();
-    let page =
-        ShortlistPage { layout: Layout::new("Your shortlist – Kith", &headers), cards, full: list.len() >= MAX };
+    let page = ShortlistPage {
+        layout: Layout::new("Your shortlist – Kith", &headers),
+        cards,
+        full: list.len() >= MAX,
+        can_refer: super::may_refer(),
+    };
     render(StatusCode::OK, &page)
 }
 
