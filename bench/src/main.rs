@@ -16,6 +16,7 @@
 
 mod http;
 mod pages;
+mod referrals;
 mod search;
 
 use anyhow::{Context, Result, bail};
@@ -27,7 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
@@ -188,6 +189,7 @@ async fn main() -> Result<()> {
         Some("search") => return search::run(std::env::args().skip(2).collect()).await,
         Some("http") => return http::run(std::env::args().skip(2).collect()).await,
         Some("pages") => return pages::run(std::env::args().skip(2).collect()).await,
+        Some("referrals") => return referrals::run(std::env::args().skip(2).collect()).await,
         _ => {}
     }
     let o = parse_args()?;

@@ -63,7 +63,8 @@ pub trait ReferralStore: Send + Sync {
     async fn patient_by_nhs_index(&self, organisation_id: Uuid, index: &str) -> Result<Option<PatientRecord>>;
 
     /// Adds signposts or referrals, each with the first step of its timeline, its
-    /// follow-up and any baseline measure: all of them, or none.
+    /// follow-up (as given: a caseload brought from elsewhere may have its outcomes) and
+    /// any baseline measure: all of them, or none.
     async fn create_referrals(&self, rows: Vec<NewReferralRows>) -> Result<()>;
     /// Adds one signpost or referral, with no follow-up or measure.
     async fn create_referral(&self, referral: ReferralRecord, first: ReferralEvent) -> Result<()> {

@@ -997,6 +997,22 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
         store.follow_up(id(921)).await.unwrap().unwrap().outcome,
         Some(Outcome::NeverAttended(EndReason::Transport))
     );
+
+    // A caseload brought from elsewhere keeps its follow-ups as they were.
+    let history = referral_record(922, ReferralKind::Referral, patient.id, group, referrer, practice, t0);
+    let mut rows_922 = rows(history, "imported", true);
+    let done = kith_domain::referral::FollowUp {
+        reminded_at: Some(t0 + Duration::days(28)),
+        outcome: Some(Outcome::Stopped(EndReason::Timing)),
+        outcome_at: Some(t0 + Duration::days(30)),
+        outcome_by: Some(referrer),
+        attendance: Some(Outcome::Started),
+        attendance_at: Some(t0 + Duration::days(9)),
+        ..follow_up_for(&rows_922.referral)
+    };
+    rows_922.follow_up = Some(done.clone());
+    store.create_referrals(vec![rows_922]).await.unwrap();
+    assert_eq!(store.follow_up(id(922)).await.unwrap(), Some(done));
 }
 
 async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &FixedClock) {

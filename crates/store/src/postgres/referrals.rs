@@ -168,8 +168,24 @@ async fn insert_referral(tx: &Tx<'_>, row: &NewReferralRows) -> Result<()> {
     add_event(tx, &row.first).await?;
     if let Some(f) = &row.follow_up {
         tx.execute(
-            "INSERT INTO follow_ups (referral_id, practice_id, due_at, assignee) VALUES ($1, $2, $3, $4)",
-            &[&f.referral_id, &r.referrer_org, &f.due_at, &f.assignee],
+            "INSERT INTO follow_ups (referral_id, practice_id, due_at, assignee, reminded_at, escalated_at, outcome,
+                 outcome_reason, outcome_at, outcome_by, attendance, attendance_reason, attendance_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &f.referral_id,
+                &r.referrer_org,
+                &f.due_at,
+                &f.assignee,
+                &f.reminded_at,
+                &f.escalated_at,
+                &f.outcome.map(Outcome::code),
+                &f.outcome.and_then(Outcome::reason).map(|r| r.code()),
+                &f.outcome_at,
+                &f.outcome_by,
+                &f.attendance.map(Outcome::code),
+                &f.attendance.and_then(Outcome::reason).map(|r| r.code()),
+                &f.attendance_at,
+            ],
         )
         .await
         .map_err(|e| conflict(e, "the follow-up names a person Kith does not have"))?;

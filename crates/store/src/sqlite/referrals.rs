@@ -198,9 +198,25 @@ fn insert_referral(tx: &Transaction<'_>, row: &NewReferralRows) -> Result<()> {
     add_event(tx, &row.first)?;
     if let Some(f) = &row.follow_up {
         tx.prepare_cached(
-            "INSERT INTO follow_ups (referral_id, practice_id, due_at, assignee) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO follow_ups (referral_id, practice_id, due_at, assignee, reminded_at, escalated_at, outcome,
+                 outcome_reason, outcome_at, outcome_by, attendance, attendance_reason, attendance_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
-        .execute(params![f.referral_id.to_string(), r.referrer_org.to_string(), ts(f.due_at), f.assignee.to_string()])
+        .execute(params![
+            f.referral_id.to_string(),
+            r.referrer_org.to_string(),
+            ts(f.due_at),
+            f.assignee.to_string(),
+            f.reminded_at.map(ts),
+            f.escalated_at.map(ts),
+            f.outcome.map(Outcome::code),
+            f.outcome.and_then(Outcome::reason).map(|r| r.code()),
+            f.outcome_at.map(ts),
+            f.outcome_by.map(|u| u.to_string()),
+            f.attendance.map(Outcome::code),
+            f.attendance.and_then(Outcome::reason).map(|r| r.code()),
+            f.attendance_at.map(ts)
+        ])
         .map_err(|e| conflict(e, "the follow-up names a person Kith does not have"))?;
     }
     if let Some(m) = &row.baseline {
