@@ -66,6 +66,12 @@ fn problem(status: StatusCode, code: IssueType, diagnostics: &str) -> Response {
     }
 }
 
+/// A refusal by the access rule of a FHIR route, as an OperationOutcome.
+pub fn refusal(status: StatusCode, message: &str) -> Response {
+    let code = if status == StatusCode::UNAUTHORIZED { IssueType::Login } else { IssueType::Forbidden };
+    problem(status, code, message)
+}
+
 fn refused(e: ReferralError) -> Response {
     match e {
         ReferralError::Forbidden(m) => problem(StatusCode::FORBIDDEN, IssueType::Forbidden, &m),

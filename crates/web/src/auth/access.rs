@@ -127,7 +127,10 @@ pub fn permits(access: Access, viewer: &Viewer) -> bool {
 fn wants_page(request: &Request) -> bool {
     let path = request.uri().path();
     let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    !path.ends_with(".csv") && !path.ends_with(".json") && !accept.starts_with("application/json")
+    !path.ends_with(".csv")
+        && !path.ends_with(".json")
+        && !path.starts_with("/fhir/")
+        && !accept.starts_with("application/json")
 }
 
 async fn guard(access: Access, request: Request, next: Next) -> Response {
@@ -144,6 +147,14 @@ async fn guard(access: Access, request: Request, next: Next) -> Response {
         accounts.audit(&actor, "access_denied", "route", Some(what), &format!("{access:?}")).await;
     }
     let page = wants_page(&request);
+    if request.uri().path().starts_with("/fhir/") {
+        return match viewer {
+            Viewer::SignedIn(_) => {
+                crate::fhir::refusal(StatusCode::FORBIDDEN, "Your account does not have access to this")
+            }
+            _ => crate::fhir::refusal(StatusCode::UNAUTHORIZED, "Sign in to use the FHIR API"),
+        };
+    }
     match (&viewer, page) {
         (Viewer::Pending(_), true) => Redirect::to("/signin/code").into_response(),
         (Viewer::Anonymous, true) => {
