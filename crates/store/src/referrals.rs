@@ -7,10 +7,20 @@ use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::referral::{
-    FollowUp, LinksRow, MeasureRecord, Outcome, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, Reminder,
-    TaskStatus,
+    FollowUp, LinksCount, LinksRow, MeasureRecord, Outcome, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord,
+    Reminder, TaskStatus,
 };
 use uuid::Uuid;
+
+/// The five Links counts over `referrals r LEFT JOIN follow_ups f`: the follow-up's
+/// outcome where there is one, otherwise the group's report; the group's "still attending"
+/// counts only once the follow-up is due.
+macro_rules! links_counts {
+    () => {
+        "SUM(CASE WHEN r.kind = 'signpost' THEN 1 ELSE 0 END), SUM(CASE WHEN r.kind = 'referral' THEN 1 ELSE 0 END), SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IS NOT NULL THEN 1 ELSE 0 END), SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IN ('started', 'still_attending', 'stopped') THEN 1 ELSE 0 END), SUM(CASE WHEN f.outcome = 'still_attending' OR (f.outcome IS NULL AND f.attendance = 'still_attending' AND f.attendance_at >= f.due_at) THEN 1 ELSE 0 END)"
+    };
+}
+pub(crate) use links_counts;
 
 /// Everything a new signpost or referral writes, together or not at all.
 #[derive(Debug, Clone)]
@@ -114,6 +124,8 @@ pub trait ReferralStore: Send + Sync {
     /// the group's report; "still attending" by the group counts only once the follow-up
     /// is due.
     async fn links_counts(&self, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<Vec<LinksRow>>;
+    /// The Links measure for one service's signposts and referrals made in `[from, before)`.
+    async fn links_for_service(&self, service: Uuid, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<LinksCount>;
     /// The names of these services, for reports; ids not in the directory are left out.
     async fn service_names(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>>;
 }

@@ -1128,6 +1128,9 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
         ]
     );
     assert!(store.links_counts(t0 + Duration::days(2), t0 + Duration::days(60)).await.unwrap().is_empty());
+    let one = store.links_for_service(id(1), t0, t0 + Duration::days(60)).await.unwrap();
+    assert_eq!(one, LinksCount { signposts: 0, referrals: 5, followed_up: 4, started: 4, still_attending: 2 });
+    assert_eq!(store.links_for_service(id(4), t0, t0 + Duration::days(60)).await.unwrap(), LinksCount::default());
 }
 
 macro_rules! contract {

@@ -812,6 +812,27 @@ impl Referrals {
         Ok(sent)
     }
 
+    /// How referrals to a service turned out over the last year, for those who look after
+    /// the listing or fund services: curators, report readers, and the group that runs it.
+    /// `None` for anyone else. Counts only; nobody is named.
+    pub async fn service_outcomes(
+        &self,
+        user: &UserRecord,
+        service: &kith_domain::hsds::Service,
+    ) -> Result<Option<LinksCount>, ReferralError> {
+        let curates =
+            user.grants.iter().any(|g| g.role.allows(Permission::Curate) || g.role.allows(Permission::Reports));
+        let runs_it = match self.group_for(service).await? {
+            Some((group, _)) => Self::member_of(user, group),
+            None => false,
+        };
+        if !curates && !runs_it {
+            return Ok(None);
+        }
+        let now = self.accounts.now();
+        Ok(Some(self.store.links_for_service(service.id, now - Duration::days(365), now + Duration::days(1)).await?))
+    }
+
     /// The practices whose figures `user` may see: every practice in the scope of a grant
     /// that allows reports.
     async fn report_practices(&self, user: &UserRecord) -> Result<Vec<(Uuid, String)>, ReferralError> {

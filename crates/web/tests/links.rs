@@ -97,6 +97,67 @@ async fn the_links_report_matches_a_count_of_the_seeded_caseload(store: Arc<dyn 
     assert_eq!(got, want);
     assert_eq!(report.by_practice.len(), 2);
 
+    // Each service's page shows its curators how referrals there turned out; nobody else.
+    let curator = state
+        .accounts
+        .create_user(
+            NewUser {
+                email: "curator@example.org".into(),
+                name: "Cal Curator".into(),
+                password: None,
+                grants: vec![Grant {
+                    role: Role::Curator,
+                    scope: Scope::Area(Uuid::from_u128(0x6b69_7468_6465_6d6f_0000_0000_0000_0000 + 1)),
+                }],
+            },
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let (busiest, cases) = by_service.iter().max_by_key(|(_, cases)| cases.len()).unwrap();
+    let service = store.service(*busiest).await.unwrap().unwrap();
+    let mut recent = cases.clone();
+    recent.retain(|c| c.made_at >= now() - Duration::days(365));
+    assert_eq!(referrals.service_outcomes(&curator, &service).await.unwrap(), Some(tally(&recent)));
+    let receptionist = state
+        .accounts
+        .create_user(
+            NewUser {
+                email: "reception@example.org".into(),
+                name: "Rae Reception".into(),
+                password: None,
+                grants: vec![Grant { role: Role::Receptionist, scope: Scope::Organisation(log[0].practice) }],
+            },
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(referrals.service_outcomes(&receptionist, &service).await.unwrap(), None, "not a receptionist's to see");
+    let app = kith_web::router(state.clone());
+    let page = |cookie: Option<String>| {
+        let app = app.clone();
+        let uri = format!("/services/{}", service.id);
+        async move {
+            use tower::ServiceExt;
+            let mut request = axum::http::Request::get(uri);
+            if let Some(c) = cookie {
+                request = request.header(axum::http::header::COOKIE, c);
+            }
+            let response = app.oneshot(request.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+            let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    };
+    let (token, _) =
+        state.accounts.start_session(curator.id, kith_domain::account::SessionStage::Complete, None).await.unwrap();
+    let made = recent.len();
+    assert!(
+        page(Some(format!("__Host-kith_session={token}")))
+            .await
+            .contains(&format!("Of {made} people signposted or referred here"))
+    );
+    assert!(!page(None).await.contains("How referrals here turned out"));
+
     // A period counts only what was made in it.
     let recent = now() - Duration::days(30);
     let report = referrals.links_report(&commissioner, &actor, recent, before).await.unwrap();

@@ -35,3 +35,4 @@ CREATE INDEX measures_by_referral ON measures (referral_id, taken_at);
 
 CREATE INDEX referrals_by_referrer ON referrals (referrer_org, created_at);
 CREATE INDEX referrals_by_created ON referrals (created_at);
+CREATE INDEX referrals_by_service ON referrals (service_id, created_at);

@@ -1,7 +1,7 @@
 //! Patients and referrals on PostgreSQL.
 
 use super::PostgresStore;
-use crate::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery, ReferralStore};
+use crate::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery, ReferralStore, links_counts};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -208,18 +208,34 @@ async fn compare_and_move(tx: &Tx<'_>, id: Uuid, from: TaskStatus, to: TaskStatu
 }
 
 /// The Links measure; see [`ReferralStore::links_counts`].
-const LINKS_SQL: &str = "
-    SELECT r.referrer_org, r.service_id,
-           SUM(CASE WHEN r.kind = 'signpost' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN r.kind = 'referral' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IS NOT NULL THEN 1 ELSE 0 END),
-           SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IN ('started', 'still_attending', 'stopped') THEN 1 ELSE 0 END),
-           SUM(CASE WHEN f.outcome = 'still_attending'
-                      OR (f.outcome IS NULL AND f.attendance = 'still_attending' AND f.attendance_at >= f.due_at)
-                    THEN 1 ELSE 0 END)
-    FROM referrals r LEFT JOIN follow_ups f ON f.referral_id = r.id
-    WHERE r.created_at >= $1 AND r.created_at < $2
-    GROUP BY r.referrer_org, r.service_id";
+/// Five counts from column `at` on; SUM over no rows is NULL, which is 0.
+fn links_count(r: &Row, at: usize) -> LinksCount {
+    let count = |i: usize| u64::try_from(r.get::<_, Option<i64>>(at + i).unwrap_or(0)).unwrap_or(0);
+    LinksCount {
+        signposts: count(0),
+        referrals: count(1),
+        followed_up: count(2),
+        started: count(3),
+        still_attending: count(4),
+    }
+}
+
+/// The Links counts, per practice and service.
+const LINKS_SQL: &str = concat!(
+    "SELECT r.referrer_org, r.service_id, ",
+    links_counts!(),
+    " FROM referrals r LEFT JOIN follow_ups f ON f.referral_id = r.id
+      WHERE r.created_at >= $1 AND r.created_at < $2
+      GROUP BY r.referrer_org, r.service_id"
+);
+
+/// The Links counts for one service.
+const SERVICE_LINKS_SQL: &str = concat!(
+    "SELECT ",
+    links_counts!(),
+    " FROM referrals r LEFT JOIN follow_ups f ON f.referral_id = r.id
+      WHERE r.service_id = $1 AND r.created_at >= $2 AND r.created_at < $3"
+);
 
 #[async_trait]
 impl ReferralStore for PostgresStore {
@@ -473,21 +489,13 @@ impl ReferralStore for PostgresStore {
     async fn links_counts(&self, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<Vec<LinksRow>> {
         let client = self.pool.get().await?;
         let rows = client.query(LINKS_SQL, &[&from, &before]).await?;
-        let count = |r: &Row, i| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
-        Ok(rows
-            .iter()
-            .map(|r| LinksRow {
-                practice: r.get(0),
-                service: r.get(1),
-                count: LinksCount {
-                    signposts: count(r, 2),
-                    referrals: count(r, 3),
-                    followed_up: count(r, 4),
-                    started: count(r, 5),
-                    still_attending: count(r, 6),
-                },
-            })
-            .collect())
+        Ok(rows.iter().map(|r| LinksRow { practice: r.get(0), service: r.get(1), count: links_count(r, 2) }).collect())
+    }
+
+    async fn links_for_service(&self, service: Uuid, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<LinksCount> {
+        let client = self.pool.get().await?;
+        let row = client.query_one(SERVICE_LINKS_SQL, &[&service, &from, &before]).await?;
+        Ok(links_count(&row, 0))
     }
 
     async fn timeline(&self, referral_id: Uuid) -> Result<Vec<ReferralEvent>> {

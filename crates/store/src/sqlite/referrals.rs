@@ -2,7 +2,7 @@
 
 use super::SqliteStore;
 use crate::doc::{parse_ts, ts};
-use crate::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery, ReferralStore};
+use crate::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery, ReferralStore, links_counts};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -101,18 +101,35 @@ fn conflict(e: rusqlite::Error, message: &str) -> StoreError {
 
 /// The Links measure: the follow-up's outcome where there is one, otherwise the group's
 /// report; the group's "still attending" counts only once the follow-up is due.
-const LINKS_SQL: &str = "
-    SELECT r.referrer_org, r.service_id,
-           SUM(CASE WHEN r.kind = 'signpost' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN r.kind = 'referral' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IS NOT NULL THEN 1 ELSE 0 END),
-           SUM(CASE WHEN COALESCE(f.outcome, f.attendance) IN ('started', 'still_attending', 'stopped') THEN 1 ELSE 0 END),
-           SUM(CASE WHEN f.outcome = 'still_attending'
-                      OR (f.outcome IS NULL AND f.attendance = 'still_attending' AND f.attendance_at >= f.due_at)
-                    THEN 1 ELSE 0 END)
-    FROM referrals r LEFT JOIN follow_ups f ON f.referral_id = r.id
-    WHERE r.created_at >= ?1 AND r.created_at < ?2
-    GROUP BY r.referrer_org, r.service_id";
+/// The Links counts, per practice and service.
+const LINKS_SQL: &str = concat!(
+    "SELECT r.referrer_org, r.service_id, ",
+    links_counts!(),
+    " FROM referrals r LEFT JOIN follow_ups f ON f.referral_id = r.id
+      WHERE r.created_at >= ?1 AND r.created_at < ?2
+      GROUP BY r.referrer_org, r.service_id"
+);
+
+/// The Links counts for one service.
+const SERVICE_LINKS_SQL: &str = concat!(
+    "SELECT ",
+    links_counts!(),
+    " FROM referrals r LEFT JOIN follow_ups f ON f.referral_id = r.id
+      WHERE r.service_id = ?1 AND r.created_at >= ?2 AND r.created_at < ?3"
+);
+
+/// Five counts from column `at` on; SUM over no rows is NULL, which is 0.
+fn links_count(r: &Row<'_>, at: usize) -> Result<LinksCount> {
+    let count =
+        |i: usize| -> Result<u64> { Ok(u64::try_from(r.get::<_, Option<i64>>(at + i)?.unwrap_or(0)).unwrap_or(0)) };
+    Ok(LinksCount {
+        signposts: count(0)?,
+        referrals: count(1)?,
+        followed_up: count(2)?,
+        started: count(3)?,
+        still_attending: count(4)?,
+    })
+}
 
 fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
     s.map(|s| parse_ts(&s)).transpose()
@@ -512,21 +529,26 @@ impl ReferralStore for SqliteStore {
             let mut stmt = conn.prepare_cached(LINKS_SQL)?;
             let mut rows = stmt.query(params![ts(from), ts(before)])?;
             let mut out = Vec::new();
-            let count = |r: &Row<'_>, i| -> Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
             while let Some(r) = rows.next()? {
                 out.push(LinksRow {
                     practice: uuid("links", &r.get::<_, String>(0)?)?,
                     service: uuid("links", &r.get::<_, String>(1)?)?,
-                    count: LinksCount {
-                        signposts: count(r, 2)?,
-                        referrals: count(r, 3)?,
-                        followed_up: count(r, 4)?,
-                        started: count(r, 5)?,
-                        still_attending: count(r, 6)?,
-                    },
+                    count: links_count(r, 2)?,
                 });
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn links_for_service(&self, service: Uuid, from: DateTime<Utc>, before: DateTime<Utc>) -> Result<LinksCount> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(SERVICE_LINKS_SQL)?;
+            let mut rows = stmt.query(params![service.to_string(), ts(from), ts(before)])?;
+            match rows.next()? {
+                Some(r) => links_count(r, 0),
+                None => Ok(LinksCount::default()),
+            }
         })
         .await
     }
