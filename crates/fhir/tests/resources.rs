@@ -622,9 +622,10 @@ fn errors_and_the_capability_statement_are_valid() {
         assert!(interactions(t).contains(&"read".to_owned()), "{t} can be read");
     }
     assert_eq!(interactions("Task"), ["read", "search-type", "update", "patch"]);
-    assert_eq!(params("Task"), ["patient", "status", "authored-on", "_lastUpdated"]);
+    assert_eq!(params("Task"), ["patient", "status", "authored-on"]);
     assert_eq!(params("ServiceRequest"), ["patient", "status", "authored"]);
-    assert_eq!(params("HealthcareService"), ["name"]);
+    assert!(params("HealthcareService").is_empty());
+    assert_eq!(interactions("HealthcareService"), ["read"]);
     assert_eq!(params("Observation"), ["patient"]);
     assert_eq!(interactions("Patient"), ["read"]);
 }
@@ -744,5 +745,30 @@ fn a_bad_task_update_says_what_to_send() {
     assert_eq!(
         requested_status(&json!([{"op": "replace", "path": "/status", "value": "draft"}])),
         Err(TaskUpdateError::UnknownStatus("\"draft\"".into()))
+    );
+}
+
+/// What a GP system reads for one referral, whole, so that any change to the mapping shows
+/// up in review as a change to these snapshots.
+#[test]
+fn a_referral_in_fhir_snapshots() {
+    let referral = record(ReferralKind::Referral, TaskStatus::InProgress);
+    let closed = follow_up(Some(Outcome::StillAttending));
+    insta::assert_json_snapshot!(
+        "service_request",
+        valid(service_request(BASE, &referral, &details(ReferralKind::Referral), &NAMES), "ServiceRequest")
+    );
+    insta::assert_json_snapshot!(
+        "task",
+        valid(task(BASE, &referral, &events(TaskStatus::InProgress, "Started going"), Some(&closed), &NAMES), "Task")
+    );
+    insta::assert_json_snapshot!("consent", valid(consent(&referral, &given_consent(), &NAMES), "Consent"));
+    insta::assert_json_snapshot!(
+        "outcome_observation",
+        valid(outcome_observation(BASE, &closed, id(PATIENT)).unwrap(), "Observation")
+    );
+    insta::assert_json_snapshot!(
+        "capability_statement",
+        valid(capability_statement(BASE, at(26, 9)), "CapabilityStatement")
     );
 }
