@@ -7,7 +7,7 @@
 const { test, expect } = require('@playwright/test');
 const fs = require('node:fs');
 const path = require('node:path');
-const { expectAccessible, POSTCODE, search, kith, PASSWORD, totp, waitForEmail } = require('./helpers');
+const { expectAccessible, POSTCODE, search, kith, PASSWORD, waitForEmail, firstSignIn } = require('./helpers');
 
 const clockFile = path.join(__dirname, '..', 'test-results', 'clock-offset');
 let offsetSeconds = 0;
@@ -18,22 +18,6 @@ function letDaysPass(days) {
   fs.writeFileSync(clockFile, String(offsetSeconds));
 }
 
-/** The TOTP code for the server's "now". */
-const code = (secret) => totp(secret, Date.now() + offsetSeconds * 1000);
-
-/** Signs in for the first time and sets up two-step sign-in; returns the TOTP secret. */
-async function firstSignIn(page, email) {
-  await page.goto('/signin');
-  await page.getByLabel('Email address').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  const secret = await page.locator('#secret').innerText();
-  await page.getByLabel('Code from the app').fill(code(secret));
-  await page.getByRole('button', { name: 'Turn on two-step sign-in' }).click();
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Two-step sign-in is on');
-  return secret;
-}
-
 test('refer, accept by link, four weeks on the link worker records "still attending" with ONS4', async ({ browser, baseURL }) => {
   test.setTimeout(120_000);
   const practice = kith(['orgs', 'add', 'Carntyne Medical Practice', '--ods', 'S99004']).trim().split(' ').pop();
@@ -42,7 +26,7 @@ test('refer, accept by link, four weeks on the link worker records "still attend
 
   // The receptionist searches and shortlists two services.
   const reception = await (await browser.newContext({ baseURL })).newPage();
-  await firstSignIn(reception, 'rhona@example.org');
+  await firstSignIn(reception, 'rhona@example.org', offsetSeconds);
   await search(reception, POSTCODE, 'lonely');
   const results = reception.locator('li.kith-result');
   const ids = [];
@@ -125,7 +109,7 @@ test('refer, accept by link, four weeks on the link worker records "still attend
   const reminder = await waitForEmail('To: lee@example.org', 'A follow-up is due', first);
   expect(reminder).not.toContain('Morgan');
   const worker = await (await browser.newContext({ baseURL })).newPage();
-  await firstSignIn(worker, 'lee@example.org');
+  await firstSignIn(worker, 'lee@example.org', offsetSeconds);
   await worker.goto('/follow-ups');
   await expect(worker.getByRole('heading', { level: 1 })).toHaveText('Follow-ups');
   await expect(worker.locator('table')).toContainText(services[0].name);

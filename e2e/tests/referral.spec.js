@@ -1,19 +1,7 @@
 // A receptionist refers a (synthetic) person from a service page, and the group sees the
 // referral in its inbox and accepts it. Every page passes axe-core at WCAG 2.2 AA.
 const { test, expect } = require('@playwright/test');
-const { expectAccessible, kith, PASSWORD, totp } = require('./helpers');
-
-/** Signs in for the first time, setting up two-step sign-in. */
-async function signIn(page, email) {
-  await page.goto('/signin');
-  await page.getByLabel('Email address').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  const secret = await page.locator('#secret').innerText();
-  await page.getByLabel('Code from the app').fill(totp(secret));
-  await page.getByRole('button', { name: 'Turn on two-step sign-in' }).click();
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Two-step sign-in is on');
-}
+const { expectAccessible, kith, PASSWORD, firstSignIn } = require('./helpers');
 
 test('refer from a service page, then the group accepts from its inbox', async ({ browser }) => {
   const receptionContext = await browser.newContext({ baseURL: test.info().project.use.baseURL });
@@ -25,7 +13,7 @@ test('refer from a service page, then the group accepts from its inbox', async (
   kith(['users', 'add', 'rita@example.org', '--name', 'Rita Reception', '--role', 'receptionist', '--org', practice, '--password-stdin'], `${PASSWORD}\n`);
   kith(['users', 'add', 'gus@example.org', '--name', 'Gus Group', '--role', 'vcs-member', '--org', group, '--password-stdin'], `${PASSWORD}\n`);
 
-  await signIn(reception, 'rita@example.org');
+  await firstSignIn(reception, 'rita@example.org');
   await reception.goto(`/services/${service.id}`);
   await reception.getByRole('link', { name: 'Refer or signpost someone' }).click();
   await expect(reception.getByRole('heading', { level: 1 })).toHaveText('Refer or signpost someone');
@@ -47,7 +35,7 @@ test('refer from a service page, then the group accepts from its inbox', async (
 
   const groupContext = await browser.newContext({ baseURL: test.info().project.use.baseURL });
   const groupPage = await groupContext.newPage();
-  await signIn(groupPage, 'gus@example.org');
+  await firstSignIn(groupPage, 'gus@example.org');
   await groupPage.goto('/inbox');
   await expect(groupPage.getByRole('heading', { level: 1 })).toHaveText('Referrals to your group');
   await expectAccessible(groupPage, 'the inbox');

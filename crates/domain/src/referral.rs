@@ -420,6 +420,22 @@ pub struct FollowUp {
 }
 
 impl FollowUp {
+    /// A follow-up, due at `due_at`, with nothing yet sent or recorded.
+    pub fn new(referral_id: uuid::Uuid, due_at: chrono::DateTime<chrono::Utc>, assignee: uuid::Uuid) -> FollowUp {
+        FollowUp {
+            referral_id,
+            due_at,
+            assignee,
+            reminded_at: None,
+            escalated_at: None,
+            outcome: None,
+            outcome_at: None,
+            outcome_by: None,
+            attendance: None,
+            attendance_at: None,
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         self.outcome.is_none()
     }

@@ -858,18 +858,7 @@ async fn referrals_move_by_the_rules_with_a_timeline(store: &dyn Store, clock: &
 }
 
 fn follow_up_for(referral: &ReferralRecord) -> kith_domain::referral::FollowUp {
-    kith_domain::referral::FollowUp {
-        referral_id: referral.id,
-        due_at: referral.created_at + Duration::days(28),
-        assignee: referral.referrer_user,
-        reminded_at: None,
-        escalated_at: None,
-        outcome: None,
-        outcome_at: None,
-        outcome_by: None,
-        attendance: None,
-        attendance_at: None,
-    }
+    kith_domain::referral::FollowUp::new(referral.id, referral.created_at + Duration::days(28), referral.referrer_user)
 }
 
 fn rows(referral: ReferralRecord, note: &str, follow_up: bool) -> kith_store::referrals::NewReferralRows {

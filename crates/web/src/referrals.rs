@@ -405,18 +405,7 @@ impl Referrals {
             None => None,
         };
         let assignee = self.follow_up_assignee(user, patient.organisation_id).await?;
-        let follow_up = record.follow_up_due.map(|due_at| FollowUp {
-            referral_id: id,
-            due_at,
-            assignee,
-            reminded_at: None,
-            escalated_at: None,
-            outcome: None,
-            outcome_at: None,
-            outcome_by: None,
-            attendance: None,
-            attendance_at: None,
-        });
+        let follow_up = record.follow_up_due.map(|due_at| FollowUp::new(id, due_at, assignee));
         let first = ReferralEvent { seq: 0, referral_id: id, at: now, actor: Some(user.id), status, note: note.into() };
         self.store
             .create_referrals(vec![NewReferralRows { referral: record.clone(), first, follow_up, baseline }])
@@ -646,18 +635,7 @@ impl Referrals {
             ..referral.clone()
         };
         let assignee = self.store.follow_up(referral_id).await?.map_or(referral.referrer_user, |f| f.assignee);
-        let follow_up = FollowUp {
-            referral_id: id,
-            due_at: now + Duration::days(self.follow_up_days),
-            assignee,
-            reminded_at: None,
-            escalated_at: None,
-            outcome: None,
-            outcome_at: None,
-            outcome_by: None,
-            attendance: None,
-            attendance_at: None,
-        };
+        let follow_up = FollowUp::new(id, now + Duration::days(self.follow_up_days), assignee);
         let first = ReferralEvent {
             seq: 0,
             referral_id: id,

@@ -2,10 +2,11 @@
 //! people signposted and referred started, and are still going four weeks on.
 
 use super::form::Fields;
+use super::referral::page_error;
 use super::{Layout, PageError, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
-use crate::referrals::{LinksReport, ReferralError};
+use crate::referrals::LinksReport;
 use askama::Template;
 use axum::Extension;
 use axum::extract::{RawQuery, State};
@@ -13,18 +14,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use kith_domain::referral::LinksCount;
-
-fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
-    match e {
-        ReferralError::Forbidden(m) => PageError::Forbidden(m).into_page(headers),
-        ReferralError::Invalid(m) | ReferralError::Conflict(m) => PageError::BadRequest(m).into_page(headers),
-        ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")).into_page(headers),
-        e => {
-            tracing::error!(error = %e, "caseload page failed");
-            PageError::Unavailable("Kith cannot show this just now.".into()).into_page(headers)
-        }
-    }
-}
 
 #[derive(Debug)]
 struct FollowUpRow {

@@ -21,7 +21,7 @@ fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     kith_domain::opening::uk_local(at).format("%-d %B %Y, %H:%M").to_string()
 }
 
-fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
+pub(super) fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
     match e {
         ReferralError::Forbidden(m) => PageError::Forbidden(m).into_page(headers),
         ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")).into_page(headers),
@@ -286,6 +286,28 @@ async fn referral_page(
     render(status, &page)
 }
 
+/// A one-field error, shown beside the field and in the summary.
+fn error(field: &'static str, message: String) -> Vec<FieldError> {
+    vec![FieldError { field, message, suggestions: vec![] }]
+}
+
+/// What every form posted about a referral starts with: the referral's id, the person
+/// (signed in, or holding a link for this referral) and the fields.
+fn posted<'v>(
+    viewer: &'v Viewer,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Uuid, &'v crate::auth::session::Current, super::form::Fields), Box<Response>> {
+    let Ok(referral_id) = Uuid::parse_str(id) else {
+        return Err(Box::new(PageError::NotFound("There is no referral at this address.".into()).into_page(headers)));
+    };
+    let Some(current) = viewer.for_referral(referral_id) else {
+        return Err(Box::new(Redirect::to("/signin").into_response()));
+    };
+    Ok((referral_id, current, super::form::Fields::parse(std::str::from_utf8(body).ok())))
+}
+
 /// The four ONS4 answers from fields `ons4-1` to `ons4-4`: all blank is none given.
 fn ons4_answers(fields: &super::form::Fields) -> Result<Option<Vec<u8>>, String> {
     let typed: Vec<&str> = (1..=4).map(|n| fields.get(&format!("ons4-{n}")).trim()).collect();
@@ -306,12 +328,10 @@ pub async fn outcome(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(referral_id) = Uuid::parse_str(&id) else {
-        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    let (referral_id, current, fields) = match posted(&viewer, &id, &headers, &body) {
+        Ok(found) => found,
+        Err(r) => return *r,
     };
-    let Some(current) = viewer.for_referral(referral_id) else { return Redirect::to("/signin").into_response() };
-    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
-    let error = |field, message: String| vec![FieldError { field, message, suggestions: vec![] }];
     let reason = Some(fields.get("reason")).filter(|r| !r.is_empty());
     let outcome = match Outcome::parse(fields.get("outcome"), reason) {
         Ok(o) => o,
@@ -345,12 +365,12 @@ pub async fn reroute(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
-    let Ok(referral_id) = Uuid::parse_str(&id) else {
-        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    let Some(member) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let (referral_id, _, fields) = match posted(&viewer, &id, &headers, &body) {
+        Ok(found) => found,
+        Err(r) => return *r,
     };
-    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
-    let error = |field, message: String| vec![FieldError { field, message, suggestions: vec![] }];
+    let current = member;
     // The service's id, or its address in Kith, as copied from its page.
     let typed = fields.get("service").trim();
     let Some(service_id) = typed.trim_end_matches('/').rsplit('/').next().and_then(|last| Uuid::parse_str(last).ok())
@@ -388,12 +408,10 @@ pub async fn change(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(referral_id) = Uuid::parse_str(&id) else {
-        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    let (referral_id, current, fields) = match posted(&viewer, &id, &headers, &body) {
+        Ok(found) => found,
+        Err(r) => return *r,
     };
-    let Some(current) = viewer.for_referral(referral_id) else { return Redirect::to("/signin").into_response() };
-    let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
-    let error = |field, message: String| vec![FieldError { field, message, suggestions: vec![] }];
     let Some(to) = TaskStatus::parse(fields.get("to")) else {
         return referral_page(&state, &viewer, ip, &id, &headers, error("to", "Choose what happens next".into())).await;
     };
@@ -523,7 +541,6 @@ pub async fn refer_submit(
     use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
     let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
     let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
-    let fail = |field: &'static str, message: String| vec![FieldError { field, message, suggestions: vec![] }];
     let Some(practice) = practice_of(&current.user) else {
         return PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers);
     };
@@ -531,7 +548,7 @@ pub async fn refer_submit(
         return PageError::NotFound("There is no service at this address.".into()).into_page(&headers);
     };
     let Some(kind) = ReferralKind::parse(fields.get("kind")) else {
-        return refer_form(&state, &id, &fields, &headers, fail("kind", "Choose refer or signpost".into())).await;
+        return refer_form(&state, &id, &fields, &headers, error("kind", "Choose refer or signpost".into())).await;
     };
     let actor = viewer.actor(ip);
     let referrals = state.referrals();
@@ -578,7 +595,7 @@ pub async fn refer_submit(
                     } else {
                         "postcode"
                     };
-                    return refer_form(&state, &id, &fields, &headers, fail(field, m)).await;
+                    return refer_form(&state, &id, &fields, &headers, error(field, m)).await;
                 }
                 Err(e) => return page_error(e, &headers),
             }
@@ -586,7 +603,7 @@ pub async fn refer_submit(
     };
     let baseline = match ons4_answers(&fields) {
         Ok(a) => a,
-        Err(m) => return refer_form(&state, &id, &fields, &headers, fail("ons4-1", m)).await,
+        Err(m) => return refer_form(&state, &id, &fields, &headers, error("ons4-1", m)).await,
     };
     let consent = (fields.get("consent") == "yes").then(|| {
         ("Name, contact details and the reason for referral".to_owned(), "the group that runs the service".to_owned())
@@ -612,7 +629,7 @@ pub async fn refer_submit(
             } else {
                 "kind"
             };
-            refer_form(&state, &id, &fields, &headers, fail(field, m)).await
+            refer_form(&state, &id, &fields, &headers, error(field, m)).await
         }
         Err(e) => page_error(e, &headers),
     }
