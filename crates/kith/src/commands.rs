@@ -43,8 +43,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 "Demo directory: {services} services from {orgs} organisations at {places} places, and {postcodes} postcodes ({} new or changed records)",
                 written.written.total()
             );
-            if caseload > 0 {
-                let keyring = crate::accounts::keyring(&cli.global, &*store).await?;
+            let keyring = match caseload {
+                0 => None,
+                _ => match crate::accounts::keyring(&cli.global, &*store).await {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        // The directory is loaded; the caseload needs the keys that seal it.
+                        eprintln!("Demo caseload skipped: {e:#}");
+                        None
+                    }
+                },
+            };
+            if let Some(keyring) = keyring {
                 let index = open_index(&cli.global)?;
                 let state = kith_web::AppState::new(store.clone(), index).with_keyring(keyring);
                 let bar = spinner(format!("Seeding a synthetic caseload of {caseload}"));

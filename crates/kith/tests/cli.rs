@@ -202,6 +202,7 @@ async fn the_same_commands_work_on_postgresql() {
     };
     let out = run(&["demo", "--load-only", "--services", "120"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Demo caseload skipped: there is no key file"), "{}", stderr(&out));
     assert!(!data.path().join("kith.db").exists(), "nothing is written to SQLite when PostgreSQL is configured");
     let export = data.path().join("export");
     let out = run(&["export", export.to_str().unwrap()]);
