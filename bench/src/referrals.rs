@@ -94,11 +94,11 @@ async fn set_up(store: Arc<dyn Store>, now: DateTime<Utc>) -> Result<Caseload> {
     let state = kith_web::AppState::new(store.clone(), search).with_clock(clock);
     let area = Uuid::new_v4();
     store.put_area(Area { id: area, kind: AreaKind::Pcn, name: "Benchmark PCN".into() }).await?;
-    let org = |kind, name: String, directory_id| Organisation {
+    let org = |kind, name: String, directory_id, ods_code| Organisation {
         id: Uuid::new_v4(),
         kind,
         name,
-        ods_code: None,
+        ods_code,
         directory_id,
         areas: vec![area],
     };
@@ -110,7 +110,7 @@ async fn set_up(store: Arc<dyn Store>, now: DateTime<Utc>) -> Result<Caseload> {
     };
     let cli = Actor::cli();
     for (i, (_, directory_id)) in owners.iter().enumerate() {
-        let group = org(OrgKind::Vcs, format!("Group {i}"), Some(*directory_id));
+        let group = org(OrgKind::Vcs, format!("Group {i}"), Some(*directory_id), None);
         store.put_organisation(group.clone()).await?;
         let member = user(format!("group{i}@bench.invalid"), Role::VcsMember, Scope::Organisation(group.id));
         state.accounts.create_user(member, &cli).await?;
@@ -119,7 +119,7 @@ async fn set_up(store: Arc<dyn Store>, now: DateTime<Utc>) -> Result<Caseload> {
     let mut practices = Vec::new();
     let mut patients = Vec::new();
     for p in 0..PRACTICES {
-        let practice = org(OrgKind::Practice, format!("Practice {p}"), None);
+        let practice = org(OrgKind::Practice, format!("Practice {p}"), None, Some(format!("B{p:05}")));
         store.put_organisation(practice.clone()).await?;
         let worker = user(format!("lw{p}@bench.invalid"), Role::LinkWorker, Scope::Organisation(practice.id));
         let worker = state.accounts.create_user(worker, &cli).await?;
