@@ -490,8 +490,8 @@ async fn refer_form(
             ("nhs_number", "NHS number", "10 digits, like 943 476 5919", value("nhs_number"), "text"),
             (
                 "local_id",
-                "Or the practice's own id (only for someone with no NHS number)",
-                "",
+                "Or the practice's own patient id",
+                "Only for someone who has none",
                 value("local_id"),
                 "text",
             ),
