@@ -12,6 +12,10 @@
     document.querySelectorAll('[data-shortlist-count]').forEach(function (el) { el.textContent = String(count); });
   }
 
+  // One change at a time: each reply sets the shortlist cookie from the one the request
+  // carried, so two quick clicks sent together would lose one of them.
+  var pending = Promise.resolve();
+
   function enhanceShortlist(form) {
     form.addEventListener('submit', function (event) {
       if (!window.fetch || !window.URLSearchParams) { return; }
@@ -19,23 +23,25 @@
       var button = form.querySelector('button');
       var change = form.querySelector('input[name="change"]');
       var name = (button.querySelector('.nhsuk-u-visually-hidden') || {}).textContent || '';
-      fetch(form.getAttribute('action'), {
-        method: 'POST',
-        headers: { 'Accept': 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(new FormData(form)).toString(),
-        credentials: 'same-origin'
-      }).then(function (response) {
-        if (!response.ok) { form.submit(); return null; }
-        return response.json();
-      }).then(function (result) {
-        if (!result) { return; }
-        setCount(result.count);
-        var added = result.in_shortlist;
-        change.value = added ? 'remove' : 'add';
-        button.setAttribute('aria-pressed', added ? 'true' : 'false');
-        button.firstChild.textContent = added ? 'Remove from shortlist' : 'Add to shortlist';
-        announce((added ? 'Added to' : 'Removed from') + ' the shortlist' + name + '. ' + result.count + ' on the shortlist.');
-      }).catch(function () { form.submit(); });
+      pending = pending.then(function () {
+        return fetch(form.getAttribute('action'), {
+          method: 'POST',
+          headers: { 'Accept': 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams(new FormData(form)).toString(),
+          credentials: 'same-origin'
+        }).then(function (response) {
+          if (!response.ok) { form.submit(); return null; }
+          return response.json();
+        }).then(function (result) {
+          if (!result) { return; }
+          setCount(result.count);
+          var added = result.in_shortlist;
+          change.value = added ? 'remove' : 'add';
+          button.setAttribute('aria-pressed', added ? 'true' : 'false');
+          button.firstChild.textContent = added ? 'Remove from shortlist' : 'Add to shortlist';
+          announce((added ? 'Added to' : 'Removed from') + ' the shortlist' + name + '. ' + result.count + ' on the shortlist.');
+        }).catch(function () { form.submit(); });
+      });
     });
   }
 
