@@ -56,8 +56,12 @@ impl Filters {
         }
     }
 
+    fn wants_slots(&self) -> bool {
+        self.open_weekly || self.evenings || self.day.is_some() || self.window.is_some()
+    }
+
     fn slot_ok(&self, slots: &[Slot]) -> bool {
-        if !(self.open_weekly || self.evenings || self.day.is_some() || self.window.is_some()) {
+        if !self.wants_slots() {
             return true;
         }
         slots.iter().any(|s| {
@@ -72,6 +76,7 @@ pub(crate) struct ResultCollector<'a> {
     pub filters: Filters,
     pub keep: usize,
     pub scored: bool,
+    pub facets: bool,
     pub fields: Fields,
     pub terms: &'a TermCache,
 }
@@ -165,11 +170,15 @@ pub(crate) struct SegmentResults {
     wanted_areas: Vec<u64>,
     national: Option<u64>,
     keep: usize,
+    facets: bool,
+    /// Whether opening times are needed: for a filter on them, or for the facets.
+    read_slots: bool,
     heap: BinaryHeap<Candidate>,
     total: usize,
-    needs: HashMap<u64, u64>,
-    attending: HashMap<u64, u64>,
-    accessibility: HashMap<u64, u64>,
+    /// Counts by term ordinal: the facet columns hold a few hundred terms at most.
+    needs: Vec<u64>,
+    attending: Vec<u64>,
+    accessibility: Vec<u64>,
     free: u64,
     evenings: u64,
     days: [u64; 7],
@@ -229,11 +238,13 @@ impl Collector for ResultCollector<'_> {
             wanted_areas,
             national,
             keep: self.keep.max(1),
+            facets: self.facets,
+            read_slots: self.facets || self.filters.wants_slots(),
             heap: BinaryHeap::new(),
             total: 0,
-            needs: HashMap::new(),
-            attending: HashMap::new(),
-            accessibility: HashMap::new(),
+            needs: Vec::new(),
+            attending: Vec::new(),
+            accessibility: Vec::new(),
             free: 0,
             evenings: 0,
             days: [0; 7],
@@ -284,16 +295,29 @@ pub(crate) struct SegmentFruit {
     facets: RawFacets,
 }
 
-fn count_ords(column: &Option<StrColumn>, doc: DocId, into: &mut HashMap<u64, u64>) {
+fn count_ords(column: &Option<StrColumn>, doc: DocId, into: &mut Vec<u64>) {
     if let Some(c) = column {
         for ord in c.term_ords(doc) {
-            *into.entry(ord).or_default() += 1;
+            let i = usize::try_from(ord).unwrap_or(usize::MAX);
+            if i >= into.len() {
+                // Bounded by the column's dictionary: ordinals are its term numbers.
+                if i > 1 << 20 {
+                    continue;
+                }
+                into.resize(i + 1, 0);
+            }
+            into[i] += 1;
         }
     }
 }
 
-fn ords_to_strings(terms: &[String], counts: HashMap<u64, u64>) -> HashMap<String, u64> {
-    counts.into_iter().filter_map(|(ord, n)| terms.get(usize::try_from(ord).ok()?).map(|t| (t.clone(), n))).collect()
+fn ords_to_strings(terms: &[String], counts: Vec<u64>) -> HashMap<String, u64> {
+    counts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, n)| *n > 0)
+        .filter_map(|(ord, n)| terms.get(ord).map(|t| (t.clone(), n)))
+        .collect()
 }
 
 impl SegmentCollector for SegmentResults {
@@ -314,12 +338,14 @@ impl SegmentCollector for SegmentResults {
                 return;
             }
         }
-        self.slots.clear();
-        if let Some(slots) = &c.slots {
-            self.slots.extend(slots.values_for_doc(doc).map(Slot::decode));
-        }
-        if !f.slot_ok(&self.slots) {
-            return;
+        if self.read_slots {
+            self.slots.clear();
+            if let Some(slots) = &c.slots {
+                self.slots.extend(slots.values_for_doc(doc).map(Slot::decode));
+            }
+            if !f.slot_ok(&self.slots) {
+                return;
+            }
         }
         let mut factor = 1.0;
         let mut distance_km = None;
@@ -347,14 +373,21 @@ impl SegmentCollector for SegmentResults {
         }
         self.total += 1;
         let base = if score > 0.0 { f64::from(score) } else { 1.0 };
-        let half = |col: &Option<Column<u64>>| col.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
-        let id = (u128::from(half(&c.id_hi)) << 64) | u128::from(half(&c.id_lo));
-        let candidate = Candidate { score: base * factor, id, distance_km, covers_area };
-        if self.heap.len() < self.keep {
-            self.heap.push(candidate);
-        } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
-            self.heap.pop();
-            self.heap.push(candidate);
+        let mut candidate = Candidate { score: base * factor, id: 0, distance_km, covers_area };
+        // The id only breaks ties, so it is read only for a candidate that could be kept.
+        let full = self.heap.len() >= self.keep;
+        if !full || self.heap.peek().is_some_and(|worst| candidate < *worst) {
+            let half = |col: &Option<Column<u64>>| col.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+            candidate.id = (u128::from(half(&c.id_hi)) << 64) | u128::from(half(&c.id_lo));
+            if !full {
+                self.heap.push(candidate);
+            } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
+                self.heap.pop();
+                self.heap.push(candidate);
+            }
+        }
+        if !self.facets {
+            return;
         }
 
         count_ords(&c.needs, doc, &mut self.needs);

@@ -1,12 +1,15 @@
 //! The tantivy index: its schema, writing services into it, and the query.
 
 use crate::collector::{Collected, Filters, ResultCollector, TermCache};
-use crate::facts::{Attending, ServiceFacts, cell, cells_within, encode_point, facts};
+use crate::facts::{Attending, ServiceFacts, encode_point, facts, geo_key};
+use crate::near::{NearQuery, grid_box, key_ranges};
 use crate::vocabulary;
 use crate::{Facets, Hit, SearchError, SearchQuery, SearchResults};
 use kith_domain::hsds::Service;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use tantivy::index::{IndexSettings, IndexSortByField, Order};
+use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
@@ -14,7 +17,7 @@ use uuid::Uuid;
 
 /// Bumped whenever the schema or what goes into it changes; an index built by another
 /// version is rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
@@ -28,7 +31,9 @@ pub(crate) struct Fields {
     pub needs: Field,
     pub organization_id: Field,
     pub areas: Field,
-    pub cells: Field,
+    /// Marks a service with venues far apart, which its place on the curve (its first
+    /// venue) does not stand for.
+    pub scattered: Field,
     pub attending: Field,
     pub languages: Field,
     pub accessibility: Field,
@@ -38,14 +43,13 @@ pub(crate) struct Fields {
     pub min_age: Field,
     pub max_age: Field,
     pub modified: Field,
+    pub geo: Field,
 }
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("en_stem")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
         id: b.add_text_field("id", STRING),
@@ -58,7 +62,7 @@ fn schema() -> (Schema, Fields) {
         needs: b.add_text_field("needs", STRING | FAST),
         organization_id: b.add_text_field("organization_id", STRING),
         areas: b.add_text_field("areas", STRING | FAST),
-        cells: b.add_text_field("cells", STRING),
+        scattered: b.add_text_field("scattered", STRING),
         attending: b.add_text_field("attending", STRING | FAST),
         languages: b.add_text_field("languages", STRING),
         accessibility: b.add_text_field("accessibility", STRING | FAST),
@@ -68,8 +72,18 @@ fn schema() -> (Schema, Fields) {
         min_age: b.add_u64_field("min_age", FAST),
         max_age: b.add_u64_field("max_age", FAST),
         modified: b.add_i64_field("modified", FAST),
+        geo: b.add_u64_field("geo", FAST),
     };
     (b.build(), fields)
+}
+
+/// Documents are kept in the order of [`geo_key`], segment by segment and through
+/// merges, so a search round a point reads runs of neighbouring services.
+fn settings() -> IndexSettings {
+    IndexSettings {
+        sort_by_field: Some(IndexSortByField { field: "geo".into(), order: Order::Asc }),
+        ..IndexSettings::default()
+    }
 }
 
 /// A search index over the directory's services.
@@ -103,11 +117,15 @@ impl Payload {
 
 const WRITER_MEMORY: usize = 100_000_000;
 
+/// Venues further apart than this mark a service as scattered: found near any of them.
+const SCATTERED_KM: f64 = 1.0;
+const SCATTERED: &str = "1";
+
 impl SearchIndex {
     /// An index in memory, for tests and benchmarks.
     pub fn in_memory() -> Result<SearchIndex, SearchError> {
         let (schema, fields) = schema();
-        Self::from_index(Index::create_in_ram(schema), fields)
+        Self::from_index(Index::builder().schema(schema).settings(settings()).create_in_ram()?, fields)
     }
 
     /// Opens the index in `dir`, creating it, or starting afresh if it was built by
@@ -118,7 +136,10 @@ impl SearchIndex {
             .map_err(|e| SearchError::Index(format!("cannot create {}: {e}", dir.display())))?;
         if let Ok(index) = Index::open_in_dir(dir) {
             let current = index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p));
-            if current.is_some_and(|p| p.schema == SCHEMA_VERSION) && index.schema() == schema {
+            if current.is_some_and(|p| p.schema == SCHEMA_VERSION)
+                && index.schema() == schema
+                && index.settings().sort_by_field == settings().sort_by_field
+            {
                 return Self::from_index(index, fields);
             }
             tracing::info!("search index at {} is from another version; rebuilding it", dir.display());
@@ -130,7 +151,7 @@ impl SearchIndex {
                 let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
             }
         }
-        let index = Index::create_in_dir(dir, schema)?;
+        let index = Index::builder().schema(schema).settings(settings()).create_in_dir(dir)?;
         Self::from_index(index, fields)
     }
 
@@ -148,6 +169,11 @@ impl SearchIndex {
     /// How many services the index holds.
     pub fn len(&self) -> u64 {
         self.reader.searcher().num_docs()
+    }
+
+    /// How many segments the index is in (fewer is faster to search).
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -176,11 +202,45 @@ impl SearchIndex {
         self.commit(writer, seq)
     }
 
-    /// Empties the index (before a rebuild).
-    pub fn clear(&self) -> Result<(), SearchError> {
+    /// Starts a rebuild: empties the index, and holds merges back until
+    /// [`SearchIndex::finish_rebuild`], which merges once.
+    pub fn start_rebuild(&self) -> Result<(), SearchError> {
         let writer = self.writer();
+        writer.set_merge_policy(Box::new(NoMergePolicy));
         writer.delete_all_documents()?;
         self.commit(writer, 0)
+    }
+
+    /// Adds services to an index being rebuilt, without committing. The index's writer
+    /// threads work on them while the caller reads the next batch.
+    pub fn add(&self, services: &[Service]) -> Result<(), SearchError> {
+        let writer = self.writer();
+        for s in services {
+            if s.status == kith_domain::ServiceStatus::Active
+                || s.status == kith_domain::ServiceStatus::TemporarilyClosed
+            {
+                writer.add_document(self.document(s.id, &facts(s)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a rebuild as of change `seq`: commits, then merges the index into one
+    /// segment, which a search reads with a fraction of the work of ten. Later
+    /// changes merge as usual.
+    pub fn finish_rebuild(&self, seq: i64) -> Result<(), SearchError> {
+        let mut writer = self.writer();
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
+        commit.commit()?;
+        let segments = self.index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            writer.merge(&segments).wait()?;
+        }
+        writer.set_merge_policy(Box::<LogMergePolicy>::default());
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
     }
 
     /// Commits as of change `seq`, then makes the commit visible to searches.
@@ -213,11 +273,10 @@ impl SearchIndex {
         for area in &f.areas {
             d.add_text(x.areas, area);
         }
-        let mut cells: Vec<String> = f.points.iter().map(|p| cell(*p)).collect();
-        cells.sort();
-        cells.dedup();
-        for c in cells {
-            d.add_text(x.cells, c);
+        if let Some(first) = f.points.first()
+            && f.points.iter().any(|p| first.distance_km(*p) > SCATTERED_KM)
+        {
+            d.add_text(x.scattered, SCATTERED);
         }
         for p in &f.points {
             d.add_u64(x.points, encode_point(*p));
@@ -238,6 +297,7 @@ impl SearchIndex {
         d.add_u64(x.min_age, f.min_age);
         d.add_u64(x.max_age, f.max_age);
         d.add_i64(x.modified, f.modified);
+        d.add_u64(x.geo, geo_key(&f.points));
         d
     }
 
@@ -291,9 +351,13 @@ impl SearchIndex {
             // Near the point, or covering an area that holds it.
             area_codes = near.area_codes.clone();
             area_codes.push("national".into());
-            let mut places: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, any_of(x.areas, &area_codes))];
-            places.push((Occur::Should, any_of(x.cells, &cells_within(near.point, near.radius_km))));
-            must.push(filter(Box::new(BooleanQuery::new(places))));
+            let (lat, lon) = grid_box(near.point, near.radius_km);
+            let schema = self.index.schema();
+            must.push(filter(Box::new(NearQuery {
+                geo_field: schema.get_field_name(x.geo).to_owned(),
+                ranges: Arc::new(key_ranges(lat, lon)),
+                area_fields: vec![(x.areas, area_codes.clone()), (x.scattered, vec![SCATTERED.into()])],
+            })));
         }
         let query: Box<dyn Query> =
             if must.is_empty() { Box::new(AllQuery) } else { Box::new(BooleanQuery::new(must)) };
@@ -302,6 +366,7 @@ impl SearchIndex {
             filters: Filters::from_query(q, area_codes),
             keep: q.offset + q.limit,
             scored,
+            facets: q.facets,
             fields: x,
             terms: &self.terms,
         };

@@ -15,6 +15,7 @@
 mod collector;
 pub mod facts;
 mod index;
+mod near;
 pub mod sync;
 pub mod vocabulary;
 
@@ -93,6 +94,9 @@ pub struct SearchQuery {
     pub modified_after: Option<DateTime<Utc>>,
     pub offset: usize,
     pub limit: usize,
+    /// Count the matches by need, way of attending and opening for narrowing the
+    /// search (the search page shows them; an API page of results does not need them).
+    pub facets: bool,
 }
 
 impl Default for SearchQuery {
@@ -116,6 +120,7 @@ impl Default for SearchQuery {
             modified_after: None,
             offset: 0,
             limit: 20,
+            facets: true,
         }
     }
 }

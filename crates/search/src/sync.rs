@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 /// Changes read per round.
 const FEED_PAGE: u32 = 5_000;
-/// Services written per index commit during a rebuild.
-const REBUILD_PAGE: u32 = 1_000;
+/// Services read from the store at a time during a rebuild.
+const REBUILD_PAGE: u32 = 5_000;
 
 /// What a catch-up did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub async fn rebuild(
 ) -> Result<u64, SearchError> {
     // Note the feed position first: changes made during the rebuild are applied after it.
     let seq = store.last_seq().await?;
-    index.clear()?;
+    index.start_rebuild()?;
     let total = store.counts().await?.services;
     let mut done = 0u64;
     let mut after = None;
@@ -39,10 +39,12 @@ pub async fn rebuild(
         let Some(last) = services.last() else { break };
         after = Some(last.id);
         done += services.len() as u64;
-        index.apply(&services, &[], 0)?;
+        index.add(&services)?;
         progress(done, total);
     }
-    index.apply(&[], &[], seq)?;
+    // One commit and one merge at the end: committing each page made a segment of
+    // each, and merging them as they came cost more than the indexing.
+    index.finish_rebuild(seq)?;
     Ok(done)
 }
 

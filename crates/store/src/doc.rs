@@ -84,6 +84,12 @@ pub(crate) fn nest_all(
     services.into_iter().map(|s| nest_service(s, &related)).collect()
 }
 
+/// Puts services in the order of `ids`, leaving out ids that were not found.
+pub(crate) fn in_order(services: Vec<Service>, ids: &[Uuid]) -> Vec<Service> {
+    let mut by_id: HashMap<Uuid, Service> = services.into_iter().map(|s| (s.id, s)).collect();
+    ids.iter().filter_map(|id| by_id.remove(id)).collect()
+}
+
 /// Fixed-width RFC 3339 in UTC, so SQLite can compare timestamps as text.
 pub(crate) fn ts(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()

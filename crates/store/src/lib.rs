@@ -185,6 +185,9 @@ pub trait Store: AccountStore + OutboxStore + ReferralStore + Send + Sync + std:
     async fn mark_service_verified(&self, id: Uuid, by: &str) -> Result<()>;
 
     async fn service(&self, id: Uuid) -> Result<Option<Service>>;
+    /// The services with these ids, fully nested, in the order asked, in one read. Ids
+    /// not in the directory are left out. For a page of search hits.
+    async fn services_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Service>>;
     async fn services(&self, query: &ServiceQuery) -> Result<Page<Service>>;
     /// Up to `limit` services, fully nested, in id order, after `after` (from the start
     /// when `None`). For reading the whole directory in linear time: no count, no offset.

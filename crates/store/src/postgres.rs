@@ -449,6 +449,23 @@ impl Store for PostgresStore {
         Ok(nest(&**client, services).await?.pop())
     }
 
+    async fn services_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Service>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        let rows = tx.query("SELECT id, doc, modified_at FROM services WHERE id = ANY($1)", &[&ids]).await?;
+        let services = nest(&*tx, service_rows(&rows)?).await?;
+        tx.commit().await?;
+        Ok(doc::in_order(services, ids))
+    }
+
     async fn services(&self, q: &ServiceQuery) -> Result<Page<Service>> {
         const FILTER: &str = "FROM services s
             WHERE ($1::uuid IS NULL OR s.organization_id = $1)

@@ -463,6 +463,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn services_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Service>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.read(move |conn| {
+            let wanted = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, doc, modified_at FROM services WHERE id IN (SELECT value FROM json_each(?1))",
+            )?;
+            let rows = stmt.query_map([wanted], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let services = nest(conn, service_rows(rows)?)?;
+            Ok(doc::in_order(services, &ids))
+        })
+        .await
+    }
+
     async fn services(&self, query: &ServiceQuery) -> Result<Page<Service>> {
         let q = query.clone();
         self.read(move |conn| {

@@ -147,6 +147,19 @@ async fn writes_a_directory_and_reads_services_fully_nested(store: &dyn Store, _
     assert!(store.service(id(999)).await.unwrap().is_none());
 }
 
+async fn reads_a_page_of_services_by_id_in_the_order_asked(store: &dyn Store, _clock: &FixedClock) {
+    store.write_batch(directory()).await.unwrap();
+    let found = store.services_by_ids(&[id(103), id(999), id(100)]).await.unwrap();
+    let names: Vec<&str> = found.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Chair-based Exercise", "Tollcross Walking Group"],
+        "in the order asked, the unknown id left out"
+    );
+    assert_eq!(found[1], store.service(id(100)).await.unwrap().unwrap(), "as fully nested as one read");
+    assert!(store.services_by_ids(&[]).await.unwrap().is_empty());
+}
+
 async fn writing_the_same_records_again_changes_nothing(store: &dyn Store, _clock: &FixedClock) {
     store.write_batch(directory()).await.unwrap();
     let seq = store.last_seq().await.unwrap();
@@ -1151,6 +1164,7 @@ macro_rules! contract {
 
 contract!(
     writes_a_directory_and_reads_services_fully_nested,
+    reads_a_page_of_services_by_id_in_the_order_asked,
     writing_the_same_records_again_changes_nothing,
     updates_by_id_and_records_the_change,
     the_change_feed_is_ordered_and_pages,

@@ -301,6 +301,8 @@ async fn service_filters(state: &AppState, p: &Params, page: PageRequest) -> Api
         end_minute: p.time("end_time")?,
         offset: usize::try_from(page.offset()).unwrap_or(usize::MAX),
         limit: page.size as usize,
+        // ORUK pages carry no facet counts.
+        facets: false,
         ..Default::default()
     };
     if let (Some(lo), Some(hi)) = (query.minimum_age, query.maximum_age)
@@ -376,13 +378,8 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
     let (items, total) = if f.indexed {
         state.catch_up_if_idle().await;
         let results = state.search.search(&f.query)?;
-        let mut items = Vec::with_capacity(results.hits.len());
-        for hit in &results.hits {
-            if let Some(s) = state.store.service(hit.id).await? {
-                items.push(s);
-            }
-        }
-        (items, results.total as u64)
+        let ids: Vec<Uuid> = results.hits.iter().map(|h| h.id).collect();
+        (state.store.services_by_ids(&ids).await?, results.total as u64)
     } else {
         let found = state
             .store
@@ -428,8 +425,8 @@ async fn service_at_locations(State(state): State<AppState>, q: Query<HashMap<St
     let end = start.saturating_add(page.size as usize);
     let mut total = 0u64;
     let mut seen = 0usize;
-    for hit in &results.hits {
-        let Some(service) = state.store.service(hit.id).await? else { continue };
+    let ids: Vec<Uuid> = results.hits.iter().map(|h| h.id).collect();
+    for service in state.store.services_by_ids(&ids).await? {
         for sal in &service.service_at_locations {
             total += 1;
             if seen >= start && seen < end {

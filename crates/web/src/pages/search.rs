@@ -248,12 +248,16 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
         state.catch_up_if_idle().await;
         let found = state.search.search(&query)?;
         let now = state.clock.now();
-        let mut cards = Vec::with_capacity(found.hits.len());
-        for hit in &found.hits {
-            if let Some(s) = state.store.service(hit.id).await? {
-                cards.push(Card::new(&s, Some(hit), now, shortlist.contains(s.id)));
-            }
-        }
+        let ids: Vec<_> = found.hits.iter().map(|h| h.id).collect();
+        let services = state.store.services_by_ids(&ids).await?;
+        // In rank order; a hit whose service has just gone is left out.
+        let cards: Vec<Card> = services
+            .iter()
+            .filter_map(|s| {
+                let hit = found.hits.iter().find(|h| h.id == s.id)?;
+                Some(Card::new(s, Some(hit), now, shortlist.contains(s.id)))
+            })
+            .collect();
         results =
             Some(results_for(&form, found.total, cards, near.as_ref().map(|(_, label)| label.as_str()), &terms.items));
         facets = Some(found.facets);
