@@ -134,9 +134,12 @@ pub async fn run(args: Vec<String>) -> Result<()> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .context("starting kith serve")?;
-    // The server builds its index from the store before it listens.
+    // The server binds its port first, builds its index from the store, then answers:
+    // the clock stops at its first answer.
     let index_build = loop {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await
+            && matches!(get(&mut BufReader::new(stream), "/healthz").await, Ok(200))
+        {
             break started.elapsed();
         }
         if started.elapsed() > Duration::from_secs(600) {

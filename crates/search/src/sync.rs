@@ -31,16 +31,18 @@ pub async fn rebuild(
     index.start_rebuild()?;
     let total = store.counts().await?.services;
     let mut done = 0u64;
-    let mut after = None;
-    loop {
-        // Keyset paging: each page starts after the last id, so reading the whole
-        // directory takes time in proportion to its size.
-        let services = store.services_after(after, REBUILD_PAGE).await?;
-        let Some(last) = services.last() else { break };
-        after = Some(last.id);
+    // Keyset paging: each page starts after the last id, so reading the whole directory
+    // takes time in proportion to its size.
+    let mut services = store.services_after(None, REBUILD_PAGE).await?;
+    while let Some(last) = services.last().map(|s| s.id) {
         done += services.len() as u64;
-        index.add(&services)?;
+        // The next page is read (on a blocking thread, or by the database) while this
+        // one is indexed: the read is polled first, so it starts before the indexing.
+        let (next, added) =
+            tokio::join!(store.services_after(Some(last), REBUILD_PAGE), async { index.add(&services) });
+        added?;
         progress(done, total);
+        services = next?;
     }
     // One commit and one merge at the end: committing each page made a segment of
     // each, and merging them as they came cost more than the indexing.
