@@ -193,11 +193,7 @@ impl SearchIndex {
         }
         for s in services {
             writer.delete_term(Term::from_field_text(self.fields.id, &s.id.to_string()));
-            if s.status == kith_domain::ServiceStatus::Active
-                || s.status == kith_domain::ServiceStatus::TemporarilyClosed
-            {
-                writer.add_document(self.document(s.id, &facts(s)))?;
-            }
+            self.add_listed(&writer, s)?;
         }
         self.commit(writer, seq)
     }
@@ -216,11 +212,15 @@ impl SearchIndex {
     pub fn add(&self, services: &[Service]) -> Result<(), SearchError> {
         let writer = self.writer();
         for s in services {
-            if s.status == kith_domain::ServiceStatus::Active
-                || s.status == kith_domain::ServiceStatus::TemporarilyClosed
-            {
-                writer.add_document(self.document(s.id, &facts(s)))?;
-            }
+            self.add_listed(&writer, s)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a service that people can be sent to (active or temporarily closed).
+    fn add_listed(&self, writer: &IndexWriter, s: &Service) -> Result<(), SearchError> {
+        if s.status == kith_domain::ServiceStatus::Active || s.status == kith_domain::ServiceStatus::TemporarilyClosed {
+            writer.add_document(self.document(s.id, &facts(s)))?;
         }
         Ok(())
     }
@@ -230,9 +230,7 @@ impl SearchIndex {
     /// changes merge as usual.
     pub fn finish_rebuild(&self, seq: i64) -> Result<(), SearchError> {
         let mut writer = self.writer();
-        let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
-        commit.commit()?;
+        commit_as_of(&mut writer, seq)?;
         let segments = self.index.searchable_segment_ids()?;
         if segments.len() > 1 {
             writer.merge(&segments).wait()?;
@@ -245,9 +243,7 @@ impl SearchIndex {
 
     /// Commits as of change `seq`, then makes the commit visible to searches.
     fn commit(&self, mut writer: std::sync::MutexGuard<'_, IndexWriter>, seq: i64) -> Result<(), SearchError> {
-        let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
-        commit.commit()?;
+        commit_as_of(&mut writer, seq)?;
         drop(writer);
         self.reader.reload()?;
         Ok(())
@@ -454,6 +450,14 @@ impl SearchIndex {
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
     }
+}
+
+/// Commits, recording the schema version and the last change applied.
+fn commit_as_of(writer: &mut IndexWriter, seq: i64) -> Result<(), SearchError> {
+    let mut commit = writer.prepare_commit()?;
+    commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
+    commit.commit()?;
+    Ok(())
 }
 
 /// Attending types as the facet names shown to people.
