@@ -20,7 +20,8 @@ use tokio::net::TcpStream;
 const USAGE: &str = "usage: kith-bench http [--services N] [--connections C] [--seconds S] [--kith PATH]
 
   --services N     services in the directory (default 100000)
-  --connections C  concurrent keep-alive connections (default 32)
+  --connections C  concurrent keep-alive connections, or a list such as 8,16,32 for one
+                   load of each in turn on the same server (default 32)
   --seconds S      how long to load the server (default 20)
   --kith PATH      the kith binary (default target/release/kith)";
 
@@ -87,14 +88,20 @@ async fn get(stream: &mut BufReader<TcpStream>, path: &str) -> Result<u16> {
 
 pub async fn run(args: Vec<String>) -> Result<()> {
     let mut services = 100_000usize;
-    let mut connections = 32usize;
+    let mut connections = vec![32usize];
     let mut seconds = 20u64;
     let mut kith = std::path::PathBuf::from("target/release/kith");
     let Some(flags) = crate::flags(args, USAGE)? else { return Ok(()) };
     for (flag, value) in flags {
         match flag.as_str() {
             "--services" => services = value.parse().context("--services must be a whole number")?,
-            "--connections" => connections = value.parse().context("--connections must be a whole number")?,
+            "--connections" => {
+                connections = value
+                    .split(',')
+                    .map(|c| c.trim().parse().ok().filter(|c| *c > 0))
+                    .collect::<Option<Vec<usize>>>()
+                    .context("--connections must be whole numbers above 0, such as 32 or 8,16,32")?;
+            }
             "--seconds" => seconds = value.parse().context("--seconds must be a whole number")?,
             "--kith" => kith = value.into(),
             _ => bail!("unknown option {flag}\n{USAGE}"),
@@ -160,6 +167,33 @@ pub async fn run(args: Vec<String>) -> Result<()> {
             })
             .collect(),
     );
+    println!(
+        "\nHTTP searches on loopback, {services} services, {seconds} s at each number of connections: GET /oruk/services?search=…&postcode=…&per_page=20 (fully nested JSON). Index built from the store in {:.1} s.\n",
+        index_build.as_secs_f64()
+    );
+    println!("| connections | searches/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|");
+    for &c in &connections {
+        let (times, errors) = load(port, &paths, c, seconds).await?;
+        let p = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+        println!(
+            "| {c} | **{:.0}** | {:.1} ms | {:.1} ms | {errors} |",
+            times.len() as f64 / seconds as f64,
+            p(0.5).as_secs_f64() * 1e3,
+            p(0.99).as_secs_f64() * 1e3,
+        );
+    }
+    let peak = peak_memory_kb(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    println!("\nServer peak memory: {}.", peak.map_or("unknown".into(), |kb| format!("{:.0} MB", kb as f64 / 1024.0)));
+    Ok(())
+}
+
+/// Loads the server from `connections` keep-alive connections for `seconds`: each sends
+/// the next query as soon as its last answer arrives. Returns the sorted answer times
+/// and the number of failures.
+async fn load(port: u16, paths: &Arc<Vec<String>>, connections: usize, seconds: u64) -> Result<(Vec<Duration>, u64)> {
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -188,23 +222,6 @@ pub async fn run(args: Vec<String>) -> Result<()> {
         times.append(&mut ts);
         errors += e;
     }
-    let peak = peak_memory_kb(server.id());
-    let _ = server.kill();
-    let _ = server.wait();
     times.sort();
-    let p = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-    println!(
-        "\nHTTP searches on loopback, {services} services, {connections} connections for {seconds} s: GET /oruk/services?search=…&postcode=…&per_page=20 (fully nested JSON).\n"
-    );
-    println!("| searches/s | p50 | p99 | errors | index built from the store | server peak memory |");
-    println!("|---|---|---|---|---|---|");
-    println!(
-        "| **{:.0}** | {:.1} ms | {:.1} ms | {errors} | {:.1} s | {} |",
-        times.len() as f64 / seconds as f64,
-        p(0.5).as_secs_f64() * 1e3,
-        p(0.99).as_secs_f64() * 1e3,
-        index_build.as_secs_f64(),
-        peak.map_or("unknown".into(), |kb| format!("{:.0} MB", kb as f64 / 1024.0))
-    );
-    Ok(())
+    Ok((times, errors))
 }

@@ -8,10 +8,10 @@ use crate::{Hit, SearchQuery};
 use kith_domain::geo::Point;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::schema::Field;
+use tantivy::index::SegmentId;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use uuid::Uuid;
 
@@ -78,39 +78,99 @@ pub(crate) struct ResultCollector<'a> {
     pub scored: bool,
     pub facets: bool,
     pub fields: Fields,
-    pub terms: &'a TermCache,
+    pub segments: &'a SegmentCache,
 }
 
-/// The terms of the small facet columns (needs, ways of attending, accessibility) of
-/// each segment, read once: segments never change, and turning ordinals back into
-/// terms one by one was an eighth of a query's time.
-#[derive(Debug, Default)]
-pub(crate) struct TermCache(std::sync::Mutex<HashMap<TermKey, Arc<Vec<String>>>>);
+/// What a search reads from each segment, opened once per segment rather than once per
+/// search. A segment's columns never change (deletions are kept beside them), and
+/// opening one reads its block index: at a million services, opening a dozen columns
+/// for every search took a fifth of the server's time. Turning facet ordinals back into
+/// terms one by one, before their terms were kept here, took an eighth.
+#[derive(Default)]
+pub(crate) struct SegmentCache(Mutex<HashMap<SegmentId, Arc<SegmentData>>>);
 
-type TermKey = (tantivy::index::SegmentId, Field);
+impl std::fmt::Debug for SegmentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.0.lock().map_or(0, |m| m.len());
+        f.debug_struct("SegmentCache").field("segments", &open).finish()
+    }
+}
 
-/// Entries kept before the cache is emptied (merged-away segments leave stale ones).
-const TERM_CACHE_LIMIT: usize = 512;
+/// Segments kept before the cache is emptied (merged-away segments leave stale ones).
+const SEGMENT_CACHE_LIMIT: usize = 128;
 
-impl TermCache {
-    fn terms(&self, segment: tantivy::index::SegmentId, field: Field, column: Option<&StrColumn>) -> Arc<Vec<String>> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(terms) = map.get(&(segment, field)) {
-            return terms.clone();
+pub(crate) struct SegmentData {
+    columns: SegmentColumns,
+    /// The place on the curve that documents are sorted by.
+    pub geo: Option<Column<u64>>,
+    need_terms: Vec<String>,
+    attending_terms: Vec<String>,
+    accessibility_terms: Vec<String>,
+}
+
+impl SegmentCache {
+    pub(crate) fn get(&self, reader: &SegmentReader, fields: &Fields) -> tantivy::Result<Arc<SegmentData>> {
+        let segment = reader.segment_id();
+        if let Some(data) = self.lock().get(&segment) {
+            return Ok(data.clone());
         }
-        let mut terms = Vec::new();
-        if let Some(mut stream) = column.and_then(|c| c.dictionary().stream().ok()) {
-            while stream.advance() {
-                terms.push(String::from_utf8_lossy(stream.key()).into_owned());
-            }
-        }
-        if map.len() >= TERM_CACHE_LIMIT {
+        // Opened outside the lock: two searches may both open a new segment, and the
+        // second's copy replaces the first's, which is harmless.
+        let data = Arc::new(SegmentData::open(reader, fields)?);
+        let mut map = self.lock();
+        if map.len() >= SEGMENT_CACHE_LIMIT {
             map.clear();
         }
-        let terms = Arc::new(terms);
-        map.insert((segment, field), terms.clone());
-        terms
+        map.insert(segment, data.clone());
+        Ok(data)
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<SegmentData>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl SegmentData {
+    fn open(reader: &SegmentReader, x: &Fields) -> tantivy::Result<SegmentData> {
+        let ff = reader.fast_fields();
+        let name = |f| reader.schema().get_field_name(f).to_owned();
+        let columns = SegmentColumns {
+            id_hi: ff.column_opt(&name(x.id_hi))?,
+            id_lo: ff.column_opt(&name(x.id_lo))?,
+            needs: ff.str(&name(x.needs))?,
+            attending: ff.str(&name(x.attending))?,
+            accessibility: ff.str(&name(x.accessibility))?,
+            areas: ff.str(&name(x.areas))?,
+            points: ff.column_opt(&name(x.points))?,
+            slots: ff.column_opt(&name(x.slots))?,
+            free: ff.column_opt(&name(x.free))?,
+            min_age: ff.column_opt(&name(x.min_age))?,
+            max_age: ff.column_opt(&name(x.max_age))?,
+            modified: ff.column_opt(&name(x.modified))?,
+        };
+        Ok(SegmentData {
+            geo: ff.column_opt(&name(x.geo))?,
+            need_terms: terms(columns.needs.as_ref()),
+            attending_terms: terms(columns.attending.as_ref()),
+            accessibility_terms: terms(columns.accessibility.as_ref()),
+            columns,
+        })
+    }
+
+    fn area_ord(&self, code: &str) -> Option<u64> {
+        self.columns.areas.as_ref().and_then(|a| a.dictionary().term_ord(code.as_bytes()).ok().flatten())
+    }
+}
+
+/// A string column's terms, in ordinal order.
+fn terms(column: Option<&StrColumn>) -> Vec<String> {
+    let mut terms = Vec::new();
+    if let Some(mut stream) = column.and_then(|c| c.dictionary().stream().ok()) {
+        while stream.advance() {
+            terms.push(String::from_utf8_lossy(stream.key()).into_owned());
+        }
+    }
+    terms
 }
 
 #[derive(Debug, Default)]
@@ -162,10 +222,7 @@ impl Ord for Candidate {
 }
 
 pub(crate) struct SegmentResults {
-    fields: SegmentColumns,
-    need_terms: Arc<Vec<String>>,
-    attending_terms: Arc<Vec<String>>,
-    accessibility_terms: Arc<Vec<String>>,
+    segment: Arc<SegmentData>,
     filters: Filters,
     wanted_areas: Vec<u64>,
     national: Option<u64>,
@@ -205,35 +262,12 @@ impl Collector for ResultCollector<'_> {
     type Child = SegmentResults;
 
     fn for_segment(&self, _ord: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentResults> {
-        let ff = reader.fast_fields();
-        let name = |f| reader.schema().get_field_name(f).to_owned();
-        let x = &self.fields;
-        let columns = SegmentColumns {
-            id_hi: ff.column_opt(&name(x.id_hi))?,
-            id_lo: ff.column_opt(&name(x.id_lo))?,
-            needs: ff.str(&name(x.needs))?,
-            attending: ff.str(&name(x.attending))?,
-            accessibility: ff.str(&name(x.accessibility))?,
-            areas: ff.str(&name(x.areas))?,
-            points: ff.column_opt(&name(x.points))?,
-            slots: ff.column_opt(&name(x.slots))?,
-            free: ff.column_opt(&name(x.free))?,
-            min_age: ff.column_opt(&name(x.min_age))?,
-            max_age: ff.column_opt(&name(x.max_age))?,
-            modified: ff.column_opt(&name(x.modified))?,
-        };
-        let ord_of = |code: &str| -> Option<u64> {
-            columns.areas.as_ref().and_then(|a| a.dictionary().term_ord(code.as_bytes()).ok().flatten())
-        };
+        let segment = self.segments.get(reader, &self.fields)?;
         let wanted_areas =
-            self.filters.area_codes.iter().filter(|c| *c != "national").filter_map(|c| ord_of(c)).collect();
-        let national = ord_of("national");
-        let segment = reader.segment_id();
+            self.filters.area_codes.iter().filter(|c| *c != "national").filter_map(|c| segment.area_ord(c)).collect();
+        let national = segment.area_ord("national");
         Ok(SegmentResults {
-            need_terms: self.terms.terms(segment, x.needs, columns.needs.as_ref()),
-            attending_terms: self.terms.terms(segment, x.attending, columns.attending.as_ref()),
-            accessibility_terms: self.terms.terms(segment, x.accessibility, columns.accessibility.as_ref()),
-            fields: columns,
+            segment,
             filters: self.filters.clone(),
             wanted_areas,
             national,
@@ -324,7 +358,7 @@ impl SegmentCollector for SegmentResults {
     type Fruit = SegmentFruit;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        let c = &self.fields;
+        let c = &self.segment.columns;
         let f = &self.filters;
         if let (Some(after), Some(m)) = (f.modified_after, &c.modified)
             && m.first(doc).unwrap_or(0) <= after
@@ -421,9 +455,9 @@ impl SegmentCollector for SegmentResults {
             })
             .collect();
         let facets = RawFacets {
-            needs: ords_to_strings(&self.need_terms, self.needs),
-            attending: ords_to_strings(&self.attending_terms, self.attending),
-            accessibility: ords_to_strings(&self.accessibility_terms, self.accessibility),
+            needs: ords_to_strings(&self.segment.need_terms, self.needs),
+            attending: ords_to_strings(&self.segment.attending_terms, self.attending),
+            accessibility: ords_to_strings(&self.segment.accessibility_terms, self.accessibility),
             free: self.free,
             evenings: self.evenings,
             days: self.days,

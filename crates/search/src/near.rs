@@ -11,9 +11,13 @@
 //! The set is a superset of the circle (the box and the curve ranges round it); the
 //! collector keeps only what is really within the radius.
 
+use crate::collector::SegmentCache;
 use crate::facts::{quantise_lat, quantise_lon, spread};
-use std::sync::Arc;
+use crate::index::Fields;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tantivy::columnar::Column;
+use tantivy::index::SegmentId;
 use tantivy::query::{ConstScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
@@ -63,13 +67,18 @@ pub(crate) fn grid_box(point: kith_domain::geo::Point, radius_km: f64) -> ((u32,
 }
 
 /// Services on the curve ranges, or holding one of the area terms.
+///
+/// One search may use the query many times over (each word of the text is restricted
+/// to the place), so a segment's runs are worked out once and shared by the copies.
 #[derive(Debug, Clone)]
 pub(crate) struct NearQuery {
-    pub geo_field: String,
-    pub ranges: Arc<Vec<(u64, u64)>>,
+    segments: Arc<SegmentCache>,
+    fields: Fields,
+    ranges: Arc<Vec<(u64, u64)>>,
     /// Terms whose services are added whatever their place on the curve: the areas
     /// that hold the place, and services with venues far apart.
-    pub area_fields: Vec<(Field, Vec<String>)>,
+    area_fields: Vec<(Field, Vec<String>)>,
+    found: Arc<Mutex<HashMap<SegmentId, Arc<[(DocId, DocId)]>>>>,
 }
 
 impl Query for NearQuery {
@@ -79,17 +88,38 @@ impl Query for NearQuery {
 }
 
 impl NearQuery {
-    fn runs(&self, reader: &SegmentReader) -> tantivy::Result<Vec<(DocId, DocId)>> {
+    pub(crate) fn new(
+        segments: Arc<SegmentCache>,
+        fields: Fields,
+        ranges: Vec<(u64, u64)>,
+        area_fields: Vec<(Field, Vec<String>)>,
+    ) -> NearQuery {
+        NearQuery { segments, fields, ranges: Arc::new(ranges), area_fields, found: Arc::default() }
+    }
+
+    fn runs(&self, reader: &SegmentReader) -> tantivy::Result<Arc<[(DocId, DocId)]>> {
+        let segment = reader.segment_id();
+        let mut found = self.found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(runs) = found.get(&segment) {
+            return Ok(runs.clone());
+        }
+        let runs: Arc<[(DocId, DocId)]> = self.find_runs(reader)?.into();
+        found.insert(segment, runs.clone());
+        Ok(runs)
+    }
+
+    fn find_runs(&self, reader: &SegmentReader) -> tantivy::Result<Vec<(DocId, DocId)>> {
         let mut runs: Vec<(DocId, DocId)> = Vec::new();
         let max_doc = reader.max_doc();
-        if let Some(column) = reader.fast_fields().column_opt::<u64>(&self.geo_field)? {
+        let segment = self.segments.get(reader, &self.fields)?;
+        if let Some(column) = &segment.geo {
             // Documents without a key sort last, as if their key were the largest.
             let key = |column: &Column<u64>, doc: DocId| column.first(doc).unwrap_or(u64::MAX);
             let first_at_least = |k: u64| -> DocId {
                 let (mut lo, mut hi) = (0, max_doc);
                 while lo < hi {
                     let mid = lo + (hi - lo) / 2;
-                    if key(&column, mid) < k { lo = mid + 1 } else { hi = mid }
+                    if key(column, mid) < k { lo = mid + 1 } else { hi = mid }
                 }
                 lo
             };
@@ -146,14 +176,14 @@ impl Weight for NearQuery {
 /// Sorted, disjoint runs of document ids, `[from, to)`.
 #[derive(Debug)]
 pub(crate) struct Runs {
-    runs: Vec<(DocId, DocId)>,
+    runs: Arc<[(DocId, DocId)]>,
     at: usize,
     doc: DocId,
     len: u32,
 }
 
 impl Runs {
-    pub(crate) fn new(runs: Vec<(DocId, DocId)>) -> Runs {
+    pub(crate) fn new(runs: Arc<[(DocId, DocId)]>) -> Runs {
         let len = runs.iter().map(|(from, to)| to - from).sum();
         let doc = runs.first().map_or(TERMINATED, |r| r.0);
         Runs { runs, at: 0, doc, len }
@@ -200,7 +230,7 @@ mod tests {
 
     #[test]
     fn runs_advance_and_seek() {
-        let mut r = Runs::new(vec![(2, 4), (10, 11), (20, 23)]);
+        let mut r = Runs::new(vec![(2, 4), (10, 11), (20, 23)].into());
         assert_eq!(r.doc(), 2);
         assert_eq!(r.advance(), 3);
         assert_eq!(r.advance(), 10);
@@ -209,8 +239,8 @@ mod tests {
         assert_eq!(r.seek(22), 22);
         assert_eq!(r.advance(), TERMINATED);
         assert_eq!(r.seek(40), TERMINATED);
-        assert_eq!(Runs::new(vec![]).doc(), TERMINATED);
-        assert_eq!(Runs::new(vec![(2, 4), (10, 11)]).size_hint(), 3);
+        assert_eq!(Runs::new(vec![].into()).doc(), TERMINATED);
+        assert_eq!(Runs::new(vec![(2, 4), (10, 11)].into()).size_hint(), 3);
     }
 
     #[test]
