@@ -211,7 +211,7 @@ fn kith(services: &[Service], queries: &[MixQuery], warm: usize) -> Result<Vec<T
     for chunk in services.chunks(5_000) {
         index.add(chunk)?;
     }
-    index.finish_rebuild(1)?;
+    index.finish_rebuild(1, true)?;
     let load = started.elapsed();
     eprintln!("indexed {} services in {} segments in {load:.1?}", index.len(), index.segments());
     let mut out = Vec::new();

@@ -49,7 +49,9 @@ pub(crate) struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqs),
+        TextFieldIndexing::default()
+            .set_tokenizer(crate::stem::ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
         id: b.add_text_field("id", STRING),
@@ -156,6 +158,7 @@ impl SearchIndex {
     }
 
     fn from_index(index: Index, fields: Fields) -> Result<SearchIndex, SearchError> {
+        index.tokenizers().register(crate::stem::ANALYZER, crate::stem::analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields, segments: Arc::default() })
@@ -225,19 +228,30 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Ends a rebuild as of change `seq`: commits, then merges the index into one
-    /// segment, which a search reads with a fraction of the work of ten. Later
-    /// changes merge as usual.
-    pub fn finish_rebuild(&self, seq: i64) -> Result<(), SearchError> {
+    /// Ends a rebuild. When every service was added (`complete`), commits as of change
+    /// `seq` and merges the index into one segment, which a search reads with a fraction
+    /// of the work of ten; otherwise drops what was added since the last commit. Either
+    /// way, later changes merge as usual again.
+    pub fn finish_rebuild(&self, seq: i64, complete: bool) -> Result<(), SearchError> {
         let mut writer = self.writer();
-        commit_as_of(&mut writer, seq)?;
-        let segments = self.index.searchable_segment_ids()?;
+        let finished = if complete {
+            Self::commit_and_merge(&mut writer, &self.index, seq)
+        } else {
+            writer.rollback().map(|_| ()).map_err(SearchError::from)
+        };
+        writer.set_merge_policy(Box::<LogMergePolicy>::default());
+        finished?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn commit_and_merge(writer: &mut IndexWriter, index: &Index, seq: i64) -> Result<(), SearchError> {
+        commit_as_of(writer, seq)?;
+        let segments = index.searchable_segment_ids()?;
         if segments.len() > 1 {
             writer.merge(&segments).wait()?;
         }
-        writer.set_merge_policy(Box::<LogMergePolicy>::default());
-        drop(writer);
-        self.reader.reload()?;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod collector;
 pub mod facts;
 mod index;
 mod near;
+mod stem;
 pub mod sync;
 pub mod vocabulary;
 

@@ -66,6 +66,9 @@ pub(crate) fn grid_box(point: kith_domain::geo::Point, radius_km: f64) -> ((u32,
     )
 }
 
+/// A segment's runs, shared by the copies of one query.
+type SharedRuns = Arc<[(DocId, DocId)]>;
+
 /// Services on the curve ranges, or holding one of the area terms.
 ///
 /// One search may use the query many times over (each word of the text is restricted
@@ -78,7 +81,7 @@ pub(crate) struct NearQuery {
     /// Terms whose services are added whatever their place on the curve: the areas
     /// that hold the place, and services with venues far apart.
     area_fields: Vec<(Field, Vec<String>)>,
-    found: Arc<Mutex<HashMap<SegmentId, Arc<[(DocId, DocId)]>>>>,
+    found: Arc<Mutex<HashMap<SegmentId, SharedRuns>>>,
 }
 
 impl Query for NearQuery {
@@ -97,13 +100,13 @@ impl NearQuery {
         NearQuery { segments, fields, ranges: Arc::new(ranges), area_fields, found: Arc::default() }
     }
 
-    fn runs(&self, reader: &SegmentReader) -> tantivy::Result<Arc<[(DocId, DocId)]>> {
+    fn runs(&self, reader: &SegmentReader) -> tantivy::Result<SharedRuns> {
         let segment = reader.segment_id();
         let mut found = self.found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(runs) = found.get(&segment) {
             return Ok(runs.clone());
         }
-        let runs: Arc<[(DocId, DocId)]> = self.find_runs(reader)?.into();
+        let runs: SharedRuns = self.find_runs(reader)?.into();
         found.insert(segment, runs.clone());
         Ok(runs)
     }

@@ -29,6 +29,18 @@ pub async fn rebuild(
     // Note the feed position first: changes made during the rebuild are applied after it.
     let seq = store.last_seq().await?;
     index.start_rebuild()?;
+    let filled = fill(store, index, progress).await;
+    // Merges resume whether or not the rebuild got through.
+    index.finish_rebuild(seq, filled.is_ok())?;
+    filled
+}
+
+/// Adds every service in the store to an index being rebuilt.
+async fn fill(
+    store: &dyn Store,
+    index: &SearchIndex,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<u64, SearchError> {
     let total = store.counts().await?.services;
     let mut done = 0u64;
     // Keyset paging: each page starts after the last id, so reading the whole directory
@@ -44,9 +56,8 @@ pub async fn rebuild(
         progress(done, total);
         services = next?;
     }
-    // One commit and one merge at the end: committing each page made a segment of
-    // each, and merging them as they came cost more than the indexing.
-    index.finish_rebuild(seq)?;
+    // One commit and one merge at the end (in `finish_rebuild`): committing each page
+    // made a segment of each, and merging them as they came cost more than the indexing.
     Ok(done)
 }
 

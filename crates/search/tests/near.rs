@@ -100,7 +100,7 @@ fn a_search_round_a_point_finds_exactly_what_is_near_or_covers_the_place() {
     index.start_rebuild().unwrap();
     let kept: Vec<Service> = all.iter().filter(|s| !gone.contains(&s.id)).cloned().collect();
     index.add(&kept).unwrap();
-    index.finish_rebuild(21).unwrap();
+    index.finish_rebuild(21, true).unwrap();
     assert_eq!(index.segments(), 1);
     assert_eq!(index.seq(), 21);
     for s in all.iter().step_by(29) {
