@@ -23,7 +23,8 @@ const USAGE: &str = "usage: kith-bench http [--services N] [--connections C] [--
   --connections C  concurrent keep-alive connections, or a list such as 8,16,32 for one
                    load of each in turn on the same server (default 32)
   --seconds S      how long to load the server (default 20)
-  --kith PATH      the kith binary (default target/release/kith)";
+  --kith PATH      the kith binary (default target/release/kith)
+  --server-log F   keep the server's log in F (default: discarded)";
 
 /// Postcodes made up round each town: "ZZ1 1AB" and so on, in the town's council area.
 fn postcodes() -> Vec<PostcodePlace> {
@@ -91,6 +92,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let mut connections = vec![32usize];
     let mut seconds = 20u64;
     let mut kith = std::path::PathBuf::from("target/release/kith");
+    let mut server_log: Option<std::path::PathBuf> = None;
     let Some(flags) = crate::flags(args, USAGE)? else { return Ok(()) };
     for (flag, value) in flags {
         match flag.as_str() {
@@ -104,6 +106,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
             }
             "--seconds" => seconds = value.parse().context("--seconds must be a whole number")?,
             "--kith" => kith = value.into(),
+            "--server-log" => server_log = Some(value.into()),
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
@@ -138,7 +141,10 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let mut server = std::process::Command::new(&kith)
         .args(["--data-dir", &dir.path().display().to_string(), "serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(match &server_log {
+            Some(path) => std::fs::File::create(path).context("creating the server log")?.into(),
+            None => std::process::Stdio::null(),
+        })
         .spawn()
         .context("starting kith serve")?;
     // The server binds its port first, builds its index from the store, then answers:

@@ -28,10 +28,20 @@ pub async fn rebuild(
 ) -> Result<u64, SearchError> {
     // Note the feed position first: changes made during the rebuild are applied after it.
     let seq = store.last_seq().await?;
+    let started = std::time::Instant::now();
     index.start_rebuild()?;
     let filled = fill(store, index, progress).await;
+    let read = started.elapsed();
     // Merges resume whether or not the rebuild got through.
     index.finish_rebuild(seq, filled.is_ok())?;
+    if let Ok(n) = filled {
+        tracing::info!(
+            services = n,
+            read_and_indexed_s = read.as_secs_f64(),
+            committed_and_merged_s = (started.elapsed() - read).as_secs_f64(),
+            "search index rebuilt from the store"
+        );
+    }
     filled
 }
 
