@@ -18,13 +18,17 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const USAGE: &str = "usage: kith-bench http [--services N] [--connections C] [--seconds S] [--kith PATH]
+                       [--server-log F] [--data-dir DIR]
 
   --services N     services in the directory (default 100000)
   --connections C  concurrent keep-alive connections, or a list such as 8,16,32 for one
                    load of each in turn on the same server (default 32)
   --seconds S      how long to load the server (default 20)
   --kith PATH      the kith binary (default target/release/kith)
-  --server-log F   keep the server's log in F (default: discarded)";
+  --server-log F   keep the server's log in F (default: discarded)
+  --data-dir DIR   keep the generated directory in DIR and, on later runs with the same
+                   --services, load it from there instead of writing it again (default: a
+                   temporary directory, removed afterwards)";
 
 /// Postcodes made up round each town: "ZZ1 1AB" and so on, in the town's council area.
 fn postcodes() -> Vec<PostcodePlace> {
@@ -93,6 +97,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let mut seconds = 20u64;
     let mut kith = std::path::PathBuf::from("target/release/kith");
     let mut server_log: Option<std::path::PathBuf> = None;
+    let mut data_dir: Option<std::path::PathBuf> = None;
     let Some(flags) = crate::flags(args, USAGE)? else { return Ok(()) };
     for (flag, value) in flags {
         match flag.as_str() {
@@ -107,6 +112,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
             "--seconds" => seconds = value.parse().context("--seconds must be a whole number")?,
             "--kith" => kith = value.into(),
             "--server-log" => server_log = Some(value.into()),
+            "--data-dir" => data_dir = Some(value.into()),
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
@@ -114,24 +120,38 @@ pub async fn run(args: Vec<String>) -> Result<()> {
         bail!("{} is missing: build it with `cargo build --release -p kith`", kith.display());
     }
 
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = data_dir.as_deref().unwrap_or(temp.path());
     let places = postcodes();
     let started = Instant::now();
     {
         let clock: Arc<dyn kith_domain::Clock> = Arc::new(kith_domain::SystemClock);
-        let store = kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock).await?;
+        let store = kith_store::sqlite::SqliteStore::open(&dir.join("kith.db"), clock).await?;
         use kith_store::Store;
-        store.put_postcodes(places.clone()).await?;
-        let all = generate(services);
-        for chunk in all.chunks(20_000) {
-            let mut batch = kith_domain::DirectoryBatch::new();
-            for s in chunk {
-                batch.add_service(s.clone());
+        let stored = store.counts().await?.services;
+        if stored == services as u64 {
+            eprintln!("using the {stored} services already stored in {}", dir.display());
+        } else if stored > 0 {
+            bail!("{} holds {stored} services, not {services}: use another --data-dir", dir.display());
+        } else {
+            store.put_postcodes(places.clone()).await?;
+            let all = generate(services);
+            for chunk in all.chunks(20_000) {
+                let mut batch = kith_domain::DirectoryBatch::new();
+                for s in chunk {
+                    batch.add_service(s.clone());
+                }
+                store.write_batch(batch).await?;
             }
-            store.write_batch(batch).await?;
+            eprintln!("stored {services} services in {:.1?}", started.elapsed());
         }
     }
-    eprintln!("stored {services} services in {:.1?}", started.elapsed());
+
+    // The server builds its index from the store on every run: that is one of the figures.
+    match std::fs::remove_dir_all(dir.join("index")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).context("removing the old index"),
+        _ => {}
+    }
 
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -139,7 +159,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     };
     let started = Instant::now();
     let mut server = std::process::Command::new(&kith)
-        .args(["--data-dir", &dir.path().display().to_string(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", &dir.display().to_string(), "serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::null())
         .stderr(match &server_log {
             Some(path) => std::fs::File::create(path).context("creating the server log")?.into(),

@@ -155,11 +155,21 @@ pub(crate) fn generate(n: usize) -> Vec<Service> {
         .map(|i| {
             let mut s = templates[i % templates.len()].clone();
             s.id = Uuid::from_u128(0xbe0c_0000_0000_0000_0000_0000_0000_0000 + i as u128);
+            // Each copy is run by its own organisation at its own venues, so that a
+            // directory written to a store holds as many rows as a real one would.
+            let copy = |kind: u128, n: usize| Uuid::from_u128((kind << 112) | ((i as u128) << 16) | n as u128);
+            if let Some(org) = &mut s.organization {
+                org.id = copy(0x0c0a, 0);
+                s.organization_id = Some(org.id);
+            }
             // Clusters of a few hundred services per town, as in life.
             let town = (i / 97) % TOWNS.len();
             let (_, lat, lon) = TOWNS[town];
-            for sal in &mut s.service_at_locations {
+            for (n, sal) in s.service_at_locations.iter_mut().enumerate() {
+                sal.id = copy(0x5a1e, n);
                 if let Some(l) = &mut sal.location {
+                    l.id = copy(0x10ca, n);
+                    sal.location_id = Some(l.id);
                     l.latitude = Some(lat + rng.jitter(0.07));
                     l.longitude = Some(lon + rng.jitter(0.11));
                 }
