@@ -22,27 +22,28 @@ mod search;
 use anyhow::{Context, Result, bail};
 use kith_domain::directory::{Related, nest_service};
 use kith_domain::{Clock, FixedClock};
-use kith_interop::{Importer, store_batch};
+use kith_interop::import::import_streaming;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, or kith-bench import [--services N] [--runs R] [--chunk C] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, or kith-bench import [--services N] [--runs R] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
-  --chunk C       records per write transaction (default: what `kith import` uses)
   --engine E      sqlite, postgres or both (default both)
+  --feed FILE     keep the generated feed in FILE, or reuse FILE if it is there
+                  (for running `kith import` on it, or profiling it, by hand)
   --postgres URL  PostgreSQL server to create benchmark databases on
                   (default $KITH_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)";
 
 struct Options {
     services: usize,
     runs: usize,
-    chunk: usize,
     engine: String,
     postgres: String,
+    feed: Option<std::path::PathBuf>,
 }
 
 /// A benchmark's `--flag value` pairs, or `None` after printing `usage` for `--help`.
@@ -73,20 +74,20 @@ fn parse_args() -> Result<Options> {
     let mut o = Options {
         services: 100_000,
         runs: 5,
-        chunk: kith_interop::import::DEFAULT_CHUNK,
         engine: "both".into(),
         postgres: std::env::var("KITH_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        feed: None,
     };
     let Some(flags) = flags(args.collect(), USAGE)? else { std::process::exit(0) };
     for (flag, value) in flags {
         match flag.as_str() {
             "--services" => o.services = value.parse().context("--services must be a whole number")?,
             "--runs" => o.runs = value.parse().context("--runs must be a whole number")?,
-            "--chunk" => o.chunk = value.parse().context("--chunk must be a whole number")?,
             "--engine" if ["sqlite", "postgres", "both"].contains(&value.as_str()) => o.engine = value,
             "--engine" => bail!("--engine must be sqlite, postgres or both"),
             "--postgres" => o.postgres = value,
+            "--feed" => o.feed = Some(value.into()),
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
@@ -123,21 +124,23 @@ fn write_feed(path: &Path, services: usize, now: chrono::DateTime<chrono::Utc>) 
 
 #[derive(Debug, Clone, Copy)]
 struct Run {
-    parse: Duration,
-    store: Duration,
+    total: Duration,
+    /// Reading and writing overlap: each is the time that side was busy.
+    reading: Duration,
+    writing: Duration,
 }
 
 impl Run {
     fn total(&self) -> Duration {
-        self.parse + self.store
+        self.total
     }
 }
 
-async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize, chunk: usize) -> Result<Run> {
+async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize) -> Result<Run> {
     let started = Instant::now();
-    let mut importer = Importer::new();
-    importer.add_path(feed)?;
-    let (batch, report) = importer.finish();
+    let streamed = import_streaming(store, vec![feed.to_owned()], kith_interop::import::WINDOW, |_| {}).await?;
+    let total = started.elapsed();
+    let report = &streamed.report;
     if report.accepted != expected || !report.rejected.is_empty() {
         bail!(
             "expected {expected} clean records, got {} accepted and {} rejected",
@@ -145,13 +148,10 @@ async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize
             report.rejected.len()
         );
     }
-    let parse = started.elapsed();
-    let started = Instant::now();
-    let outcome = store_batch(store, batch, chunk, &mut |_, _| {}).await?;
-    if outcome.written.services as usize != expected {
-        bail!("expected {expected} services written, got {}", outcome.written.services);
+    if streamed.written.services as usize != expected {
+        bail!("expected {expected} services written, got {}", streamed.written.services);
     }
-    Ok(Run { parse, store: started.elapsed() })
+    Ok(Run { total, reading: streamed.reading, writing: streamed.writing })
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -161,8 +161,8 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 
 fn report(engine: &str, runs: &[Run], services: usize, goal: f64) {
     let total = median(runs.iter().map(Run::total).collect());
-    let parse = median(runs.iter().map(|r| r.parse).collect());
-    let store = median(runs.iter().map(|r| r.store).collect());
+    let parse = median(runs.iter().map(|r| r.reading).collect());
+    let store = median(runs.iter().map(|r| r.writing).collect());
     let rate = services as f64 / total.as_secs_f64();
     let all: Vec<String> = runs.iter().map(|r| format!("{:.2}", r.total().as_secs_f64())).collect();
     println!(
@@ -196,18 +196,32 @@ async fn main() -> Result<()> {
     let clock: Arc<dyn Clock> =
         Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).context("a valid timestamp")?));
     let dir = tempfile::tempdir()?;
-    let feed = dir.path().join("services.json");
-    let started = Instant::now();
-    let bytes = write_feed(&feed, o.services, clock.now())?;
-    eprintln!("generated {} services ({:.0} MB) in {:.1?}", o.services, bytes as f64 / 1e6, started.elapsed());
+    let feed = o.feed.clone().unwrap_or_else(|| dir.path().join("services.json"));
+    let bytes = match std::fs::metadata(&feed) {
+        Ok(meta) if o.feed.is_some() => {
+            eprintln!(
+                "reusing {} ({:.0} MB); it must hold {} services",
+                feed.display(),
+                meta.len() as f64 / 1e6,
+                o.services
+            );
+            meta.len()
+        }
+        _ => {
+            let started = Instant::now();
+            let bytes = write_feed(&feed, o.services, clock.now())?;
+            eprintln!("generated {} services ({:.0} MB) in {:.1?}", o.services, bytes as f64 / 1e6, started.elapsed());
+            bytes
+        }
+    };
 
     let mut sqlite_runs = Vec::new();
     let runs = |engine: &str| if o.engine == "both" || o.engine == engine { o.runs } else { 0 };
     for run in 0..runs("sqlite") {
         let db = dir.path().join(format!("sqlite-{run}.db"));
         let store = kith_store::sqlite::SqliteStore::open(&db, clock.clone()).await?;
-        let r = import_once(&store, &feed, o.services, o.chunk).await?;
-        eprintln!("sqlite run {run}: {:.2?} (parse {:.2?}, store {:.2?})", r.total(), r.parse, r.store);
+        let r = import_once(&store, &feed, o.services).await?;
+        eprintln!("sqlite run {run}: {:.2?} (reading {:.2?}, writing {:.2?})", r.total(), r.reading, r.writing);
         sqlite_runs.push(r);
         drop(store);
         let _ = std::fs::remove_file(&db);
@@ -224,8 +238,8 @@ async fn main() -> Result<()> {
         let mut config = admin.clone();
         config.dbname(&name);
         let store = kith_store::postgres::PostgresStore::connect_with(config, clock.clone()).await?;
-        let r = import_once(&store, &feed, o.services, o.chunk).await?;
-        eprintln!("postgres run {run}: {:.2?} (parse {:.2?}, store {:.2?})", r.total(), r.parse, r.store);
+        let r = import_once(&store, &feed, o.services).await?;
+        eprintln!("postgres run {run}: {:.2?} (reading {:.2?}, writing {:.2?})", r.total(), r.reading, r.writing);
         pg_runs.push(r);
         drop(store);
         client.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await?;
@@ -238,7 +252,7 @@ async fn main() -> Result<()> {
         o.runs
     );
     println!(
-        "| engine | runs | total (median) | parse + validate | store | services/s | goal | vs goal | every run (s) |"
+        "| engine | runs | total (median) | reading (busy) | writing (busy) | services/s | goal | vs goal | every run (s) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     if !sqlite_runs.is_empty() {

@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The kinds of record Kith imports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -124,6 +125,10 @@ pub enum ImportError {
 
     #[error("{source_name}: {message}")]
     Shape { source_name: String, message: String },
+
+    /// Writing failed, so reading stopped; the write's own error says why.
+    #[error("reading stopped because writing to the database failed")]
+    Stopped,
 }
 
 /// Reads one or more files into a batch and a report.
@@ -131,9 +136,45 @@ pub enum ImportError {
 pub struct Importer {
     batch: DirectoryBatch,
     report: ImportReport,
-    /// Where each top-level id was first seen, to report duplicates.
-    seen: HashMap<(RecordKind, uuid::Uuid), String>,
+    /// Where each top-level id was first seen, and a fingerprint of its text, to tell
+    /// an exact repeat from a conflicting duplicate after the first was written.
+    seen: HashMap<(RecordKind, uuid::Uuid), Seen>,
 }
+
+#[derive(Debug)]
+struct Seen {
+    at: String,
+    fingerprint: Fingerprint,
+}
+
+/// The first 128 bits of a record text's SHA-256.
+type Fingerprint = [u8; 16];
+
+fn fingerprint(record: &str) -> Fingerprint {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(record.as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// Hands each window of accepted records on (to be written) while reading goes on,
+/// with how far through its file reading is.
+pub type Flush<'a> = dyn FnMut(DirectoryBatch, Progress<'_>) -> Result<(), ImportError> + Send + 'a;
+
+/// How far reading has got through one file.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'s> {
+    pub source: &'s str,
+    /// Records of this file read so far.
+    pub done: usize,
+    /// Records in this file.
+    pub total: usize,
+}
+
+/// Records read at a time when reading streams into the store: enough to keep both
+/// cores busy, few enough that memory stays flat however large the file.
+pub const WINDOW: usize = DEFAULT_CHUNK;
 
 impl Importer {
     pub fn new() -> Self {
@@ -142,6 +183,16 @@ impl Importer {
 
     /// Reads a file, or every `.json` file in a directory (sorted by name).
     pub fn add_path(&mut self, path: &Path) -> Result<(), ImportError> {
+        self.read_path(path, None)
+    }
+
+    /// Reads like [`Importer::add_path`], handing accepted records to `flush` after
+    /// every `window` records instead of keeping them all.
+    pub fn stream_path(&mut self, path: &Path, window: usize, flush: &mut Flush<'_>) -> Result<(), ImportError> {
+        self.read_path(path, Some((window.max(1), flush)))
+    }
+
+    fn read_path(&mut self, path: &Path, mut flush: Option<(usize, &mut Flush<'_>)>) -> Result<(), ImportError> {
         let io = |e: std::io::Error| ImportError::Io { path: path.to_owned(), reason: e.to_string() };
         if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -149,7 +200,8 @@ impl Importer {
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")))
                 .collect();
-            files.sort();
+            // What services refer to first, so that each is stored before what uses it.
+            files.sort_by_key(|f| (file_rank(f), f.clone()));
             if files.is_empty() {
                 return Err(ImportError::Shape {
                     source_name: path.display().to_string(),
@@ -157,17 +209,27 @@ impl Importer {
                 });
             }
             for file in files {
-                self.add_path(&file)?;
+                self.read_path(&file, flush.as_mut().map(|(window, f)| (*window, &mut **f)))?;
             }
             return Ok(());
         }
         let bytes = std::fs::read(path).map_err(io)?;
-        self.add_bytes(&bytes, &path.display().to_string(), RecordKind::from_file_name(path))
+        self.read_bytes(&bytes, &path.display().to_string(), RecordKind::from_file_name(path), flush)
     }
 
     /// Reads one JSON document. `hint` says what its records are when their fields do
     /// not.
     pub fn add_bytes(&mut self, bytes: &[u8], source: &str, hint: Option<RecordKind>) -> Result<(), ImportError> {
+        self.read_bytes(bytes, source, hint, None)
+    }
+
+    fn read_bytes(
+        &mut self,
+        bytes: &[u8],
+        source: &str,
+        hint: Option<RecordKind>,
+        mut flush: Option<(usize, &mut Flush<'_>)>,
+    ) -> Result<(), ImportError> {
         let text = as_text(bytes, source)?;
         // Records are kept as slices of the input and each is parsed straight into its
         // type: no intermediate tree of the whole file.
@@ -181,16 +243,14 @@ impl Importer {
                 items.into_iter().enumerate().map(|(i, v)| (format!("$[{i}]"), v)).collect()
             }
             Some(b'{') => {
-                let map: HashMap<Cow<'_, str>, &RawValue> =
-                    serde_json::from_str(text).map_err(|e| json_error(&e, source))?;
-                match map.get("contents").filter(|c| c.get().trim_start().starts_with('[')) {
-                    Some(contents) => {
-                        let items: Vec<&RawValue> =
-                            serde_json::from_str(contents.get()).map_err(|e| json_error(&e, source))?;
+                let top: TopObject<'_> = serde_json::from_str(text).map_err(|e| json_error(&e, source))?;
+                match top.contents {
+                    Some(items) => {
                         items.into_iter().enumerate().map(|(i, v)| (format!("$.contents[{i}]"), v)).collect()
                     }
-                    None if map.contains_key("openapi_url") && !map.contains_key("id") => {
-                        let version = map
+                    None if top.fields.contains_key("openapi_url") && !top.fields.contains_key("id") => {
+                        let version = top
+                            .fields
                             .get("version")
                             .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
                             .unwrap_or_else(|| "unknown".into());
@@ -211,11 +271,24 @@ impl Importer {
                 return Err(shape_error());
             }
         };
-        let outcomes = read_records(&records, hint);
-        for ((path, record), outcome) in records.into_iter().zip(outcomes) {
-            self.add_record(record.get(), source, path, outcome);
+        let window = flush.as_ref().map_or(records.len().max(1), |(window, _)| *window);
+        let total = records.len();
+        let mut done = 0;
+        let mut records = records.into_iter();
+        loop {
+            let part: Vec<(String, &RawValue)> = records.by_ref().take(window).collect();
+            if part.is_empty() {
+                return Ok(());
+            }
+            done += part.len();
+            let outcomes = read_records(&part, hint);
+            for ((path, record), outcome) in part.into_iter().zip(outcomes) {
+                self.add_record(record.get(), source, path, outcome);
+            }
+            if let Some((_, flush)) = flush.as_mut() {
+                flush(std::mem::take(&mut self.batch), Progress { source, done, total })?;
+            }
         }
-        Ok(())
     }
 
     fn reject(&mut self, source: &str, path: String, record: &str, reasons: Vec<String>) {
@@ -227,21 +300,24 @@ impl Importer {
 
     fn add_record(&mut self, record: &str, source: &str, path: String, outcome: Outcome) {
         self.report.records += 1;
-        let (parsed, kind, format, problems) = match outcome {
+        let (parsed, kind, format, problems, fingerprint) = match outcome {
             Outcome::Rejected(reasons) => {
                 self.reject(source, path, record, reasons);
                 return;
             }
-            Outcome::Accepted { parsed, kind, format, problems } => (parsed, kind, format, problems),
+            Outcome::Accepted { parsed, kind, format, problems, fingerprint } => {
+                (parsed, kind, format, problems, fingerprint)
+            }
         };
         let id = parsed.id();
         let here = format!("{source} {path}");
-        if let Some(first) = self.seen.get(&(kind, id)) {
+        if let Some(Seen { at: first, fingerprint: first_print }) = self.seen.get(&(kind, id)) {
             // A record repeated word for word (as in paged feeds that overlap) is no
-            // conflict: it is already imported, so say so and move on.
+            // conflict: it is already imported, so say so and move on. The first may
+            // already be written, so its text's fingerprint stands in for it.
             let mut alone = DirectoryBatch::new();
             parsed.add_to(&mut alone);
-            if self.batch.includes(&alone) {
+            if *first_print == fingerprint || self.batch.includes(&alone) {
                 self.report.notes.push(format!("{source} {path} repeats {first} exactly; imported once"));
                 self.report.records -= 1;
                 return;
@@ -254,7 +330,7 @@ impl Importer {
             self.reject(source, path, record, vec![reason]);
             return;
         }
-        self.seen.insert((kind, id), here);
+        self.seen.insert((kind, id), Seen { at: here, fingerprint });
         self.report.warnings.extend(problems.iter().map(|p| format!("{source} {p}")));
         if !self.report.formats.contains(&format) {
             self.report.formats.push(format);
@@ -276,7 +352,13 @@ impl Importer {
 /// What reading one record gave: a typed, validated record, or the reasons it cannot
 /// be imported. Computed independently for each record, so records are read in parallel.
 enum Outcome {
-    Accepted { parsed: Parsed, kind: RecordKind, format: SourceFormat, problems: Vec<Problem> },
+    Accepted {
+        parsed: Parsed,
+        kind: RecordKind,
+        format: SourceFormat,
+        problems: Vec<Problem>,
+        fingerprint: Fingerprint,
+    },
     Rejected(Vec<String>),
 }
 
@@ -361,7 +443,19 @@ fn read_record(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
             checker.problems.iter().filter(|p| p.severity == Severity::Error).map(ToString::to_string).collect();
         return Outcome::Rejected(reasons);
     }
-    Outcome::Accepted { parsed, kind, format, problems: checker.problems }
+    Outcome::Accepted { parsed, kind, format, problems: checker.problems, fingerprint: fingerprint(record) }
+}
+
+/// Files of what services refer to come first: taxonomies, terms, organisations, locations.
+fn file_rank(path: &Path) -> u8 {
+    match RecordKind::from_file_name(path) {
+        Some(RecordKind::Taxonomy) => 0,
+        Some(RecordKind::TaxonomyTerm) => 1,
+        Some(RecordKind::Organization) => 2,
+        Some(RecordKind::Location) => 3,
+        Some(RecordKind::Service) => 4,
+        None => 5,
+    }
 }
 
 /// Reads every record, on all cores when there are enough to be worth it.
@@ -424,6 +518,82 @@ impl Parsed {
             Parsed::Taxonomy(t) => t.id,
             Parsed::Term(t) => t.id,
         }
+    }
+}
+
+/// A file's top-level object, read in one pass: the records of its `contents` list, when
+/// it is a paged response, and its other fields.
+struct TopObject<'a> {
+    contents: Option<Vec<&'a RawValue>>,
+    fields: HashMap<Cow<'a, str>, &'a RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for TopObject<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Top;
+        impl<'de> serde::de::Visitor<'de> for Top {
+            type Value = TopObject<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut top = TopObject { contents: None, fields: HashMap::new() };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "contents" {
+                        top.contents = map.next_value::<Contents<'de>>()?.0;
+                    } else {
+                        top.fields.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(top)
+            }
+        }
+        deserializer.deserialize_map(Top)
+    }
+}
+
+/// A `contents` field: its items when it is a list, `None` for anything else.
+struct Contents<'a>(Option<Vec<&'a RawValue>>);
+
+impl<'de> serde::Deserialize<'de> for Contents<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> serde::de::Visitor<'de> for List {
+            type Value = Contents<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    items.push(item);
+                }
+                Ok(Contents(Some(items)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Contents(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Contents(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Contents(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Contents(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Contents(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Contents(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Contents(None))
+            }
+        }
+        deserializer.deserialize_any(List)
     }
 }
 
@@ -583,4 +753,76 @@ pub async fn store_batch(
         progress(done, total);
     }
     Ok(StoreOutcome { written, wrote_anything: total > 0 })
+}
+
+/// What a streamed import read and wrote.
+#[derive(Debug)]
+pub struct Streamed {
+    pub report: ImportReport,
+    pub written: WriteSummary,
+    /// Time spent reading and checking (on its own thread, alongside writing).
+    pub reading: Duration,
+    /// Time spent writing.
+    pub writing: Duration,
+}
+
+/// Why a streamed import stopped. Windows written before it stopped are kept.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Read(#[from] ImportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reads `paths` and writes what is accepted as it goes: a window of records
+/// ([`WINDOW`] for `kith import`) is written while the next is read, so both cores work and memory stays flat however
+/// large the input. Each window is one or more transactions. A file that cannot be
+/// read at all stops the import there; what earlier files held stays written, and
+/// importing again is safe because records are updated by id.
+pub async fn import_streaming(
+    store: &dyn Store,
+    paths: Vec<PathBuf>,
+    window: usize,
+    mut progress: impl FnMut(Progress<'_>) + Send + 'static,
+) -> Result<Streamed, StreamError> {
+    // One window waits while one is written: reading runs ahead by at most that.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<DirectoryBatch>(1);
+    let reader = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut importer = Importer::new();
+        let mut flush = |batch: DirectoryBatch, at: Progress<'_>| {
+            progress(at);
+            if batch.is_empty() {
+                return Ok(());
+            }
+            tx.blocking_send(batch).map_err(|_| ImportError::Stopped)
+        };
+        for path in &paths {
+            importer.stream_path(path, window, &mut flush)?;
+        }
+        let (_, report) = importer.finish();
+        Ok::<_, ImportError>((report, started.elapsed()))
+    });
+    let mut written = WriteSummary::default();
+    let mut writing = Duration::ZERO;
+    let mut failed = None;
+    while let Some(batch) = rx.recv().await {
+        let started = Instant::now();
+        match store_batch(store, batch, DEFAULT_CHUNK, &mut |_, _| {}).await {
+            Ok(outcome) => written.add(outcome.written),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        writing += started.elapsed();
+    }
+    drop(rx);
+    let read = reader.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    if let Some(e) = failed {
+        return Err(StreamError::Store(e));
+    }
+    let (report, reading) = read?;
+    Ok(Streamed { report, written, reading, writing })
 }

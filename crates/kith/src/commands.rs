@@ -5,6 +5,7 @@ use crate::cli::{Cli, Command, ExportFormat, Global, KeysCommand, Listen};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use kith_domain::{Clock, DirectoryBatch, SystemClock};
+use kith_interop::import::StreamError;
 use kith_interop::{ImportReport, Importer, store_batch};
 use kith_store::Store;
 use std::process::ExitCode;
@@ -165,14 +166,11 @@ async fn import(
     strict: bool,
     report_path: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    let mut importer = Importer::new();
-    for path in paths {
-        let bar = spinner(format!("Reading {}", path.display()));
-        let read = importer.add_path(path);
-        bar.finish_and_clear();
-        read?;
-    }
-    let (batch, report) = importer.finish();
+    let (report, written) = if strict {
+        import_strict(global, clock, paths).await?
+    } else {
+        import_streaming(global, clock, paths).await?
+    };
     if let Some(path) = report_path {
         let json = serde_json::to_vec_pretty(&report).context("cannot write the report")?;
         std::fs::write(path, json).with_context(|| format!("cannot write the report to {}", path.display()))?;
@@ -188,14 +186,69 @@ async fn import(
     if strict && rejected > 0 {
         bail!("nothing imported: {rejected} of {} records are invalid and --strict is set", report.records);
     }
-    let store = open(global, clock).await?;
-    let outcome = write(&*store, batch, "Importing").await?;
-    let w = outcome.written;
+    let w = written;
     println!(
         "Imported {} of {} records ({rejected} rejected). New or changed: {} services, {} organisations, {} locations, {} taxonomy terms, {} taxonomies.",
         report.accepted, report.records, w.services, w.organizations, w.locations, w.taxonomy_terms, w.taxonomies
     );
     Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// `--strict`: every record is read and checked before anything is written, so the
+/// whole input is held in memory.
+async fn import_strict(
+    global: &Global,
+    clock: Arc<dyn Clock>,
+    paths: &[std::path::PathBuf],
+) -> Result<(ImportReport, kith_store::WriteSummary)> {
+    let mut importer = Importer::new();
+    for path in paths {
+        let bar = spinner(format!("Reading {}", path.display()));
+        let read = importer.add_path(path);
+        bar.finish_and_clear();
+        read?;
+    }
+    let (batch, report) = importer.finish();
+    if !report.rejected.is_empty() || report.records == 0 {
+        return Ok((report, kith_store::WriteSummary::default()));
+    }
+    let store = open(global, clock).await?;
+    let outcome = write(&*store, batch, "Importing").await?;
+    Ok((report, outcome.written))
+}
+
+/// The default: records are written a window at a time while the next is read.
+async fn import_streaming(
+    global: &Global,
+    clock: Arc<dyn Clock>,
+    paths: &[std::path::PathBuf],
+) -> Result<(ImportReport, kith_store::WriteSummary)> {
+    let store = open(global, clock).await?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let shown = bar.clone();
+    let streamed =
+        kith_interop::import::import_streaming(&*store, paths.to_vec(), kith_interop::import::WINDOW, move |at| {
+            shown.set_message(format!("Importing {}", at.source));
+            shown.set_length(at.total as u64);
+            shown.set_position(at.done as u64);
+        })
+        .await;
+    bar.finish_and_clear();
+    match streamed {
+        Ok(streamed) => Ok((streamed.report, streamed.written)),
+        Err(StreamError::Read(e)) if paths.len() > 1 => {
+            Err(anyhow::Error::new(e).context("the import stopped; what earlier files held is kept"))
+        }
+        Err(StreamError::Read(e)) => Err(e.into()),
+        Err(StreamError::Store(e)) => Err(anyhow::Error::new(e).context(
+            "writing to the database failed; records written before the failure are kept, and importing again is safe",
+        )),
+    }
 }
 
 fn print_problems(report: &ImportReport, has_report_file: bool) {

@@ -19,6 +19,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 5, name: "outbox", sql: include_str!("../migrations/sqlite/0005_outbox.sql") },
     Migration { version: 6, name: "referrals", sql: include_str!("../migrations/sqlite/0006_referrals.sql") },
     Migration { version: 7, name: "follow_ups", sql: include_str!("../migrations/sqlite/0007_follow_ups.sql") },
+    Migration {
+        version: 8,
+        name: "lean_derived_indexes",
+        sql: include_str!("../migrations/sqlite/0008_lean_derived_indexes.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -33,6 +38,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 5, name: "outbox", sql: include_str!("../migrations/postgres/0005_outbox.sql") },
     Migration { version: 6, name: "referrals", sql: include_str!("../migrations/postgres/0006_referrals.sql") },
     Migration { version: 7, name: "follow_ups", sql: include_str!("../migrations/postgres/0007_follow_ups.sql") },
+    Migration {
+        version: 8,
+        name: "lean_derived_indexes",
+        sql: include_str!("../migrations/postgres/0008_lean_derived_indexes.sql"),
+    },
 ];
 
 #[cfg(test)]
