@@ -4,6 +4,8 @@
 //! Reading is separate from storing. [`Importer`] turns files into a [`DirectoryBatch`]
 //! and an [`ImportReport`] that names every record it could not take, by JSON path,
 //! with the reason. [`store_batch`] then writes what was accepted, in chunks.
+//! [`import_streaming`], which `kith import` uses, does both a window at a time, writing
+//! one window while it reads the next.
 
 use crate::oruk_v1;
 use kith_domain::DirectoryBatch;
@@ -173,7 +175,8 @@ pub struct Progress<'s> {
 }
 
 /// Records read at a time when reading streams into the store: enough to keep both
-/// cores busy, few enough that memory stays flat however large the file.
+/// cores busy and each write transaction large, few enough that only the file's text
+/// and a few windows are in memory at once.
 pub const WINDOW: usize = DEFAULT_CHUNK;
 
 impl Importer {
@@ -181,7 +184,8 @@ impl Importer {
         Self::default()
     }
 
-    /// Reads a file, or every `.json` file in a directory (sorted by name).
+    /// Reads a file, or every `.json` file in a directory: taxonomies, terms,
+    /// organisations and locations first, then services, then the rest, each by name.
     pub fn add_path(&mut self, path: &Path) -> Result<(), ImportError> {
         self.read_path(path, None)
     }
