@@ -30,21 +30,26 @@ const USAGE: &str = "usage: kith-bench http [--services N] [--connections C] [--
                    --services, load it from there instead of writing it again (default: a
                    temporary directory, removed afterwards)";
 
-/// Postcodes made up round each town: "ZZ1 1AB" and so on, in the town's council area.
+/// Postcodes made up round each town: "ZZ1 1AB" and so on, in the town's council area,
+/// scattered over about 5 km of its centre.
+const POSTCODES_PER_TOWN: usize = 500;
+
 fn postcodes() -> Vec<PostcodePlace> {
     let letters = b"ABDEFGHJLNPQRSTUWXYZ";
     let mut out = Vec::new();
     for (t, (_, lat, lon)) in TOWNS.iter().enumerate() {
-        for n in 0..20usize {
+        for n in 0..POSTCODES_PER_TOWN {
             let code = format!(
                 "ZZ{} {}{}{}",
                 t + 1,
                 1 + n % 9,
-                char::from(letters[n % 20]),
-                char::from(letters[(n * 7) % 20])
+                char::from(letters[(n / 9) % 20]),
+                char::from(letters[(n / 180) % 20])
             );
             let Ok(postcode) = Postcode::parse(&code) else { continue };
-            let (dlat, dlon) = ((n as f64 - 10.0) * 0.003, (n as f64 % 5.0 - 2.0) * 0.006);
+            // Spread by two co-prime strides: up to about 5.5 km north or south, 5 km east or west.
+            let dlat = ((n * 37) % 101) as f64 * 0.001 - 0.05;
+            let dlon = ((n * 53) % 103) as f64 * 0.0016 - 0.082;
             out.push(PostcodePlace {
                 postcode,
                 latitude: lat + dlat,
@@ -60,6 +65,43 @@ fn postcodes() -> Vec<PostcodePlace> {
         }
     }
     out
+}
+
+/// Every phrase at every postcode, in a scrambled order, so that no query is asked
+/// twice in a run: nothing a server keeps between answers can serve a whole answer
+/// again, only services it has shown before.
+fn queries(places: &[PostcodePlace]) -> Vec<String> {
+    let n = PHRASES.len() * places.len();
+    // A stride co-prime with n visits every index once, jumping across towns and phrases.
+    let stride = (n / 2..n).find(|s| gcd(*s, n) == 1 && s % 7 == 3).unwrap_or(1);
+    (0..n)
+        .map(|i| {
+            let j = (i * stride) % n;
+            let words = PHRASES[j % PHRASES.len()].replace(' ', "+");
+            let pc = places[j / PHRASES.len()].postcode.as_str().replace(' ', "+");
+            format!("/oruk/services?search={words}&postcode={pc}&per_page=20")
+        })
+        .collect()
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Asks the server to stop, as Ctrl-C would, so that it logs what it kept; kills it if
+/// it has not stopped within five seconds.
+async fn stop(server: &mut std::process::Child) {
+    let asked = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    if asked.is_ok_and(|s| s.success()) {
+        for _ in 0..100 {
+            if matches!(server.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 fn peak_memory_kb(pid: u32) -> Option<u64> {
@@ -131,6 +173,8 @@ pub async fn run(args: Vec<String>) -> Result<()> {
         let stored = store.counts().await?.services;
         if stored == services as u64 {
             eprintln!("using the {stored} services already stored in {}", dir.display());
+            // The made-up postcodes may have changed since they were written.
+            store.put_postcodes(places.clone()).await?;
         } else if stored > 0 {
             bail!("{} holds {stored} services, not {services}: use another --data-dir", dir.display());
         } else {
@@ -183,24 +227,18 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     };
     eprintln!("server indexed the store and listened after {index_build:.1?}");
 
-    // The queries: each phrase with each made-up postcode in turn.
-    let paths: Arc<Vec<String>> = Arc::new(
-        (0..4096usize)
-            .map(|i| {
-                let words = PHRASES[i % PHRASES.len()].replace(' ', "+");
-                let pc = places[(i * 7) % places.len()].postcode.as_str().replace(' ', "+");
-                format!("/oruk/services?search={words}&postcode={pc}&per_page=20")
-            })
-            .collect(),
-    );
+    let paths = Arc::new(queries(&places));
+    // One count across every load, so a later load asks nothing an earlier one asked.
+    let next = Arc::new(AtomicUsize::new(0));
     println!(
-        "\nHTTP searches on loopback, {services} services, {seconds} s at each number of connections: GET /oruk/services?search=…&postcode=…&per_page=20 (fully nested JSON). Index built from the store in {:.1} s.\n",
+        "\nHTTP searches on loopback, {services} services, {seconds} s at each number of connections: GET /oruk/services?search=…&postcode=…&per_page=20 (fully nested JSON), {} different queries, none asked twice. Index built from the store in {:.1} s.\n",
+        paths.len(),
         index_build.as_secs_f64()
     );
     println!("| connections | searches/s | p50 | p99 | errors |");
     println!("|---|---|---|---|---|");
     for &c in &connections {
-        let (times, errors) = load(port, &paths, c, seconds).await?;
+        let (times, errors) = load(port, &paths, &next, c, seconds).await?;
         let p = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
         println!(
             "| {c} | **{:.0}** | {:.1} ms | {:.1} ms | {errors} |",
@@ -210,8 +248,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
         );
     }
     let peak = peak_memory_kb(server.id());
-    let _ = server.kill();
-    let _ = server.wait();
+    stop(&mut server).await;
     println!("\nServer peak memory: {}.", peak.map_or("unknown".into(), |kb| format!("{:.0} MB", kb as f64 / 1024.0)));
     Ok(())
 }
@@ -219,8 +256,13 @@ pub async fn run(args: Vec<String>) -> Result<()> {
 /// Loads the server from `connections` keep-alive connections for `seconds`: each sends
 /// the next query as soon as its last answer arrives. Returns the sorted answer times
 /// and the number of failures.
-async fn load(port: u16, paths: &Arc<Vec<String>>, connections: usize, seconds: u64) -> Result<(Vec<Duration>, u64)> {
-    let next = Arc::new(AtomicUsize::new(0));
+async fn load(
+    port: u16,
+    paths: &Arc<Vec<String>>,
+    next: &Arc<AtomicUsize>,
+    connections: usize,
+    seconds: u64,
+) -> Result<(Vec<Duration>, u64)> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..connections {

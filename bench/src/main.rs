@@ -35,6 +35,8 @@ const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, ki
   --engine E      sqlite, postgres or both (default both)
   --feed FILE     keep the generated feed in FILE, or reuse FILE if it is there
                   (for running `kith import` on it, or profiling it, by hand)
+  --window N      records read while the last window is written (default 20000, as
+                  `kith import`)
   --postgres URL  PostgreSQL server to create benchmark databases on
                   (default $KITH_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)";
 
@@ -44,6 +46,7 @@ struct Options {
     engine: String,
     postgres: String,
     feed: Option<std::path::PathBuf>,
+    window: usize,
 }
 
 /// A benchmark's `--flag value` pairs, or `None` after printing `usage` for `--help`.
@@ -78,6 +81,7 @@ fn parse_args() -> Result<Options> {
         postgres: std::env::var("KITH_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         feed: None,
+        window: kith_interop::import::WINDOW,
     };
     let Some(flags) = flags(args.collect(), USAGE)? else { std::process::exit(0) };
     for (flag, value) in flags {
@@ -88,11 +92,12 @@ fn parse_args() -> Result<Options> {
             "--engine" => bail!("--engine must be sqlite, postgres or both"),
             "--postgres" => o.postgres = value,
             "--feed" => o.feed = Some(value.into()),
+            "--window" => o.window = value.parse().context("--window must be a whole number")?,
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
-    if o.runs == 0 || o.services == 0 {
-        bail!("--services and --runs must be at least 1");
+    if o.runs == 0 || o.services == 0 || o.window == 0 {
+        bail!("--services, --runs and --window must be at least 1");
     }
     Ok(o)
 }
@@ -136,9 +141,9 @@ impl Run {
     }
 }
 
-async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize) -> Result<Run> {
+async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize, window: usize) -> Result<Run> {
     let started = Instant::now();
-    let streamed = import_streaming(store, vec![feed.to_owned()], kith_interop::import::WINDOW, |_| {}).await?;
+    let streamed = import_streaming(store, vec![feed.to_owned()], window, |_| {}).await?;
     let total = started.elapsed();
     let report = &streamed.report;
     if report.accepted != expected || !report.rejected.is_empty() {
@@ -220,7 +225,7 @@ async fn main() -> Result<()> {
     for run in 0..runs("sqlite") {
         let db = dir.path().join(format!("sqlite-{run}.db"));
         let store = kith_store::sqlite::SqliteStore::open(&db, clock.clone()).await?;
-        let r = import_once(&store, &feed, o.services).await?;
+        let r = import_once(&store, &feed, o.services, o.window).await?;
         eprintln!("sqlite run {run}: {:.2?} (reading {:.2?}, writing {:.2?})", r.total(), r.reading, r.writing);
         sqlite_runs.push(r);
         drop(store);
@@ -238,7 +243,7 @@ async fn main() -> Result<()> {
         let mut config = admin.clone();
         config.dbname(&name);
         let store = kith_store::postgres::PostgresStore::connect_with(config, clock.clone()).await?;
-        let r = import_once(&store, &feed, o.services).await?;
+        let r = import_once(&store, &feed, o.services, o.window).await?;
         eprintln!("postgres run {run}: {:.2?} (reading {:.2?}, writing {:.2?})", r.total(), r.reading, r.writing);
         pg_runs.push(r);
         drop(store);

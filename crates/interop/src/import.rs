@@ -367,11 +367,18 @@ enum Outcome {
 }
 
 fn read_record(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
-    let Ok(keys) = serde_json::from_str::<HashMap<Cow<'_, str>, IgnoredAny>>(record) else {
-        let found = serde_json::from_str::<Value>(record).map_or("something else", |v| json_type(&v));
-        return Outcome::Rejected(vec![format!("{path}: expected an object, found {found}")]);
+    let kind = match top_level_keys(record) {
+        Some(keys) => classify(|k| keys.contains(&k), hint),
+        // Not a plain object, or a key with an escape in it: the parser decides.
+        None => {
+            let Ok(keys) = serde_json::from_str::<HashMap<Cow<'_, str>, IgnoredAny>>(record) else {
+                let found = serde_json::from_str::<Value>(record).map_or("something else", |v| json_type(&v));
+                return Outcome::Rejected(vec![format!("{path}: expected an object, found {found}")]);
+            };
+            classify(|k| keys.contains_key(k), hint)
+        }
     };
-    let Some((kind, format)) = classify(|k| keys.contains_key(k), hint) else {
+    let Some((kind, format)) = kind else {
         let reason = format!(
             "{path}: cannot tell what kind of record this is; Kith imports HSDS services, organizations, locations, taxonomies and taxonomy terms"
         );
@@ -448,6 +455,55 @@ fn read_record(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
         return Outcome::Rejected(reasons);
     }
     Outcome::Accepted { parsed, kind, format, problems: checker.problems, fingerprint: fingerprint(record) }
+}
+
+/// The keys of an object's own fields, found by skimming its text rather than parsing
+/// it, to tell what kind of record it is before the one full parse. `None` when the
+/// text does not open as an object or a key holds an escape. The skim checks nothing
+/// else: the full parse that follows rejects what is not JSON.
+fn top_level_keys(record: &str) -> Option<Vec<&str>> {
+    let bytes = record.as_bytes();
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    if bytes[start] != b'{' {
+        return None;
+    }
+    let mut keys = Vec::with_capacity(32);
+    let mut depth = 0usize;
+    let mut expect_key = true;
+    let mut i = start + 1;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                let open = i + 1;
+                let mut end = open;
+                let mut escaped = false;
+                loop {
+                    end += bytes.get(end..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
+                    if bytes[end] == b'"' {
+                        break;
+                    }
+                    escaped = true;
+                    end += 2;
+                }
+                if depth == 0 && expect_key {
+                    if escaped {
+                        return None;
+                    }
+                    keys.push(record.get(open..end)?);
+                    expect_key = false;
+                }
+                i = end + 1;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return Some(keys),
+            b'}' | b']' => depth -= 1,
+            b',' if depth == 0 => expect_key = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Files of what services refer to come first: taxonomies, terms, organisations, locations.
@@ -829,4 +885,23 @@ pub async fn import_streaming(
     }
     let (report, reading) = read?;
     Ok(Streamed { report, written, reading, writing })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::top_level_keys;
+
+    #[test]
+    fn skimming_finds_an_objects_own_keys_and_not_nested_ones() {
+        let record = r#" {"id": "a", "name": "Say \"hello\", {[not nested]}", "organization": {"id": "b", "services": []},
+            "service_at_locations": [{"location": {"location_type": "physical"}}], "status" : "active"} "#;
+        assert_eq!(top_level_keys(record).unwrap(), ["id", "name", "organization", "service_at_locations", "status"]);
+        assert_eq!(top_level_keys("{}").unwrap(), Vec::<&str>::new());
+        assert_eq!(top_level_keys(r#"{"a\\b": 1}"#), None, "a key with an escape is left to the parser");
+        assert_eq!(top_level_keys("[1, 2]"), None, "not an object");
+        assert_eq!(top_level_keys(r#"{"id": "unterminated"#), None);
+        assert_eq!(top_level_keys(r#"{"id": 1, "x": [1, {"y": 2}"#), None, "an object never closed");
+    }
 }

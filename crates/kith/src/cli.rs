@@ -56,6 +56,11 @@ pub struct Listen {
           value_parser = clap::value_parser!(i64).range(1..=365))]
     pub follow_up_days: i64,
 
+    /// Memory for services' JSON kept between search answers, in MB; 0 turns it off
+    #[arg(long, env = "KITH_SEARCH_CACHE_MB", default_value_t = 256, value_name = "MB",
+          value_parser = clap::value_parser!(u32).range(0..=65_536))]
+    pub search_cache_mb: u32,
+
     /// Take each client's address from the last entry of X-Forwarded-For, as set by the
     /// reverse proxy in front of Kith (for sign-in rate limits and the audit log). Only
     /// set this behind a proxy that sets the header

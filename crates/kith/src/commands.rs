@@ -298,7 +298,10 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         None => state,
     };
     let public_url = listen.public_url.clone().unwrap_or_else(|| format!("http://{}", listen.listen));
-    let state = state.with_public_url(&public_url).with_follow_up_days(listen.follow_up_days);
+    let state = state
+        .with_public_url(&public_url)
+        .with_follow_up_days(listen.follow_up_days)
+        .with_search_cache_bytes(listen.search_cache_mb as usize * (1 << 20));
     let senders = senders(global, listen)?;
     let bar = spinner("Bringing the search index up to date".into());
     state.catch_up().await;
@@ -324,12 +327,21 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         }
     });
     let engine = store.engine();
+    let rendered = state.rendered.clone();
     let app = kith_web::router(state);
     println!("Kith is serving on http://{} ({engine:?}). Press Ctrl-C to stop.", listen.listen);
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server stopped")?;
+    let kept = rendered.stats();
+    tracing::info!(
+        services = kept.services,
+        bytes = kept.bytes,
+        hits = kept.hits,
+        misses = kept.misses,
+        "services' JSON kept for search answers, at shutdown"
+    );
     Ok(())
 }
 

@@ -3,14 +3,20 @@
 use crate::{SearchError, SearchIndex};
 use kith_domain::ObjectType;
 use kith_domain::hsds::Service;
-use kith_store::{PageRequest, ServiceQuery, Store};
-use std::collections::BTreeSet;
+use kith_store::{Shown, Store};
+use std::collections::{BTreeSet, HashSet};
+use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
 /// Changes read per round.
 const FEED_PAGE: u32 = 5_000;
 /// Services read from the store at a time during a rebuild.
 const REBUILD_PAGE: u32 = 5_000;
+/// Changes behind, at least, at which a catch-up rebuilds the index instead: at this
+/// many or more than the index has services.
+const REBUILD_BEHIND: u64 = 50_000;
+/// Services read from the store at a time while catching up.
+const READ_PAGE: usize = 1_000;
 
 /// What a catch-up did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,79 +58,141 @@ async fn fill(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, SearchError> {
     let total = store.counts().await?.services;
-    let mut done = 0u64;
-    // Keyset paging: each page starts after the last id, so reading the whole directory
-    // takes time in proportion to its size.
-    let mut services = store.services_after(None, REBUILD_PAGE).await?;
-    while let Some(last) = services.last().map(|s| s.id) {
-        done += services.len() as u64;
-        // The next page is read (on a blocking thread, or by the database) while this
-        // one is indexed: the read is polled first, so it starts before the indexing.
-        let (next, added) =
-            tokio::join!(store.services_after(Some(last), REBUILD_PAGE), async { index.add(&services) });
-        added?;
-        progress(done, total);
-        services = next?;
-    }
+    // The two halves of the id space are read side by side, a page at a time each,
+    // while what was read before is indexed: reading is the larger part of a rebuild,
+    // and one reader in step with the indexing left a core idle. The index sorts
+    // documents itself, so the order they arrive in does not matter.
+    let middle = Uuid::from_u128(1 << 127);
+    let mut low = Half { after: None, before: Some(middle), finished: false };
+    let mut high = Half { after: Some(Uuid::from_u128((1 << 127) - 1)), before: None, finished: false };
+    // Each reader runs at most two pages ahead of the indexing.
+    let (pages, mut read) = tokio::sync::mpsc::channel(4);
+    let indexing = async {
+        let mut done = 0u64;
+        while let Some(page) = read.recv().await {
+            let page: Vec<Service> = page?;
+            // A little at a time, letting the readers start their next page as soon
+            // as they finish one: they only move on when this task is polled.
+            for part in page.chunks(500) {
+                index.add(part)?;
+                done += part.len() as u64;
+                tokio::task::yield_now().await;
+            }
+            progress(done, total);
+        }
+        Ok::<u64, SearchError>(done)
+    };
+    let ((), (), done) = tokio::join!(low.send_all(store, pages.clone()), high.send_all(store, pages), indexing);
     // One commit and one merge at the end (in `finish_rebuild`): committing each page
     // made a segment of each, and merging them as they came cost more than the indexing.
-    Ok(done)
+    done
 }
 
-/// Applies every change after the index's sequence number. Changes to organisations or
-/// taxonomy terms re-index the services that show them; a change to a location, which
-/// the store cannot yet list services by, rebuilds the index.
+/// A range of service ids read in pages by keyset (each page after the last id), so
+/// that reading the whole directory takes time in proportion to its size.
+struct Half {
+    after: Option<Uuid>,
+    /// Where the next half begins.
+    before: Option<Uuid>,
+    finished: bool,
+}
+
+impl Half {
+    /// Sends every page of the half, then an empty one; stops at an error, or when the
+    /// indexing has stopped listening.
+    async fn send_all(&mut self, store: &dyn Store, pages: Sender<Result<Vec<Service>, kith_store::StoreError>>) {
+        loop {
+            let page = self.next(store).await;
+            let last = page.as_ref().map_or(true, Vec::is_empty);
+            if pages.send(page).await.is_err() || last {
+                return;
+            }
+        }
+    }
+
+    /// The next page, or nothing once the half is read.
+    async fn next(&mut self, store: &dyn Store) -> Result<Vec<Service>, kith_store::StoreError> {
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        let mut page = store.services_after_for_index(self.after, REBUILD_PAGE).await?;
+        self.finished = page.len() < REBUILD_PAGE as usize;
+        if let Some(end) = self.before.and_then(|before| page.iter().position(|s| s.id >= before)) {
+            page.truncate(end);
+            self.finished = true;
+        }
+        self.after = page.last().map(|s| s.id).or(self.after);
+        Ok(page)
+    }
+}
+
+/// Applies every change after the index's sequence number. A change to an
+/// organisation, a location or a taxonomy term re-indexes the services that show it.
+/// An empty index is rebuilt, and so is one more changes behind than it has services
+/// (and at least 50,000).
 pub async fn catch_up(store: &dyn Store, index: &SearchIndex) -> Result<Caught, SearchError> {
+    catch_up_telling(store, index, &mut |_| {}).await
+}
+
+/// What a catch-up changed in the index, for whatever keeps copies beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied<'a> {
+    /// Every service was indexed afresh.
+    Rebuilt,
+    /// These services were indexed again, or removed.
+    Services(&'a [Uuid]),
+}
+
+/// [`catch_up`], telling `told` what it changed after each step.
+pub async fn catch_up_telling(
+    store: &dyn Store,
+    index: &SearchIndex,
+    told: &mut (dyn FnMut(Applied<'_>) + Send),
+) -> Result<Caught, SearchError> {
     let mut caught = Caught::default();
     loop {
         let after = index.seq();
         let changes = store.changes_since(after, FEED_PAGE).await?;
         let Some(last) = changes.last().map(|c| c.seq) else { return Ok(caught) };
         caught.changes += changes.len() as u64;
-        if after == 0 && index.is_empty() || changes.iter().any(|c| c.object_type == ObjectType::Location) {
+        // Far behind (a large import since the index last looked), rebuilding is
+        // cheaper than looking up what each change touches.
+        let far_behind = changes.len() == FEED_PAGE as usize && {
+            let behind = u64::try_from(store.last_seq().await? - after).unwrap_or(0);
+            behind > REBUILD_BEHIND.max(index.len())
+        };
+        if after == 0 && index.is_empty() || far_behind {
             caught.services += rebuild(store, index, &mut |_, _| {}).await?;
             caught.rebuilt = true;
+            told(Applied::Rebuilt);
             continue;
         }
         let mut ids: BTreeSet<Uuid> = BTreeSet::new();
+        let mut shown = Shown::default();
         for c in &changes {
             match c.object_type {
                 ObjectType::Service => {
                     ids.insert(c.object_id);
                 }
-                ObjectType::Organization => {
-                    ids.extend(all_services(store, |q| q.organization_id = Some(c.object_id)).await?);
-                }
-                ObjectType::TaxonomyTerm => {
-                    ids.extend(all_services(store, |q| q.taxonomy_term_id = Some(c.object_id)).await?);
-                }
-                ObjectType::Location | ObjectType::Taxonomy => {}
+                ObjectType::Organization => shown.organizations.push(c.object_id),
+                ObjectType::Location => shown.locations.push(c.object_id),
+                ObjectType::TaxonomyTerm => shown.taxonomy_terms.push(c.object_id),
+                ObjectType::Taxonomy => {}
             }
         }
-        let mut services: Vec<Service> = Vec::new();
+        ids.extend(store.services_showing(&shown).await?);
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        let mut services: Vec<Service> = Vec::with_capacity(ids.len());
         let mut deleted = Vec::new();
-        for id in ids {
-            match store.service(id).await? {
-                Some(s) => services.push(s),
-                None => deleted.push(id),
-            }
+        for page in ids.chunks(READ_PAGE) {
+            let found = store.services_by_ids(page).await?;
+            // `services_by_ids` leaves out what is no longer stored: those were deleted.
+            let kept: HashSet<Uuid> = found.iter().map(|s| s.id).collect();
+            deleted.extend(page.iter().copied().filter(|id| !kept.contains(id)));
+            services.extend(found);
         }
         caught.services += services.len() as u64;
         index.apply(&services, &deleted, last)?;
-    }
-}
-
-async fn all_services(store: &dyn Store, filter: impl Fn(&mut ServiceQuery)) -> Result<Vec<Uuid>, SearchError> {
-    let mut out = Vec::new();
-    let mut page = 1;
-    loop {
-        let mut q = ServiceQuery { page: PageRequest::new(page, PageRequest::MAX_SIZE), ..Default::default() };
-        filter(&mut q);
-        let found = store.services(&q).await?;
-        if found.items.is_empty() {
-            return Ok(out);
-        }
-        out.extend(found.items.iter().map(|s| s.id));
-        page += 1;
+        told(Applied::Services(&ids));
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kith_domain::FixedClock;
+use kith_domain::geo::Point;
 use kith_search::sync::catch_up;
 use kith_search::{Attending, Near, SearchIndex, SearchQuery, SearchResults};
 use kith_store::locate::locate;
@@ -172,6 +173,60 @@ async fn the_index_follows_the_change_feed() {
     assert_eq!(d.index.seq(), store.last_seq().await.unwrap());
     // Nothing new: nothing to do.
     assert_eq!(catch_up(store, &d.index).await.unwrap().changes, 0);
+}
+
+#[tokio::test]
+async fn a_moved_venue_or_renamed_organisation_re_indexes_only_the_services_that_show_it() {
+    let d = demo().await;
+    let store = &*d.t.store;
+    // A service with a venue in Glasgow, none of whose service areas reach Fife.
+    let glasgow = d.near("Parkhead", 5.0).await;
+    let all = d.index.search(&SearchQuery { near: Some(glasgow.clone()), limit: 500, ..Default::default() }).unwrap();
+    let mut moved = None;
+    for hit in &all.hits {
+        let s = store.service(hit.id).await.unwrap().unwrap();
+        if s.service_areas.is_empty()
+            && let [only] = &s.service_at_locations[..]
+            && let Some(venue) = only.location.clone()
+        {
+            moved = Some((s.id, venue));
+            break;
+        }
+    }
+    let (service_id, mut venue) = moved.expect("a Glasgow service with a venue and no service area");
+    let kirkcaldy = Near { point: Point { lat: 56.1107, lon: -3.1674 }, radius_km: 1.0, area_codes: vec![] };
+    let near_kirkcaldy = SearchQuery { near: Some(kirkcaldy), limit: 500, ..Default::default() };
+    assert!(!d.index.search(&near_kirkcaldy).unwrap().hits.iter().any(|h| h.id == service_id));
+
+    // The venue moves to Kirkcaldy.
+    venue.latitude = Some(56.1107);
+    venue.longitude = Some(-3.1674);
+    let mut batch = kith_domain::DirectoryBatch::new();
+    batch.add_location(venue.clone());
+    store.write_batch(batch).await.unwrap();
+    let sharing =
+        store.services_showing(&kith_store::Shown { locations: vec![venue.id], ..Default::default() }).await.unwrap();
+    assert!(sharing.contains(&service_id));
+    let caught = catch_up(store, &d.index).await.unwrap();
+    assert!(!caught.rebuilt, "a moved venue re-indexes its services, not the whole index");
+    assert_eq!(caught.services, sharing.len() as u64);
+    assert!(d.index.search(&near_kirkcaldy).unwrap().hits.iter().any(|h| h.id == service_id));
+    let still = d.index.search(&SearchQuery { near: Some(glasgow), limit: 500, ..Default::default() }).unwrap();
+    assert!(!still.hits.iter().any(|h| h.id == service_id), "and it is no longer found at its old place");
+    assert_eq!(d.index.len(), 450);
+
+    // Its organisation takes a new name, which search then finds.
+    let org_id = store.service(service_id).await.unwrap().unwrap().organization_id.unwrap();
+    let mut org = store.organization(org_id).await.unwrap().unwrap();
+    org.name = "Quixotic Neighbours Collective".into();
+    let mut batch = kith_domain::DirectoryBatch::new();
+    batch.add_organization(org);
+    store.write_batch(batch).await.unwrap();
+    let caught = catch_up(store, &d.index).await.unwrap();
+    assert!(!caught.rebuilt);
+    let found = d.index.search(&SearchQuery { text: Some("quixotic".into()), ..Default::default() }).unwrap();
+    assert!(found.hits.iter().any(|h| h.id == service_id));
+    assert_eq!(found.total as u64, caught.services, "every service of the organisation, and only those");
 }
 
 #[tokio::test]

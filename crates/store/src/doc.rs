@@ -84,6 +84,24 @@ pub(crate) fn nest_all(
     services.into_iter().map(|s| nest_service(s, &related)).collect()
 }
 
+/// Terms with only what the search index reads (id, name, code and place in the
+/// taxonomy), so that nesting a copy in every service that uses one costs little.
+pub(crate) fn terms_for_index(terms: Vec<TaxonomyTerm>) -> Vec<TaxonomyTerm> {
+    terms
+        .into_iter()
+        .map(|t| TaxonomyTerm {
+            description: String::new(),
+            taxonomy: None,
+            taxonomy_detail: None,
+            language: None,
+            term_uri: None,
+            metadata: Vec::new(),
+            extra: Default::default(),
+            ..t
+        })
+        .collect()
+}
+
 /// Puts services in the order of `ids`, leaving out ids that were not found.
 pub(crate) fn in_order(services: Vec<Service>, ids: &[Uuid]) -> Vec<Service> {
     let mut by_id: HashMap<Uuid, Service> = services.into_iter().map(|s| (s.id, s)).collect();

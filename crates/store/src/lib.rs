@@ -85,6 +85,21 @@ impl<T> Page<T> {
     }
 }
 
+/// Organisations, locations and taxonomy terms whose services are wanted: what a
+/// change to one of them touches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub organizations: Vec<Uuid>,
+    pub locations: Vec<Uuid>,
+    pub taxonomy_terms: Vec<Uuid>,
+}
+
+impl Shown {
+    pub fn is_empty(&self) -> bool {
+        self.organizations.is_empty() && self.locations.is_empty() && self.taxonomy_terms.is_empty()
+    }
+}
+
 /// Which services to list. Every filter given must hold (AND).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceQuery {
@@ -192,6 +207,15 @@ pub trait Store: AccountStore + OutboxStore + ReferralStore + Send + Sync + std:
     /// Up to `limit` services, fully nested, in id order, after `after` (from the start
     /// when `None`). For reading the whole directory in linear time: no count, no offset.
     async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>>;
+    /// Like [`services_after`](Store::services_after), for building the search index:
+    /// each service's organisation carries only its id and name, and each venue only its
+    /// id, position and accessibility, read without decoding their whole documents. Not
+    /// for showing to anyone.
+    async fn services_after_for_index(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>>;
+    /// The ids of the services run by any of these organisations, offered at any of these
+    /// locations or linked to any of these terms: each once, in id order. For keeping a
+    /// derived copy (the search index) in step when one of them changes.
+    async fn services_showing(&self, shown: &Shown) -> Result<Vec<Uuid>>;
 
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>>;
     async fn organizations(&self, page: PageRequest) -> Result<Page<Organization>>;

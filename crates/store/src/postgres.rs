@@ -14,15 +14,15 @@ mod reports;
 use crate::doc::{self, Wanted, with_modified};
 use crate::migrate::POSTGRES;
 use crate::{
-    Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery,
-    WriteSummary,
+    Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Shown, Store, StoreError,
+    TermQuery, WriteSummary,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use kith_domain::directory::service_term_ids;
 use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
-use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::hsds::{Accessibility, Location, LocationType, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::report::ProblemReport;
 use kith_domain::{Change, ChangeOp, Clock, DirectoryBatch, ObjectType, ServiceStatus};
@@ -150,8 +150,10 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()> {
 
 fn decode<T: DeserializeOwned>(what: &'static str, row: &Row) -> Result<T> {
     let id: Uuid = row.get("id");
-    let Json(value): Json<serde_json::Value> = row.get("doc");
-    serde_json::from_value(value).map_err(|e| StoreError::Corrupt { what, id: id.to_string(), reason: e.to_string() })
+    // Straight from the document's text into the type: no tree of values between.
+    let Json(value): Json<T> =
+        row.try_get("doc").map_err(|e| StoreError::Corrupt { what, id: id.to_string(), reason: e.to_string() })?;
+    Ok(value)
 }
 
 fn to_u64(n: i64) -> u64 {
@@ -372,6 +374,40 @@ async fn by_ids<T: DeserializeOwned>(
     rows.iter().map(|row| decode(what, row)).collect()
 }
 
+/// Organisations with only their id and name, from the name column.
+async fn organization_names(client: &impl tokio_postgres::GenericClient, ids: &[Uuid]) -> Result<Vec<Organization>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client.query("SELECT id, name FROM organizations WHERE id = ANY($1)", &[&ids]).await?;
+    Ok(rows.iter().map(|r| Organization::new(r.get(0), r.get::<_, String>(1), "")).collect())
+}
+
+/// Locations with only their id, position (from the columns) and accessibility (the
+/// one part of the document read).
+async fn venues(client: &impl tokio_postgres::GenericClient, ids: &[Uuid]) -> Result<Vec<Location>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT id, latitude, longitude, doc -> 'accessibility' FROM locations WHERE id = ANY($1)", &[&ids])
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut venue = Location::new(r.get(0), LocationType::Physical);
+        venue.latitude = r.get(1);
+        venue.longitude = r.get(2);
+        let accessibility: Option<Json<Vec<Accessibility>>> = r.try_get(3).map_err(|e| StoreError::Corrupt {
+            what: "location",
+            id: venue.id.to_string(),
+            reason: e.to_string(),
+        })?;
+        venue.accessibility = accessibility.map(|Json(a)| a).unwrap_or_default();
+        out.push(venue);
+    }
+    Ok(out)
+}
+
 async fn nest(client: &impl tokio_postgres::GenericClient, services: Vec<Service>) -> Result<Vec<Service>> {
     let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
     let organizations = by_ids(client, "organizations", "organization", &organizations).await?;
@@ -519,6 +555,50 @@ impl Store for PostgresStore {
         let items = nest(&*tx, service_rows(&rows)?).await?;
         tx.commit().await?;
         Ok(items)
+    }
+
+    async fn services_after_for_index(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        let rows = tx
+            .query(
+                "SELECT id, doc, modified_at FROM services WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+                &[&after, &i64::from(limit)],
+            )
+            .await?;
+        let services = service_rows(&rows)?;
+        let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
+        let organizations = organization_names(&*tx, &organizations).await?;
+        let locations = venues(&*tx, &locations).await?;
+        let terms = doc::terms_for_index(by_ids(&*tx, "taxonomy_terms", "taxonomy term", &taxonomy_terms).await?);
+        tx.commit().await?;
+        Ok(doc::nest_all(services, organizations, locations, terms))
+    }
+
+    async fn services_showing(&self, shown: &Shown) -> Result<Vec<Uuid>> {
+        if shown.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        // The derived tables have no index by location (migration 8): a location
+        // changes rarely, and a scan keeps imports lean.
+        let rows = client
+            .query(
+                "SELECT id FROM services WHERE organization_id = ANY($1)
+                 UNION
+                 SELECT service_id FROM service_at_locations WHERE location_id = ANY($2)
+                 UNION
+                 SELECT service_id FROM service_taxonomy_terms WHERE taxonomy_term_id = ANY($3)
+                 ORDER BY 1",
+                &[&shown.organizations, &shown.locations, &shown.taxonomy_terms],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>> {

@@ -11,14 +11,14 @@ mod reports;
 use crate::doc::{self, Wanted, decode, encode, parse_ts, ts};
 use crate::migrate::SQLITE;
 use crate::{
-    Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Store, StoreError, TermQuery,
-    WriteSummary,
+    Counts, Engine, GeoCounts, OutwardArea, Page, PageRequest, Result, ServiceQuery, Shown, Store, StoreError,
+    TermQuery, WriteSummary,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::directory::service_term_ids;
 use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
-use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::hsds::{Location, LocationType, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::report::ProblemReport;
 use kith_domain::{Change, ChangeOp, Clock, DirectoryBatch, ObjectType, ServiceStatus};
@@ -376,6 +376,64 @@ fn by_ids<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// The ids as the JSON array `json_each` reads.
+fn json_ids(ids: &[Uuid]) -> Result<String> {
+    serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Database(e.to_string()))
+}
+
+fn parse_id(what: &'static str, id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|e| StoreError::Corrupt { what, id: id.to_owned(), reason: e.to_string() })
+}
+
+/// Organisations with only their id and name, from the name column.
+fn organization_names(conn: &Connection, ids: &[Uuid]) -> Result<Vec<Organization>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name FROM organizations WHERE id IN (SELECT value FROM json_each(?1))")?;
+    let rows = stmt.query_map([json_ids(ids)?], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for row in rows {
+        let (id, name) = row?;
+        out.push(Organization::new(parse_id("organization", &id)?, name, ""));
+    }
+    Ok(out)
+}
+
+/// Locations with only their id, position (from the columns) and accessibility (the
+/// one part of the document read).
+fn venues(conn: &Connection, ids: &[Uuid]) -> Result<Vec<Location>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, latitude, longitude, json_extract(doc, '$.accessibility') FROM locations
+         WHERE id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let rows = stmt.query_map([json_ids(ids)?], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<f64>>(1)?,
+            r.get::<_, Option<f64>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+        ))
+    })?;
+    let mut out = Vec::with_capacity(ids.len());
+    for row in rows {
+        let (id, latitude, longitude, accessibility) = row?;
+        let mut venue = Location::new(parse_id("location", &id)?, LocationType::Physical);
+        venue.latitude = latitude;
+        venue.longitude = longitude;
+        if let Some(text) = accessibility {
+            venue.accessibility = decode("location", &id, &text)?;
+        }
+        out.push(venue);
+    }
+    Ok(out)
+}
+
 fn nest(conn: &Connection, services: Vec<Service>) -> Result<Vec<Service>> {
     let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
     let organizations = by_ids(conn, "organizations", "organization", &organizations)?;
@@ -535,6 +593,68 @@ impl Store for SqliteStore {
             })?;
             let services = service_rows(rows)?;
             nest(conn, services)
+        })
+        .await
+    }
+
+    async fn services_after_for_index(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, doc, modified_at FROM services WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after.map(|id| id.to_string()), i64::from(limit)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            let services = service_rows(rows)?;
+            let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
+            let organizations = organization_names(conn, &organizations)?;
+            let locations = venues(conn, &locations)?;
+            let terms = doc::terms_for_index(by_ids(conn, "taxonomy_terms", "taxonomy term", &taxonomy_terms)?);
+            Ok(doc::nest_all(services, organizations, locations, terms))
+        })
+        .await
+    }
+
+    async fn services_showing(&self, shown: &Shown) -> Result<Vec<Uuid>> {
+        if shown.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shown = shown.clone();
+        self.read(move |conn| {
+            // Only the organisation has an index to look services up by; locations and
+            // terms are rare changes, and a scan of the derived table keeps imports lean
+            // (migration 8).
+            let lookups: [(&[Uuid], &str); 3] = [
+                (&shown.organizations, "SELECT id FROM services WHERE organization_id IN (SELECT value FROM json_each(?1))"),
+                (
+                    &shown.locations,
+                    "SELECT service_id FROM service_at_locations WHERE location_id IN (SELECT value FROM json_each(?1))",
+                ),
+                (
+                    &shown.taxonomy_terms,
+                    "SELECT service_id FROM service_taxonomy_terms
+                     WHERE taxonomy_term_id IN (SELECT value FROM json_each(?1))",
+                ),
+            ];
+            let mut found = std::collections::BTreeSet::new();
+            for (ids, sql) in lookups {
+                if ids.is_empty() {
+                    continue;
+                }
+                let wanted = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+                    .map_err(|e| StoreError::Database(e.to_string()))?;
+                let mut stmt = conn.prepare_cached(sql)?;
+                for id in stmt.query_map([wanted], |r| r.get::<_, String>(0))? {
+                    let id = id?;
+                    let parsed = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt {
+                        what: "service",
+                        id: id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    found.insert(parsed);
+                }
+            }
+            Ok(found.into_iter().collect())
         })
         .await
     }

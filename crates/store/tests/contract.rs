@@ -16,7 +16,7 @@ use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::referral::{PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, TaskStatus};
 use kith_domain::{ChangeOp, Clock, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
 use kith_store::accounts::SealedField;
-use kith_store::{PageRequest, ServiceQuery, Store, StoreError, TermQuery};
+use kith_store::{PageRequest, ServiceQuery, Shown, Store, StoreError, TermQuery};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -158,6 +158,79 @@ async fn reads_a_page_of_services_by_id_in_the_order_asked(store: &dyn Store, _c
     );
     assert_eq!(found[1], store.service(id(100)).await.unwrap().unwrap(), "as fully nested as one read");
     assert!(store.services_by_ids(&[]).await.unwrap().is_empty());
+}
+
+async fn lists_the_services_that_show_an_organisation_a_place_or_a_term(store: &dyn Store, _clock: &FixedClock) {
+    store.write_batch(directory()).await.unwrap();
+    let showing = |organizations: &[u128], locations: &[u128], taxonomy_terms: &[u128]| {
+        let shown = Shown {
+            organizations: organizations.iter().copied().map(id).collect(),
+            locations: locations.iter().copied().map(id).collect(),
+            taxonomy_terms: taxonomy_terms.iter().copied().map(id).collect(),
+        };
+        async move { store.services_showing(&shown).await.unwrap() }
+    };
+    let ids = |ns: &[u128]| ns.iter().copied().map(id).collect::<Vec<_>>();
+    assert_eq!(showing(&[ORG_ADVICE], &[], &[]).await, ids(&[102]), "by organisation");
+    assert_eq!(showing(&[], &[HALL], &[]).await, ids(&[101, 102, 103]), "by place, in id order");
+    assert_eq!(showing(&[], &[], &[WALKING, SWIMMING]).await, ids(&[100, 101]), "by term");
+    assert_eq!(
+        showing(&[ORG_ADVICE], &[PARK], &[NEED_MONEY]).await,
+        ids(&[100, 102]),
+        "all three together, each service once"
+    );
+    assert!(showing(&[], &[], &[]).await.is_empty());
+    assert!(showing(&[999], &[998], &[997]).await.is_empty(), "unknown ids show nothing");
+
+    // A service moved elsewhere no longer shows its old place.
+    store.put_service(service(103, "Chair-based Exercise", ORG_TRUST, PARK, &[NEED_ACTIVITY])).await.unwrap();
+    assert_eq!(showing(&[], &[HALL], &[]).await, ids(&[101, 102]));
+    store.delete_service(id(101)).await.unwrap();
+    assert_eq!(showing(&[], &[HALL], &[]).await, ids(&[102]), "nor does a deleted one");
+}
+
+async fn reads_for_the_search_index_what_it_needs_without_whole_documents(store: &dyn Store, _clock: &FixedClock) {
+    let mut batch = directory();
+    let mut hall = place(HALL, "Parkhead Community Hall", 55.851, -4.196);
+    hall.accessibility.push(kith_domain::hsds::Accessibility {
+        id: id(40),
+        location_id: Some(id(HALL)),
+        description: Some("Step-free entrance".into()),
+        details: Some("Hearing loop at reception".into()),
+        url: None,
+        attributes: vec![],
+        metadata: vec![],
+        extra: Default::default(),
+    });
+    batch.add_location(hall);
+    store.write_batch(batch).await.unwrap();
+    let full = store.services_after(None, 100).await.unwrap();
+    let lean = store.services_after_for_index(None, 100).await.unwrap();
+    assert_eq!(lean.len(), 4);
+    for (f, l) in full.iter().zip(&lean) {
+        assert_eq!((f.id, &f.name, &f.description), (l.id, &l.name, &l.description), "the service itself in full");
+        let terms = |s: &Service| {
+            s.attributes
+                .iter()
+                .map(|a| a.taxonomy_term.as_ref().map(|t| (t.id, t.name.clone(), t.code.clone())))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(terms(f), terms(l), "with its taxonomy terms' names and codes");
+        let org = |s: &Service| s.organization.as_ref().map(|o| (o.id, o.name.clone()));
+        assert_eq!(org(f), org(l), "the organisation's name");
+        let venue = |s: &Service| {
+            s.service_at_locations
+                .iter()
+                .map(|sal| sal.location.as_ref().map(|v| (v.id, v.latitude, v.longitude, v.accessibility.clone())))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(venue(f), venue(l), "each venue's place and accessibility");
+    }
+    let in_hall = lean.iter().find(|s| s.id == id(101)).unwrap();
+    let access = &in_hall.service_at_locations[0].location.as_ref().unwrap().accessibility;
+    assert_eq!(access[0].details.as_deref(), Some("Hearing loop at reception"));
+    let after = store.services_after_for_index(Some(id(101)), 100).await.unwrap();
+    assert_eq!(after.iter().map(|s| s.id).collect::<Vec<_>>(), [id(102), id(103)], "by keyset, as services_after");
 }
 
 async fn writing_the_same_records_again_changes_nothing(store: &dyn Store, _clock: &FixedClock) {
@@ -1165,6 +1238,8 @@ macro_rules! contract {
 contract!(
     writes_a_directory_and_reads_services_fully_nested,
     reads_a_page_of_services_by_id_in_the_order_asked,
+    lists_the_services_that_show_an_organisation_a_place_or_a_term,
+    reads_for_the_search_index_what_it_needs_without_whole_documents,
     writing_the_same_records_again_changes_nothing,
     updates_by_id_and_records_the_change,
     the_change_feed_is_ordered_and_pages,

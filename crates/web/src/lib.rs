@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod oruk;
 pub mod pages;
 pub mod referrals;
+pub mod rendered;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -40,6 +41,8 @@ pub struct AppState {
     pub oidc: Option<Arc<auth::oidc::Oidc>>,
     /// Days from a referral to its follow-up.
     pub follow_up_days: i64,
+    /// Services' JSON as search answers last wrote it, forgotten as the index moves on.
+    pub rendered: Arc<rendered::RenderedServices>,
     /// One catch-up at a time; others wait for it rather than repeat it.
     sync: Arc<tokio::sync::Mutex<()>>,
 }
@@ -59,6 +62,7 @@ impl AppState {
             oidc: None,
             public_url: "http://127.0.0.1:8080".into(),
             follow_up_days: referrals::FOLLOW_UP_DAYS,
+            rendered: Arc::new(rendered::RenderedServices::default()),
             sync: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -103,6 +107,12 @@ impl AppState {
         self
     }
 
+    /// The same, keeping at most `bytes` of services' JSON between search answers.
+    pub fn with_search_cache_bytes(mut self, bytes: usize) -> AppState {
+        self.rendered = Arc::new(rendered::RenderedServices::with_budget(bytes));
+        self
+    }
+
     /// The same, offering sign-in with an OpenID Connect provider.
     pub fn with_oidc(mut self, oidc: auth::oidc::Oidc) -> AppState {
         self.oidc = Some(Arc::new(oidc));
@@ -131,7 +141,12 @@ impl AppState {
     }
 
     async fn apply_feed(&self) {
-        if let Err(e) = kith_search::sync::catch_up(&*self.store, &self.search).await {
+        use kith_search::sync::Applied;
+        let mut told = |applied: Applied<'_>| match applied {
+            Applied::Rebuilt => self.rendered.forget_all(),
+            Applied::Services(ids) => self.rendered.forget(ids),
+        };
+        if let Err(e) = kith_search::sync::catch_up_telling(&*self.store, &self.search, &mut told).await {
             tracing::warn!(error = %e, "search index could not catch up; answering from what it has");
         }
     }

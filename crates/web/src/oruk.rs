@@ -4,6 +4,7 @@
 //! order; anything else goes through the search index, which returns ids in ranked
 //! order, and the page is then read, fully nested, from the store.
 
+use crate::rendered::Rendered;
 use crate::{AppState, Unavailable};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -379,6 +380,10 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
         state.catch_up_if_idle().await;
         let results = state.search.search(&f.query)?;
         let ids: Vec<Uuid> = results.hits.iter().map(|h| h.id).collect();
+        if !minimal {
+            let rendered = rendered_services(&state, &ids).await?;
+            return Ok(Json(paged(rendered, results.total as u64, page)).into_response());
+        }
         (state.store.services_by_ids(&ids).await?, results.total as u64)
     } else {
         let found = state
@@ -399,6 +404,32 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
         return Ok(Json(paged(minimal, total, page)).into_response());
     }
     Ok(Json(paged(items, total, page)).into_response())
+}
+
+/// A page of search hits as JSON: kept copies where there are any, the rest read from
+/// the store in one read and kept for next time.
+async fn rendered_services(state: &AppState, ids: &[Uuid]) -> ApiResult<Vec<Rendered>> {
+    let found = state.rendered.get(ids);
+    let missing: Vec<Uuid> =
+        ids.iter().zip(&found.services).filter(|(_, kept)| kept.is_none()).map(|(id, _)| *id).collect();
+    let mut read: HashMap<Uuid, Rendered> = HashMap::with_capacity(missing.len());
+    if !missing.is_empty() {
+        let services = state.store.services_by_ids(&missing).await?;
+        let mut fresh = Vec::with_capacity(services.len());
+        for s in &services {
+            let rendered = Rendered::of(s).map_err(|e| kith_store::StoreError::Corrupt {
+                what: "service",
+                id: s.id.to_string(),
+                reason: e.to_string(),
+            })?;
+            fresh.push((s.id, rendered));
+        }
+        state.rendered.put(found.generation, &fresh);
+        read.extend(fresh);
+    }
+    // In the order of the hits; a hit deleted since the index chose it is left out, as
+    // `services_by_ids` leaves it out.
+    Ok(ids.iter().zip(found.services).filter_map(|(id, kept)| kept.or_else(|| read.remove(id))).collect())
 }
 
 async fn service(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {

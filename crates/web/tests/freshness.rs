@@ -81,3 +81,62 @@ async fn a_write_reaches_a_second_instance_on_postgres() {
     }
     t.cleanup().await;
 }
+
+/// The first service a search for `word` answers with, as the API writes it out.
+async fn first_found(app: &Router, word: &str) -> Value {
+    let uri = format!("/oruk/services?search={word}");
+    let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: Value = serde_json::from_slice(&body).unwrap();
+    json["contents"][0].clone()
+}
+
+/// Search answers reuse each service's JSON; an edit to the service, or to a place it
+/// shows, must still appear in the very next answer.
+#[tokio::test]
+async fn an_edit_shows_in_the_next_answer_not_a_kept_copy() {
+    use kith_domain::hsds::{Location, LocationType, ServiceAtLocation};
+    let t = kith_store::testing::sqlite(clock()).await;
+    let state = AppState::new(t.store.clone(), Arc::new(kith_search::SearchIndex::in_memory().unwrap()));
+    state.catch_up().await;
+    let app = router(state.clone());
+
+    let mut hall = Location::new(uuid::Uuid::from_u128(30), LocationType::Physical);
+    hall.name = Some("Old Hall".into());
+    let mut circle = service(3, "Quokka Knitting Circle");
+    circle.description = Some("Tuesdays".into());
+    circle.service_at_locations.push(ServiceAtLocation {
+        id: uuid::Uuid::from_u128(31),
+        service_id: None,
+        location_id: Some(hall.id),
+        description: None,
+        contacts: vec![],
+        phones: vec![],
+        schedules: vec![],
+        location: None,
+        attributes: vec![],
+        metadata: vec![],
+        extra: Default::default(),
+    });
+    let mut batch = kith_domain::DirectoryBatch::new();
+    batch.add_location(hall.clone());
+    batch.add_service(circle.clone());
+    t.store.write_batch(batch).await.unwrap();
+
+    let first = first_found(&app, "quokka").await;
+    assert_eq!(first["description"], "Tuesdays");
+    assert_eq!(first["service_at_locations"][0]["location"]["name"], "Old Hall");
+    assert_eq!(first_found(&app, "quokka").await, first, "the second answer is the kept copy");
+    assert_eq!(state.rendered.stats().hits, 1);
+
+    circle.description = Some("Thursdays".into());
+    t.store.put_service(circle).await.unwrap();
+    assert_eq!(first_found(&app, "quokka").await["description"], "Thursdays");
+
+    hall.name = Some("New Hall".into());
+    let mut batch = kith_domain::DirectoryBatch::new();
+    batch.add_location(hall);
+    t.store.write_batch(batch).await.unwrap();
+    assert_eq!(first_found(&app, "quokka").await["service_at_locations"][0]["location"]["name"], "New Hall");
+    t.cleanup().await;
+}
