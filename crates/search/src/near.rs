@@ -210,8 +210,21 @@ impl DocSet for Runs {
         if self.doc >= target {
             return self.doc;
         }
-        // Runs before the target are skipped by binary search over what is left.
-        self.at += self.runs[self.at..].partition_point(|r| r.1 <= target);
+        let rest = &self.runs[self.at..];
+        if rest[0].1 > target {
+            // Still in the current run: the common case when the text is what leads.
+            self.doc = target;
+            return self.doc;
+        }
+        // The target is in a later run, usually a near one: gallop out from here, then
+        // search between the last two steps, rather than search everything left.
+        let mut hi = 1;
+        while hi < rest.len() && rest[hi].1 <= target {
+            hi *= 2;
+        }
+        let lo = hi / 2;
+        let hi = hi.min(rest.len());
+        self.at += lo + rest[lo..hi].partition_point(|r| r.1 <= target);
         self.doc = self.runs.get(self.at).map_or(TERMINATED, |r| r.0.max(target));
         self.doc
     }
@@ -244,6 +257,28 @@ mod tests {
         assert_eq!(r.seek(40), TERMINATED);
         assert_eq!(Runs::new(vec![].into()).doc(), TERMINATED);
         assert_eq!(Runs::new(vec![(2, 4), (10, 11)].into()).size_hint(), 3);
+    }
+
+    #[test]
+    fn seeking_agrees_with_a_plain_scan_wherever_it_lands() {
+        // Runs of every length and gap, and seeks of every stride from every start.
+        let runs: Vec<(DocId, DocId)> = (0..200u32).map(|i| (i * i + 3 * i, i * i + 3 * i + 1 + i % 4)).collect();
+        let members: Vec<DocId> = runs.iter().flat_map(|&(from, to)| from..to).collect();
+        let runs: Arc<[(DocId, DocId)]> = runs.into();
+        let last = *members.last().unwrap();
+        for start in [0, 1, 7, 500, 5000] {
+            for stride in [1, 2, 3, 17, 250, 4000] {
+                let mut r = Runs::new(runs.clone());
+                r.seek(start);
+                let mut target = start;
+                while target <= last + 1 {
+                    let expected = members.iter().copied().find(|&d| d >= target.max(r.doc())).unwrap_or(TERMINATED);
+                    let expected = if r.doc() >= target { r.doc() } else { expected };
+                    assert_eq!(r.seek(target), expected, "seek({target}) from {start} by {stride}");
+                    target += stride;
+                }
+            }
+        }
     }
 
     #[test]
