@@ -35,8 +35,8 @@ const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, ki
   --engine E      sqlite, postgres or both (default both)
   --feed FILE     keep the generated feed in FILE, or reuse FILE if it is there
                   (for running `kith import` on it, or profiling it, by hand)
-  --window N      records read while the last window is written (default 20000, as
-                  `kith import`)
+  --window N      records read while the last window is written (default: as `kith
+                  import` chooses, 20000 for SQLite and 5000 for PostgreSQL)
   --postgres URL  PostgreSQL server to create benchmark databases on
                   (default $KITH_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)";
 
@@ -46,7 +46,8 @@ struct Options {
     engine: String,
     postgres: String,
     feed: Option<std::path::PathBuf>,
-    window: usize,
+    /// `None`: as `kith import` chooses for each engine.
+    window: Option<usize>,
 }
 
 /// A benchmark's `--flag value` pairs, or `None` after printing `usage` for `--help`.
@@ -81,7 +82,7 @@ fn parse_args() -> Result<Options> {
         postgres: std::env::var("KITH_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         feed: None,
-        window: kith_interop::import::WINDOW,
+        window: None,
     };
     let Some(flags) = flags(args.collect(), USAGE)? else { std::process::exit(0) };
     for (flag, value) in flags {
@@ -92,11 +93,11 @@ fn parse_args() -> Result<Options> {
             "--engine" => bail!("--engine must be sqlite, postgres or both"),
             "--postgres" => o.postgres = value,
             "--feed" => o.feed = Some(value.into()),
-            "--window" => o.window = value.parse().context("--window must be a whole number")?,
+            "--window" => o.window = Some(value.parse().context("--window must be a whole number")?),
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
-    if o.runs == 0 || o.services == 0 || o.window == 0 {
+    if o.runs == 0 || o.services == 0 || o.window == Some(0) {
         bail!("--services, --runs and --window must be at least 1");
     }
     Ok(o)
@@ -141,7 +142,13 @@ impl Run {
     }
 }
 
-async fn import_once(store: &dyn kith_store::Store, feed: &Path, expected: usize, window: usize) -> Result<Run> {
+async fn import_once(
+    store: &dyn kith_store::Store,
+    feed: &Path,
+    expected: usize,
+    window: Option<usize>,
+) -> Result<Run> {
+    let window = window.unwrap_or_else(|| kith_interop::import::window_for(store.engine()));
     let started = Instant::now();
     let streamed = import_streaming(store, vec![feed.to_owned()], window, |_| {}).await?;
     let total = started.elapsed();

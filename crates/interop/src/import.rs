@@ -179,6 +179,17 @@ pub struct Progress<'s> {
 /// and a few windows are in memory at once.
 pub const WINDOW: usize = DEFAULT_CHUNK;
 
+/// The window for `kith import` into `engine`. PostgreSQL's writer is the slower side
+/// (the server parses every document), so smaller windows start it sooner and leave
+/// less for it at the end: 5,000 records imported about 8 % faster than 20,000 there
+/// (docs/BENCHMARKS.md), where SQLite measured no better.
+pub fn window_for(engine: kith_store::Engine) -> usize {
+    match engine {
+        kith_store::Engine::Sqlite => WINDOW,
+        kith_store::Engine::Postgres => 5_000,
+    }
+}
+
 impl Importer {
     pub fn new() -> Self {
         Self::default()
@@ -836,7 +847,7 @@ pub enum StreamError {
 }
 
 /// Reads `paths` and writes what is accepted as it goes: a window of records
-/// ([`WINDOW`] for `kith import`) is written while the next is read, so both cores work and memory stays flat however
+/// ([`window_for`] the store, for `kith import`) is written while the next is read, so both cores work and memory stays flat however
 /// large the input. Each window is one or more transactions. A file that cannot be
 /// read at all stops the import there; what earlier files held stays written, and
 /// importing again is safe because records are updated by id.

@@ -231,13 +231,17 @@ async fn import_streaming(
             .progress_chars("=> "),
     );
     let shown = bar.clone();
-    let streamed =
-        kith_interop::import::import_streaming(&*store, paths.to_vec(), kith_interop::import::WINDOW, move |at| {
+    let streamed = kith_interop::import::import_streaming(
+        &*store,
+        paths.to_vec(),
+        kith_interop::import::window_for(store.engine()),
+        move |at| {
             shown.set_message(format!("Importing {}", at.source));
             shown.set_length(at.total as u64);
             shown.set_position(at.done as u64);
-        })
-        .await;
+        },
+    )
+    .await;
     bar.finish_and_clear();
     match streamed {
         Ok(streamed) => Ok((streamed.report, streamed.written)),
