@@ -448,17 +448,8 @@ impl Builder<'_> {
         }
         if let (Some(v), Mode::InPerson) = (at, activity.mode) {
             s.service_at_locations.push(ServiceAtLocation {
-                id: uuid(&format!("service-at-location:{id}")),
                 service_id: Some(id),
-                location_id: Some(v.location.id),
-                description: None,
-                contacts: vec![],
-                phones: vec![],
-                schedules: vec![],
-                location: None,
-                attributes: vec![],
-                metadata: vec![],
-                extra: Default::default(),
+                ..ServiceAtLocation::new(uuid(&format!("service-at-location:{id}")), v.location.id)
             });
         }
         // Some listings were checked last week, some not for over a year.

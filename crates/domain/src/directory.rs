@@ -255,17 +255,9 @@ mod tests {
 
     fn sal(id: u128, location: Location) -> ServiceAtLocation {
         ServiceAtLocation {
-            id: Uuid::from_u128(id),
-            service_id: None,
             location_id: None,
-            description: None,
-            contacts: vec![],
-            phones: vec![],
-            schedules: vec![],
             location: Some(location),
-            attributes: vec![],
-            metadata: vec![],
-            extra: Default::default(),
+            ..ServiceAtLocation::new(Uuid::from_u128(id), Uuid::nil())
         }
     }
 

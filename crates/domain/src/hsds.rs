@@ -377,6 +377,25 @@ pub struct ServiceAtLocation {
     pub extra: Extra,
 }
 
+impl ServiceAtLocation {
+    /// A service offered at the location with this id, with nothing else said of it.
+    pub fn new(id: Uuid, location_id: Uuid) -> Self {
+        ServiceAtLocation {
+            id,
+            service_id: None,
+            location_id: Some(location_id),
+            description: None,
+            contacts: vec![],
+            phones: vec![],
+            schedules: vec![],
+            location: None,
+            attributes: vec![],
+            metadata: vec![],
+            extra: Extra::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Phone {
     pub id: Uuid,

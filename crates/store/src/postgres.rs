@@ -95,6 +95,17 @@ impl PostgresStore {
     }
 
     /// Starts a write transaction holding the change-feed lock.
+    /// A read-only transaction that sees one snapshot, so that a page, its total and
+    /// what it nests agree.
+    async fn begin_read(client: &mut deadpool_postgres::Client) -> Result<Transaction<'_>> {
+        Ok(client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await?)
+    }
+
     async fn begin_write<'c>(&self, client: &'c mut deadpool_postgres::Client) -> Result<Transaction<'c>> {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK]).await?;
@@ -416,6 +427,21 @@ async fn nest(client: &impl tokio_postgres::GenericClient, services: Vec<Service
     Ok(doc::nest_all(services, organizations, locations, terms))
 }
 
+/// Up to `limit` services after `after` in id order, not yet nested.
+async fn services_in_id_order(
+    client: &impl tokio_postgres::GenericClient,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Service>> {
+    let rows = client
+        .query(
+            "SELECT id, doc, modified_at FROM services WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+            &[&after, &i64::from(limit)],
+        )
+        .await?;
+    service_rows(&rows)
+}
+
 fn service_rows(rows: &[Row]) -> Result<Vec<Service>> {
     rows.iter().map(|row| Ok(with_modified(decode("service", row)?, row.get("modified_at")))).collect()
 }
@@ -490,12 +516,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .read_only(true)
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await?;
+        let tx = Self::begin_read(&mut client).await?;
         let rows = tx.query("SELECT id, doc, modified_at FROM services WHERE id = ANY($1)", &[&ids]).await?;
         let services = nest(&*tx, service_rows(&rows)?).await?;
         tx.commit().await?;
@@ -510,12 +531,7 @@ impl Store for PostgresStore {
               AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM service_taxonomy_terms t
                                                WHERE t.service_id = s.id AND t.taxonomy_term_id = $4))";
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .read_only(true)
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await?;
+        let tx = Self::begin_read(&mut client).await?;
         let status = q.status.map(ServiceStatus::as_str);
         let total: i64 = tx
             .query_one(
@@ -540,38 +556,16 @@ impl Store for PostgresStore {
 
     async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .read_only(true)
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await?;
-        let rows = tx
-            .query(
-                "SELECT id, doc, modified_at FROM services WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
-                &[&after, &i64::from(limit)],
-            )
-            .await?;
-        let items = nest(&*tx, service_rows(&rows)?).await?;
+        let tx = Self::begin_read(&mut client).await?;
+        let items = nest(&*tx, services_in_id_order(&*tx, after, limit).await?).await?;
         tx.commit().await?;
         Ok(items)
     }
 
     async fn services_after_for_index(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .read_only(true)
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await?;
-        let rows = tx
-            .query(
-                "SELECT id, doc, modified_at FROM services WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
-                &[&after, &i64::from(limit)],
-            )
-            .await?;
-        let services = service_rows(&rows)?;
+        let tx = Self::begin_read(&mut client).await?;
+        let services = services_in_id_order(&*tx, after, limit).await?;
         let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
         let organizations = organization_names(&*tx, &organizations).await?;
         let locations = venues(&*tx, &locations).await?;

@@ -363,11 +363,9 @@ fn by_ids<T: serde::de::DeserializeOwned>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids_json = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
-        .map_err(|e| StoreError::Database(e.to_string()))?;
     let sql = format!("SELECT id, doc FROM {table} WHERE id IN (SELECT value FROM json_each(?1))");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([ids_json], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map([json_ids(ids)?], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::with_capacity(ids.len());
     for row in rows {
         let (id, doc) = row?;
@@ -440,6 +438,17 @@ fn nest(conn: &Connection, services: Vec<Service>) -> Result<Vec<Service>> {
     let locations = by_ids(conn, "locations", "location", &locations)?;
     let terms = by_ids(conn, "taxonomy_terms", "taxonomy term", &taxonomy_terms)?;
     Ok(doc::nest_all(services, organizations, locations, terms))
+}
+
+/// Up to `limit` services after `after` in id order, not yet nested.
+fn services_in_id_order(conn: &Connection, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
+    // Ids are stored in their hyphenated lower-case form, which sorts as the UUID does.
+    let mut stmt = conn
+        .prepare_cached("SELECT id, doc, modified_at FROM services WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2")?;
+    let rows = stmt.query_map(params![after.map(|id| id.to_string()), i64::from(limit)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    service_rows(rows)
 }
 
 fn service_rows(
@@ -541,12 +550,10 @@ impl Store for SqliteStore {
         }
         let ids = ids.to_vec();
         self.read(move |conn| {
-            let wanted = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
-                .map_err(|e| StoreError::Database(e.to_string()))?;
             let mut stmt = conn.prepare_cached(
                 "SELECT id, doc, modified_at FROM services WHERE id IN (SELECT value FROM json_each(?1))",
             )?;
-            let rows = stmt.query_map([wanted], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let rows = stmt.query_map([json_ids(&ids)?], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             let services = nest(conn, service_rows(rows)?)?;
             Ok(doc::in_order(services, &ids))
         })
@@ -583,29 +590,12 @@ impl Store for SqliteStore {
     }
 
     async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
-        self.read(move |conn| {
-            // Ids are stored in their hyphenated lower-case form, which sorts as the UUID does.
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, doc, modified_at FROM services WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after.map(|id| id.to_string()), i64::from(limit)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            let services = service_rows(rows)?;
-            nest(conn, services)
-        })
-        .await
+        self.read(move |conn| nest(conn, services_in_id_order(conn, after, limit)?)).await
     }
 
     async fn services_after_for_index(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, doc, modified_at FROM services WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after.map(|id| id.to_string()), i64::from(limit)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            let services = service_rows(rows)?;
+            let services = services_in_id_order(conn, after, limit)?;
             let Wanted { organizations, locations, taxonomy_terms } = doc::wanted(&services);
             let organizations = organization_names(conn, &organizations)?;
             let locations = venues(conn, &locations)?;
@@ -641,17 +631,9 @@ impl Store for SqliteStore {
                 if ids.is_empty() {
                     continue;
                 }
-                let wanted = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
-                    .map_err(|e| StoreError::Database(e.to_string()))?;
                 let mut stmt = conn.prepare_cached(sql)?;
-                for id in stmt.query_map([wanted], |r| r.get::<_, String>(0))? {
-                    let id = id?;
-                    let parsed = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt {
-                        what: "service",
-                        id: id.clone(),
-                        reason: e.to_string(),
-                    })?;
-                    found.insert(parsed);
+                for id in stmt.query_map([json_ids(ids)?], |r| r.get::<_, String>(0))? {
+                    found.insert(parse_id("service", &id?)?);
                 }
             }
             Ok(found.into_iter().collect())

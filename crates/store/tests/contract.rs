@@ -81,19 +81,7 @@ fn service(n: u128, name: &str, org: u128, at: u128, terms: &[u128]) -> Service 
     let mut s = Service::new(id(n), name, ServiceStatus::Active);
     s.organization_id = Some(id(org));
     s.description = Some(format!("{name}, every week"));
-    s.service_at_locations.push(ServiceAtLocation {
-        id: id(n + 1000),
-        service_id: None,
-        location_id: Some(id(at)),
-        description: None,
-        contacts: vec![],
-        phones: vec![],
-        schedules: vec![],
-        location: None,
-        attributes: vec![],
-        metadata: vec![],
-        extra: Default::default(),
-    });
+    s.service_at_locations.push(ServiceAtLocation::new(id(n + 1000), id(at)));
     s.attributes = terms.iter().enumerate().map(|(i, t)| attribute(n * 10 + i as u128 + 2000, *t)).collect();
     s
 }

@@ -105,19 +105,7 @@ async fn an_edit_shows_in_the_next_answer_not_a_kept_copy() {
     hall.name = Some("Old Hall".into());
     let mut circle = service(3, "Quokka Knitting Circle");
     circle.description = Some("Tuesdays".into());
-    circle.service_at_locations.push(ServiceAtLocation {
-        id: uuid::Uuid::from_u128(31),
-        service_id: None,
-        location_id: Some(hall.id),
-        description: None,
-        contacts: vec![],
-        phones: vec![],
-        schedules: vec![],
-        location: None,
-        attributes: vec![],
-        metadata: vec![],
-        extra: Default::default(),
-    });
+    circle.service_at_locations.push(ServiceAtLocation::new(uuid::Uuid::from_u128(31), hall.id));
     let mut batch = kith_domain::DirectoryBatch::new();
     batch.add_location(hall.clone());
     batch.add_service(circle.clone());
