@@ -18,27 +18,49 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
 }
 
-/// Encodes many records on every core: serialising is a large share of a bulk
-/// write, and it can happen before the single writer takes its turn.
-pub(crate) fn encode_all<T: serde::Serialize + Sync>(values: &[T]) -> Result<Vec<String>> {
+/// Encodes records on a second thread while `each` takes them in order, one part at a
+/// time: the single writer inserts rows while the next documents are encoded, instead
+/// of waiting for all of them first. Encoding is a large share of a bulk write.
+pub(crate) fn encode_alongside<T: serde::Serialize + Sync>(
+    values: &[T],
+    mut each: impl FnMut(&T, String) -> Result<()>,
+) -> Result<()> {
     const SMALL: usize = 256;
+    const PART: usize = 256;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     if values.len() < SMALL || threads < 2 {
-        return values.iter().map(encode).collect();
+        return values.iter().try_for_each(|v| each(v, encode(v)?));
     }
-    let per_thread = values.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = values
-            .chunks(per_thread)
-            .map(|part| scope.spawn(move || part.iter().map(encode).collect::<Result<Vec<String>>>()))
-            .collect();
-        let mut docs = Vec::with_capacity(values.len());
-        for handle in handles {
-            let part = handle.join().map_err(|_| StoreError::Database("a record encoder panicked".into()))??;
-            docs.extend(part);
+        // A few parts ahead at most, so the documents waiting stay few.
+        let (parts, ready) = std::sync::mpsc::sync_channel::<Result<Vec<String>>>(4);
+        scope.spawn(move || {
+            for part in values.chunks(PART) {
+                let docs = part.iter().map(encode).collect::<Result<Vec<String>>>();
+                let failed = docs.is_err();
+                // The writer stops listening when it fails; then there is no one to encode for.
+                if parts.send(docs).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for part in values.chunks(PART) {
+            let docs = ready.recv().map_err(|_| StoreError::Database("the record encoder stopped".into()))??;
+            for (value, doc) in part.iter().zip(docs) {
+                each(value, doc)?;
+            }
         }
-        Ok(docs)
+        Ok(())
     })
+}
+
+/// Hands a large written batch to another thread to free: freeing a window of an import
+/// (tens of thousands of records allocated by the threads that read them) took a
+/// twelfth of the single writer's time.
+pub(crate) fn free_aside<T: Send + 'static>(value: T, large: bool) {
+    if large && tokio::runtime::Handle::try_current().is_ok() {
+        tokio::task::spawn_blocking(move || drop(value));
+    }
 }
 
 /// A stored service keeps the publisher's `last_modified`; one that never had one

@@ -24,6 +24,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "lean_derived_indexes",
         sql: include_str!("../migrations/sqlite/0008_lean_derived_indexes.sql"),
     },
+    Migration {
+        version: 9,
+        name: "service_locations",
+        sql: include_str!("../migrations/sqlite/0009_service_locations.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -42,6 +47,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 8,
         name: "lean_derived_indexes",
         sql: include_str!("../migrations/postgres/0008_lean_derived_indexes.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "service_locations",
+        sql: include_str!("../migrations/postgres/0009_service_locations.sql"),
     },
 ];
 

@@ -316,35 +316,26 @@ async fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime
         summary.services = changed.len() as u64;
         if !changed.is_empty() {
             let changed_ids: Vec<Uuid> = changed.iter().copied().collect();
-            tx.execute("DELETE FROM service_at_locations WHERE service_id = ANY($1)", &[&changed_ids]).await?;
+            tx.execute("DELETE FROM service_locations WHERE service_id = ANY($1)", &[&changed_ids]).await?;
             tx.execute("DELETE FROM service_taxonomy_terms WHERE service_id = ANY($1)", &[&changed_ids]).await?;
-            let mut sal_ids = Vec::new();
-            let mut sal_services = Vec::new();
-            let mut sal_locations = Vec::new();
+            let mut shown_by = Vec::new();
+            let mut shown = Vec::new();
             let mut term_services = Vec::new();
             let mut term_ids = Vec::new();
             for s in services.iter().filter(|s| changed.contains(&s.id)) {
-                for sal in &s.service_at_locations {
-                    if let Some(location_id) = sal.location_id {
-                        sal_ids.push(sal.id);
-                        sal_services.push(s.id);
-                        sal_locations.push(location_id);
-                    }
+                for location_id in s.service_at_locations.iter().filter_map(|sal| sal.location_id) {
+                    shown_by.push(s.id);
+                    shown.push(location_id);
                 }
                 for term in service_term_ids(s) {
                     term_services.push(s.id);
                     term_ids.push(term);
                 }
             }
-            // DISTINCT ON keeps the last statement of a service-at-location id that
-            // appears twice, as SQLite's row-at-a-time upsert does.
             tx.execute(
-                "INSERT INTO service_at_locations (id, service_id, location_id)
-                 SELECT DISTINCT ON (u.id) u.id, u.service_id, u.location_id
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[]) WITH ORDINALITY AS u(id, service_id, location_id, n)
-                 ORDER BY u.id, u.n DESC
-                 ON CONFLICT (id) DO UPDATE SET service_id = EXCLUDED.service_id, location_id = EXCLUDED.location_id",
-                &[&sal_ids, &sal_services, &sal_locations],
+                "INSERT INTO service_locations (service_id, location_id)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
+                &[&shown_by, &shown],
             )
             .await?;
             tx.execute(
@@ -585,7 +576,7 @@ impl Store for PostgresStore {
             .query(
                 "SELECT id FROM services WHERE organization_id = ANY($1)
                  UNION
-                 SELECT service_id FROM service_at_locations WHERE location_id = ANY($2)
+                 SELECT service_id FROM service_locations WHERE location_id = ANY($2)
                  UNION
                  SELECT service_id FROM service_taxonomy_terms WHERE taxonomy_term_id = ANY($3)
                  ORDER BY 1",

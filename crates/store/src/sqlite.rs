@@ -279,10 +279,9 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
         // The derived rows and feed entries of every changed service go in a few
         // statements per chunk, each reading a JSON array, rather than several per service.
         let mut changed: Vec<String> = Vec::new();
-        let mut sals: Vec<[String; 3]> = Vec::new();
+        let mut shown: Vec<[String; 2]> = Vec::new();
         let mut terms: Vec<[String; 2]> = Vec::new();
-        let docs = doc::encode_all(&batch.services)?;
-        for (s, doc) in batch.services.iter().zip(docs) {
+        doc::encode_alongside(&batch.services, |s, doc| {
             let id = s.id.to_string();
             let written = upsert.execute(params![
                 id,
@@ -295,34 +294,30 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
                 now
             ])?;
             if written == 0 {
-                continue;
+                return Ok(());
             }
-            for sal in &s.service_at_locations {
-                if let Some(location_id) = sal.location_id {
-                    sals.push([sal.id.to_string(), id.clone(), location_id.to_string()]);
-                }
+            for location_id in s.service_at_locations.iter().filter_map(|sal| sal.location_id) {
+                shown.push([id.clone(), location_id.to_string()]);
             }
             for term in service_term_ids(s) {
                 terms.push([id.clone(), term.to_string()]);
             }
             changed.push(id);
-        }
+            Ok(())
+        })?;
         if !changed.is_empty() {
             let changed_json = encode(&changed)?;
-            tx.prepare_cached(
-                "DELETE FROM service_at_locations WHERE service_id IN (SELECT value FROM json_each(?1))",
-            )?
-            .execute([&changed_json])?;
+            tx.prepare_cached("DELETE FROM service_locations WHERE service_id IN (SELECT value FROM json_each(?1))")?
+                .execute([&changed_json])?;
             tx.prepare_cached(
                 "DELETE FROM service_taxonomy_terms WHERE service_id IN (SELECT value FROM json_each(?1))",
             )?
             .execute([&changed_json])?;
             tx.prepare_cached(
-                "INSERT INTO service_at_locations (id, service_id, location_id)
-                 SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1) WHERE true
-                 ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, location_id = excluded.location_id",
+                "INSERT OR IGNORE INTO service_locations (service_id, location_id)
+                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
             )?
-            .execute([encode(&sals)?])?;
+            .execute([encode(&shown)?])?;
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO service_taxonomy_terms (service_id, taxonomy_term_id)
                  SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
@@ -498,7 +493,10 @@ impl Store for SqliteStore {
     }
 
     async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary> {
-        self.write(move |tx, now| write_batch(tx, &batch, now)).await
+        let (summary, batch) = self.write(move |tx, now| Ok((write_batch(tx, &batch, now)?, batch))).await?;
+        let large = batch.len() > 1_000;
+        doc::free_aside(batch, large);
+        Ok(summary)
     }
 
     async fn delete_service(&self, id: Uuid) -> Result<bool> {
@@ -615,10 +613,13 @@ impl Store for SqliteStore {
             // terms are rare changes, and a scan of the derived table keeps imports lean
             // (migration 8).
             let lookups: [(&[Uuid], &str); 3] = [
-                (&shown.organizations, "SELECT id FROM services WHERE organization_id IN (SELECT value FROM json_each(?1))"),
+                (
+                    &shown.organizations,
+                    "SELECT id FROM services WHERE organization_id IN (SELECT value FROM json_each(?1))",
+                ),
                 (
                     &shown.locations,
-                    "SELECT service_id FROM service_at_locations WHERE location_id IN (SELECT value FROM json_each(?1))",
+                    "SELECT service_id FROM service_locations WHERE location_id IN (SELECT value FROM json_each(?1))",
                 ),
                 (
                     &shown.taxonomy_terms,

@@ -175,6 +175,15 @@ async fn lists_the_services_that_show_an_organisation_a_place_or_a_term(store: &
     assert_eq!(showing(&[], &[HALL], &[]).await, ids(&[101, 102]));
     store.delete_service(id(101)).await.unwrap();
     assert_eq!(showing(&[], &[HALL], &[]).await, ids(&[102]), "nor does a deleted one");
+
+    // A publisher that gives two services the same service-at-location id, or lists one
+    // place twice in a service, still has each service show each place it names.
+    let mut twice = service(104, "Singing for the Brain", ORG_TRUST, HALL, &[]);
+    twice.service_at_locations.push(ServiceAtLocation::new(id(1102), id(HALL)));
+    twice.service_at_locations.push(ServiceAtLocation::new(id(1105), id(PARK)));
+    store.put_service(twice).await.unwrap();
+    assert_eq!(showing(&[], &[HALL], &[]).await, ids(&[102, 104]), "102's service-at-location id reused by 104");
+    assert_eq!(showing(&[], &[PARK], &[]).await, ids(&[100, 103, 104]));
 }
 
 async fn reads_for_the_search_index_what_it_needs_without_whole_documents(store: &dyn Store, _clock: &FixedClock) {
