@@ -56,9 +56,9 @@ pub(crate) fn encode_alongside<T: serde::Serialize + Sync>(
 
 /// Hands a large written batch to another thread to free: freeing a window of an import
 /// (tens of thousands of records allocated by the threads that read them) took a
-/// twelfth of the single writer's time.
-pub(crate) fn free_aside<T: Send + 'static>(value: T, large: bool) {
-    if large && tokio::runtime::Handle::try_current().is_ok() {
+/// twelfth of the single writer's time. Outside a runtime it is freed here.
+pub(crate) fn free_aside<T: Send + 'static>(value: T) {
+    if tokio::runtime::Handle::try_current().is_ok() {
         tokio::task::spawn_blocking(move || drop(value));
     }
 }

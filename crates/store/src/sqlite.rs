@@ -494,8 +494,9 @@ impl Store for SqliteStore {
 
     async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary> {
         let (summary, batch) = self.write(move |tx, now| Ok((write_batch(tx, &batch, now)?, batch))).await?;
-        let large = batch.len() > 1_000;
-        doc::free_aside(batch, large);
+        if batch.len() > 1_000 {
+            doc::free_aside(batch);
+        }
         Ok(summary)
     }
 
