@@ -847,8 +847,8 @@ pub enum StreamError {
 }
 
 /// Reads `paths` and writes what is accepted as it goes: a window of records
-/// ([`window_for`] the store, for `kith import`) is written while the next is read, so both cores work and memory stays flat however
-/// large the input. Each window is one or more transactions. A file that cannot be
+/// ([`window_for`] the store, for `kith import`) is written while the next is read,
+/// so both cores work and memory stays flat however large the input. Each window is one or more transactions. A file that cannot be
 /// read at all stops the import there; what earlier files held stays written, and
 /// importing again is safe because records are updated by id.
 pub async fn import_streaming(

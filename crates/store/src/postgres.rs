@@ -20,7 +20,7 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
-use kith_domain::directory::service_term_ids;
+use kith_domain::directory::{service_location_ids, service_term_ids};
 use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Accessibility, Location, LocationType, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::postcode::{Outward, Postcode};
@@ -323,7 +323,7 @@ async fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime
             let mut term_services = Vec::new();
             let mut term_ids = Vec::new();
             for s in services.iter().filter(|s| changed.contains(&s.id)) {
-                for location_id in s.service_at_locations.iter().filter_map(|sal| sal.location_id) {
+                for location_id in service_location_ids(s) {
                     shown_by.push(s.id);
                     shown.push(location_id);
                 }

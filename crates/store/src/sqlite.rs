@@ -16,7 +16,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kith_domain::directory::service_term_ids;
+use kith_domain::directory::{service_location_ids, service_term_ids};
 use kith_domain::geo::{Deprivation, Place, PostcodeInfo, PostcodePlace};
 use kith_domain::hsds::{Location, LocationType, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::postcode::{Outward, Postcode};
@@ -296,7 +296,7 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
             if written == 0 {
                 return Ok(());
             }
-            for location_id in s.service_at_locations.iter().filter_map(|sal| sal.location_id) {
+            for location_id in service_location_ids(s) {
                 shown.push([id.clone(), location_id.to_string()]);
             }
             for term in service_term_ids(s) {
