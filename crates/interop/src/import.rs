@@ -202,7 +202,8 @@ impl Importer {
     }
 
     /// Reads like [`Importer::add_path`], handing accepted records to `flush` after
-    /// every `window` records instead of keeping them all.
+    /// every `window` records (a file's first window is a tenth of that) instead of keeping
+    /// them all.
     pub fn stream_path(&mut self, path: &Path, window: usize, flush: &mut Flush<'_>) -> Result<(), ImportError> {
         self.read_path(path, Some((window.max(1), flush)))
     }
@@ -287,11 +288,15 @@ impl Importer {
             }
         };
         let window = flush.as_ref().map_or(records.len().max(1), |(window, _)| *window);
+        // Writing waits for the first window, so it is a tenth of the others: the writer
+        // starts that much sooner, and reading, the faster side, soon keeps ahead again.
+        let mut size = if flush.is_some() { window.div_ceil(10) } else { window };
         let total = records.len();
         let mut done = 0;
         let mut records = records.into_iter();
         loop {
-            let part: Vec<(String, &RawValue)> = records.by_ref().take(window).collect();
+            let part: Vec<(String, &RawValue)> = records.by_ref().take(size).collect();
+            size = window;
             if part.is_empty() {
                 return Ok(());
             }
@@ -531,7 +536,7 @@ fn file_rank(path: &Path) -> u8 {
 
 /// Reads every record, on all cores when there are enough to be worth it.
 fn read_records(records: &[(String, &RawValue)], hint: Option<RecordKind>) -> Vec<Outcome> {
-    const PER_THREAD_MIN: usize = 2000;
+    const PER_THREAD_MIN: usize = 500;
     let threads =
         std::thread::available_parallelism().map_or(1, usize::from).min(records.len() / PER_THREAD_MIN).max(1);
     if threads == 1 {
@@ -848,9 +853,10 @@ pub enum StreamError {
 
 /// Reads `paths` and writes what is accepted as it goes: a window of records
 /// ([`window_for`] the store, for `kith import`) is written while the next is read,
-/// so both cores work and memory stays flat however large the input. Each window is one or more transactions. A file that cannot be
-/// read at all stops the import there; what earlier files held stays written, and
-/// importing again is safe because records are updated by id.
+/// so both cores work and memory stays flat however large the input. Each window is
+/// one transaction. A file that cannot be read at all stops the import there; what
+/// earlier files held stays written, and importing again is safe because records are
+/// updated by id.
 pub async fn import_streaming(
     store: &dyn Store,
     paths: Vec<PathBuf>,
@@ -880,8 +886,10 @@ pub async fn import_streaming(
     let mut failed = None;
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
-        match store_batch(store, batch, DEFAULT_CHUNK, &mut |_, _| {}).await {
-            Ok(outcome) => written.add(outcome.written),
+        // One transaction a window, whatever it holds: a window of services brings its
+        // organisations and locations along, and splitting off those few cost a commit.
+        match store.write_batch(batch).await {
+            Ok(summary) => written.add(summary),
             Err(e) => {
                 failed = Some(e);
                 break;

@@ -3,6 +3,7 @@
 //! from blocking tasks so the async runtime never waits on disk.
 
 mod accounts;
+mod checkpoint;
 mod geo;
 mod outbox;
 mod referrals;
@@ -48,6 +49,8 @@ struct Inner {
     /// A turn to read: as many as there are reader connections.
     reader_turns: Arc<tokio::sync::Semaphore>,
     clock: Arc<dyn Clock>,
+    /// Declared last, so it is dropped after the writer, whose commits wake it.
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 fn configure(conn: &Connection) -> Result<()> {
@@ -63,6 +66,29 @@ fn configure(conn: &Connection) -> Result<()> {
          PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(())
+}
+
+/// Moves checkpoints off the writer's thread (see [`checkpoint`]): a commit that leaves
+/// the log over [`checkpoint::PAGES`] only asks for one. Past [`checkpoint::CEILING`] the
+/// writer waits for a full checkpoint itself, which holds the log's size.
+fn start_checkpointer(writer: &mut Connection, path: &Path) -> Result<checkpoint::Checkpointer> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Connect(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+    configure(&conn)?;
+    let (checkpointer, request) = checkpoint::Checkpointer::start(conn)?;
+    // Replaces SQLite's own automatic checkpoint, which is also a commit hook.
+    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+        if pages >= checkpoint::CEILING {
+            if let Err(e) = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::FULL) {
+                // The commit has happened; the next one tries again.
+                tracing::warn!("SQLite checkpoint failed, to be retried after the next write: {e}");
+            }
+        } else if pages >= checkpoint::PAGES {
+            request.checkpoint();
+        }
+        Ok(())
+    }))?;
+    Ok(checkpointer)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -88,6 +114,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Connect(format!("cannot open the SQLite database {}: {e}", path.display())))?;
         configure(&writer)?;
         migrate(&mut writer)?;
+        let checkpointer = start_checkpointer(&mut writer, path)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -95,6 +122,7 @@ impl SqliteStore {
                 readers: Mutex::new(Vec::new()),
                 reader_turns: Arc::new(tokio::sync::Semaphore::new(readers_at_once())),
                 clock,
+                _checkpointer: checkpointer,
             }),
         })
     }
@@ -276,12 +304,16 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
                 last_verified_by = excluded.last_verified_by, doc = excluded.doc, modified_at = excluded.modified_at
              WHERE services.doc IS NOT excluded.doc",
         )?;
-        // The derived rows and feed entries of every changed service go in a few
-        // statements per chunk, each reading a JSON array, rather than several per service.
+        // Services are written in id order, and their derived rows after them, so each
+        // index keyed by a service id is filled from one end rather than at random
+        // places, and each derived row's check of its service finds a page just read.
+        // Deleting old derived rows and logging changes take one statement per batch.
         let mut changed: Vec<String> = Vec::new();
         let mut shown: Vec<[String; 2]> = Vec::new();
         let mut terms: Vec<[String; 2]> = Vec::new();
-        doc::encode_alongside(&batch.services, |s, doc| {
+        let mut in_order: Vec<&Service> = batch.services.iter().collect();
+        in_order.sort_unstable_by_key(|s| s.id);
+        doc::encode_alongside(&in_order, |s, doc| {
             let id = s.id.to_string();
             let written = upsert.execute(params![
                 id,
@@ -313,16 +345,16 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
                 "DELETE FROM service_taxonomy_terms WHERE service_id IN (SELECT value FROM json_each(?1))",
             )?
             .execute([&changed_json])?;
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO service_locations (service_id, location_id)
-                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-            )?
-            .execute([encode(&shown)?])?;
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO service_taxonomy_terms (service_id, taxonomy_term_id)
-                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-            )?
-            .execute([encode(&terms)?])?;
+            insert_pairs(
+                tx,
+                "INSERT OR IGNORE INTO service_locations (service_id, location_id) VALUES (?1, ?2)",
+                &shown,
+            )?;
+            insert_pairs(
+                tx,
+                "INSERT OR IGNORE INTO service_taxonomy_terms (service_id, taxonomy_term_id) VALUES (?1, ?2)",
+                &terms,
+            )?;
             tx.prepare_cached(
                 "INSERT INTO change_feed (object_type, object_id, op, at)
                  SELECT ?2, value, 'upsert', ?3 FROM json_each(?1)",
@@ -332,6 +364,17 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
         }
     }
     Ok(summary)
+}
+
+/// Inserts rows of two columns with one prepared statement: in half the time, here,
+/// than one statement reading the rows from a JSON array, whose every element is
+/// parsed twice more to take its two values out.
+fn insert_pairs(tx: &Transaction<'_>, sql: &str, rows: &[[String; 2]]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    for [a, b] in rows {
+        stmt.execute([a, b])?;
+    }
+    Ok(())
 }
 
 fn load_service(tx: &Transaction<'_>, id: Uuid) -> Result<Service> {

@@ -1286,6 +1286,27 @@ async fn sqlite_rejects_an_unknown_status_and_reopens_cleanly() {
     assert_eq!(journal, "wal");
 }
 
+/// Checkpoints run on a thread of the store's own. Dropping the last handle waits for
+/// it, so then every write is in the database file, no connection holds it open, and
+/// the write-ahead log is gone, as SQLite leaves it when its last connection closes.
+#[tokio::test]
+async fn sqlite_closes_completely_when_its_last_handle_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kith.db");
+    let wal = dir.path().join("kith.db-wal");
+    let store = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
+    let handle = store.clone();
+    store.write_batch(directory()).await.unwrap();
+    drop(store);
+    assert!(wal.exists(), "another handle still has the database open");
+    drop(handle);
+    assert!(!wal.exists(), "the last connection to close checkpoints and removes the log");
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let services: i64 = conn.query_row("SELECT count(*) FROM services", [], |r| r.get(0)).unwrap();
+    assert_eq!(services, 4);
+}
+
 /// The status CHECK holds in PostgreSQL too, and a second connect migrates nothing.
 #[tokio::test]
 async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {
