@@ -2,12 +2,12 @@
 //!
 //! SQLite's automatic checkpoint runs inside the commit that crosses its threshold, on
 //! the writer's thread: it copies the log's pages into the database file and waits for
-//! the disk twice. During a bulk import that was about a third of the writer's time
-//! (docs/BENCHMARKS.md), while the other core sat idle. Here the commit only wakes this
-//! thread, which checkpoints on its own connection while the writer goes on; a
-//! `PASSIVE` checkpoint never blocks the writer or readers. Durability is unchanged:
-//! with `synchronous = NORMAL` a commit reaches the disk at the next checkpoint, as
-//! before.
+//! the disk twice. In a bulk import, where every commit crosses it, that was about 30 %
+//! of the time (docs/BENCHMARKS.md), while the other core had room. Here the commit
+//! only wakes this thread, which checkpoints on its own connection while the writer goes
+//! on; a `PASSIVE` checkpoint never blocks the writer or readers. Durability is
+//! unchanged: with `synchronous = NORMAL` a commit reaches the disk at the next
+//! checkpoint, as before.
 
 use crate::{Result, StoreError};
 use rusqlite::Connection;
