@@ -143,15 +143,22 @@ impl Run {
     }
 }
 
-async fn import_once(
-    store: &dyn kith_store::Store,
+/// Imports the feed into `store` and closes it, as `kith import` does before it exits:
+/// SQLite's last checkpoint is part of the import, and closing waits for it and copies
+/// into the database whatever is still only in the write-ahead log.
+async fn import_once<S: kith_store::Store>(
+    label: &str,
+    store: S,
     feed: &Path,
     expected: usize,
     window: Option<usize>,
 ) -> Result<Run> {
     let window = window.unwrap_or_else(|| kith_interop::import::window_for(store.engine()));
     let started = Instant::now();
-    let streamed = import_streaming(store, vec![feed.to_owned()], window, |_| {}).await?;
+    let streamed = import_streaming(&store, vec![feed.to_owned()], window, |_| {}).await?;
+    let closing = Instant::now();
+    drop(store);
+    let closing = closing.elapsed();
     let total = started.elapsed();
     let report = &streamed.report;
     if report.accepted != expected || !report.rejected.is_empty() {
@@ -164,16 +171,14 @@ async fn import_once(
     if streamed.written.services as usize != expected {
         bail!("expected {expected} services written, got {}", streamed.written.services);
     }
-    Ok(Run { total, reading: streamed.reading, writing: streamed.writing })
-}
-
-/// Closes a store, as `kith import` does when it exits, and says how long that took.
-/// SQLite's last checkpoint is part of the import: closing waits for it, and copies into
-/// the database whatever is still only in the write-ahead log.
-fn close<S>(store: S) -> Duration {
-    let started = Instant::now();
-    drop(store);
-    started.elapsed()
+    let run = Run { total, reading: streamed.reading, writing: streamed.writing };
+    eprintln!(
+        "{label}: {:.2?} (reading {:.2?}, writing {:.2?}, closing {closing:.2?})",
+        run.total(),
+        run.reading,
+        run.writing
+    );
+    Ok(run)
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -242,16 +247,7 @@ async fn main() -> Result<()> {
     for run in 0..runs("sqlite") {
         let db = dir.path().join(format!("sqlite-{run}.db"));
         let store = kith_store::sqlite::SqliteStore::open(&db, clock.clone()).await?;
-        let mut r = import_once(&store, &feed, o.services, o.window).await?;
-        let closing = close(store);
-        r.total += closing;
-        eprintln!(
-            "sqlite run {run}: {:.2?} (reading {:.2?}, writing {:.2?}, closing {closing:.2?})",
-            r.total(),
-            r.reading,
-            r.writing
-        );
-        sqlite_runs.push(r);
+        sqlite_runs.push(import_once(&format!("sqlite run {run}"), store, &feed, o.services, o.window).await?);
         let _ = std::fs::remove_file(&db);
     }
 
@@ -266,16 +262,7 @@ async fn main() -> Result<()> {
         let mut config = admin.clone();
         config.dbname(&name);
         let store = kith_store::postgres::PostgresStore::connect_with(config, clock.clone()).await?;
-        let mut r = import_once(&store, &feed, o.services, o.window).await?;
-        let closing = close(store);
-        r.total += closing;
-        eprintln!(
-            "postgres run {run}: {:.2?} (reading {:.2?}, writing {:.2?}, closing {closing:.2?})",
-            r.total(),
-            r.reading,
-            r.writing
-        );
-        pg_runs.push(r);
+        pg_runs.push(import_once(&format!("postgres run {run}"), store, &feed, o.services, o.window).await?);
         client.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await?;
     }
 

@@ -68,27 +68,10 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Moves checkpoints off the writer's thread (see [`checkpoint`]): a commit that leaves
-/// the log over [`checkpoint::PAGES`] only asks for one. Past [`checkpoint::CEILING`] the
-/// writer waits for a full checkpoint itself, which holds the log's size.
-fn start_checkpointer(writer: &mut Connection, path: &Path) -> Result<checkpoint::Checkpointer> {
-    let conn = Connection::open(path)
-        .map_err(|e| StoreError::Connect(format!("cannot open the SQLite database {}: {e}", path.display())))?;
-    configure(&conn)?;
-    let (checkpointer, request) = checkpoint::Checkpointer::start(conn)?;
-    // Replaces SQLite's own automatic checkpoint, which is also a commit hook.
-    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
-        if pages >= checkpoint::CEILING {
-            if let Err(e) = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::FULL) {
-                // The commit has happened; the next one tries again.
-                tracing::warn!("SQLite checkpoint failed, to be retried after the next write: {e}");
-            }
-        } else if pages >= checkpoint::PAGES {
-            request.checkpoint();
-        }
-        Ok(())
-    }))?;
-    Ok(checkpointer)
+/// A read-write connection to the database at `path`.
+fn open_read_write(path: &Path) -> Result<Connection> {
+    Connection::open(path)
+        .map_err(|e| StoreError::Connect(format!("cannot open the SQLite database {}: {e}", path.display())))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -110,11 +93,12 @@ impl SqliteStore {
                 StoreError::Config(format!("cannot create the directory {} for the database: {e}", dir.display()))
             })?;
         }
-        let mut writer = Connection::open(path)
-            .map_err(|e| StoreError::Connect(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+        let mut writer = open_read_write(path)?;
         configure(&writer)?;
         migrate(&mut writer)?;
-        let checkpointer = start_checkpointer(&mut writer, path)?;
+        let checkpoints = open_read_write(path)?;
+        configure(&checkpoints)?;
+        let checkpointer = checkpoint::Checkpointer::start(&mut writer, checkpoints)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),

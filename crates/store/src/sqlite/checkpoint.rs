@@ -11,19 +11,21 @@
 
 use crate::{Result, StoreError};
 use rusqlite::Connection;
+use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
+use std::ffi::c_int;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 /// Log pages (16 KB each) after which a commit asks for a checkpoint: the threshold the
 /// automatic checkpoint had, 64 MB.
-pub(super) const PAGES: i32 = 4_000;
+const PAGES: i32 = 4_000;
 
 /// Log pages after which the writer checkpoints itself after committing, because the
 /// checkpointer has fallen behind: a checkpoint that runs alongside the writer cannot
 /// start the log again from the top, so under a long stream of large commits the log
 /// would otherwise grow without bound. 1 GB.
-pub(super) const CEILING: i32 = 64_000;
+const CEILING: i32 = 64_000;
 
 enum Wake {
     Checkpoint,
@@ -38,37 +40,43 @@ pub(super) struct Checkpointer {
     thread: Option<JoinHandle<()>>,
 }
 
-/// What a commit calls to ask for a checkpoint. It never waits: a request made while
-/// one is pending is the same request.
-#[derive(Debug, Clone)]
-pub(super) struct Request(SyncSender<Wake>);
-
-impl Request {
-    pub(super) fn checkpoint(&self) {
-        // Full means one is already pending; disconnected means the store is closing.
-        let _ = self.0.try_send(Wake::Checkpoint);
-    }
-}
-
 impl Checkpointer {
-    /// Starts the thread with `conn`, a read-write connection of its own.
-    pub(super) fn start(conn: Connection) -> Result<(Self, Request)> {
+    /// Starts the thread with `conn`, a read-write connection of its own, and has the
+    /// `writer`'s commits wake it, in place of SQLite's automatic checkpoint (which is
+    /// also a commit hook). A commit that leaves the log over [`PAGES`] only asks for a
+    /// checkpoint; past [`CEILING`] the writer waits for a full one itself.
+    pub(super) fn start(writer: &mut Connection, conn: Connection) -> Result<Self> {
         let (wake, woken) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("kith-sqlite-checkpoint".into())
             .spawn(move || run(&conn, &woken))
             .map_err(|e| StoreError::Database(format!("cannot start the SQLite checkpoint thread: {e}")))?;
-        Ok((Checkpointer { wake: wake.clone(), thread: Some(thread) }, Request(wake)))
+        let request = wake.clone();
+        writer.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
+            if pages >= CEILING {
+                // The commit has happened whatever the checkpoint does.
+                warn_if_failed(wal.checkpoint_v2(CheckpointMode::FULL));
+            } else if pages >= PAGES {
+                // Full means one is already pending; disconnected means the store is closing.
+                let _ = request.try_send(Wake::Checkpoint);
+            }
+            Ok(())
+        }))?;
+        Ok(Checkpointer { wake, thread: Some(thread) })
     }
 }
 
 fn run(conn: &Connection, woken: &Receiver<Wake>) {
     while let Ok(Wake::Checkpoint) = woken.recv() {
-        if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
-            // The next commit over the threshold asks again; nothing is lost meanwhile,
-            // as the pages stay in the log.
-            tracing::warn!("SQLite checkpoint failed, to be retried after the next write: {e}");
-        }
+        warn_if_failed(conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE));
+    }
+}
+
+/// A failed checkpoint loses nothing (the pages stay in the log), and the next commit
+/// over the threshold asks again.
+fn warn_if_failed<T>(checkpoint: rusqlite::Result<T>) {
+    if let Err(e) = checkpoint {
+        tracing::warn!("SQLite checkpoint failed, to be retried after the next write: {e}");
     }
 }
 
