@@ -92,6 +92,9 @@ test('refer, accept by link, four weeks on the link worker records "still attend
   await expect(group).toHaveURL(new RegExp(`${first}$`));
   await expect(group.getByRole('heading', { level: 1 })).toHaveText('Morgan Synthetic');
   await expect(group.locator('main')).toContainText('07700900321');
+  // Only what the consent covers: no well-being answers, no "what matters".
+  await expect(group.locator('main')).not.toContainText('At referral');
+  await expect(group.locator('main')).not.toContainText('Meeting people who like walking');
   await expectAccessible(group, 'the referral, opened by link');
   await group.getByLabel('Accept').check();
   await group.getByRole('button', { name: 'Save' }).click();

@@ -356,7 +356,34 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only entries before this sequence number, for paging back.
     pub before_seq: Option<i64>,
+    /// Only entries by these users or about them (a user as the record): an area
+    /// administrator's view. `None` reads every entry (the command line).
+    pub people: Option<Vec<Uuid>>,
     pub limit: u32,
+}
+
+/// The areas in which `user` holds `permission` through an area-wide grant.
+pub fn areas_with(user: &UserRecord, permission: Permission) -> Vec<Uuid> {
+    user.grants
+        .iter()
+        .filter(|g| g.role.allows(permission))
+        .filter_map(|g| match g.scope {
+            Scope::Area(area) => Some(area),
+            Scope::Organisation(_) => None,
+        })
+        .collect()
+}
+
+/// The people who belong to any of `areas`: a grant on the area itself, or on an
+/// organisation in it. An area administrator's audit log is about these people.
+pub fn people_within(users: &[UserRecord], organisations: &[Organisation], areas: &[Uuid]) -> Vec<Uuid> {
+    let in_areas = |scope: Scope| match scope {
+        Scope::Area(area) => areas.contains(&area),
+        Scope::Organisation(org) => {
+            organisations.iter().any(|o| o.id == org && o.areas.iter().any(|a| areas.contains(a)))
+        }
+    };
+    users.iter().filter(|u| u.grants.iter().any(|g| in_areas(g.scope))).map(|u| u.id).collect()
 }
 
 #[cfg(test)]

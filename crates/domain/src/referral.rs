@@ -227,6 +227,25 @@ pub enum DeclineReason {
 }
 
 impl DeclineReason {
+    pub const ALL: [DeclineReason; 6] = [
+        DeclineReason::NoCapacity,
+        DeclineReason::NotEligible,
+        DeclineReason::OutOfArea,
+        DeclineReason::NotRunning,
+        DeclineReason::PersonDeclined,
+        DeclineReason::Other,
+    ];
+
+    /// The reason a note gives: one of the labels, as the web's list sends it, or its
+    /// snake_case name. Anything else is free text, which Kith does not keep in the clear.
+    pub fn from_note(note: &str) -> Option<DeclineReason> {
+        let note = note.trim();
+        DeclineReason::ALL.into_iter().find(|r| {
+            note.eq_ignore_ascii_case(r.label())
+                || serde_json::to_value(r).ok().and_then(|v| v.as_str().map(|c| c == note)).unwrap_or(false)
+        })
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             DeclineReason::NoCapacity => "No space just now",
@@ -798,13 +817,84 @@ pub struct ReferralEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatientDetails {
     pub name: String,
-    pub birth_date: chrono::NaiveDate,
+    /// Always held by the practice; `None` only in what a group is shown.
+    #[serde(default)]
+    pub birth_date: Option<chrono::NaiveDate>,
     pub nhs_number: Option<NhsNumber>,
     pub local_id: Option<String>,
     pub email: Option<String>,
     pub mobile: Option<String>,
     pub phone: Option<String>,
     pub postcode: Option<String>,
+}
+
+impl PatientDetails {
+    /// What a group to which the person was referred may see under the consent Kith
+    /// records ("name, contact details and the reason for referral"): their name and how
+    /// to reach them. Never the NHS number, local id, date of birth or postcode.
+    pub fn shared_with_group(&self) -> PatientDetails {
+        PatientDetails {
+            name: self.name.clone(),
+            birth_date: None,
+            nhs_number: None,
+            local_id: None,
+            email: self.email.clone(),
+            mobile: self.mobile.clone(),
+            phone: self.phone.clone(),
+            postcode: None,
+        }
+    }
+}
+
+/// Whether what was typed could be the stored person: the same name (ignoring case,
+/// spaces and punctuation) and date of birth.
+pub fn same_person(stored: &PatientDetails, name: &str, birth_date: Option<chrono::NaiveDate>) -> bool {
+    let fold = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
+    fold(&stored.name) == fold(name) && stored.birth_date.is_some() && stored.birth_date == birth_date
+}
+
+/// A name partly hidden, for checking it is the right person without showing it whole:
+/// "Jo Synthetic" becomes "J• S••••••••".
+pub fn masked_name(name: &str) -> String {
+    name.split_whitespace()
+        .map(|word| {
+            let mut chars = word.chars();
+            let first = chars.next().map(String::from).unwrap_or_default();
+            first + &"\u{2022}".repeat(chars.count())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A phone number with all but its last three digits hidden.
+pub fn masked_number(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let keep = digits.len().saturating_sub(3);
+    digits.iter().enumerate().map(|(i, d)| if i < keep { '\u{2022}' } else { *d }).collect()
+}
+
+/// What of a referral a community group may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupShare {
+    /// A referral, with consent, still open to the group: what the consent covers.
+    Consented,
+    /// Declined, cancelled or re-routed: only that it ended.
+    Ended,
+    /// A signpost, or a referral not sent to a group: nothing.
+    Nothing,
+}
+
+impl ReferralRecord {
+    /// What the group it was sent to may see of it. A signpost shares nothing; a referral
+    /// shares what the consent covers until it is declined, cancelled or re-routed (a
+    /// re-routed referral is declined here and sent on as a new one).
+    pub fn group_share(&self) -> GroupShare {
+        match (self.kind, self.group_id, self.status) {
+            (ReferralKind::Signpost, _, _) | (_, None, _) => GroupShare::Nothing,
+            (_, Some(_), TaskStatus::Rejected | TaskStatus::Cancelled) => GroupShare::Ended,
+            (_, Some(_), _) => GroupShare::Consented,
+        }
+    }
 }
 
 /// Consent to share, as recorded.
@@ -826,4 +916,18 @@ pub struct ReferralDetails {
     pub what_matters: String,
     pub consent: Option<Consent>,
     pub safeguarding_note: Option<String>,
+}
+
+impl ReferralDetails {
+    /// What the group sees: the reason for referral and the consent itself. "What
+    /// matters" and the safeguarding note stay with the practice (the record's
+    /// `safeguarding` flag tells the group to speak to the practice first).
+    pub fn shared_with_group(&self) -> ReferralDetails {
+        ReferralDetails {
+            reason: self.reason.clone(),
+            what_matters: String::new(),
+            consent: self.consent.clone(),
+            safeguarding_note: None,
+        }
+    }
 }

@@ -328,8 +328,8 @@ pub fn is_email(s: &str) -> bool {
         && !domain.contains("..")
 }
 
-/// An absolute URI (RFC 3986) with a scheme, such as `https://example.org/page` or
-/// `mailto:a@b.org`. Web addresses must name a host, and a port must be a number. Only
+/// An absolute web address (RFC 3986) with the scheme `http` or `https`, such as
+/// `https://example.org/page`. It must name a host, and a port must be a number. Only
 /// the characters a URI may hold are allowed: anything else must be percent-encoded.
 pub fn is_web_url(s: &str) -> bool {
     const ALLOWED: &str = "-._~:/?#[]@!$&'()*+,;=%";
@@ -344,8 +344,10 @@ pub fn is_web_url(s: &str) -> bool {
     if !scheme_ok || rest.is_empty() {
         return false;
     }
+    // Only web addresses: they are shown as links and passed on through ORUK and FHIR,
+    // where `javascript:`, `data:` or `file:` would run or open something else.
     if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
-        return true;
+        return false;
     }
     let Some(after) = rest.strip_prefix("//") else {
         return false;
@@ -420,7 +422,9 @@ mod tests {
     #[test]
     fn urls() {
         assert!(is_web_url("https://www.urban-yoga.net"));
-        assert!(is_web_url("mailto:help@example.org"));
+        for other in ["mailto:help@example.org", "javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x"] {
+            assert!(!is_web_url(other), "{other}: only http and https are links");
+        }
         assert!(!is_web_url("example/counselling"));
         assert!(!is_web_url("www.example.org"));
         assert!(!is_web_url("https://"));

@@ -26,6 +26,8 @@ pub enum IssueType {
     /// Someone else changed it first.
     Conflict,
     NotFound,
+    /// No longer available to this client (FHIR's `deleted`): a referral that ended.
+    Deleted,
     Forbidden,
     Login,
     Security,

@@ -27,7 +27,9 @@ pub struct Patient {
     pub name: Vec<HumanName>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telecom: Vec<ContactPoint>,
-    pub birth_date: NaiveDate,
+    /// Absent in what a community group is shown: the consent does not cover it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub address: Vec<Address>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

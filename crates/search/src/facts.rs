@@ -155,6 +155,8 @@ pub struct ServiceFacts {
     pub languages: Vec<String>,
     pub accessibility: Vec<&'static str>,
     pub free: bool,
+    /// Temporarily closed (the only other status the index holds is active).
+    pub closed: bool,
     pub min_age: u64,
     pub max_age: u64,
     pub modified: i64,
@@ -280,6 +282,7 @@ pub fn facts(s: &Service) -> ServiceFacts {
     f.languages.dedup();
 
     f.free = is_free(s);
+    f.closed = s.status != kith_domain::ServiceStatus::Active;
     f.min_age = s.minimum_age.filter(|a| *a >= 0.0).map_or(0, |a| a.floor() as u64);
     f.max_age = s.maximum_age.filter(|a| *a >= 0.0).map_or(200, |a| a.ceil() as u64);
     f.modified = s.last_modified.map_or(0, |t| t.timestamp());

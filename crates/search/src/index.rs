@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 /// Bumped whenever the schema or what goes into it changes; an index built by another
 /// version is rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
@@ -40,6 +40,8 @@ pub(crate) struct Fields {
     pub points: Field,
     pub slots: Field,
     pub free: Field,
+    /// 1 for a temporarily closed service: found only when asked for.
+    pub closed: Field,
     pub min_age: Field,
     pub max_age: Field,
     pub modified: Field,
@@ -71,6 +73,7 @@ fn schema() -> (Schema, Fields) {
         points: b.add_u64_field("points", FAST),
         slots: b.add_u64_field("slots", FAST),
         free: b.add_u64_field("free", FAST | INDEXED),
+        closed: b.add_u64_field("closed", INDEXED),
         min_age: b.add_u64_field("min_age", FAST),
         max_age: b.add_u64_field("max_age", FAST),
         modified: b.add_i64_field("modified", FAST),
@@ -304,6 +307,7 @@ impl SearchIndex {
             d.add_u64(x.slots, s.encode());
         }
         d.add_u64(x.free, u64::from(f.free));
+        d.add_u64(x.closed, u64::from(f.closed));
         d.add_u64(x.min_age, f.min_age);
         d.add_u64(x.max_age, f.max_age);
         d.add_i64(x.modified, f.modified);
@@ -371,8 +375,21 @@ impl SearchIndex {
         if q.free {
             must.push(filter(Box::new(TermQuery::new(Term::from_field_u64(x.free, 1), IndexRecordOption::Basic))));
         }
-        let query: Box<dyn Query> =
-            if must.is_empty() { Box::new(AllQuery) } else { Box::new(BooleanQuery::new(must)) };
+        // A temporarily closed service is not somewhere to send a person today.
+        let open_only = !q.include_closed;
+        let query: Box<dyn Query> = match (must.is_empty(), open_only) {
+            (true, false) => Box::new(AllQuery),
+            (empty, _) => {
+                if empty {
+                    must.push((Occur::Must, Box::new(AllQuery)));
+                }
+                if open_only {
+                    let closed = TermQuery::new(Term::from_field_u64(x.closed, 1), IndexRecordOption::Basic);
+                    must.push((Occur::MustNot, Box::new(closed)));
+                }
+                Box::new(BooleanQuery::new(must))
+            }
+        };
 
         let collector = ResultCollector {
             filters: Filters::from_query(q, area_codes),

@@ -78,6 +78,8 @@ pub struct SearchQuery {
     pub needs: Vec<String>,
     pub near: Option<Near>,
     pub free: bool,
+    /// Find temporarily closed services too (the ORUK API, or a person who asks).
+    pub include_closed: bool,
     /// The person's age range: services whose eligibility overlaps it.
     pub minimum_age: Option<u32>,
     pub maximum_age: Option<u32>,
@@ -107,6 +109,7 @@ impl Default for SearchQuery {
             needs: Vec::new(),
             near: None,
             free: false,
+            include_closed: false,
             minimum_age: None,
             maximum_age: None,
             day: None,

@@ -50,7 +50,14 @@ fn brute_force(services: &[Service], gone: &BTreeSet<Uuid>, near: &Near) -> BTre
 }
 
 fn found(index: &SearchIndex, near: &Near) -> BTreeSet<Uuid> {
-    let q = SearchQuery { near: Some(near.clone()), limit: 10_000, facets: false, ..Default::default() };
+    // Geometry only: closed services too, as the brute force counts them.
+    let q = SearchQuery {
+        near: Some(near.clone()),
+        limit: 10_000,
+        facets: false,
+        include_closed: true,
+        ..Default::default()
+    };
     let r = index.search(&q).unwrap();
     assert_eq!(r.total, r.hits.len(), "every match is returned at this limit");
     r.hits.iter().map(|h| h.id).collect()

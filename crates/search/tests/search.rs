@@ -81,6 +81,24 @@ async fn lonely_near_parkhead_finds_befriending_and_area_wide_services_but_not_f
     assert!(scores.windows(2).all(|w| w[0] >= w[1]));
 }
 
+/// A temporarily closed service is not somewhere to send someone today: left out unless
+/// the query asks for it.
+#[tokio::test]
+async fn temporarily_closed_services_are_found_only_when_asked_for() {
+    let d = demo().await;
+    let all = SearchQuery { limit: 1000, facets: false, include_closed: true, ..Default::default() };
+    let with_closed = d.index.search(&all).unwrap();
+    let open_only = d.index.search(&SearchQuery { include_closed: false, ..all }).unwrap();
+    assert_eq!(with_closed.total, 450);
+    let closed = with_closed.total - open_only.total;
+    assert!(closed > 0, "the demo has temporarily closed services");
+    let lonely = SearchQuery { text: Some("lonely".into()), limit: 1000, facets: false, ..Default::default() };
+    let asked = d.index.search(&SearchQuery { include_closed: true, ..lonely.clone() }).unwrap();
+    let not_asked = d.index.search(&lonely).unwrap();
+    assert!(not_asked.hits.iter().all(|h| asked.hits.iter().any(|a| a.id == h.id)));
+    assert!(asked.total >= not_asked.total);
+}
+
 #[tokio::test]
 async fn the_needs_vocabulary_and_typos() {
     let d = demo().await;

@@ -29,6 +29,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "service_locations",
         sql: include_str!("../migrations/sqlite/0009_service_locations.sql"),
     },
+    Migration {
+        version: 10,
+        name: "signposts_share_nothing",
+        sql: include_str!("../migrations/sqlite/0010_signposts_share_nothing.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -52,6 +57,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 9,
         name: "service_locations",
         sql: include_str!("../migrations/postgres/0009_service_locations.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "signposts_share_nothing",
+        sql: include_str!("../migrations/postgres/0010_signposts_share_nothing.sql"),
     },
 ];
 

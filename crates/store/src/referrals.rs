@@ -50,7 +50,8 @@ pub struct OutcomeWrite {
 /// Which referrals to list, for someone who may see only some.
 #[derive(Debug, Clone, Default)]
 pub struct ReferralQuery {
-    /// Only referrals made by, or sent to, these organisations.
+    /// Only referrals made by these organisations, or sent to them: a group is sent
+    /// referrals only (never signposts) and only until they are declined or cancelled.
     pub visible_to: Vec<Uuid>,
     pub patient: Option<Uuid>,
     pub status: Option<TaskStatus>,

@@ -857,7 +857,8 @@ fn referral_record(
         kind,
         patient_id: patient,
         service_id: id(1),
-        group_id: Some(group),
+        // A signpost is the practice's own: the store refuses one with a group.
+        group_id: (kind == ReferralKind::Referral).then_some(group),
         referrer_user: referrer,
         referrer_org: practice,
         status: TaskStatus::Requested,
@@ -890,7 +891,11 @@ async fn referrals_move_by_the_rules_with_a_timeline(store: &dyn Store, clock: &
         status: TaskStatus::Completed,
         ..referral_record(911, ReferralKind::Signpost, patient.id, group, referrer, practice, t0 + Duration::minutes(1))
     };
-    store.create_referral(signpost, step(911, TaskStatus::Completed, t0, "information given")).await.unwrap();
+    store.create_referral(signpost.clone(), step(911, TaskStatus::Completed, t0, "information given")).await.unwrap();
+    // A signpost shares nothing with a group: the database itself refuses one with a group.
+    let shared = ReferralRecord { id: id(913), group_id: Some(group), ..signpost };
+    assert!(store.create_referral(shared, step(913, TaskStatus::Completed, t0, "x")).await.is_err());
+    assert!(store.referral(id(913)).await.unwrap().is_none());
     assert_eq!(store.referral(id(910)).await.unwrap(), Some(referral.clone()));
     assert_eq!(
         store.referrals_for_group(group, 10).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
@@ -1108,6 +1113,7 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
             r.kind = ReferralKind::Signpost;
             r.status = TaskStatus::Completed;
             r.service_id = id(2);
+            r.group_id = None;
         }
         batch.push(rows(r, "sent", true));
     }
@@ -1116,7 +1122,8 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
     assert_eq!(store.search_referrals(&query).await.unwrap().len(), 6);
     assert_eq!(
         store.search_referrals(&ReferralQuery { visible_to: vec![group], ..query.clone() }).await.unwrap().len(),
-        6
+        5,
+        "the group is sent the referrals, never the signpost"
     );
     assert!(
         store.search_referrals(&ReferralQuery { visible_to: vec![id(905)], ..query.clone() }).await.unwrap().is_empty()

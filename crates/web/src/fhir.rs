@@ -52,7 +52,10 @@ fn base(state: &AppState) -> String {
 
 fn reply(status: StatusCode, body: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(json) => (status, [(header::CONTENT_TYPE, FHIR_JSON)], json).into_response(),
+        // Resources name patients: no browser or proxy keeps a copy.
+        Ok(json) => {
+            (status, [(header::CONTENT_TYPE, FHIR_JSON), (header::CACHE_CONTROL, "no-store")], json).into_response()
+        }
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, &e.to_string()),
     }
 }
@@ -61,7 +64,9 @@ fn reply(status: StatusCode, body: &impl serde::Serialize) -> Response {
 fn problem(status: StatusCode, code: IssueType, diagnostics: &str) -> Response {
     let outcome = kith_fhir::operation_outcome(IssueSeverity::Error, code, diagnostics);
     match serde_json::to_vec(&outcome) {
-        Ok(json) => (status, [(header::CONTENT_TYPE, FHIR_JSON)], json).into_response(),
+        Ok(json) => {
+            (status, [(header::CONTENT_TYPE, FHIR_JSON), (header::CACHE_CONTROL, "no-store")], json).into_response()
+        }
         Err(_) => status.into_response(),
     }
 }
@@ -80,6 +85,7 @@ fn refused(e: ReferralError) -> Response {
         }
         ReferralError::Invalid(m) => problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::BusinessRule, &m),
         ReferralError::Conflict(m) => problem(StatusCode::CONFLICT, IssueType::Conflict, &m),
+        ReferralError::Ended(m) => problem(StatusCode::GONE, IssueType::Deleted, &m),
         e => {
             tracing::error!(error = %e, "FHIR request failed");
             problem(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "Kith cannot answer just now; try again")
@@ -149,9 +155,19 @@ impl Loaded {
 }
 
 async fn load(state: &AppState, user: &UserRecord, actor: &crate::auth::Actor, id: Uuid) -> Result<Loaded, Response> {
+    load_checked(state, user, actor, id).await.map_err(refused)
+}
+
+/// A referral with its names, or why `user` may not have it.
+async fn load_checked(
+    state: &AppState,
+    user: &UserRecord,
+    actor: &crate::auth::Actor,
+    id: Uuid,
+) -> Result<Loaded, ReferralError> {
     let referrals = state.referrals();
-    let (referral, details) = referrals.referral_details(user, actor, id).await.map_err(refused)?;
-    let patient = referrals.patient_details(user, actor, referral.patient_id, "FHIR API").await.map_err(refused)?.name;
+    let (referral, details) = referrals.referral_details(user, actor, id).await?;
+    let patient = referrals.patient_details(user, actor, referral.patient_id, "FHIR API").await?.name;
     let org_name = |id: Uuid| {
         let store = state.store.clone();
         async move { store.organisation(id).await.ok().flatten().map(|o| o.name) }
@@ -261,13 +277,9 @@ pub async fn observation(
     };
     let actor = viewer.actor(ip);
     if let Some(referral) = id.strip_prefix("outcome-").and_then(|r| Uuid::parse_str(r).ok()) {
-        let (record, _) = match state.referrals().referral_details(user, &actor, referral).await {
+        let (record, _, follow_up) = match state.referrals().measures(user, &actor, referral).await {
             Ok(found) => found,
             Err(e) => return refused(e),
-        };
-        let follow_up = match state.store.follow_up(referral).await {
-            Ok(f) => f,
-            Err(e) => return store_failed(e),
         };
         return match follow_up.and_then(|f| kith_fhir::outcome_observation(&base(&state), &f, record.patient_id)) {
             Some(o) => reply(StatusCode::OK, &o),
@@ -280,7 +292,8 @@ pub async fn observation(
         Ok(None) => return not_found("Observation"),
         Err(e) => return store_failed(e),
     };
-    if let Err(e) = state.referrals().referral_details(user, &actor, measure.referral_id).await {
+    // The practice's record: the consent does not cover it, so no group sees it.
+    if let Err(e) = state.referrals().measures(user, &actor, measure.referral_id).await {
         return refused(e);
     }
     let referrals = state.referrals();
@@ -403,7 +416,10 @@ async fn search_referrals(
         _ => None,
     };
     let request_status = match (kind, search.status.as_deref()) {
-        ("ServiceRequest", Some(code @ ("active" | "on-hold" | "completed" | "revoked"))) => Some(code.to_owned()),
+        ("ServiceRequest", Some("active")) => Some(kith_fhir::RequestStatus::Active),
+        ("ServiceRequest", Some("on-hold")) => Some(kith_fhir::RequestStatus::OnHold),
+        ("ServiceRequest", Some("completed")) => Some(kith_fhir::RequestStatus::Completed),
+        ("ServiceRequest", Some("revoked")) => Some(kith_fhir::RequestStatus::Revoked),
         ("ServiceRequest", Some(code)) => {
             return bad_search(&format!("{code:?} is not a status: use active, on-hold, completed or revoked"));
         }
@@ -424,11 +440,25 @@ async fn search_referrals(
         Ok(f) => f,
         Err(e) => return refused(e),
     };
-    let mut resources = Vec::new();
-    for referral in &found {
-        let loaded = match load(state, user, &actor, referral.id).await {
+    // A ServiceRequest's status follows from the referral's, so the page is chosen
+    // before anything is opened: only the referrals shown are read (and audited).
+    let (window, more): (Vec<&ReferralRecord>, bool) = match request_status {
+        Some(wanted) => {
+            let matching: Vec<&ReferralRecord> =
+                found.iter().filter(|r| kith_fhir::RequestStatus::of(r.status) == wanted).collect();
+            let more = matching.len() > (search.offset + search.count) as usize;
+            (matching.into_iter().skip(search.offset as usize).take(search.count as usize).collect(), more)
+        }
+        None => (found.iter().take(search.count as usize).collect(), found.len() > search.count as usize),
+    };
+    let mut page = Vec::new();
+    for referral in window {
+        // A referral this person may not open (one that ended, for a group) is left out
+        // of the results; it does not refuse the whole search.
+        let loaded = match load_checked(state, user, &actor, referral.id).await {
             Ok(l) => l,
-            Err(r) => return r,
+            Err(ReferralError::Forbidden(_) | ReferralError::Ended(_)) => continue,
+            Err(e) => return refused(e),
         };
         let resource: Resource = if kind == "Task" {
             match task_of(state, &loaded).await {
@@ -436,28 +466,10 @@ async fn search_referrals(
                 Err(r) => return r,
             }
         } else {
-            let sr = kith_fhir::service_request(&base(state), &loaded.referral, &loaded.details, &loaded.names());
-            if let Some(wanted) = &request_status {
-                let status = serde_json::to_value(&sr).ok().and_then(|v| v["status"].as_str().map(str::to_owned));
-                if status.as_deref() != Some(wanted.as_str()) {
-                    continue;
-                }
-            }
-            sr.into()
+            kith_fhir::service_request(&base(state), &loaded.referral, &loaded.details, &loaded.names()).into()
         };
-        resources.push(resource);
+        page.push(resource);
     }
-    let (page, more) = if request_status.is_some() {
-        let total = resources.len();
-        let page: Vec<Resource> =
-            resources.into_iter().skip(search.offset as usize).take(search.count as usize).collect();
-        let more = total > (search.offset + search.count) as usize;
-        (page, more)
-    } else {
-        let more = resources.len() > search.count as usize;
-        resources.truncate(search.count as usize);
-        (resources, more)
-    };
     let total = u64::from(search.offset) + page.len() as u64 + u64::from(more);
     let next = next_url(state, kind, raw, &search, more);
     let bundle = kith_fhir::bundle_searchset(&base(state), &self_url(state, kind, raw), total, page, next);
@@ -509,11 +521,12 @@ pub async fn search_observations(
     let referrals = state.referrals();
     let mut resources: Vec<Resource> = Vec::new();
     for referral in &found {
-        let (measures, follow_up) =
-            match (state.store.measures(referral.id).await, state.store.follow_up(referral.id).await) {
-                (Ok(m), Ok(f)) => (m, f),
-                (Err(e), _) | (_, Err(e)) => return store_failed(e),
-            };
+        // Only the practice sees well-being answers and follow-up outcomes.
+        let (_, measures, follow_up) = match referrals.measures(user, &actor, referral.id).await {
+            Ok(found) => found,
+            Err(ReferralError::Forbidden(_)) => continue,
+            Err(e) => return refused(e),
+        };
         for m in &measures {
             resources.push(kith_fhir::measure_observation(&base(&state), m, referrals.instrument()).into());
         }

@@ -121,6 +121,47 @@ impl Mailer for SmtpMailer {
 pub struct FileMailer {
     pub dir: PathBuf,
     pub from: String,
+    /// How long a written message is kept before it is deleted. Messages hold sign-in
+    /// links and patients' numbers, so they are readable by Kith's own user only and do
+    /// not pile up.
+    pub keep_for: std::time::Duration,
+}
+
+/// How long [`FileMailer`] keeps what it writes, unless told otherwise.
+pub const FILE_MAILER_KEEPS: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Writes `text` to `path` in `dir`, readable and writable by this user only, and
+/// deletes earlier messages in `dir` older than `keep_for`.
+fn write_private(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    text: &str,
+    keep_for: std::time::Duration,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())?;
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.ends_with(".eml") || name.ends_with(".sms.txt")) {
+            continue;
+        }
+        let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|at| at.elapsed().ok());
+        if old.is_some_and(|age| age > keep_for) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// A header value on one line, so a subject cannot add headers.
@@ -130,7 +171,7 @@ fn one_line(s: &str) -> String {
 
 impl FileMailer {
     pub fn new(dir: PathBuf) -> FileMailer {
-        FileMailer { dir, from: "Kith <kith@localhost>".into() }
+        FileMailer { dir, from: "Kith <kith@localhost>".into(), keep_for: FILE_MAILER_KEEPS }
     }
 
     /// The message as RFC 5322 text, UTF-8 body in quoted-printable-free 8bit.
@@ -154,11 +195,8 @@ impl Mailer for FileMailer {
         let now = kith_domain::SystemClock.now();
         let text = self.render(email, now);
         let path = self.dir.join(format!("{}-{}.eml", now.format("%Y%m%dT%H%M%S"), email.id));
-        let dir = self.dir.clone();
-        let write = move || {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(&path, text).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-        };
+        let (dir, keep_for) = (self.dir.clone(), self.keep_for);
+        let write = move || write_private(&dir, &path, &text, keep_for);
         match tokio::task::spawn_blocking(write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(SendError::Temporary(e.to_string())),
@@ -173,11 +211,8 @@ impl Texter for FileMailer {
         let now = kith_domain::SystemClock.now();
         let content = format!("To: {}\n\n{}\n", one_line(&text.to), text.body);
         let path = self.dir.join(format!("{}-{}.sms.txt", now.format("%Y%m%dT%H%M%S"), text.id));
-        let dir = self.dir.clone();
-        let write = move || {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(&path, content)
-        };
+        let (dir, keep_for) = (self.dir.clone(), self.keep_for);
+        let write = move || write_private(&dir, &path, &content, keep_for);
         match tokio::task::spawn_blocking(write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(SendError::Temporary(e.to_string())),
@@ -413,6 +448,33 @@ mod tests {
         assert!(text.contains("Subject: Hello  Bcc: evil@example.org\r\n"), "{text}");
         assert!(!text.contains("\r\nBcc:"));
         assert!(text.ends_with("Line one\r\nLine two\r\n"));
+    }
+
+    /// Written messages are private to Kith's user and deleted once old (finding 6).
+    #[tokio::test]
+    async fn written_messages_are_private_and_do_not_pile_up() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        let mut mailer = FileMailer::new(outbox.clone());
+        let email = |n: u128| Email {
+            id: Uuid::from_u128(n),
+            to: "sam@example.org".into(),
+            subject: "Hi".into(),
+            body: "x".into(),
+        };
+        Mailer::send(&mailer, &email(1)).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&outbox).unwrap().map(|f| f.unwrap().path()).collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(&outbox).unwrap().permissions().mode() & 0o777, 0o700);
+        mailer.keep_for = std::time::Duration::ZERO;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        Texter::send_text(&mailer, &Text { id: Uuid::from_u128(2), to: "07700900123".into(), body: "y".into() })
+            .await
+            .unwrap();
+        let left: Vec<_> = std::fs::read_dir(&outbox).unwrap().map(|f| f.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "older messages are deleted, the newest too once past its time: {left:?}");
     }
 
     #[test]

@@ -292,6 +292,8 @@ async fn service_filters(state: &AppState, p: &Params, page: PageRequest) -> Api
     let taxonomy_term_id = p.uuid("taxonomy_term_id")?;
     let taxonomy_id = p.uuid("taxonomy_id")?;
     let mut query = SearchQuery {
+        // The API lists every service it holds, with its status, as ORUK expects.
+        include_closed: true,
         text: p.str("search").map(|s| s.chars().take(200).collect()),
         organization_id: p.uuid("organization_id")?,
         modified_after: p.modified_after()?,

@@ -10,8 +10,8 @@ use kith_domain::account::{Grant, OrgKind, Permission, Role, Scope, Sealed, User
 use kith_domain::postcode::Postcode;
 pub use kith_domain::referral::{Consent, PatientDetails, ReferralDetails};
 use kith_domain::referral::{
-    ContactMethod, FollowUp, Instrument, LinksCount, MeasureRecord, NhsNumber, Ons4, Outcome, PatientRecord,
-    ReferralEvent, ReferralKind, ReferralRecord, Reminder, Stage, TaskStatus,
+    ContactMethod, DeclineReason, FollowUp, GroupShare, Instrument, LinksCount, MeasureRecord, NhsNumber, Ons4,
+    Outcome, PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, Reminder, Stage, TaskStatus,
 };
 use kith_store::accounts::seal_context;
 use kith_store::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery};
@@ -33,6 +33,9 @@ pub enum ReferralError {
     Forbidden(String),
     #[error("no such {0}")]
     NotFound(&'static str),
+    /// A referral the group may no longer see, beyond that it ended.
+    #[error("{0}")]
+    Ended(String),
     /// Someone else changed the referral first.
     #[error("{0}")]
     Conflict(String),
@@ -103,6 +106,21 @@ pub struct Referrals {
     public_url: String,
     /// Days from a referral to its follow-up.
     follow_up_days: i64,
+}
+
+/// How someone stands to a referral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Practice,
+    Group(GroupShare),
+    Neither,
+}
+
+fn ended_message(referral: &ReferralRecord) -> String {
+    format!(
+        "This referral has ended ({}). Kith no longer shows the person's details to your group.",
+        referral.status.label().to_lowercase()
+    )
 }
 
 fn grants_in(user: &UserRecord, permission: Permission) -> impl Iterator<Item = &Grant> {
@@ -198,6 +216,18 @@ impl Referrals {
             .any(|g| g.role != Role::VcsMember && g.scope == Scope::Organisation(org))
     }
 
+    /// How `user` stands to `referral`: its practice's staff see all of it; the group it
+    /// was sent to, what the consent covers while it is open.
+    fn side(user: &UserRecord, referral: &ReferralRecord) -> Side {
+        if Self::works_at(user, referral.referrer_org) {
+            Side::Practice
+        } else if referral.group_id.is_some_and(|g| Self::member_of(user, g)) {
+            Side::Group(referral.group_share())
+        } else {
+            Side::Neither
+        }
+    }
+
     /// Whether `user` is a member of community group `org`.
     fn member_of(user: &UserRecord, org: Uuid) -> bool {
         user.grants.iter().any(|g| g.role == Role::VcsMember && g.scope == Scope::Organisation(org))
@@ -268,7 +298,7 @@ impl Referrals {
         let keyring = self.accounts.keyring();
         let details = PatientDetails {
             name,
-            birth_date,
+            birth_date: Some(birth_date),
             nhs_number: nhs_number.clone(),
             local_id: local_id.clone(),
             email,
@@ -305,18 +335,53 @@ impl Referrals {
         why: &str,
     ) -> Result<PatientDetails, ReferralError> {
         let patient = self.store.patient(patient_id).await?.ok_or(ReferralError::NotFound("patient"))?;
-        let allowed = Self::works_at(user, patient.organisation_id) || {
+        let practice = Self::works_at(user, patient.organisation_id);
+        let group = !practice && {
             let referrals = self.store.referrals_for_patient(patient_id).await?;
-            referrals
-                .iter()
-                .any(|r| r.kind == ReferralKind::Referral && r.group_id.is_some_and(|g| Self::member_of(user, g)))
+            referrals.iter().any(|r| Self::side(user, r) == Side::Group(GroupShare::Consented))
         };
-        if !allowed {
+        if !practice && !group {
             self.accounts.audit(actor, "patient.read_refused", "patient", Some(patient_id.to_string()), why).await;
             return Err(ReferralError::Forbidden("You cannot see this person's details".into()));
         }
-        self.accounts.audit(actor, "patient.read", "patient", Some(patient_id.to_string()), why).await;
-        self.open("patients.details", patient.id, &patient.details)
+        let reason = if practice { why.to_owned() } else { format!("{why}: what the consent covers") };
+        self.accounts.audit(actor, "patient.read", "patient", Some(patient_id.to_string()), &reason).await;
+        let details: PatientDetails = self.open("patients.details", patient.id, &patient.details)?;
+        Ok(if practice { details } else { details.shared_with_group() })
+    }
+
+    /// Checks what a signpost or referral needs before anything is written: a reason
+    /// of sensible length, consent for a referral, and a service that takes referrals
+    /// through Kith. A form calls this before it adds a new patient, so a refused
+    /// referral leaves no patient behind.
+    pub async fn check_new(
+        &self,
+        kind: ReferralKind,
+        service_id: Uuid,
+        reason: &str,
+        consent: Option<&(String, String)>,
+    ) -> Result<(), ReferralError> {
+        let service = self.store.service(service_id).await?.ok_or(ReferralError::NotFound("service"))?;
+        let reason = reason.trim();
+        require(reason.chars().count() <= 2000, "Keep the reason to 2000 characters")?;
+        if kind == ReferralKind::Signpost {
+            return Ok(());
+        }
+        let Some((what, with_whom)) = consent else {
+            return Err(ReferralError::Invalid(
+                "Record the person's consent to share their details with the group before referring".into(),
+            ));
+        };
+        require(!what.trim().is_empty(), "Say what the person agreed to share")?;
+        require(!with_whom.trim().is_empty(), "Say who the person agreed to share it with")?;
+        require(!reason.is_empty(), "Give the reason for the referral")?;
+        if self.group_for(&service).await?.is_none() {
+            return Err(ReferralError::Invalid(format!(
+                "{} does not take referrals through Kith yet; signpost the person to it instead",
+                service.name
+            )));
+        }
+        Ok(())
     }
 
     /// Records a signpost, or sends a referral with consent. The group that runs the
@@ -378,7 +443,8 @@ impl Referrals {
             kind: new.kind,
             patient_id: patient.id,
             service_id: service.id,
-            group_id: group,
+            // A signpost is the practice's own record: no group sees it.
+            group_id: group.filter(|_| new.kind == ReferralKind::Referral),
             referrer_user: user.id,
             referrer_org: patient.organisation_id,
             status,
@@ -430,7 +496,11 @@ impl Referrals {
         note: &str,
     ) -> Result<ReferralRecord, ReferralError> {
         let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
-        let group_side = referral.group_id.is_some_and(|g| Self::member_of(user, g));
+        let side = Self::side(user, &referral);
+        if side == Side::Group(GroupShare::Ended) {
+            return Err(ReferralError::Ended(ended_message(&referral)));
+        }
+        let group_side = side == Side::Group(GroupShare::Consented);
         let referrer_side = Self::works_at(user, referral.referrer_org);
         let allowed = match to {
             TaskStatus::Received
@@ -452,15 +522,19 @@ impl Referrals {
         if to == TaskStatus::Rejected {
             require(!note.trim().is_empty(), "Choose why the referral is declined")?;
         }
-        let now = self.accounts.now();
-        let event = ReferralEvent {
-            seq: 0,
-            referral_id,
-            at: now,
-            actor: Some(user.id),
-            status: to,
-            note: note.chars().take(500).collect(),
+        // The timeline is stored in the clear, so it holds a reason from the list, never
+        // free text that could say something about the person.
+        let note = match DeclineReason::from_note(note) {
+            Some(reason) => reason.label(),
+            None if note.trim().is_empty() => "",
+            None => {
+                return Err(ReferralError::Invalid(
+                    "Choose a reason from the list. Kith keeps no free-text note on the timeline; write anything more in your own records".into(),
+                ));
+            }
         };
+        let now = self.accounts.now();
+        let event = ReferralEvent { seq: 0, referral_id, at: now, actor: Some(user.id), status: to, note: note.into() };
         if !self.store.move_referral(referral_id, referral.status, event).await? {
             return Err(ReferralError::Conflict(
                 "Someone else changed this referral a moment ago. Look at it again before you change it.".into(),
@@ -481,17 +555,47 @@ impl Referrals {
         referral_id: Uuid,
     ) -> Result<(ReferralRecord, ReferralDetails), ReferralError> {
         let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
-        let allowed =
-            Self::works_at(user, referral.referrer_org) || referral.group_id.is_some_and(|g| Self::member_of(user, g));
-        if !allowed {
-            self.accounts
-                .audit(actor, "referral.read_refused", "referral", Some(referral_id.to_string()), "details")
-                .await;
-            return Err(ReferralError::Forbidden("You cannot see this referral".into()));
+        let side = Self::side(user, &referral);
+        match side {
+            Side::Practice | Side::Group(GroupShare::Consented) => {}
+            Side::Group(GroupShare::Ended) => {
+                self.accounts
+                    .audit(actor, "referral.read_refused", "referral", Some(referral_id.to_string()), "ended")
+                    .await;
+                return Err(ReferralError::Ended(ended_message(&referral)));
+            }
+            Side::Group(GroupShare::Nothing) | Side::Neither => {
+                self.accounts
+                    .audit(actor, "referral.read_refused", "referral", Some(referral_id.to_string()), "details")
+                    .await;
+                return Err(ReferralError::Forbidden("You cannot see this referral".into()));
+            }
         }
         self.accounts.audit(actor, "referral.read", "referral", Some(referral_id.to_string()), "details").await;
-        let details = self.open("referrals.details", referral.id, &referral.details)?;
+        let details: ReferralDetails = self.open("referrals.details", referral.id, &referral.details)?;
+        let details = if side == Side::Practice { details } else { details.shared_with_group() };
         Ok((referral, details))
+    }
+
+    /// A referral's outcome measures (ONS4 answers) and its follow-up, for the staff of
+    /// the practice that made it. The consent does not cover them, so a group never sees
+    /// them.
+    pub async fn measures(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+    ) -> Result<(ReferralRecord, Vec<MeasureRecord>, Option<FollowUp>), ReferralError> {
+        let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
+        if Self::side(user, &referral) != Side::Practice {
+            self.accounts
+                .audit(actor, "referral.read_refused", "referral", Some(referral_id.to_string()), "measures")
+                .await;
+            return Err(ReferralError::Forbidden("Only the person's practice sees their well-being answers".into()));
+        }
+        let (measures, follow_up) = (self.store.measures(referral_id).await?, self.store.follow_up(referral_id).await?);
+        self.accounts.audit(actor, "referral.read", "referral", Some(referral_id.to_string()), "measures").await;
+        Ok((referral, measures, follow_up))
     }
 
     /// A group's inbox: the referrals sent to it, for its members only.
@@ -530,7 +634,7 @@ impl Referrals {
     ) -> Result<ReferralRecord, ReferralError> {
         let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
         let referrer_side = Self::works_at(user, referral.referrer_org);
-        let group_side = referral.group_id.is_some_and(|g| Self::member_of(user, g));
+        let group_side = Self::side(user, &referral) == Side::Group(GroupShare::Consented);
         if !referrer_side && !group_side {
             self.accounts
                 .audit(actor, "referral.outcome_refused", "referral", Some(referral_id.to_string()), outcome.code())

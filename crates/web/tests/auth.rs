@@ -149,6 +149,9 @@ enum Who {
     Pending,
     /// Signed in by a magic link for service A.
     LinkA,
+    /// Signed in by a magic link for one referral (whose id is service A's, so the
+    /// referral routes' ids match it).
+    LinkReferral,
     Receptionist,
     Clinician,
     LinkWorker,
@@ -165,6 +168,7 @@ const EVERYONE: &[Who] = &[
     Who::Anonymous,
     Who::Pending,
     Who::LinkA,
+    Who::LinkReferral,
     Who::Receptionist,
     Who::Clinician,
     Who::LinkWorker,
@@ -202,9 +206,16 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
             vec![Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
         }
         (_, "/signin/code") => vec![Who::Pending],
-        (_, "/signin/two-factor" | "/signout") => any_session,
+        // A link session never sets up two-step sign-in: that would make it a full session.
+        (_, "/signin/two-factor") => {
+            any_session.into_iter().filter(|w| !matches!(w, Who::LinkA | Who::LinkReferral)).collect()
+        }
+        (_, "/signout") => any_session,
         (_, "/account") => any_session.into_iter().filter(|w| *w != Who::Pending).collect(),
         ("POST", "/signout/everywhere") => MEMBERS.to_vec(),
+        (_, "/referrals/{id}" | "/referrals/{id}/status" | "/referrals/{id}/outcome") => {
+            vec![Who::LinkReferral, Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
+        }
         (_, "/services/{id}/update" | "/services/{id}/verify") => {
             vec![Who::LinkA, Who::VcsA, Who::Curator, Who::AreaAdmin]
         }
@@ -213,7 +224,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         (_, "/refer/{id}") => vec![Who::Receptionist, Who::Clinician, Who::LinkWorker],
         ("GET", "/follow-ups") => vec![Who::Receptionist, Who::Clinician, Who::LinkWorker],
         ("GET", "/reports/links") => vec![Who::LinkWorker, Who::AreaAdmin, Who::Commissioner],
-        (_, "/referrals/{id}" | "/referrals/{id}/status" | "/referrals/{id}/outcome" | "/referrals/{id}/reroute") => {
+        ("POST", "/referrals/{id}/reroute") => {
             vec![Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
         }
         (m, p) => panic!("no expectation for {m} {p}: decide who may use it and add it to expected()"),
@@ -252,6 +263,7 @@ async fn authorisation_matrix_covers_every_route_for_every_role(store: Arc<dyn S
         (Who::Commissioner, Role::Commissioner, area),
         (Who::Pending, Role::Clinician, org(PRACTICE)),
         (Who::LinkA, Role::VcsMember, org(VCS_B)),
+        (Who::LinkReferral, Role::VcsMember, org(VCS_A)),
     ] {
         users.push((who, k.user(&format!("{who:?}@example.org").to_lowercase(), role, scope).await));
     }
@@ -275,6 +287,11 @@ async fn authorisation_matrix_covers_every_route_for_every_role(store: Arc<dyn S
                 Who::LinkA => {
                     let user = &users.iter().find(|(w, _)| w == who).unwrap().1;
                     let purpose = Some((LinkPurpose::UpdateListing, id(SERVICE_A)));
+                    Some(k.session(user, SessionStage::Complete, purpose).await)
+                }
+                Who::LinkReferral => {
+                    let user = &users.iter().find(|(w, _)| w == who).unwrap().1;
+                    let purpose = Some((LinkPurpose::AnswerReferral, id(SERVICE_A)));
                     Some(k.session(user, SessionStage::Complete, purpose).await)
                 }
                 _ => {
@@ -534,6 +551,95 @@ async fn personal_fields_are_sealed_at_rest_and_keys_rotate(store: Arc<dyn Store
     k
 }
 
+/// A one-time link keeps its limit through every step of sign-in: it cannot set up a
+/// second factor, which would have started a full session without a password
+/// (security.md, finding 1).
+async fn link_sessions_cannot_enrol_a_second_factor(store: Arc<dyn Store>) {
+    let k = kith(store).await;
+    let member = k.user("shed@example.org", Role::VcsMember, Scope::Organisation(id(VCS_A))).await;
+    for purpose in [(LinkPurpose::UpdateListing, id(SERVICE_A)), (LinkPurpose::AnswerReferral, id(SERVICE_A))] {
+        let cookie = k.session(&member, SessionStage::Complete, Some(purpose)).await;
+        let setup = send(&k.app, Method::GET, "/signin/two-factor", Some(&cookie), "").await;
+        assert!(denied(&setup), "{purpose:?}: {} {}", setup.status, setup.body);
+        assert!(!setup.body.contains("name=\"enrol\""), "no secret is offered to a link session");
+        // Even with a secret sealed to this session, the step is refused.
+        let digest = kith_auth::token::digest(cookie.split('=').nth(1).unwrap());
+        let secret = Secret::generate();
+        let sealed = k.state.accounts.keyring().seal(&secret.to_base32(), &format!("enrol:{digest}"));
+        let code = secret.code_at(k.clock.now().timestamp());
+        let body = form(&[("enrol", &sealed), ("code", &code)]);
+        let submit = send(&k.app, Method::POST, "/signin/two-factor", Some(&cookie), &body).await;
+        assert!(denied(&submit), "{purpose:?}: {} {}", submit.status, submit.body);
+        assert!(submit.session_cookie().is_none(), "no new session");
+        let inbox = send(&k.app, Method::GET, "/inbox", Some(&cookie), "").await;
+        assert!(denied(&inbox), "the link session still cannot open the inbox");
+        let user = k.state.store.user(member.id).await.unwrap().unwrap();
+        assert!(user.totp_secret.is_none(), "no second factor was set up");
+    }
+}
+
+/// An area administrator reads and exports only their own area's events (finding 3).
+async fn the_audit_log_is_scoped_to_the_admins_area(store: Arc<dyn Store>) {
+    let k = kith(store).await;
+    let other_area = id(30);
+    let other_practice = id(31);
+    k.state.store.put_area(Area { id: other_area, kind: AreaKind::Pcn, name: "North PCN".into() }).await.unwrap();
+    k.state
+        .store
+        .put_organisation(Organisation {
+            id: other_practice,
+            kind: OrgKind::Practice,
+            name: "Northside Surgery".into(),
+            ods_code: Some("98765".into()),
+            directory_id: None,
+            areas: vec![other_area],
+        })
+        .await
+        .unwrap();
+    let ours = k.user("ada@example.org", Role::AreaAdmin, Scope::Area(id(AREA))).await;
+    let theirs = k.user("nora@example.org", Role::AreaAdmin, Scope::Area(other_area)).await;
+    let our_worker = k.user("lw@example.org", Role::LinkWorker, Scope::Organisation(id(PRACTICE))).await;
+    let their_worker = k.user("north@example.org", Role::LinkWorker, Scope::Organisation(other_practice)).await;
+    for (user, what) in [(&our_worker, "ours-marker"), (&their_worker, "theirs-marker")] {
+        k.state.accounts.audit(&Actor::of(user, None), "patient.read", "patient", Some(what.into()), what).await;
+    }
+    // A failed sign-in against a user of the other area.
+    let wrong = form(&[("email", "north@example.org"), ("password", "not the password")]);
+    send(&k.app, Method::POST, "/signin", None, &wrong).await;
+    let ours_cookie = k.session(&ours, SessionStage::Complete, None).await;
+    let page = send(&k.app, Method::GET, "/admin/audit", Some(&ours_cookie), "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("ours-marker"), "{}", page.body);
+    assert!(!page.body.contains("theirs-marker"), "another area's events are not shown");
+    let csv = send(&k.app, Method::GET, "/admin/audit.csv", Some(&ours_cookie), "").await;
+    assert!(csv.body.contains("ours-marker") && !csv.body.contains("theirs-marker"), "{}", csv.body);
+    assert!(!csv.body.contains(&their_worker.id.to_string()), "nor their failed sign-ins");
+    let theirs_cookie = k.session(&theirs, SessionStage::Complete, None).await;
+    let csv = send(&k.app, Method::GET, "/admin/audit.csv", Some(&theirs_cookie), "").await;
+    assert!(csv.body.contains("theirs-marker") && !csv.body.contains("ours-marker"), "{}", csv.body);
+    assert!(
+        csv.body.lines().any(|l| l.contains(",sign_in_failed,") && l.contains(&their_worker.id.to_string())),
+        "{}",
+        csv.body
+    );
+}
+
+/// The Links report refuses dates at the calendar's edges with a message (it panicked),
+/// and its CSV is never cached (finding 6).
+async fn the_links_report_refuses_extreme_dates(store: Arc<dyn Store>) {
+    let k = kith(store).await;
+    let worker = k.user("lw@example.org", Role::LinkWorker, Scope::Organisation(id(PRACTICE))).await;
+    let cookie = k.session(&worker, SessionStage::Complete, None).await;
+    for query in ["from=-262143-01-01", "to=262142-12-31", "from=0001-01-01&to=0001-01-02", "to=+99999-01-01"] {
+        let reply = send(&k.app, Method::GET, &format!("/reports/links?{query}"), Some(&cookie), "").await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}: {}", reply.body);
+        assert!(reply.body.contains("from 1900 to 2999"), "{query}");
+    }
+    let csv = send(&k.app, Method::GET, "/reports/links?format=csv", Some(&cookie), "").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers[header::CACHE_CONTROL], "no-store");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -610,6 +716,9 @@ async fn a_group_member_asks_for_a_link_by_email(store: Arc<dyn Store>) {
 on_both_engines!(
     a_group_member_asks_for_a_link_by_email,
     authorisation_matrix_covers_every_route_for_every_role,
+    link_sessions_cannot_enrol_a_second_factor,
+    the_audit_log_is_scoped_to_the_admins_area,
+    the_links_report_refuses_extreme_dates,
     sign_in_with_two_factors_rotates_the_session,
     repeated_wrong_passwords_lock_the_account_out,
     magic_links_work_once_for_one_listing,
@@ -832,6 +941,10 @@ mod provider {
             Some("expired") => claims["exp"] = json!(NOW - 3600),
             Some("audience") => claims["aud"] = json!("another-app"),
             Some("signature") => signer = &p.other_key,
+            Some("unverified") => claims["email_verified"] = json!(false),
+            Some("unstated") => {
+                claims.as_object_mut().unwrap().remove("email_verified");
+            }
             _ => {}
         }
         let mut id_token = signer.sign(&claims).unwrap();
@@ -910,6 +1023,9 @@ async fn oidc_sign_in_with_private_key_jwt() {
         ("expired", "has expired"),
         ("audience", "for another application"),
         ("signature", "signature does not match"),
+        // An email the provider does not vouch for could be anyone's (finding 6).
+        ("unverified", "has not verified this person"),
+        ("unstated", "has not verified this person"),
     ] {
         let (reply, _, _) = round_trip("ada@example.org", Some(spoil)).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{spoil}");

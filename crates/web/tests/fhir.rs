@@ -137,6 +137,22 @@ async fn fhir_over_the_demo_caseload(store: Arc<dyn Store>) {
     let accepted = accepted["entry"].as_array().cloned().unwrap_or_default();
     assert!(!accepted.is_empty());
     assert!(accepted.iter().all(|e| e["resource"]["status"] == "accepted"));
+    // A status filter opens (and audits) only the referrals it returns (finding 6).
+    let reads = |store: Arc<dyn Store>| async move {
+        let q = kith_domain::account::AuditQuery {
+            action: Some("referral.read".into()),
+            limit: 5000,
+            ..Default::default()
+        };
+        store.audit(&q).await.unwrap().len()
+    };
+    let before = reads(store.clone()).await;
+    let (status, one, _) = call(&app, Method::GET, "/fhir/ServiceRequest?status=active&_count=1", &worker, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["entry"].as_array().unwrap().len(), 1);
+    assert_eq!(one["entry"][0]["resource"]["status"], "active");
+    assert!(one["link"].as_array().unwrap().iter().any(|l| l["relation"] == "next"), "more pages: {one}");
+    assert_eq!(reads(store.clone()).await - before, 1, "one referral shown, one read");
     let (_, paged, _) = call(&app, Method::GET, "/fhir/ServiceRequest?_count=2", &worker, None).await;
     assert_eq!(paged["entry"].as_array().unwrap().len(), 2);
     assert!(paged["link"].as_array().unwrap().iter().any(|l| l["relation"] == "next"));

@@ -105,6 +105,38 @@ async fn a_postcode_and_a_need_find_local_services_with_the_facts_to_choose() {
     t.cleanup().await;
 }
 
+/// A temporarily closed service is left out of search unless asked for, and wherever it
+/// is shown it says it is closed, never when it next opens (security.md, finding 8).
+#[tokio::test]
+async fn a_closed_service_is_never_shown_as_open() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let batch = kith_demo::generate(&kith_demo::DemoOptions::new(clock().now()));
+    let closed = batch
+        .services
+        .iter()
+        .find(|s| s.status == kith_domain::ServiceStatus::TemporarilyClosed && !s.service_at_locations.is_empty())
+        .expect("the demo has a temporarily closed service with a venue");
+    let id = closed.id.to_string();
+    let name = closed.name.replace(' ', "+");
+    let page = get(&app, &format!("/?q={name}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!result_ids(&page.body).contains(&id), "left out of search");
+    let asked = get(&app, &format!("/?q={name}&closed=yes")).await;
+    assert!(result_ids(&asked.body).contains(&id), "found when asked for");
+    let card = asked.body.split(&format!("id=\"service-{id}\"")).nth(1).unwrap().split("</li>").next().unwrap();
+    assert!(card.contains("Temporarily closed") && !card.contains("Next open"), "{card}");
+    let service = get(&app, &format!("/services/{id}")).await;
+    assert!(service.body.contains("Temporarily closed") && !service.body.contains("Next open"), "{}", service.body);
+    // On the shortlist, printed, and in the leaflet's rows.
+    let added = post(&app, "/shortlist", &format!("change=add&id={id}&back=/shortlist"), None).await;
+    let cookie = cookie_from(&added);
+    for uri in ["/shortlist", "/shortlist/print"] {
+        let page = get_with_cookie(&app, uri, &cookie).await;
+        assert!(page.body.contains("closed") && !page.body.contains("Next open"), "{uri}: {}", page.body);
+    }
+}
+
 #[tokio::test]
 async fn bad_input_is_explained_on_the_page_with_a_400() {
     let t = kith_store::testing::sqlite(clock()).await;
@@ -189,6 +221,16 @@ async fn the_shortlist_lives_in_a_cookie_and_prints_and_makes_a_leaflet() {
     // Only local paths are returned to.
     let away = post(&app, "/shortlist", &format!("change=add&id={}&back=https://evil.example", ids[4]), None).await;
     assert_eq!(away.headers[header::LOCATION], "/shortlist");
+    // A tab (which browsers drop, leaving `//evil.example`) or any control character in
+    // `back` stays on the site, with no 500 (finding 6).
+    for back in ["/%09/evil.example", "/%0D%0ALocation:x", "/%01", "/%7F"] {
+        let page = post(&app, "/shortlist", &format!("change=add&id={}&back={back}", ids[4]), None).await;
+        assert_eq!(
+            (page.status, page.headers[header::LOCATION].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, "/shortlist"),
+            "{back}"
+        );
+    }
     // A form that says nothing useful gets a page that says so.
     let bad = post(&app, "/shortlist", "change=add&id=nonsense", None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);

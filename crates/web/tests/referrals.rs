@@ -181,14 +181,15 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     assert!(matches!(other, Err(ReferralError::Forbidden(_))));
     let no_reason = referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::Rejected, " ").await;
     assert!(no_reason.unwrap_err().to_string().contains("why"));
-    referrals
-        .act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::Accepted, "See you Tuesday")
-        .await
-        .unwrap();
-    referrals.act(rec, &actor(rec), referral.id, TaskStatus::Cancelled, "Moved away").await.unwrap();
+    // Free text never reaches the timeline, which is stored in the clear (finding 6).
+    let free =
+        referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::Accepted, "See Jo Tuesday").await;
+    assert!(matches!(&free, Err(ReferralError::Invalid(m)) if m.contains("from the list")), "{free:?}");
+    referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::Accepted, "").await.unwrap();
+    referrals.act(rec, &actor(rec), referral.id, TaskStatus::Cancelled, "person_declined").await.unwrap();
     let late =
         referrals.act(&c.member_a, &actor(&c.member_a), referral.id, TaskStatus::InProgress, "").await.unwrap_err();
-    assert!(late.to_string().contains("cancelled and cannot be changed now"), "{late}");
+    assert!(matches!(&late, ReferralError::Ended(m) if m.contains("ended (cancelled)")), "{late}");
     // The group was told of the new referral, and the referrer when the group accepted
     // (not when they cancelled themselves). Neither email names the person.
     assert_eq!(c.state.store.outbox_counts().await.unwrap().pending, 2);
@@ -206,8 +207,10 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     for email in &emails {
         assert!(!email.contains("Jo Synthetic") && !email.contains("Lonely"), "no patient details by email: {email}");
     }
-    let steps: Vec<TaskStatus> = c.state.store.timeline(referral.id).await.unwrap().iter().map(|e| e.status).collect();
+    let timeline = c.state.store.timeline(referral.id).await.unwrap();
+    let steps: Vec<TaskStatus> = timeline.iter().map(|e| e.status).collect();
     assert_eq!(steps, [TaskStatus::Requested, TaskStatus::Accepted, TaskStatus::Cancelled]);
+    assert_eq!(timeline[2].note, "The person did not want to go ahead", "stored as the reason's label");
 
     // Every read and refusal of personal data is in the audit log.
     let audit =
@@ -254,8 +257,9 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
             format!("__Host-kith_session={token}")
         }
     };
-    let call = |method: Method, uri: String, cookie: String, body: &'static str| {
+    let call = |method: Method, uri: String, cookie: String, body: &str| {
         let app = app.clone();
+        let body = body.to_owned();
         async move {
             let request = Request::builder()
                 .method(method)
@@ -291,6 +295,37 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let sams = c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap();
     assert_eq!(sams.len(), 2, "the earlier referral and Sam's");
+    // The same NHS number with another name and birth date: never Sam's record silently
+    // (security.md, finding 9). Kith asks, showing what it holds partly hidden.
+    let other = "kind=referral&nhs_number=999+000+0026&name=Pat+Other&birth_date=1971-05-06&mobile=07700900999&contact=text&reason=Isolated&what_matters=Company&consent=yes";
+    let (status, check) = call(Method::POST, form_uri.clone(), r.clone(), other).await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert!(check.contains("Is this the right person?") && check.contains("The details you entered are different"));
+    assert!(
+        check.contains("S\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}")
+            && !check.contains("Sam Synthetic"),
+        "{check}"
+    );
+    assert!(
+        check.contains("\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}456")
+            && check.contains("January 1960"),
+        "{check}"
+    );
+    assert_eq!(c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 2, "nothing made yet");
+    let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{other}&same_person=no")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("belongs to someone your practice already holds"), "{page}");
+    // A confirmation for another record does not carry over.
+    let forged = format!("{other}&same_person={}", Uuid::new_v4());
+    let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), &forged).await;
+    assert!(status == StatusCode::OK && page.contains("Is this the right person?"), "{page}");
+    // Confirmed: the stored record is used, with its own details.
+    let sam = hidden_value(&check, "same_person");
+    let (status, _) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{other}&same_person={sam}")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sams = c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap();
+    assert_eq!(sams.len(), 3);
+    assert_eq!(sams.iter().filter(|s| s.patient_id.to_string() == sam).count(), 2, "both are Sam's");
     let (status, _) = call(Method::GET, form_uri, cookie(&c.member_a).await, "").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "groups do not refer");
 
@@ -315,6 +350,156 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     let (status, _) = call(Method::POST, format!("{page_uri}/status"), b, "to=in-progress&note=").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(c.state.store.referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Accepted);
+}
+
+/// The value of the first hidden input called `name`.
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// A signpost shares nothing with the group that runs the service; a referral shares
+/// only what the consent covers, and only until it ends (security.md, finding 2). Through
+/// the referrals service and through FHIR.
+async fn groups_see_only_what_the_consent_covers(store: Arc<dyn Store>) {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use kith_domain::account::SessionStage;
+    use tower::ServiceExt;
+
+    let c = caseload(store).await;
+    let referrals = c.state.referrals();
+    let rec = &c.receptionist;
+    let member = &c.member_a;
+    let app = kith_web::router(c.state.clone());
+    let (token, _) = c.state.accounts.start_session(member.id, SessionStage::Complete, None).await.unwrap();
+    let cookie = format!("__Host-kith_session={token}");
+    let fhir = |uri: String| {
+        let app = app.clone();
+        let cookie = cookie.clone();
+        async move {
+            let request = Request::get(&uri).header(header::HOST, "kith.test").header(header::COOKIE, cookie);
+            let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+            let status = response.status();
+            // Personal data is never kept by a browser or proxy (finding 6).
+            assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store", "{uri}");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+
+    // Signposted only, to the group's own service, with everything a practice records.
+    let mut signposted = new_patient("999 000 0018");
+    signposted.postcode = Some("G31 2ER".into());
+    let signposted = referrals.add_patient(rec, &actor(rec), signposted).await.unwrap();
+    let signpost = NewReferral {
+        kind: ReferralKind::Signpost,
+        patient_id: signposted.id,
+        service_id: id(SERVICE_A),
+        reason: "Drinking more since the divorce".into(),
+        what_matters: "Seeing my grandchildren".into(),
+        consent: None,
+        safeguarding_note: Some("Partner is controlling".into()),
+        follow_up_signpost: true,
+        baseline: Some(vec![3, 4, 2, 8]),
+    };
+    let signpost = referrals.refer(rec, &actor(rec), signpost).await.unwrap();
+    let stored = c.state.store.referral(signpost.id).await.unwrap().unwrap();
+    assert_eq!(stored.group_id, None, "a signpost is not stored with the group");
+    assert!(matches!(
+        referrals.referral_details(member, &actor(member), signpost.id).await,
+        Err(ReferralError::Forbidden(_))
+    ));
+    assert!(matches!(
+        referrals.patient_details(member, &actor(member), signposted.id, "test").await,
+        Err(ReferralError::Forbidden(_))
+    ));
+    assert!(matches!(referrals.measures(member, &actor(member), signpost.id).await, Err(ReferralError::Forbidden(_))));
+    // The database refuses a signpost with a group, whatever the code above it does.
+    let mut forced = stored.clone();
+    forced.id = Uuid::new_v4();
+    forced.group_id = Some(id(VCS_A));
+    let first = kith_domain::referral::ReferralEvent {
+        seq: 0,
+        referral_id: forced.id,
+        at: c.clock.now(),
+        actor: None,
+        status: forced.status,
+        note: String::new(),
+    };
+    let rows = kith_store::referrals::NewReferralRows { referral: forced, first, follow_up: None, baseline: None };
+    assert!(c.state.store.create_referrals(vec![rows]).await.is_err(), "the store keeps signposts from groups");
+
+    // Referred, with consent.
+    let mut referred = new_patient("999 000 0026");
+    referred.name = "Ray Synthetic".into();
+    referred.postcode = Some("G31 2ER".into());
+    let referred = referrals.add_patient(rec, &actor(rec), referred).await.unwrap();
+    let consent = Some(("Name, contact details and the reason for referral".to_owned(), "Walking group".to_owned()));
+    let referral = NewReferral {
+        kind: ReferralKind::Referral,
+        patient_id: referred.id,
+        service_id: id(SERVICE_A),
+        reason: "Lonely since moving".into(),
+        what_matters: "Getting out of the house".into(),
+        consent,
+        safeguarding_note: Some("Lives with a violent son".into()),
+        follow_up_signpost: false,
+        baseline: Some(vec![5, 5, 5, 5]),
+    };
+    let referral = referrals.refer(rec, &actor(rec), referral).await.unwrap();
+    let seen = referrals.patient_details(member, &actor(member), referred.id, "test").await.unwrap();
+    assert_eq!((seen.name.as_str(), seen.mobile.as_deref()), ("Ray Synthetic", Some("07700900123")));
+    assert_eq!((seen.nhs_number, seen.birth_date, seen.postcode), (None, None, None), "beyond the consent");
+    let full = referrals.patient_details(rec, &actor(rec), referred.id, "test").await.unwrap();
+    assert!(full.nhs_number.is_some() && full.birth_date.is_some() && full.postcode.is_some(), "the practice sees all");
+    let (record, details) = referrals.referral_details(member, &actor(member), referral.id).await.unwrap();
+    assert_eq!(details.reason, "Lonely since moving");
+    assert!(details.what_matters.is_empty() && details.safeguarding_note.is_none(), "{details:?}");
+    assert!(record.safeguarding, "the group is told there is a concern, to speak to the practice");
+    assert!(matches!(referrals.measures(member, &actor(member), referral.id).await, Err(ReferralError::Forbidden(_))));
+
+    // FHIR: the signpost-only patient no longer refuses the whole search; the Patient
+    // carries no NHS number, birth date or address; no Observation reaches the group.
+    let (status, body) = fhir("/fhir/ServiceRequest".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(&referral.id.to_string()) && !body.contains(&signpost.id.to_string()), "{body}");
+    assert!(!body.contains("Getting out of the house") && !body.contains("violent"), "{body}");
+    let (status, body) = fhir(format!("/fhir/Patient/{}", referred.id)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Ray Synthetic") && body.contains("07700900123"), "{body}");
+    for beyond in ["9990000026", "birthDate", "postalCode", "G31"] {
+        assert!(!body.contains(beyond), "{beyond} in {body}");
+    }
+    let (status, body) = fhir(format!("/fhir/Patient/{}", signposted.id)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    for patient in [signposted.id, referred.id] {
+        let (status, body) = fhir(format!("/fhir/Observation?patient=Patient/{patient}")).await;
+        assert!(status == StatusCode::OK || status == StatusCode::FORBIDDEN, "{status} {body}");
+        assert!(!body.contains("\"Observation\""), "no well-being answers for the group: {body}");
+    }
+    let measures = c.state.store.measures(signpost.id).await.unwrap();
+    let (status, _) = fhir(format!("/fhir/Observation/{}", measures[0].id)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Declined: the group knows it ended, and no more.
+    referrals.act(member, &actor(member), referral.id, TaskStatus::Rejected, "no_capacity").await.unwrap();
+    let ended = referrals.referral_details(member, &actor(member), referral.id).await.unwrap_err();
+    assert!(matches!(&ended, ReferralError::Ended(m) if m.contains("declined")), "{ended}");
+    assert!(matches!(
+        referrals.patient_details(member, &actor(member), referred.id, "test").await,
+        Err(ReferralError::Forbidden(_))
+    ));
+    let (status, body) = fhir("/fhir/ServiceRequest".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.contains("Ray Synthetic"), "{body}");
+    let (status, body) = fhir(format!("/fhir/ServiceRequest/{}", referral.id)).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("ended") && !body.contains("Lonely"), "{body}");
+    let inbox = referrals.inbox(member, &actor(member), id(VCS_A)).await.unwrap();
+    assert_eq!(inbox.len(), 1, "the inbox still lists it, with its status");
 }
 
 macro_rules! on_both_engines {
@@ -392,7 +577,7 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
     assert_eq!((moved.group_id, moved.status, moved.referrer_user), (Some(id(VCS_B)), TaskStatus::Requested, rec.id));
     assert_eq!(c.state.store.referral(first.id).await.unwrap().unwrap().status, TaskStatus::Rejected);
     let again = referrals.reroute(a, &actor(a), first.id, id(SERVICE_B), true).await.unwrap_err();
-    assert!(again.to_string().contains("cannot be changed now"), "{again}");
+    assert!(matches!(&again, ReferralError::Ended(m) if m.contains("ended (declined)")), "{again}");
     let (_, details) = referrals.referral_details(&c.member_b, &actor(&c.member_b), moved.id).await.unwrap();
     assert_eq!(details.consent.unwrap().with_whom, "Lunch club trust");
     let notes: Vec<String> = c.state.store.timeline(first.id).await.unwrap().into_iter().map(|e| e.note).collect();
@@ -499,5 +684,6 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
 on_both_engines!(
     referral_rules_on_a_synthetic_caseload,
     the_group_answers_a_referral_in_its_inbox,
-    follow_ups_remind_escalate_and_record_outcomes
+    follow_ups_remind_escalate_and_record_outcomes,
+    groups_see_only_what_the_consent_covers,
 );

@@ -419,8 +419,10 @@ impl AccountStore for PostgresStore {
                 "SELECT seq, at, actor, actor_roles, action, record_type, record_id, ip, reason FROM audit_log
                  WHERE ($1::uuid IS NULL OR actor = $1) AND ($2::timestamptz IS NULL OR at >= $2)
                    AND ($3::text IS NULL OR action = $3) AND ($4::bigint IS NULL OR seq < $4)
+                   AND ($6::uuid[] IS NULL OR actor = ANY($6)
+                        OR (record_type = 'user' AND record_id IN (SELECT p::text FROM unnest($6) AS p)))
                  ORDER BY seq DESC LIMIT $5",
-                &[&q.actor, &q.since, &q.action, &q.before_seq, &i64::from(q.limit)],
+                &[&q.actor, &q.since, &q.action, &q.before_seq, &i64::from(q.limit), &q.people],
             )
             .await?;
         Ok(rows

@@ -357,7 +357,8 @@ impl ReferralStore for PostgresStore {
             .query(
                 &format!(
                     "SELECT {REFERRAL_COLUMNS} FROM referrals
-                     WHERE (referrer_org = ANY($1) OR group_id = ANY($1))
+                     WHERE (referrer_org = ANY($1)
+                            OR (group_id = ANY($1) AND kind = 'referral' AND status NOT IN ('rejected', 'cancelled')))
                        AND ($2::uuid IS NULL OR patient_id = $2) AND ($3::text IS NULL OR status = $3)
                        AND ($4::text IS NULL OR kind = $4)
                        AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)

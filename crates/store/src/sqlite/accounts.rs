@@ -526,14 +526,21 @@ impl AccountStore for SqliteStore {
                 "SELECT seq, at, actor, actor_roles, action, record_type, record_id, ip, reason FROM audit_log
                  WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR action = ?3)
                    AND (?4 IS NULL OR seq < ?4)
+                   AND (?6 IS NULL OR actor IN (SELECT value FROM json_each(?6))
+                        OR (record_type = 'user' AND record_id IN (SELECT value FROM json_each(?6))))
                  ORDER BY seq DESC LIMIT ?5",
             )?;
+            let people = q
+                .people
+                .as_ref()
+                .map(|ids| serde_json::Value::from(ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).to_string());
             let mut rows = stmt.query(params![
                 q.actor.map(|a| a.to_string()),
                 q.since.map(ts),
                 q.action,
                 q.before_seq,
-                i64::from(q.limit)
+                i64::from(q.limit),
+                people
             ])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {

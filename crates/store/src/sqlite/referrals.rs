@@ -383,7 +383,9 @@ impl ReferralStore for SqliteStore {
         self.read(move |conn| {
             let sql = format!(
                 "SELECT {REFERRAL_COLUMNS} FROM referrals
-                 WHERE (referrer_org IN (SELECT value FROM json_each(?1)) OR group_id IN (SELECT value FROM json_each(?1)))
+                 WHERE (referrer_org IN (SELECT value FROM json_each(?1))
+                        OR (group_id IN (SELECT value FROM json_each(?1)) AND kind = 'referral'
+                            AND status NOT IN ('rejected', 'cancelled')))
                    AND (?2 IS NULL OR patient_id = ?2) AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR kind = ?4)
                    AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
                  ORDER BY created_at DESC, id LIMIT ?7 OFFSET ?8"

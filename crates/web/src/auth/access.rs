@@ -24,6 +24,9 @@ pub enum Access {
     Session,
     /// Partway through sign-in: the password was right, a code is still needed.
     Pending,
+    /// Setting up two-step sign-in: partway through a password sign-in, or fully signed
+    /// in. Never a link session, which would turn a one-time link into a full session.
+    Enrol,
     /// Signed in, with any role.
     SignedIn,
     /// Signed in with a role that allows this. Handlers narrow it to the organisation.
@@ -110,6 +113,7 @@ pub fn permits(access: Access, viewer: &Viewer) -> bool {
         Access::Public => true,
         Access::Session => viewer.current().is_some(),
         Access::Pending => matches!(viewer, Viewer::Pending(_)),
+        Access::Enrol => viewer.may_enrol(),
         Access::SignedIn => viewer.member().is_some(),
         Access::Permission(p) => viewer.allows(p),
         Access::Listing => {

@@ -420,7 +420,9 @@ impl Oidc {
         if subject.is_empty() {
             return reject("the ID token names nobody");
         }
-        if claims["email_verified"].as_bool() == Some(false) {
+        // Only an address the provider vouches for: roles are matched by email, so an
+        // unverified (or unstated) one could take over someone else's account.
+        if claims["email_verified"].as_bool() != Some(true) {
             return reject("the provider has not verified this person's email address");
         }
         let Some(email) = claims["email"].as_str().filter(|e| e.contains('@')) else {

@@ -70,6 +70,17 @@ impl Viewer {
         }
     }
 
+    /// Whether this session may set up two-step sign-in: one that a password began (a
+    /// sign-in waiting for its second factor) or a full session. A link session keeps its
+    /// limit: enrolling from it would begin a full session without a password.
+    pub fn may_enrol(&self) -> bool {
+        match self {
+            Viewer::Pending(c) => c.session.purpose.is_none(),
+            Viewer::SignedIn(c) => c.session.purpose.is_none(),
+            Viewer::Anonymous => false,
+        }
+    }
+
     /// The purpose a magic-link session is limited to.
     pub fn purpose(&self) -> Option<(LinkPurpose, Uuid)> {
         match self {

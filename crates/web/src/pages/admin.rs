@@ -10,7 +10,7 @@ use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kith_domain::account::{AuditEvent, AuditQuery};
+use kith_domain::account::{AuditEvent, AuditQuery, Permission, areas_with, people_within};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -115,6 +115,18 @@ fn row(e: &AuditEvent, names: &HashMap<Uuid, String>) -> Row {
     }
 }
 
+/// The people whose events `viewer` may read: everyone with a grant in the areas they
+/// administer. Another area's events are never shown.
+async fn people_in_view(state: &AppState, viewer: &Viewer) -> Result<Vec<Uuid>, kith_store::StoreError> {
+    let Some(current) = viewer.member() else { return Ok(Vec::new()) };
+    let areas = areas_with(&current.user, Permission::Audit);
+    if areas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (users, organisations) = (state.store.users().await?, state.store.organisations().await?);
+    Ok(people_within(&users, &organisations, &areas))
+}
+
 fn query(fields: &Fields, limit: u32) -> Result<AuditQuery, PageError> {
     let action = fields.get("action");
     if !action.is_empty() && !ACTIONS.contains(&action) {
@@ -135,9 +147,13 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Response {
     let fields = Fields::parse(raw.as_deref());
-    let q = match query(&fields, PAGE) {
+    let mut q = match query(&fields, PAGE) {
         Ok(q) => q,
         Err(e) => return e.into_page(&headers),
+    };
+    q.people = match people_in_view(&state, &viewer).await {
+        Ok(people) => Some(people),
+        Err(e) => return PageError::from(e).into_page(&headers),
     };
     let events = match state.store.audit(&q).await {
         Ok(events) => events,
@@ -159,9 +175,19 @@ pub async fn page(
 /// A CSV field, quoted when it must be, and defused if a spreadsheet would read it as a
 /// formula.
 pub(super) fn csv_field(value: &str) -> String {
-    let value =
-        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    let value = if reads_as_formula(value) { format!("'{value}") } else { value.to_owned() };
     if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+}
+
+/// Whether a spreadsheet could take `value` for a formula: it begins, after any spaces
+/// (a no-break space included), with `=`, `+`, `-` or `@`, or their fullwidth forms
+/// (which some spreadsheets fold to the plain ones), or with a tab or carriage return.
+fn reads_as_formula(value: &str) -> bool {
+    if value.starts_with(['\t', '\r']) {
+        return true;
+    }
+    let first = value.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}').chars().next();
+    matches!(first, Some('=' | '+' | '-' | '@' | '\u{ff1d}' | '\u{ff0b}' | '\u{ff0d}' | '\u{ff20}'))
 }
 
 pub async fn csv(
@@ -171,10 +197,14 @@ pub async fn csv(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let fields = Fields::parse(raw.as_deref());
-    let q = match query(&fields, EXPORT_LIMIT) {
+    let mut q = match query(&fields, EXPORT_LIMIT) {
         Ok(q) => q,
         Err(PageError::BadRequest(m)) => return (StatusCode::BAD_REQUEST, m).into_response(),
         Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    q.people = match people_in_view(&state, &viewer).await {
+        Ok(people) => Some(people),
+        Err(e) => return crate::Unavailable(e).into_response(),
     };
     let events = match state.store.audit(&q).await {
         Ok(events) => events,
@@ -221,5 +251,12 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        // Spaces before the sign, a no-break space, and the fullwidth forms (finding 6).
+        assert_eq!(csv_field(" =1+1"), "' =1+1");
+        assert_eq!(csv_field("\u{a0}=1+1"), "'\u{a0}=1+1");
+        assert_eq!(csv_field("\u{ff1d}1+1"), "'\u{ff1d}1+1");
+        assert_eq!(csv_field("\u{ff0b}44"), "'\u{ff0b}44");
+        assert_eq!(csv_field("-"), "'-");
+        assert_eq!(csv_field("a = b"), "a = b");
     }
 }

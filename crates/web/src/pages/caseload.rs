@@ -94,10 +94,16 @@ impl LinksPage {
 
 /// Reads `from` and `to` (inclusive dates); by default the last twelve months.
 fn period(fields: &Fields, now: DateTime<Utc>) -> Result<(NaiveDate, NaiveDate), String> {
+    // Years far from now are refused rather than reckoned with: date arithmetic at the
+    // edges of the calendar would overflow.
     let date = |name: &str, default: NaiveDate| match fields.get(name).trim() {
         "" => Ok(default),
         typed => NaiveDate::parse_from_str(typed, "%Y-%m-%d")
-            .map_err(|_| format!("Enter the {name} date as year-month-day, like 2026-04-01")),
+            .ok()
+            .filter(|d| (1900..=2999).contains(&chrono::Datelike::year(d)))
+            .ok_or_else(|| {
+                format!("Enter the {name} date as year-month-day, like 2026-04-01, in a year from 1900 to 2999")
+            }),
     };
     let today = now.date_naive();
     let to = date("to", today)?;
@@ -189,6 +195,7 @@ fn csv(report: &LinksReport, from: NaiveDate, to: NaiveDate) -> Response {
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"kith-links-{from}-to-{to}.csv\"")),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
         out,
     )

@@ -35,6 +35,12 @@ impl Fields {
     pub fn has(&self, name: &str) -> bool {
         !self.get(name).is_empty()
     }
+
+    /// Every pair as sent, but those named in `leave_out`: to carry a form's answers
+    /// through a step that asks one more question.
+    pub fn pairs_without(&self, leave_out: &[&str]) -> Vec<(String, String)> {
+        self.0.iter().filter(|(k, _)| !leave_out.contains(&k.as_str())).cloned().collect()
+    }
 }
 
 /// A query string from name–value pairs, for links that keep a search.

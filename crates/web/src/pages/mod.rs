@@ -51,9 +51,19 @@ pub(crate) fn may_refer() -> bool {
     })
 }
 
+/// Whether `path` is a path on this site and nothing else: it starts with one `/`, and
+/// holds no backslash and no control character (a browser drops a tab or newline from a
+/// URL, so `/<tab>/evil.example` would leave the site, and a header cannot hold them).
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+        && path.len() <= 500
+}
+
 /// Every page, with who may use it.
 pub fn routes() -> Routes {
-    use Access::{Listing, Pending, Permission as Needs, Public, Session, SignedIn};
+    use Access::{Enrol, Listing, Pending, Permission as Needs, Public, Session, SignedIn};
     Routes::new()
         .get("/", Public, search::page)
         .get("/services/{id}", Public, service::page)
@@ -75,8 +85,8 @@ pub fn routes() -> Routes {
         .get("/oidc/jwks.json", Public, oidc::jwks)
         .get("/signin/code", Pending, signin::code_page)
         .post("/signin/code", Pending, signin::code_submit)
-        .get("/signin/two-factor", Session, signin::two_factor_page_handler)
-        .post("/signin/two-factor", Session, signin::two_factor_submit)
+        .get("/signin/two-factor", Enrol, signin::two_factor_page_handler)
+        .post("/signin/two-factor", Enrol, signin::two_factor_submit)
         .post("/signout", Session, signin::sign_out)
         .post("/signout/everywhere", SignedIn, signin::sign_out_everywhere)
         .get("/account", Session, account::page)

@@ -26,6 +26,7 @@ pub(super) fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
         ReferralError::Forbidden(m) => PageError::Forbidden(m).into_page(headers),
         ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")).into_page(headers),
         ReferralError::Invalid(m) | ReferralError::Conflict(m) => PageError::BadRequest(m).into_page(headers),
+        ReferralError::Ended(m) => PageError::Gone(m).into_page(headers),
         e => {
             tracing::error!(error = %e, "referral page failed");
             PageError::Unavailable("Kith cannot show this just now.".into()).into_page(headers)
@@ -163,7 +164,10 @@ async fn referral_page(
             .collect(),
         Err(e) => return PageError::from(e).into_page(headers),
     };
-    let mut facts = vec![("Reason", details.reason.clone()), ("What matters to them", details.what_matters.clone())];
+    let mut facts = vec![("Reason", details.reason.clone())];
+    if !details.what_matters.is_empty() {
+        facts.push(("What matters to them", details.what_matters.clone()));
+    }
     if let Some(mobile) = &patient.mobile {
         facts.push(("Mobile", mobile.clone()));
     }
@@ -194,29 +198,32 @@ async fn referral_page(
     } else {
         Vec::new()
     };
-    let reasons = [
-        DeclineReason::NoCapacity,
-        DeclineReason::NotEligible,
-        DeclineReason::OutOfArea,
-        DeclineReason::NotRunning,
-        DeclineReason::PersonDeclined,
-        DeclineReason::Other,
-    ]
-    .iter()
-    .map(|r| r.label())
-    .collect();
+    let reasons = DeclineReason::ALL.iter().map(|r| r.label()).collect();
     let referrer_side = current.user.grants.iter().any(|g| {
         g.role != Role::VcsMember
             && g.role.allows(kith_domain::account::Permission::PatientData)
             && g.scope == Scope::Organisation(referral.referrer_org)
     });
-    let (follow_up, measures) =
-        match (state.store.follow_up(referral.id).await, state.store.measures(referral.id).await) {
-            (Ok(f), Ok(m)) => (f, m),
-            (Err(e), _) | (_, Err(e)) => return PageError::from(e).into_page(headers),
-        };
+    // Well-being answers and the practice's follow-up are not covered by the consent: the
+    // group sees only whether there is a follow-up, and what it reported itself.
+    let (follow_up, measures) = if referrer_side {
+        match referrals.measures(&current.user, &actor, referral.id).await {
+            Ok((_, measures, follow_up)) => (follow_up, measures),
+            Err(e) => return page_error(e, headers),
+        }
+    } else {
+        match state.store.follow_up(referral.id).await {
+            Ok(f) => (f, Vec::new()),
+            Err(e) => return PageError::from(e).into_page(headers),
+        }
+    };
     let mut follow_up_facts = Vec::new();
-    if let Some(f) = &follow_up {
+    if let Some(f) = follow_up.as_ref().filter(|_| !referrer_side)
+        && let (Some(o), Some(at)) = (f.attendance, f.attendance_at)
+    {
+        follow_up_facts.push(("Your group reported", format!("{}, {}", o.describe(), when(at))));
+    }
+    if let Some(f) = follow_up.as_ref().filter(|_| referrer_side) {
         follow_up_facts.push(("Follow-up due", when(f.due_at)));
         if let Some(at) = f.reminded_at {
             follow_up_facts.push(("Reminder sent", when(at)));
@@ -262,7 +269,10 @@ async fn referral_page(
         name: patient.name,
         status: referral.status.label(),
         safeguarding: referral.safeguarding,
-        safeguarding_note: details.safeguarding_note.unwrap_or_default(),
+        safeguarding_note: details.safeguarding_note.unwrap_or_else(|| {
+            "The practice has noted a safeguarding concern. Speak to the referring practice before you contact the person."
+                .to_owned()
+        }),
         facts,
         actions,
         reasons,
@@ -420,11 +430,79 @@ pub async fn change(
     match state.referrals().act(&current.user, &actor, referral_id, to, note).await {
         Ok(_) => Redirect::to(&format!("/referrals/{referral_id}")).into_response(),
         Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
-            let field = if to == TaskStatus::Rejected && note.is_empty() { "note" } else { "to" };
+            let field = if to == TaskStatus::Rejected || !note.is_empty() { "note" } else { "to" };
             referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await
         }
         Err(e) => page_error(e, &headers),
     }
+}
+
+#[derive(Template)]
+#[template(path = "refer_confirm.html")]
+struct RightPersonPage {
+    layout: Layout,
+    service_id: String,
+    service: String,
+    nhs_number: String,
+    patient_id: String,
+    /// What is stored, partly hidden.
+    stored: Vec<(&'static str, String)>,
+    matches: bool,
+    typed_name: String,
+    typed_birth: String,
+    /// The form's answers, carried to the next step.
+    carried: Vec<(String, String)>,
+}
+
+/// "Is this the right person?": the NHS number typed is one the practice holds. Shows
+/// what is stored, partly hidden, beside what was typed.
+#[allow(clippy::too_many_arguments)]
+async fn right_person(
+    state: &AppState,
+    user: &kith_domain::account::UserRecord,
+    actor: &crate::auth::Actor,
+    service_id: &str,
+    patient: &kith_domain::referral::PatientRecord,
+    fields: &super::form::Fields,
+    headers: &HeaderMap,
+) -> Response {
+    use kith_domain::referral::{masked_name, masked_number, same_person};
+    let stored = match state.referrals().patient_details(user, actor, patient.id, "right-person check").await {
+        Ok(d) => d,
+        Err(e) => return page_error(e, headers),
+    };
+    let service = match Uuid::parse_str(service_id) {
+        Ok(sid) => match state.store.service(sid).await {
+            Ok(Some(s)) => s.name,
+            Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
+            Err(e) => return PageError::from(e).into_page(headers),
+        },
+        Err(_) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
+    };
+    let typed_birth = chrono::NaiveDate::parse_from_str(fields.get("birth_date"), "%Y-%m-%d").ok();
+    let mut shown = vec![("Name", masked_name(&stored.name))];
+    if let Some(born) = stored.birth_date {
+        shown.push(("Born", format!("{}", born.format("%B %Y"))));
+    }
+    if let Some(mobile) = &stored.mobile {
+        shown.push(("Mobile", masked_number(mobile)));
+    }
+    if let Some(postcode) = &stored.postcode {
+        shown.push(("Postcode area", postcode.split_whitespace().next().unwrap_or_default().to_owned()));
+    }
+    let page = RightPersonPage {
+        layout: Layout::new("Is this the right person? – Kith", headers),
+        service_id: service_id.to_owned(),
+        service,
+        nhs_number: stored.nhs_number.as_ref().map(kith_domain::referral::NhsNumber::formatted).unwrap_or_default(),
+        patient_id: patient.id.to_string(),
+        stored: shown,
+        matches: same_person(&stored, fields.get("name"), typed_birth),
+        typed_name: fields.get("name").to_owned(),
+        typed_birth: typed_birth.map(|d| d.format("%-d %B %Y").to_string()).unwrap_or_default(),
+        carried: fields.pairs_without(&["same_person"]),
+    };
+    render(StatusCode::OK, &page)
 }
 
 #[derive(Template)]
@@ -566,6 +644,26 @@ pub async fn refer_submit(
     };
     let actor = viewer.actor(ip);
     let referrals = state.referrals();
+    let consent = (fields.get("consent") == "yes").then(|| {
+        ("Name, contact details and the reason for referral".to_owned(), "the group that runs the service".to_owned())
+    });
+    // What the referral needs is checked before a new patient is added, so a refused
+    // form leaves nothing behind.
+    if let Err(e) = referrals.check_new(kind, service_id, fields.get("reason"), consent.as_ref()).await {
+        return match e {
+            ReferralError::Invalid(m) => {
+                let field = if m.contains("consent") {
+                    "consent"
+                } else if m.contains("reason") {
+                    "reason"
+                } else {
+                    "kind"
+                };
+                refer_form(&state, &id, &fields, &headers, error(field, m)).await
+            }
+            e => page_error(e, &headers),
+        };
+    }
     let keyring = state.accounts.keyring();
     // An NHS number this practice already holds is the same person.
     let existing = match NhsNumber::parse(fields.get("nhs_number")) {
@@ -578,7 +676,14 @@ pub async fn refer_submit(
         Err(_) => None,
     };
     let patient = match existing {
-        Some(p) => p,
+        // A stored record is never used silently: the person at the desk confirms it is
+        // them, against what is stored (partly hidden), first.
+        Some(p) if fields.get("same_person") == p.id.to_string() => p,
+        Some(_) if fields.get("same_person") == "no" => {
+            let message = "This NHS number belongs to someone your practice already holds. Check it with the person, or leave it blank and use the practice's own id";
+            return refer_form(&state, &id, &fields, &headers, error("nhs_number", message.into())).await;
+        }
+        Some(p) => return right_person(&state, &current.user, &actor, &id, &p, &fields, &headers).await,
         None => {
             let new = NewPatient {
                 organisation_id: practice,
@@ -619,9 +724,6 @@ pub async fn refer_submit(
         Ok(a) => a,
         Err(m) => return refer_form(&state, &id, &fields, &headers, error("ons4-1", m)).await,
     };
-    let consent = (fields.get("consent") == "yes").then(|| {
-        ("Name, contact details and the reason for referral".to_owned(), "the group that runs the service".to_owned())
-    });
     let new = NewReferral {
         kind,
         patient_id: patient.id,

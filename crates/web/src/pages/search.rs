@@ -58,6 +58,8 @@ pub struct Form {
     pub miles: u32,
     pub needs: Vec<String>,
     pub free: bool,
+    /// Show temporarily closed services too (they are left out unless asked for).
+    pub closed: bool,
     pub open: String,
     pub age: String,
     pub access: Vec<String>,
@@ -112,6 +114,7 @@ impl Form {
             miles,
             needs: f.all("need"),
             free: f.has("free"),
+            closed: f.get("closed") == "yes",
             open,
             age,
             access,
@@ -127,6 +130,7 @@ impl Form {
 
     fn has_filters(&self) -> bool {
         self.free
+            || self.closed
             || !self.open.is_empty()
             || !self.age.is_empty()
             || !self.access.is_empty()
@@ -145,6 +149,9 @@ impl Form {
         pairs.extend(f.needs.iter().map(|n| ("need", n.clone())));
         if f.free {
             pairs.push(("free", "yes".into()));
+        }
+        if f.closed {
+            pairs.push(("closed", "yes".into()));
         }
         pairs.push(("open", f.open.clone()));
         pairs.push(("age", f.age.clone()));
@@ -234,6 +241,7 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
             needs: form.needs.clone(),
             near: near.as_ref().map(|(n, _)| n.clone()),
             free: form.free,
+            include_closed: form.closed,
             minimum_age: form.age.parse().ok(),
             maximum_age: form.age.parse().ok(),
             evenings: form.open == "evenings",
@@ -407,6 +415,7 @@ fn results_for(
     let clear_filters = (total == 0 && form.has_filters()).then(|| {
         form.href(|f| {
             f.free = false;
+            f.closed = false;
             f.open.clear();
             f.age.clear();
             f.access.clear();

@@ -129,10 +129,16 @@ pub async fn print(State(state): State<AppState>, headers: HeaderMap) -> Respons
 /// What the leaflet says about one service: the same as the printed page.
 fn entry(d: &Detail) -> kith_leaflet::Entry {
     let mut rows = Vec::new();
+    // A closed service says so first, and gives no times to turn up at.
+    if let Some(closed) = d.card.closed {
+        rows.push(("Status".to_owned(), format!("{closed}: check with them before going")));
+    }
     if let Some(v) = d.venues.first() {
         rows.push(("Where".to_owned(), v.address.join(", ")));
     }
-    let when = if d.opening.is_empty() {
+    let when = if d.card.closed.is_some() {
+        Vec::new()
+    } else if d.opening.is_empty() {
         d.venues.first().map(|v| v.opening.clone()).unwrap_or_default()
     } else {
         d.opening.clone()
@@ -207,11 +213,7 @@ pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> Respo
 
 /// Only a path on this site, so a crafted form cannot send the person elsewhere.
 fn local_path(back: &str) -> &str {
-    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') && !back.contains(['\r', '\n']) {
-        back
-    } else {
-        "/shortlist"
-    }
+    if super::is_local_path(back) { back } else { "/shortlist" }
 }
 
 /// `POST /shortlist` with `change` add, remove or clear, an `id`, and where to go `back`
@@ -340,7 +342,8 @@ fn text_body(entries: &[kith_leaflet::Entry], links: &[String]) -> String {
     let mut out = String::from("Services we talked about:\n");
     for (n, (e, link)) in entries.iter().zip(links).enumerate() {
         let phone = e.rows.iter().find(|(l, _)| l == "Phone").map(|(_, v)| format!(" {v}")).unwrap_or_default();
-        out.push_str(&format!("{}. {}{phone} {link}\n", n + 1, e.name));
+        let closed = if e.rows.iter().any(|(l, _)| l == "Status") { " (closed just now)" } else { "" };
+        out.push_str(&format!("{}. {}{closed}{phone} {link}\n", n + 1, e.name));
     }
     out
 }

@@ -20,13 +20,7 @@ use uuid::Uuid;
 
 /// Where to go after signing in: a path on this site only, never another site.
 pub fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.chars().any(|c| c.is_control() || c == '\\')
-        && !next.starts_with("/signin")
-        && !next.starts_with("/signout")
-        && next.len() <= 500;
+    let ok = super::is_local_path(next) && !next.starts_with("/signin") && !next.starts_with("/signout");
     if ok { next.to_owned() } else { "/account".to_owned() }
 }
 
@@ -297,7 +291,11 @@ pub async fn two_factor_submit(
 ) -> Response {
     let fields = Fields::parse(std::str::from_utf8(&body).ok());
     let next = safe_next(fields.get("next"));
-    let Some(current) = viewer.current() else { return Redirect::to("/signin").into_response() };
+    // The route's rule has already refused link sessions; this keeps the rule next to the
+    // step that begins a full session, should the route ever change.
+    let Some(current) = viewer.current().filter(|_| viewer.may_enrol()) else {
+        return Redirect::to("/signin").into_response();
+    };
     if current.user.totp_secret.is_some() {
         return Redirect::to("/account").into_response();
     }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use kith_domain::hsds::{Location, Service};
 use kith_domain::opening;
+use kith_domain::validate::is_web_url;
 use kith_search::Hit;
 
 /// Listings not verified for this long are marked as possibly out of date.
@@ -41,7 +42,10 @@ pub struct Card {
     pub summary: Option<String>,
     /// "0.4 miles away", "Covers your area", "Online or by phone".
     pub place: Option<String>,
+    /// The next opening; never for a service that is not running.
     pub next: Option<String>,
+    /// "Temporarily closed", "Closed": shown in place of the next opening.
+    pub closed: Option<&'static str>,
     pub cost: String,
     pub attending: String,
     pub verified: Verified,
@@ -65,6 +69,7 @@ impl Card {
             summary: s.description.as_deref().map(|d| summary(d, 200)),
             place,
             next: next_opening(s, local),
+            closed: closed_label(s.status),
             cost: cost(s),
             attending: attending(s),
             verified: Verified::of(s, now),
@@ -78,8 +83,21 @@ fn miles_away(km: f64) -> String {
     if miles < 0.1 { "Less than 0.1 miles away".into() } else { format!("{miles:.1} miles away") }
 }
 
+/// What to say in place of opening times for a service that is not running.
+pub fn closed_label(status: kith_domain::ServiceStatus) -> Option<&'static str> {
+    match status {
+        kith_domain::ServiceStatus::Active => None,
+        kith_domain::ServiceStatus::TemporarilyClosed => Some("Temporarily closed"),
+        kith_domain::ServiceStatus::Inactive | kith_domain::ServiceStatus::Defunct => Some("Closed"),
+    }
+}
+
 /// "Open now", "Tomorrow at 18:30", … from the service's and its venues' schedules.
+/// Nothing for a service that is closed, whatever its schedules say.
 pub fn next_opening(s: &Service, local_now: NaiveDateTime) -> Option<String> {
+    if closed_label(s.status).is_some() {
+        return None;
+    }
     let mut schedules = s.schedules.clone();
     for sal in &s.service_at_locations {
         schedules.extend(sal.schedules.iter().cloned());
@@ -275,7 +293,8 @@ impl Detail {
             card: Card::new(s, None, now, in_shortlist),
             paragraphs,
             alert: s.alert.clone(),
-            organisation_url: s.organization.as_ref().and_then(|o| o.website.clone()),
+            // Only web addresses become links, whatever an older import stored.
+            organisation_url: s.organization.as_ref().and_then(|o| o.website.clone()).filter(|u| is_web_url(u)),
             opening: s.schedules.iter().filter_map(opening::describe).collect(),
             venues,
             costs: cost_lines(s),
@@ -284,7 +303,7 @@ impl Detail {
             areas: s.service_areas.iter().filter_map(|a| a.name.clone().or_else(|| a.description.clone())).collect(),
             phones: phones(s),
             email: s.email.clone().or_else(|| s.organization.as_ref().and_then(|o| o.email.clone())),
-            website: s.url.clone(),
+            website: s.url.clone().filter(|u| is_web_url(u)),
             contacts,
             how_to_apply: s.application_process.clone(),
             verified_by: s.last_verified_by.clone(),
