@@ -61,6 +61,18 @@ pub struct Listen {
           value_parser = clap::value_parser!(u32).range(0..=65_536))]
     pub search_cache_mb: u32,
 
+    /// Connections served at once; more wait until one closes. Keep it well below the
+    /// process's open-file limit (ulimit -n), which the database and index share
+    #[arg(long, env = "KITH_MAX_CONNECTIONS", default_value_t = 512, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Seconds a client has to send a request's headers, and a kept-alive connection to
+    /// begin its next request, before Kith closes it
+    #[arg(long, env = "KITH_HEADER_TIMEOUT", default_value_t = 20, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub header_timeout: u32,
+
     /// Take each client's address from the last entry of X-Forwarded-For, as set by the
     /// reverse proxy in front of Kith (for sign-in rate limits and the audit log). Only
     /// set this behind a proxy that sets the header

@@ -334,10 +334,12 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
     let rendered = state.rendered.clone();
     let app = kith_web::router(state);
     println!("Kith is serving on http://{} ({engine:?}). Press Ctrl-C to stop.", listen.listen);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("the server stopped")?;
+    let limits = kith_web::serve::Limits {
+        max_connections: listen.max_connections as usize,
+        header_timeout: Duration::from_secs(u64::from(listen.header_timeout)),
+        ..kith_web::serve::Limits::default()
+    };
+    kith_web::serve::serve(listener, app, limits, shutdown()).await.context("the server stopped")?;
     let kept = rendered.stats();
     tracing::info!(
         services = kept.services,

@@ -95,7 +95,9 @@ fn settings() -> IndexSettings {
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` after a write failed: the next write opens a fresh writer, so one failure
+    /// (a full disk, no file handles left) does not stop the index following the feed.
+    writer: Mutex<Option<IndexWriter>>,
     pub(crate) fields: Fields,
     segments: Arc<SegmentCache>,
 }
@@ -103,6 +105,35 @@ pub struct SearchIndex {
 impl std::fmt::Debug for SearchIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SearchIndex").field("seq", &self.seq()).finish()
+    }
+}
+
+/// The index's writer, held for one write. [`WriterGuard::discard`] drops it after a
+/// failure, with whatever it had not committed.
+struct WriterGuard<'a>(std::sync::MutexGuard<'a, Option<IndexWriter>>);
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = IndexWriter;
+    fn deref(&self) -> &IndexWriter {
+        match self.0.as_ref() {
+            Some(w) => w,
+            None => unreachable!("a guard is handed out only with a writer in it"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut IndexWriter {
+        match self.0.as_mut() {
+            Some(w) => w,
+            None => unreachable!("a guard is handed out only with a writer in it"),
+        }
+    }
+}
+
+impl WriterGuard<'_> {
+    fn discard(mut self) {
+        *self.0 = None;
     }
 }
 
@@ -164,7 +195,7 @@ impl SearchIndex {
         index.tokenizers().register(crate::stem::ANALYZER, crate::stem::analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields, segments: Arc::default() })
+        Ok(SearchIndex { index, reader, writer: Mutex::new(Some(writer)), fields, segments: Arc::default() })
     }
 
     /// The last change-feed sequence number the index reflects (0 when empty).
@@ -186,41 +217,67 @@ impl SearchIndex {
         self.len() == 0
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
-        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The writer, opening a fresh one if the last write failed.
+    fn writer(&self) -> Result<WriterGuard<'_>, SearchError> {
+        let mut guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.is_none() {
+            tracing::warn!("the search index's writer failed before; opening a new one");
+            *guard = Some(self.index.writer(WRITER_MEMORY)?);
+        }
+        Ok(WriterGuard(guard))
+    }
+
+    /// Runs a write; if it fails, the writer is dropped with what it had not committed,
+    /// and the next write starts from the last commit with a new one.
+    fn writing<T>(&self, write: impl FnOnce(&mut WriterGuard<'_>) -> Result<T, SearchError>) -> Result<T, SearchError> {
+        let mut writer = self.writer()?;
+        match write(&mut writer) {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                writer.discard();
+                Err(e)
+            }
+        }
     }
 
     /// Replaces the given services and removes the deleted ones, then commits as of
     /// change `seq`. Searches see the change when this returns.
     pub fn apply(&self, services: &[Service], deleted: &[Uuid], seq: i64) -> Result<(), SearchError> {
-        let writer = self.writer();
-        for id in deleted {
-            writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
-        }
-        for s in services {
-            writer.delete_term(Term::from_field_text(self.fields.id, &s.id.to_string()));
-            self.add_listed(&writer, s)?;
-        }
-        self.commit(writer, seq)
+        self.writing(|writer| {
+            for id in deleted {
+                writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+            }
+            for s in services {
+                writer.delete_term(Term::from_field_text(self.fields.id, &s.id.to_string()));
+                self.add_listed(writer, s)?;
+            }
+            commit_as_of(writer, seq)
+        })?;
+        self.reader.reload()?;
+        Ok(())
     }
 
     /// Starts a rebuild: empties the index, and holds merges back until
     /// [`SearchIndex::finish_rebuild`], which merges once.
     pub fn start_rebuild(&self) -> Result<(), SearchError> {
-        let writer = self.writer();
-        writer.set_merge_policy(Box::new(NoMergePolicy));
-        writer.delete_all_documents()?;
-        self.commit(writer, 0)
+        self.writing(|writer| {
+            writer.set_merge_policy(Box::new(NoMergePolicy));
+            writer.delete_all_documents()?;
+            commit_as_of(writer, 0)
+        })?;
+        self.reader.reload()?;
+        Ok(())
     }
 
     /// Adds services to an index being rebuilt, without committing. The index's writer
     /// threads work on them while the caller reads the next batch.
     pub fn add(&self, services: &[Service]) -> Result<(), SearchError> {
-        let writer = self.writer();
-        for s in services {
-            self.add_listed(&writer, s)?;
-        }
-        Ok(())
+        self.writing(|writer| {
+            for s in services {
+                self.add_listed(writer, s)?;
+            }
+            Ok(())
+        })
     }
 
     /// Adds a service that people can be sent to (active or temporarily closed).
@@ -236,15 +293,15 @@ impl SearchIndex {
     /// of the work of ten; otherwise drops what was added since the last commit. Either
     /// way, later changes merge as usual again.
     pub fn finish_rebuild(&self, seq: i64, complete: bool) -> Result<(), SearchError> {
-        let mut writer = self.writer();
-        let finished = if complete {
-            Self::commit_and_merge(&mut writer, &self.index, seq)
-        } else {
-            writer.rollback().map(|_| ()).map_err(SearchError::from)
-        };
-        writer.set_merge_policy(Box::<LogMergePolicy>::default());
-        finished?;
-        drop(writer);
+        self.writing(|writer| {
+            let finished = if complete {
+                Self::commit_and_merge(writer, &self.index, seq)
+            } else {
+                writer.rollback().map(|_| ()).map_err(SearchError::from)
+            };
+            writer.set_merge_policy(Box::<LogMergePolicy>::default());
+            finished
+        })?;
         self.reader.reload()?;
         Ok(())
     }
@@ -255,14 +312,6 @@ impl SearchIndex {
         if segments.len() > 1 {
             writer.merge(&segments).wait()?;
         }
-        Ok(())
-    }
-
-    /// Commits as of change `seq`, then makes the commit visible to searches.
-    fn commit(&self, mut writer: std::sync::MutexGuard<'_, IndexWriter>, seq: i64) -> Result<(), SearchError> {
-        commit_as_of(&mut writer, seq)?;
-        drop(writer);
-        self.reader.reload()?;
         Ok(())
     }
 

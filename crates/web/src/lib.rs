@@ -24,6 +24,7 @@ pub mod oruk;
 pub mod pages;
 pub mod referrals;
 pub mod rendered;
+pub mod serve;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -45,7 +46,13 @@ pub struct AppState {
     pub rendered: Arc<rendered::RenderedServices>,
     /// One catch-up at a time; others wait for it rather than repeat it.
     sync: Arc<tokio::sync::Mutex<()>>,
+    /// When the search index last caught up with the change feed without an error.
+    caught_up_at: Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
 }
+
+/// How long the search index may fail to follow the change feed before the instance says
+/// it is not ready, so a load balancer stops sending it searches it would answer wrongly.
+pub const INDEX_MAY_LAG_SECONDS: i64 = 60;
 
 impl AppState {
     /// State with the system clock and a keyring of its own, which lasts only as long as
@@ -64,6 +71,7 @@ impl AppState {
             follow_up_days: referrals::FOLLOW_UP_DAYS,
             rendered: Arc::new(rendered::RenderedServices::default()),
             sync: Arc::new(tokio::sync::Mutex::new(())),
+            caught_up_at: Arc::default(),
         }
     }
 
@@ -146,9 +154,20 @@ impl AppState {
             Applied::Rebuilt => self.rendered.forget_all(),
             Applied::Services(ids) => self.rendered.forget(ids),
         };
-        if let Err(e) = kith_search::sync::catch_up_telling(&*self.store, &self.search, &mut told).await {
-            tracing::warn!(error = %e, "search index could not catch up; answering from what it has");
+        match kith_search::sync::catch_up_telling(&*self.store, &self.search, &mut told).await {
+            Ok(_) => {
+                *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
+            }
+            Err(e) => tracing::warn!(error = %e, "search index could not catch up; answering from what it has"),
         }
+    }
+
+    /// Whether the search index is behind the change feed and has not caught up for
+    /// longer than [`INDEX_MAY_LAG_SECONDS`].
+    fn index_stuck(&self, feed_seq: i64) -> bool {
+        let last = *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner());
+        let behind = self.search.seq() < feed_seq;
+        behind && last.is_none_or(|at| (self.clock.now() - at).num_seconds() > INDEX_MAY_LAG_SECONDS)
     }
 }
 
@@ -295,10 +314,24 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, Unavailab
     }))
 }
 
-/// Ready to serve: the database answers and the search index is open. A load balancer
-/// sends traffic only to ready instances.
+/// Ready to serve: the database answers and the search index follows it. A load
+/// balancer sends traffic only to ready instances.
 async fn ready(State(state): State<AppState>) -> Response {
     match state.store.last_seq().await {
+        Ok(seq) if state.index_stuck(seq) => {
+            tracing::warn!(
+                feed = seq,
+                index = state.search.seq(),
+                "not ready: the search index is not following the directory"
+            );
+            let body = serde_json::json!({
+                "status": "unavailable",
+                "reason": "the search index has not followed the directory's changes",
+                "change_feed_seq": seq,
+                "index_seq": state.search.seq(),
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
         Ok(seq) => {
             Json(serde_json::json!({ "status": "ready", "change_feed_seq": seq, "index_seq": state.search.seq() }))
                 .into_response()
@@ -360,6 +393,32 @@ mod tests {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let html = String::from_utf8(body.to_vec()).unwrap();
         assert!(html.contains("<html lang=\"en-GB\">") && html.contains("Find a local service"));
+    }
+
+    /// An index that stops following the feed makes the instance not ready, rather than
+    /// answering searches from a stale index for ever (security.md, finding 4).
+    #[tokio::test]
+    async fn readiness_fails_while_the_index_cannot_follow_the_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new(chrono_now()));
+        let store =
+            Arc::new(kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock.clone()).await.unwrap());
+        let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
+        let state = AppState::new(store.clone(), search).with_clock(clock.clone());
+        state.catch_up().await;
+        let ready = |app: Router| async move {
+            app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap().status()
+        };
+        let app = router(state.clone());
+        assert_eq!(ready(app.clone()).await, StatusCode::OK);
+        // The directory changes and the index does not follow (as when its writer fails).
+        let service = kith_domain::hsds::Service::new(uuid::Uuid::from_u128(2), "Walking group", ServiceStatus::Active);
+        store.put_service(service).await.unwrap();
+        assert_eq!(ready(app.clone()).await, StatusCode::OK, "a moment behind is fine");
+        clock.advance(chrono::Duration::seconds(INDEX_MAY_LAG_SECONDS + 1));
+        assert_eq!(ready(app.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
+        state.catch_up().await;
+        assert_eq!(ready(app).await, StatusCode::OK, "ready again once it has caught up");
     }
 
     #[tokio::test]

@@ -640,6 +640,49 @@ async fn the_links_report_refuses_extreme_dates(store: Arc<dyn Store>) {
     assert_eq!(csv.headers[header::CACHE_CONTROL], "no-store");
 }
 
+/// Guesses from one address lock that address out of the account, not the owner
+/// elsewhere; IPv6 counts by /64; many addresses together slow every attempt; refusals
+/// are audited once a minute, not once each (security.md, finding 4).
+async fn lockouts_hold_by_account_and_address(store: Arc<dyn Store>) {
+    use kith_web::auth::AccountsError;
+    let k = kith(store).await;
+    k.user("cam@example.org", Role::Commissioner, Scope::Area(id(AREA))).await;
+    let accounts = &k.state.accounts;
+    let try_from = |ip: &str, password: &str| {
+        let (ip, password) = (ip.to_owned(), password.to_owned());
+        async move { accounts.check_password("cam@example.org", &password, Some(ip)).await }
+    };
+    for _ in 0..5 {
+        assert!(matches!(try_from("203.0.113.5", "wrong password here").await, Err(AccountsError::Invalid(_))));
+    }
+    assert!(matches!(try_from("203.0.113.5", PASSWORD).await, Err(AccountsError::Locked(_))), "that address waits");
+    assert!(try_from("198.51.100.7", PASSWORD).await.is_ok(), "the owner, elsewhere, signs in");
+    // A flood of refused attempts leaves one audit entry a minute.
+    for _ in 0..200 {
+        assert!(matches!(try_from("203.0.113.5", "wrong password here").await, Err(AccountsError::Locked(_))));
+    }
+    let refused =
+        kith_domain::account::AuditQuery { action: Some("sign_in_refused".into()), limit: 1000, ..Default::default() };
+    assert_eq!(k.state.store.audit(&refused).await.unwrap().len(), 1);
+    // IPv6: one /64 is one address.
+    for n in 1..=5 {
+        let _ = try_from(&format!("2001:db8:1:2::{n}"), "wrong password here").await;
+    }
+    assert!(matches!(try_from("2001:db8:1:2:ffff::9", PASSWORD).await, Err(AccountsError::Locked(_))));
+    assert!(try_from("2001:db8:1:3::1", PASSWORD).await.is_ok(), "another /64");
+    // Guesses from many addresses slow the account down everywhere.
+    k.clock.advance(Duration::minutes(kith_web::auth::accounts::WINDOW_MINUTES + 1));
+    for n in 0..kith_web::auth::accounts::FREE_FAILURES_PER_ACCOUNT {
+        let _ = try_from(&format!("192.0.2.{}", n % 250), "wrong password here").await;
+        if n % 4 == 3 {
+            k.clock.advance(Duration::seconds(1));
+        }
+    }
+    assert!(matches!(try_from("198.51.100.8", PASSWORD).await, Err(AccountsError::Locked(_))), "every address waits");
+    assert_eq!(kith_web::auth::accounts::limit_address("2001:db8:aa:bb:cc:dd:ee:ff"), "2001:db8:aa:bb::/64");
+    assert_eq!(kith_web::auth::accounts::limit_address("::ffff:192.0.2.1"), "192.0.2.1");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -719,6 +762,7 @@ on_both_engines!(
     link_sessions_cannot_enrol_a_second_factor,
     the_audit_log_is_scoped_to_the_admins_area,
     the_links_report_refuses_extreme_dates,
+    lockouts_hold_by_account_and_address,
     sign_in_with_two_factors_rotates_the_session,
     repeated_wrong_passwords_lock_the_account_out,
     magic_links_work_once_for_one_listing,

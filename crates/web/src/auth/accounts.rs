@@ -14,11 +14,19 @@ use kith_store::{Store, StoreError};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Failed sign-ins for one account allowed in [`WINDOW_MINUTES`] before Kith makes the
-/// next one wait.
+/// Failed sign-ins for one account from one address allowed in [`WINDOW_MINUTES`] before
+/// Kith makes the next one from there wait. Someone guessing from elsewhere does not lock
+/// the owner out.
 pub const FREE_FAILURES: u32 = 5;
+/// Failed sign-ins for one account from every address together before every attempt on
+/// it waits: the slow-down that holds when guesses come from many addresses.
+pub const FREE_FAILURES_PER_ACCOUNT: u32 = 50;
 /// Failed sign-ins from one address allowed in the window, across all accounts.
 pub const FREE_FAILURES_PER_ADDRESS: u32 = 30;
+/// Password hashes checked at once. Each takes 19 MiB and tens of milliseconds of a core,
+/// so they run on the blocking pool, a few at a time, never on the threads that answer
+/// requests.
+const HASHES_AT_ONCE: usize = 4;
 /// Magic-link requests for one address in the window.
 pub const LINK_REQUESTS: u32 = 3;
 pub const WINDOW_MINUTES: i64 = 15;
@@ -100,6 +108,24 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
+    hashing: Arc<tokio::sync::Semaphore>,
+}
+
+/// The part of a client's address that limits count: an IPv4 address whole, an IPv6
+/// address by its /64 (one household or phone is given a whole /64, so counting single
+/// IPv6 addresses would give each guesser billions of fresh starts).
+pub fn limit_address(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
 }
 
 /// Emails are compared lower-cased and trimmed.
@@ -119,7 +145,7 @@ fn valid_email(email: &str) -> bool {
 
 impl Accounts {
     pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, clock: Arc<dyn Clock>) -> Accounts {
-        Accounts { store, keyring, clock }
+        Accounts { store, keyring, clock, hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)) }
     }
 
     pub fn keyring(&self) -> &Keyring {
@@ -244,8 +270,42 @@ impl Accounts {
         Ok((until > now).then(|| ((until - now).num_seconds() + 59) / 60))
     }
 
-    /// Checks an email and password. Refuses without checking while the account or the
-    /// address is locked out. Every outcome is recorded.
+    /// Checks a password on the blocking pool, a few at a time; `None` checks against a
+    /// dummy hash so an unknown account takes as long as a known one.
+    async fn verify_password(&self, given: &str, hash: Option<String>) -> Result<bool, AccountsError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AccountsError::Invalid("Kith is shutting down; try again in a minute".into()))?;
+        let given = given.to_owned();
+        let check = move || match hash {
+            Some(hash) => password::verify(&given, &hash),
+            None => {
+                password::verify_against_nothing(&given);
+                false
+            }
+        };
+        tokio::task::spawn_blocking(check)
+            .await
+            .map_err(|e| AccountsError::Invalid(format!("the password could not be checked: {e}")))
+    }
+
+    /// Audits a refusal under `key` at most once a minute, so a flood of refused
+    /// attempts cannot fill the append-only log.
+    async fn audit_refusal(&self, actor: &Actor, key: &str) -> Result<(), AccountsError> {
+        let now = self.clock.now();
+        let seen = format!("refused:{key}");
+        if self.store.attempts_since(&seen, now - Duration::minutes(1)).await? == 0 {
+            self.store.record_attempt(&seen, now, false).await?;
+            self.audit(actor, "sign_in_refused", "user", None, "locked out after repeated failures").await;
+        }
+        Ok(())
+    }
+
+    /// Checks an email and password. Refuses without checking while the account is
+    /// locked for this address, the account has failed too often from everywhere, or the
+    /// address has failed too often across accounts. Every outcome is recorded.
     pub async fn check_password(
         &self,
         email: &str,
@@ -253,28 +313,26 @@ impl Accounts {
         ip: Option<String>,
     ) -> Result<PasswordOutcome, AccountsError> {
         let index = self.email_index(email);
+        let from = ip.as_deref().map_or_else(|| "-".to_owned(), limit_address);
+        let pair_key = format!("email:{index}|{from}");
         let account_key = format!("email:{index}");
-        let address_key = ip.as_deref().map(|ip| format!("ip:{ip}"));
+        let address_key = ip.as_deref().map(|_| format!("ip:{from}"));
         let actor = Actor::anonymous(ip.clone());
-        let mut locked = self.lockout(&account_key, FREE_FAILURES).await?;
+        let mut locked = self.lockout(&pair_key, FREE_FAILURES).await?;
+        locked = locked.max(self.lockout(&account_key, FREE_FAILURES_PER_ACCOUNT).await?);
         if let Some(key) = &address_key {
             locked = locked.max(self.lockout(key, FREE_FAILURES_PER_ADDRESS).await?);
         }
         if let Some(minutes) = locked {
-            self.audit(&actor, "sign_in_refused", "user", None, "locked out after repeated failures").await;
+            self.audit_refusal(&actor, &pair_key).await?;
             return Err(AccountsError::Locked(minutes));
         }
         let user = self.store.user_by_email_index(&index).await?;
-        let ok = match (&user, user.as_ref().and_then(|u| u.password_hash.as_deref())) {
-            (Some(u), Some(hash)) if !u.disabled => password::verify(given, hash),
-            _ => {
-                password::verify_against_nothing(given);
-                false
-            }
-        };
+        let hash = user.as_ref().filter(|u| !u.disabled).and_then(|u| u.password_hash.clone());
+        let known = hash.is_some();
+        let ok = self.verify_password(given, hash).await? && known;
         let now = self.clock.now();
-        self.store.record_attempt(&account_key, now, ok).await?;
-        if let Some(key) = &address_key {
+        for key in [Some(&pair_key), Some(&account_key), address_key.as_ref()].into_iter().flatten() {
             self.store.record_attempt(key, now, ok).await?;
         }
         let user = match (ok, user) {
@@ -297,7 +355,8 @@ impl Accounts {
     /// Checks a code from the authenticator app, or one of the recovery codes. A code is
     /// accepted once. Failures count towards the account's lockout.
     pub async fn check_code(&self, user: &UserRecord, code: &str, actor: &Actor) -> Result<bool, AccountsError> {
-        let key = format!("email:{}", user.email_index);
+        // Only someone past the password reaches this, so it is counted by account.
+        let key = format!("code:{}", user.email_index);
         if let Some(minutes) = self.lockout(&key, FREE_FAILURES).await? {
             return Err(AccountsError::Locked(minutes));
         }
