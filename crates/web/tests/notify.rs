@@ -49,11 +49,31 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
     let state = AppState::new(t.store.clone(), search).with_clock(clock()).with_public_url("https://kith.example.org");
     let app = router(state.clone());
-    let cookie = format!("kith_shortlist={}.{}", ids[0], ids[1]);
+    let shortlist = format!("kith_shortlist={}.{}", ids[0], ids[1]);
+    // Without signing in, only email is offered (security.md, finding 5).
+    let (status, body) = send(&app, Method::GET, "/shortlist/send", &shortlist, "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.contains("Text message"), "{body}");
+    let (status, body) = send(&app, Method::POST, "/shortlist/send", &shortlist, "how=text&to=07700+900123").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("Sign in to send a text message"), "{body}");
+    // Staff may send texts too.
+    let grants = vec![kith_domain::account::Grant {
+        role: kith_domain::account::Role::Receptionist,
+        scope: kith_domain::account::Scope::Organisation(Uuid::from_u128(77)),
+    }];
+    let new = kith_web::auth::NewUser { email: "rec@example.org".into(), name: "Rec".into(), password: None, grants };
+    let receptionist = state.accounts.create_user(new, &kith_web::auth::Actor::cli()).await.unwrap();
+    let (token, _) = state
+        .accounts
+        .start_session(receptionist.id, kith_domain::account::SessionStage::Complete, None)
+        .await
+        .unwrap();
+    let cookie = format!("{shortlist}; __Host-kith_session={token}");
 
     let (status, body) = send(&app, Method::GET, "/shortlist/send", &cookie, "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains("Send the shortlist") && body.contains("2 services"));
+    assert!(body.contains("Send the shortlist") && body.contains("2 services") && body.contains("Text message"));
     let (status, body) = send(&app, Method::POST, "/shortlist/send", &cookie, "how=text&to=0141+123+4567").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("Enter a UK mobile number"));
@@ -98,6 +118,24 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
     assert!(audit.iter().all(|e| !format!("{e:?}").contains("sam@") && !format!("{e:?}").contains("900123")));
     let counts = state.store.outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.sent), (0, 2));
+
+    // One address is sent at most three lists in the window, whoever sends them.
+    for n in 1..=3 {
+        let (status, _) =
+            send(&app, Method::POST, "/shortlist/send", &shortlist, "how=email&to=pat%40example.org").await;
+        assert_eq!(status, StatusCode::OK, "list {n}");
+    }
+    let (status, body) = send(&app, Method::POST, "/shortlist/send", &cookie, "how=email&to=PAT%40example.org").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains("This address has been sent several lists already"), "{body}");
+    // And one address sends at most five without signing in: the three above, and two more.
+    for to in ["jo", "kim"] {
+        let body = format!("how=email&to={to}%40example.org");
+        assert_eq!(send(&app, Method::POST, "/shortlist/send", &shortlist, &body).await.0, StatusCode::OK);
+    }
+    let (status, body) = send(&app, Method::POST, "/shortlist/send", &shortlist, "how=email&to=al%40example.org").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains("Several lists have been sent from here already"), "{body}");
 }
 
 /// A minimal SMTP server: enough of RFC 5321 to take one message, without TLS.

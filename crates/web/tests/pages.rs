@@ -288,6 +288,15 @@ async fn a_service_page_says_how_to_get_there_and_takes_problem_reports() {
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].details, "Thursdays now");
     assert_eq!(kept[0].created_at, clock().now(), "stamped by the injected clock");
+    // Reports are limited by address: a flood stops with a clear 429 (security.md, finding 5).
+    for n in 2..=5 {
+        let sent = post(&app, &uri, &format!("kind=times&details=report+{n}"), None).await;
+        assert_eq!(sent.status, StatusCode::OK, "report {n}");
+    }
+    let flood = post(&app, &uri, "kind=times&details=one+too+many", None).await;
+    assert_eq!(flood.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(flood.body.contains("wait 15 minutes"), "{}", flood.body);
+    assert_eq!(t.store.problem_reports(Some(id.parse().unwrap()), 10).await.unwrap().len(), 5);
 
     assert_eq!(get(&app, "/services/not-an-id").await.status, StatusCode::NOT_FOUND);
     assert_eq!(get(&app, &format!("/services/{}", uuid::Uuid::nil())).await.status, StatusCode::NOT_FOUND);

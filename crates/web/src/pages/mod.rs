@@ -161,6 +161,10 @@ pub enum PageError {
     Forbidden(String),
     /// A link that worked once and no longer does.
     Gone(String),
+    /// A referral that was declined, cancelled or re-routed, seen by its group.
+    Ended(String),
+    /// Too many of something in a short time: the message says how long to wait.
+    TooMany(String),
     Unavailable(String),
 }
 
@@ -185,6 +189,8 @@ impl PageError {
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "There is a problem with this link", m),
             PageError::Forbidden(m) => (StatusCode::FORBIDDEN, "You do not have access to this page", m),
             PageError::Gone(m) => (StatusCode::GONE, "This link no longer works", m),
+            PageError::Ended(m) => (StatusCode::GONE, "This referral has ended", m),
+            PageError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "Please wait a few minutes", m),
             PageError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "Sorry, there is a problem with Kith", m),
         };
         let page = ErrorPage { layout: Layout::new(heading, headers), heading: heading.into(), message };

@@ -26,7 +26,7 @@ pub(super) fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
         ReferralError::Forbidden(m) => PageError::Forbidden(m).into_page(headers),
         ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")).into_page(headers),
         ReferralError::Invalid(m) | ReferralError::Conflict(m) => PageError::BadRequest(m).into_page(headers),
-        ReferralError::Ended(m) => PageError::Gone(m).into_page(headers),
+        ReferralError::Ended(m) => PageError::Ended(m).into_page(headers),
         e => {
             tracing::error!(error = %e, "referral page failed");
             PageError::Unavailable("Kith cannot show this just now.".into()).into_page(headers)

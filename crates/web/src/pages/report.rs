@@ -85,8 +85,14 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>, headers
     }
 }
 
+/// Reports one address (or IPv6 /64) may send in the sign-in window, and reports one
+/// listing may receive: enough for anyone with something to say, not a flood.
+const REPORTS_PER_ADDRESS: u32 = 5;
+const REPORTS_PER_LISTING: u32 = 20;
+
 pub async fn submit(
     State(state): State<AppState>,
+    axum::Extension(crate::auth::ClientIp(ip)): axum::Extension<crate::auth::ClientIp>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -100,6 +106,29 @@ pub async fn submit(
     let details = fields.get("details").to_owned();
     match ProblemReport::new(Uuid::new_v4(), id, kind, &details, state.clock.now()) {
         Ok(report) => {
+            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), crate::auth::accounts::limit_address);
+            let allowed = state.accounts.allow_attempt(&format!("report:{from}"), REPORTS_PER_ADDRESS).await;
+            let allowed = match allowed {
+                Ok(true) => state.accounts.allow_attempt(&format!("report-listing:{id}"), REPORTS_PER_LISTING).await,
+                other => other,
+            };
+            match allowed {
+                Ok(true) => {}
+                Ok(false) => {
+                    let minutes = crate::auth::accounts::WINDOW_MINUTES;
+                    return PageError::TooMany(format!(
+                        "Several reports about this have been sent from here already. Thank you: wait {minutes} minutes before sending another."
+                    ))
+                    .into_page(&headers);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a problem report's limit could not be checked");
+                    return PageError::Unavailable(
+                        "Kith cannot take reports just now. Please try again in a minute.".into(),
+                    )
+                    .into_page(&headers);
+                }
+            }
             if let Err(e) = state.store.add_problem_report(report).await {
                 return PageError::from(e).into_page(&headers);
             }

@@ -287,14 +287,21 @@ struct SendPage {
     how: String,
     to: String,
     sent_to: Option<String>,
+    /// Whether text messages are offered: to signed-in staff only, since a text costs
+    /// the practice money and cannot be refused by the recipient.
+    texts: bool,
     errors: Vec<super::search::FieldError>,
 }
 
 form_errors!(SendPage);
 
-/// Messages a browser may send in [`crate::auth::accounts::WINDOW_MINUTES`], so the form
-/// cannot be used to send mail to strangers in bulk.
-const SENDS_PER_ADDRESS: u32 = 10;
+/// Lists one address (or /64) may send in [`crate::auth::accounts::WINDOW_MINUTES`]
+/// without signing in, so the form cannot mail strangers in bulk.
+const SENDS_PER_ADDRESS: u32 = 5;
+/// Lists one signed-in person may send in the window: a busy desk, not a mailing list.
+const SENDS_PER_PERSON: u32 = 30;
+/// Lists one email address or mobile may be sent in the window, whoever sends them.
+const SENDS_PER_RECIPIENT: u32 = 3;
 
 fn empty_list(headers: &HeaderMap) -> Response {
     PageError::BadRequest(
@@ -304,7 +311,7 @@ fn empty_list(headers: &HeaderMap) -> Response {
 }
 
 /// `GET /shortlist/send`: the form.
-pub async fn send_page(headers: HeaderMap) -> Response {
+pub async fn send_page(axum::Extension(viewer): axum::Extension<crate::auth::Viewer>, headers: HeaderMap) -> Response {
     let list = Shortlist::from_headers(&headers);
     if list.is_empty() {
         return empty_list(&headers);
@@ -315,6 +322,7 @@ pub async fn send_page(headers: HeaderMap) -> Response {
         how: "email".into(),
         to: String::new(),
         sent_to: None,
+        texts: viewer.member().is_some(),
         errors: vec![],
     };
     render(StatusCode::OK, &page)
@@ -370,6 +378,7 @@ pub async fn send(
         how: how.clone(),
         to: to.clone(),
         sent_to: None,
+        texts: viewer.member().is_some(),
         errors: vec![],
     };
     let error =
@@ -378,6 +387,10 @@ pub async fn send(
         "email" if plausible_email(&to) => Some(to.trim().to_owned()),
         "email" => {
             page.errors.push(error("to", "Enter an email address in the correct format, like name@example.org"));
+            None
+        }
+        "text" if !page.texts => {
+            page.errors.push(error("how", "Sign in to send a text message, or send the list by email"));
             None
         }
         "text" => match uk_mobile(&to) {
@@ -393,16 +406,29 @@ pub async fn send(
         }
     };
     let Some(address) = address else { return render(StatusCode::BAD_REQUEST, &page) };
-    let key = format!("send:{}", ip.as_deref().unwrap_or("unknown"));
-    let allowed = state.accounts.allow_attempt(&key, SENDS_PER_ADDRESS).await.unwrap_or(false);
-    if !allowed {
-        page.errors.push(error(
-            "to",
-            &format!(
-                "This browser has sent several lists already. Wait {} minutes, or print the list instead.",
-                crate::auth::accounts::WINDOW_MINUTES
-            ),
-        ));
+    let minutes = crate::auth::accounts::WINDOW_MINUTES;
+    // The recipient is counted by a keyed digest: the limit table never holds the address.
+    let recipient = format!("send-to:{}", state.accounts.keyring().blind_index("recipient", &address.to_lowercase()));
+    let (sender, limit) = match viewer.member() {
+        Some(current) => (format!("send-by:{}", current.user.id), SENDS_PER_PERSON),
+        None => {
+            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), crate::auth::accounts::limit_address);
+            (format!("send:{from}"), SENDS_PER_ADDRESS)
+        }
+    };
+    let refusal = if !state.accounts.allow_attempt(&recipient, SENDS_PER_RECIPIENT).await.unwrap_or(false) {
+        Some(format!(
+            "This address has been sent several lists already. Wait {minutes} minutes, or print the list instead."
+        ))
+    } else if !state.accounts.allow_attempt(&sender, limit).await.unwrap_or(false) {
+        Some(format!(
+            "Several lists have been sent from here already. Wait {minutes} minutes, or print the list instead."
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
+        page.errors.push(error("to", &message));
         return render(StatusCode::TOO_MANY_REQUESTS, &page);
     }
     let found = match services(&state, &list).await {
