@@ -14,6 +14,7 @@ pub mod change;
 pub mod clock;
 pub mod contact;
 pub mod directory;
+pub mod disclosure;
 pub mod geo;
 pub mod hsds;
 pub mod opening;

@@ -7,6 +7,7 @@ use crate::auth::{Accounts, Actor};
 use chrono::NaiveDate;
 use chrono::{DateTime, Duration, Utc};
 use kith_domain::account::{Grant, OrgKind, Permission, Role, Scope, Sealed, UserRecord};
+use kith_domain::disclosure::{Shown, ShownLinks, withhold_small};
 use kith_domain::postcode::Postcode;
 pub use kith_domain::referral::{Consent, PatientDetails, ReferralDetails};
 use kith_domain::referral::{
@@ -96,6 +97,48 @@ pub struct LinksReport {
     pub by_service: Vec<(Uuid, String, LinksCount)>,
     /// (practice id, practice name, counts), by name.
     pub by_practice: Vec<(Uuid, String, LinksCount)>,
+    /// Whether the reader is staff at every practice in it, and so may see small counts.
+    pub own_patients: bool,
+}
+
+/// The Links report as it is shown and downloaded: counts from 1 to 4 withheld, with
+/// secondary suppression, unless the reader is the practice's own staff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedLinks {
+    pub overall: ShownLinks,
+    pub by_service: Vec<(Uuid, String, ShownLinks)>,
+    pub by_practice: Vec<(Uuid, String, ShownLinks)>,
+    /// Whether any count was withheld.
+    pub withheld: bool,
+}
+
+impl LinksReport {
+    pub fn published(&self) -> PublishedLinks {
+        if self.own_patients {
+            let exact = |rows: &[(Uuid, String, LinksCount)]| {
+                rows.iter().map(|(id, name, c)| (*id, name.clone(), ShownLinks::exact(c))).collect()
+            };
+            return PublishedLinks {
+                overall: ShownLinks::exact(&self.overall),
+                by_service: exact(&self.by_service),
+                by_practice: exact(&self.by_practice),
+                withheld: false,
+            };
+        }
+        let table = |rows: &[(Uuid, String, LinksCount)]| {
+            let counts: Vec<LinksCount> = rows.iter().map(|(_, _, c)| c.clone()).collect();
+            let (overall, shown) = withhold_small(&self.overall, &counts);
+            let rows = rows.iter().zip(shown).map(|((id, name, _), c)| (*id, name.clone(), c)).collect::<Vec<_>>();
+            (overall, rows)
+        };
+        let (overall, by_service) = table(&self.by_service);
+        let (_, by_practice) = table(&self.by_practice);
+        let withheld =
+            [&overall].into_iter().chain(by_service.iter().map(|r| &r.2)).chain(by_practice.iter().map(|r| &r.2)).any(
+                |c| [c.signposts, c.referrals, c.followed_up, c.started, c.still_attending].contains(&Shown::Withheld),
+            );
+        PublishedLinks { overall, by_service, by_practice, withheld }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -949,7 +992,8 @@ impl Referrals {
             return Err(ReferralError::Forbidden("The Links report is for link workers and commissioners".into()));
         }
         let rows = self.store.links_counts(from, before).await?;
-        let mut report = LinksReport::default();
+        let own_patients = practices.iter().all(|(id, _)| Self::works_at(user, *id));
+        let mut report = LinksReport { own_patients, ..LinksReport::default() };
         let mut by_service: std::collections::HashMap<Uuid, LinksCount> = std::collections::HashMap::new();
         let mut by_practice: std::collections::HashMap<Uuid, LinksCount> = std::collections::HashMap::new();
         for row in rows.iter().filter(|r| practices.iter().any(|(id, _)| *id == r.practice)) {

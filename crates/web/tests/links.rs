@@ -97,6 +97,41 @@ async fn the_links_report_matches_a_count_of_the_seeded_caseload(store: Arc<dyn 
     assert_eq!(got, want);
     assert_eq!(report.by_practice.len(), 2);
 
+    // Small numbers (security.md, finding 7): a commissioner never sees a count from 1 to
+    // 4, and a column never has just one withheld; the practice's own staff see them all.
+    use kith_domain::disclosure::Shown;
+    assert!(!report.own_patients);
+    let published = report.published();
+    assert!(published.withheld, "a seeded caseload by service has small counts");
+    let cells = |c: &kith_domain::disclosure::ShownLinks| {
+        [c.signposts, c.referrals, c.followed_up, c.started, c.still_attending]
+    };
+    for (_, _, c) in published.by_service.iter().chain(&published.by_practice) {
+        assert!(cells(c).iter().all(|n| n.count().is_none_or(|n| n == 0 || n >= 5)), "{c:?}");
+    }
+    for column in 0..5 {
+        let withheld = published.by_service.iter().filter(|(_, _, c)| cells(c)[column] == Shown::Withheld).count();
+        assert_ne!(withheld, 1, "column {column}: one withheld count alone could be worked out from the total");
+    }
+    let worker = state
+        .accounts
+        .create_user(
+            NewUser {
+                email: "worker@example.org".into(),
+                name: "Lee Worker".into(),
+                password: None,
+                grants: vec![Grant { role: Role::LinkWorker, scope: Scope::Organisation(log[0].practice) }],
+            },
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let own = referrals.links_report(&worker, &Actor::of(&worker, None), from, before).await.unwrap();
+    assert!(own.own_patients);
+    let own_practice: Vec<&SeededCase> = log.iter().filter(|c| c.practice == log[0].practice).collect();
+    assert_eq!(own.published().overall.signposts, Shown::Count(tally(&own_practice).signposts));
+    assert!(!own.published().withheld, "their own patients, in full");
+
     // Each service's page shows its curators how referrals there turned out; nobody else.
     let curator = state
         .accounts

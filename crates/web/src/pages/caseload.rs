@@ -6,14 +6,14 @@ use super::referral::page_error;
 use super::{Layout, PageError, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
-use crate::referrals::LinksReport;
+use crate::referrals::PublishedLinks;
 use askama::Template;
 use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use kith_domain::referral::LinksCount;
+use kith_domain::disclosure::{SMALLEST_SHOWN, Shown, ShownLinks};
 
 #[derive(Debug)]
 struct FollowUpRow {
@@ -70,25 +70,31 @@ struct LinksPage {
     layout: Layout,
     from: String,
     to: String,
-    report: LinksReport,
+    report: PublishedLinks,
     /// (heading, rows of name and counts): by practice, then by service.
-    tables: Vec<(&'static str, Vec<(String, LinksCount)>)>,
+    tables: Vec<(&'static str, Vec<(String, ShownLinks)>)>,
     csv_href: String,
     error: Option<String>,
 }
 
-/// A share as a whole percentage, or a dash when there is nothing to divide by.
-fn percent(part: u64, whole: u64) -> String {
-    (part * 100 + whole / 2).checked_div(whole).map_or_else(|| "–".to_owned(), |p| format!("{p}%"))
+/// A share as a whole percentage, or a dash when there is nothing to divide by or a
+/// count is withheld.
+fn percent(part: Shown, whole: Option<u64>) -> String {
+    match (part.count(), whole) {
+        (Some(part), Some(whole)) => {
+            (part * 100 + whole / 2).checked_div(whole).map_or_else(|| "–".to_owned(), |p| format!("{p}%"))
+        }
+        _ => "–".to_owned(),
+    }
 }
 
 impl LinksPage {
-    fn started_share(&self, c: &LinksCount) -> String {
-        percent(c.started, c.referrals + c.signposts)
+    fn started_share(&self, c: &ShownLinks) -> String {
+        percent(c.started, c.people())
     }
 
-    fn attending_share(&self, c: &LinksCount) -> String {
-        percent(c.still_attending, c.referrals + c.signposts)
+    fn attending_share(&self, c: &ShownLinks) -> String {
+        percent(c.still_attending, c.people())
     }
 }
 
@@ -147,6 +153,7 @@ pub async fn links(
         Ok(r) => r,
         Err(e) => return page_error(e, &headers),
     };
+    let report = report.published();
     if format == "csv" {
         return csv(&report, from, to);
     }
@@ -159,8 +166,8 @@ pub async fn links(
         to: to.to_string(),
         csv_href: format!("/reports/links?from={from}&to={to}&format=csv"),
         tables: vec![
-            ("By practice", report.by_practice.iter().map(|(_, n, c)| (n.clone(), c.clone())).collect()),
-            ("By service", report.by_service.iter().map(|(_, n, c)| (n.clone(), c.clone())).collect()),
+            ("By practice", report.by_practice.iter().map(|(_, n, c)| (n.clone(), *c)).collect()),
+            ("By service", report.by_service.iter().map(|(_, n, c)| (n.clone(), *c)).collect()),
         ],
         report,
         error,
@@ -169,19 +176,21 @@ pub async fn links(
     render(status, &page)
 }
 
-fn csv(report: &LinksReport, from: NaiveDate, to: NaiveDate) -> Response {
+fn csv(report: &PublishedLinks, from: NaiveDate, to: NaiveDate) -> Response {
     use super::admin::csv_field;
     let mut out =
         String::from("level,id,name,signposts,referrals,followed_up,started,still_attending_at_follow_up,from,to\r\n");
-    let mut line = |level: &str, id: String, name: &str, c: &LinksCount| {
+    // A withheld count is written as "<5", as published statistics do.
+    let cell = |n: Shown| n.count().map_or_else(|| format!("<{SMALLEST_SHOWN}"), |n| n.to_string());
+    let mut line = |level: &str, id: String, name: &str, c: &ShownLinks| {
         out.push_str(&format!(
             "{level},{id},{},{},{},{},{},{},{from},{to}\r\n",
             csv_field(name),
-            c.signposts,
-            c.referrals,
-            c.followed_up,
-            c.started,
-            c.still_attending
+            cell(c.signposts),
+            cell(c.referrals),
+            cell(c.followed_up),
+            cell(c.started),
+            cell(c.still_attending)
         ));
     };
     line("overall", String::new(), "All practices in your reports", &report.overall);
