@@ -411,6 +411,12 @@ impl SearchIndex {
         if let Some(org) = q.organization_id {
             must.push(filter(any_of(x.organization_id, &[org.to_string()])));
         }
+        if let Some(orgs) = &q.organizations {
+            let ids: Vec<String> = orgs.iter().map(Uuid::to_string).collect();
+            // No organisation at all: nothing can match, whatever else the query says.
+            let ids = if ids.is_empty() { vec![String::new()] } else { ids };
+            must.push(filter(any_of(x.organization_id, &ids)));
+        }
         if !q.attending.is_empty() {
             let modes: Vec<String> = q.attending.iter().map(|a| a.as_str().to_owned()).collect();
             must.push(filter(any_of(x.attending, &modes)));

@@ -94,6 +94,9 @@ pub struct SearchQuery {
     pub languages: Vec<String>,
     pub accessibility: Vec<String>,
     pub organization_id: Option<Uuid>,
+    /// Only services run by one of these organisations (those that take referrals
+    /// through Kith). An empty list matches nothing.
+    pub organizations: Option<Vec<Uuid>>,
     pub modified_after: Option<DateTime<Utc>>,
     pub offset: usize,
     pub limit: usize,
@@ -121,6 +124,7 @@ impl Default for SearchQuery {
             languages: Vec::new(),
             accessibility: Vec::new(),
             organization_id: None,
+            organizations: None,
             modified_after: None,
             offset: 0,
             limit: 20,

@@ -100,7 +100,18 @@ pub async fn seed(
         staff.push((*id, user));
     }
     // A dozen groups that take referrals, each with a member; other services are signposted.
-    let directory = store.services_after(None, 400).await?;
+    // Groups that meet near the practices (in Glasgow, a G postcode) come first, so the
+    // demo shows a whole referral from a practice to a group round the corner.
+    let mut directory = store.services_after(None, 400).await?;
+    let near_the_practices = |s: &kith_domain::hsds::Service| {
+        s.service_at_locations.iter().filter_map(|sal| sal.location.as_ref()).any(|l| {
+            l.addresses.iter().any(|a| {
+                let p = a.postal_code.trim().to_ascii_uppercase();
+                p.starts_with('G') && p.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
+            })
+        })
+    };
+    directory.sort_by_key(|s| (!near_the_practices(s) || s.status != kith_domain::ServiceStatus::Active, s.id));
     let mut groups: Vec<(Uuid, UserRecord)> = Vec::new();
     let mut referable = Vec::new();
     for service in &directory {

@@ -137,6 +137,44 @@ async fn a_closed_service_is_never_shown_as_open() {
     }
 }
 
+/// Whether a service takes referrals through Kith is shown before any form: on results and
+/// service pages, as a filter, and in what the form offers (security.md, finding 10).
+#[tokio::test]
+async fn referral_or_signpost_is_known_before_the_form() {
+    let t = kith_store::testing::sqlite(clock()).await;
+    let app = demo_app(&t).await;
+    let page = get(&app, "/?where=G31+2ER&q=lonely").await;
+    assert!(!page.body.contains("Takes referrals through Kith</strong>"), "no group has an account yet");
+    let none = get(&app, "/?where=G31+2ER&q=lonely&referrals=yes").await;
+    assert_eq!(result_ids(&none.body).len(), 0, "no service takes referrals yet");
+    let first = result_ids(&page.body)[0].clone();
+    let service = t.store.service(first.parse().unwrap()).await.unwrap().unwrap();
+    let group = kith_domain::account::Organisation {
+        id: uuid::Uuid::from_u128(0xabc),
+        kind: kith_domain::account::OrgKind::Vcs,
+        name: "A group with an account".into(),
+        ods_code: None,
+        directory_id: service.organization_id,
+        areas: vec![],
+    };
+    t.store.put_organisation(group).await.unwrap();
+    let page = get(&app, "/?where=G31+2ER&q=lonely").await;
+    let card = page.body.split(&format!("id=\"service-{first}\"")).nth(1).unwrap().split("</li>").next().unwrap();
+    assert!(card.contains("Takes referrals through Kith"), "{card}");
+    let only = get(&app, "/?where=G31+2ER&q=lonely&referrals=yes").await;
+    let ids = result_ids(&only.body);
+    assert!(ids.contains(&first), "{}", only.body);
+    for id in &ids {
+        let s = t.store.service(id.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(s.organization_id, service.organization_id, "only services whose group takes referrals");
+    }
+    let service_page = get(&app, &format!("/services/{first}")).await;
+    assert!(service_page.body.contains("Takes referrals through Kith"));
+    let other = result_ids(&page.body).into_iter().find(|id| !ids.contains(id)).unwrap();
+    let other_page = get(&app, &format!("/services/{other}")).await;
+    assert!(other_page.body.contains("does not take referrals through Kith yet"));
+}
+
 #[tokio::test]
 async fn bad_input_is_explained_on_the_page_with_a_400() {
     let t = kith_store::testing::sqlite(clock()).await;

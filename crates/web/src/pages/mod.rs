@@ -51,6 +51,34 @@ pub(crate) fn may_refer() -> bool {
     })
 }
 
+/// The directory organisations whose groups take referrals through Kith: those with a
+/// community group account linked to them.
+pub(crate) async fn referring_organisations(
+    state: &crate::AppState,
+) -> Result<Vec<uuid::Uuid>, kith_store::StoreError> {
+    let mut ids: Vec<uuid::Uuid> = state
+        .store
+        .organisations()
+        .await?
+        .into_iter()
+        .filter(|o| o.kind == kith_domain::account::OrgKind::Vcs)
+        .filter_map(|o| o.directory_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Marks the cards whose services take referrals through Kith.
+pub(crate) fn mark_referrals<'a>(
+    cards: impl IntoIterator<Item = (&'a mut view::Card, Option<uuid::Uuid>)>,
+    referring: &[uuid::Uuid],
+) {
+    for (card, organisation) in cards {
+        card.takes_referrals = organisation.is_some_and(|o| referring.binary_search(&o).is_ok());
+    }
+}
+
 /// Whether `path` is a path on this site and nothing else: it starts with one `/`, and
 /// holds no backslash and no control character (a browser drops a tab or newline from a
 /// URL, so `/<tab>/evil.example` would leave the site, and a header cannot hold them).

@@ -512,6 +512,8 @@ struct ReferPage {
     service_id: String,
     service: String,
     group: String,
+    /// Whether the group takes referrals through Kith; otherwise only a signpost is offered.
+    takes_referrals: bool,
     /// (field, label, hint, value, input type)
     person: Vec<(&'static str, &'static str, &'static str, String, &'static str)>,
     contacts: Vec<(&'static str, &'static str)>,
@@ -551,12 +553,15 @@ async fn refer_form(
         Err(e) => return PageError::from(e).into_page(headers),
     };
     let group = match state.store.organisations().await {
-        Ok(orgs) => orgs
-            .into_iter()
-            .find(|o| o.directory_id.is_some() && o.directory_id == service.organization_id)
-            .map_or_else(|| "the group that runs it".to_owned(), |o| o.name),
+        Ok(orgs) => orgs.into_iter().find(|o| {
+            o.kind == kith_domain::account::OrgKind::Vcs
+                && o.directory_id.is_some()
+                && o.directory_id == service.organization_id
+        }),
         Err(e) => return PageError::from(e).into_page(headers),
     };
+    let takes_referrals = group.is_some();
+    let group = group.map_or_else(|| "the group that runs it".to_owned(), |o| o.name);
     let value = |name: &str| fields.get(name).to_owned();
     let title = if errors.is_empty() { "Refer or signpost – Kith" } else { "Error: Refer or signpost – Kith" };
     let page = ReferPage {
@@ -564,6 +569,7 @@ async fn refer_form(
         service_id: service.id.to_string(),
         service: service.name,
         group,
+        takes_referrals,
         person: vec![
             ("nhs_number", "NHS number", "10 digits, like 943 476 5919", value("nhs_number"), "text"),
             (
@@ -588,7 +594,11 @@ async fn refer_form(
         ],
         contacts: vec![("text", "Text message"), ("phone", "Phone call"), ("email", "Email"), ("letter", "Letter")],
         contact: ContactMethod::parse(fields.get("contact")).unwrap_or(ContactMethod::Text),
-        kind: if fields.get("kind").is_empty() { "referral".into() } else { value("kind") },
+        kind: match (takes_referrals, fields.get("kind")) {
+            (false, _) => "signpost".into(),
+            (true, "") => "referral".into(),
+            (true, _) => value("kind"),
+        },
         texts: vec![
             ("reason", "Reason for referral", value("reason")),
             ("what_matters", "What matters to them, in their words", value("what_matters")),

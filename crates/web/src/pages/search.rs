@@ -60,6 +60,8 @@ pub struct Form {
     pub free: bool,
     /// Show temporarily closed services too (they are left out unless asked for).
     pub closed: bool,
+    /// Only services whose group takes referrals through Kith.
+    pub referrals: bool,
     pub open: String,
     pub age: String,
     pub access: Vec<String>,
@@ -115,6 +117,7 @@ impl Form {
             needs: f.all("need"),
             free: f.has("free"),
             closed: f.get("closed") == "yes",
+            referrals: f.get("referrals") == "yes",
             open,
             age,
             access,
@@ -131,6 +134,7 @@ impl Form {
     fn has_filters(&self) -> bool {
         self.free
             || self.closed
+            || self.referrals
             || !self.open.is_empty()
             || !self.age.is_empty()
             || !self.access.is_empty()
@@ -152,6 +156,9 @@ impl Form {
         }
         if f.closed {
             pairs.push(("closed", "yes".into()));
+        }
+        if f.referrals {
+            pairs.push(("referrals", "yes".into()));
         }
         pairs.push(("open", f.open.clone()));
         pairs.push(("age", f.age.clone()));
@@ -236,6 +243,7 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
     let mut results = None;
     let mut facets = None;
     if errors.is_empty() && form.searched() {
+        let referring = super::referring_organisations(state).await?;
         let query = SearchQuery {
             text: Some(form.q.clone()).filter(|q| !q.is_empty()),
             needs: form.needs.clone(),
@@ -249,6 +257,7 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
             attending: form.attend.iter().filter_map(|a| Attending::parse(a)).collect(),
             languages: Some(form.lang.to_lowercase()).filter(|l| !l.is_empty()).into_iter().collect(),
             accessibility: form.access.clone(),
+            organizations: form.referrals.then(|| referring.clone()),
             offset: (form.page - 1) * PAGE_SIZE,
             limit: PAGE_SIZE,
             ..SearchQuery::default()
@@ -259,13 +268,15 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
         let ids: Vec<_> = found.hits.iter().map(|h| h.id).collect();
         let services = state.store.services_by_ids(&ids).await?;
         // In rank order; a hit whose service has just gone is left out.
-        let cards: Vec<Card> = services
+        let mut cards: Vec<(Card, Option<uuid::Uuid>)> = services
             .iter()
             .filter_map(|s| {
                 let hit = found.hits.iter().find(|h| h.id == s.id)?;
-                Some(Card::new(s, Some(hit), now, shortlist.contains(s.id)))
+                Some((Card::new(s, Some(hit), now, shortlist.contains(s.id)), s.organization_id))
             })
             .collect();
+        super::mark_referrals(cards.iter_mut().map(|(c, o)| (c, *o)), &referring);
+        let cards = cards.into_iter().map(|(c, _)| c).collect();
         results =
             Some(results_for(&form, found.total, cards, near.as_ref().map(|(_, label)| label.as_str()), &terms.items));
         facets = Some(found.facets);
@@ -416,6 +427,7 @@ fn results_for(
         form.href(|f| {
             f.free = false;
             f.closed = false;
+            f.referrals = false;
             f.open.clear();
             f.age.clear();
             f.access.clear();

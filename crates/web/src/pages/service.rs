@@ -76,7 +76,9 @@ async fn show(state: &AppState, id: &str, fields: &Fields, headers: &HeaderMap) 
         }),
         None => None,
     };
-    let detail = Detail::new(&service, state.clock.now(), shortlist.contains(id));
+    let mut detail = Detail::new(&service, state.clock.now(), shortlist.contains(id));
+    let referring = super::referring_organisations(state).await?;
+    super::mark_referrals([(&mut detail.card, service.organization_id)], &referring);
     let page = ServicePage {
         layout: Layout::new(format!("{} – Kith", service.name), headers),
         back: format!("/services/{id}{from}"),

@@ -101,7 +101,12 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
         Err(e) => return e.into_page(&headers),
     };
     let now = state.clock.now();
-    let cards = found.iter().map(|s| Card::new(s, None, now, true)).collect();
+    let referring = match super::referring_organisations(&state).await {
+        Ok(r) => r,
+        Err(e) => return PageError::from(e).into_page(&headers),
+    };
+    let mut cards: Vec<Card> = found.iter().map(|s| Card::new(s, None, now, true)).collect();
+    super::mark_referrals(cards.iter_mut().zip(found.iter().map(|s| s.organization_id)), &referring);
     let page = ShortlistPage {
         layout: Layout::new("Your shortlist – Kith", &headers),
         cards,

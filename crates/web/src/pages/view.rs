@@ -50,6 +50,9 @@ pub struct Card {
     pub attending: String,
     pub verified: Verified,
     pub in_shortlist: bool,
+    /// Run by a group that takes referrals through Kith (it has an account); otherwise a
+    /// person can only be signposted to it.
+    pub takes_referrals: bool,
 }
 
 impl Card {
@@ -74,6 +77,7 @@ impl Card {
             attending: attending(s),
             verified: Verified::of(s, now),
             in_shortlist,
+            takes_referrals: false,
         }
     }
 }
