@@ -290,6 +290,9 @@ pub struct SessionRecord {
     pub stage: SessionStage,
     /// For a session from a magic link: what it may do, and to which record.
     pub purpose: Option<(LinkPurpose, Uuid)>,
+    /// Whether a second factor was given to begin it (a code, or an identity provider
+    /// that asks for one). A role that needs two factors, granted later, asks for it then.
+    pub second_factor: bool,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
 }
@@ -434,6 +437,7 @@ mod tests {
             user_id: Uuid::nil(),
             stage: SessionStage::Complete,
             purpose: None,
+            second_factor: true,
             created_at: t0,
             last_seen_at: t0,
         };

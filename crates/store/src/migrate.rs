@@ -34,6 +34,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "signposts_share_nothing",
         sql: include_str!("../migrations/sqlite/0010_signposts_share_nothing.sql"),
     },
+    Migration {
+        version: 11,
+        name: "session_factors",
+        sql: include_str!("../migrations/sqlite/0011_session_factors.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -62,6 +67,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 10,
         name: "signposts_share_nothing",
         sql: include_str!("../migrations/postgres/0010_signposts_share_nothing.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "session_factors",
+        sql: include_str!("../migrations/postgres/0011_session_factors.sql"),
     },
 ];
 

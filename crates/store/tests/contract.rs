@@ -646,10 +646,16 @@ async fn sessions_rotate_expire_and_end_everywhere(store: &dyn Store, clock: &Fi
         user_id: id(730),
         stage,
         purpose: None,
+        second_factor: stage == SessionStage::Complete,
         created_at: t0,
         last_seen_at: t0,
     };
     store.create_session(session("d1", SessionStage::SecondFactor)).await.unwrap();
+    let password_only =
+        SessionRecord { digest: "d0".into(), second_factor: false, ..session("d0", SessionStage::Complete) };
+    store.create_session(password_only.clone()).await.unwrap();
+    assert_eq!(store.session("d0").await.unwrap(), Some(password_only), "which factors began it is kept");
+    store.delete_session("d0").await.unwrap();
     store.create_session(session("d2", SessionStage::Complete)).await.unwrap();
     let mut linked = session("d3", SessionStage::Complete);
     linked.purpose = Some((LinkPurpose::UpdateListing, id(1)));

@@ -244,7 +244,10 @@ fn denied(reply: &Reply) -> bool {
     let to = reply.location();
     matches!(reply.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
         || (reply.status.is_redirection()
-            && (to == "/signin" || to.starts_with("/signin?next=") || to == "/signin/code"))
+            && (to == "/signin"
+                || to.starts_with("/signin?next=")
+                || to == "/signin/code"
+                || to == "/signin/two-factor"))
 }
 
 async fn authorisation_matrix_covers_every_route_for_every_role(store: Arc<dyn Store>) {
@@ -363,9 +366,9 @@ async fn sign_in_with_two_factors_rotates_the_session(store: Arc<dyn Store>) {
     let pending = reply.session_cookie().unwrap();
     assert_ne!(pending, planted);
     assert!(denied(&send(&k.app, Method::GET, "/admin/audit", Some(&planted), "").await));
-    // Partway through, nothing but the next step is open.
+    // Partway through, nothing but the next step is open: setting up the app.
     let audit = send(&k.app, Method::GET, "/admin/audit", Some(&pending), "").await;
-    assert_eq!(audit.location(), "/signin/code");
+    assert_eq!(audit.location(), "/signin/two-factor");
 
     let setup = send(&k.app, Method::GET, "/signin/two-factor?next=/admin/audit", Some(&pending), "").await;
     assert_eq!(setup.status, StatusCode::OK);
@@ -683,6 +686,39 @@ async fn lockouts_hold_by_account_and_address(store: Arc<dyn Store>) {
     assert_eq!(kith_web::auth::accounts::limit_address("::ffff:192.0.2.1"), "192.0.2.1");
 }
 
+/// A role that needs two factors, granted while a password-only session is open, asks for
+/// the second factor before that session may use it (security.md, finding 6).
+async fn a_new_role_that_needs_two_factors_steps_the_session_up(store: Arc<dyn Store>) {
+    let k = kith(store).await;
+    let user = k.user("cam@example.org", Role::Commissioner, Scope::Area(id(AREA))).await;
+    let signed_in =
+        send(&k.app, Method::POST, "/signin", None, &form(&[("email", "cam@example.org"), ("password", PASSWORD)]))
+            .await;
+    assert_eq!(signed_in.location(), "/account", "a commissioner may sign in with a password alone");
+    let cookie = signed_in.session_cookie().unwrap();
+    assert_eq!(send(&k.app, Method::GET, "/reports/links", Some(&cookie), "").await.status, StatusCode::OK);
+    // An administrator makes them a receptionist too, which needs two factors.
+    let mut granted = k.state.store.user(user.id).await.unwrap().unwrap();
+    granted.grants.push(Grant { role: Role::Receptionist, scope: Scope::Organisation(id(PRACTICE)) });
+    k.state.store.put_user(granted).await.unwrap();
+    for path in ["/follow-ups", "/reports/links", "/account"] {
+        let reply = send(&k.app, Method::GET, path, Some(&cookie), "").await;
+        assert_eq!(reply.location(), "/signin/two-factor", "{path}: {} {}", reply.status, reply.body);
+    }
+    let fhir = send(&k.app, Method::GET, "/fhir/Task", Some(&cookie), "").await;
+    assert!(denied(&fhir), "{}", fhir.status);
+    // Setting up the app completes the session.
+    let setup = send(&k.app, Method::GET, "/signin/two-factor", Some(&cookie), "").await;
+    assert_eq!(setup.status, StatusCode::OK);
+    let secret =
+        Secret::from_base32(setup.body.split("id=\"secret\">").nth(1).unwrap().split('<').next().unwrap()).unwrap();
+    let body = form(&[("enrol", &hidden(&setup.body, "enrol")), ("code", &secret.code_at(k.clock.now().timestamp()))]);
+    let done = send(&k.app, Method::POST, "/signin/two-factor", Some(&cookie), &body).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let full = done.session_cookie().unwrap();
+    assert_eq!(send(&k.app, Method::GET, "/follow-ups", Some(&full), "").await.status, StatusCode::OK);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -763,6 +799,7 @@ on_both_engines!(
     the_audit_log_is_scoped_to_the_admins_area,
     the_links_report_refuses_extreme_dates,
     lockouts_hold_by_account_and_address,
+    a_new_role_that_needs_two_factors_steps_the_session_up,
     sign_in_with_two_factors_rotates_the_session,
     repeated_wrong_passwords_lock_the_account_out,
     magic_links_work_once_for_one_listing,

@@ -105,6 +105,7 @@ fn session_from(r: &Row) -> Result<SessionRecord> {
         purpose,
         created_at: r.get(5),
         last_seen_at: r.get(6),
+        second_factor: r.get(7),
     })
 }
 
@@ -279,8 +280,8 @@ impl AccountStore for PostgresStore {
         let client = self.pool.get().await?;
         client
             .execute(
-                "INSERT INTO sessions (digest, user_id, stage, purpose, target, created_at, last_seen_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO sessions (digest, user_id, stage, purpose, target, created_at, last_seen_at, second_factor)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &s.digest,
                     &s.user_id,
@@ -289,6 +290,7 @@ impl AccountStore for PostgresStore {
                     &s.purpose.map(|(_, t)| t),
                     &s.created_at,
                     &s.last_seen_at,
+                    &s.second_factor,
                 ],
             )
             .await?;
@@ -299,7 +301,7 @@ impl AccountStore for PostgresStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT digest, user_id, stage, purpose, target, created_at, last_seen_at FROM sessions WHERE digest = $1",
+                "SELECT digest, user_id, stage, purpose, target, created_at, last_seen_at, second_factor FROM sessions WHERE digest = $1",
                 &[&digest],
             )
             .await?;

@@ -86,6 +86,7 @@ fn read_session(row: &Row<'_>) -> Result<SessionRecord> {
         purpose,
         created_at: parse_ts(&row.get::<_, String>(5)?)?,
         last_seen_at: parse_ts(&row.get::<_, String>(6)?)?,
+        second_factor: row.get(7)?,
         digest,
     })
 }
@@ -335,8 +336,8 @@ impl AccountStore for SqliteStore {
     async fn create_session(&self, s: SessionRecord) -> Result<()> {
         self.write(move |tx, _| {
             tx.execute(
-                "INSERT INTO sessions (digest, user_id, stage, purpose, target, created_at, last_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO sessions (digest, user_id, stage, purpose, target, created_at, last_seen_at, second_factor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     s.digest,
                     s.user_id.to_string(),
@@ -344,7 +345,8 @@ impl AccountStore for SqliteStore {
                     s.purpose.map(|(p, _)| p.as_str()),
                     s.purpose.map(|(_, t)| t.to_string()),
                     ts(s.created_at),
-                    ts(s.last_seen_at)
+                    ts(s.last_seen_at),
+                    s.second_factor
                 ],
             )?;
             Ok(())
@@ -356,7 +358,7 @@ impl AccountStore for SqliteStore {
         let digest = digest.to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT digest, user_id, stage, purpose, target, created_at, last_seen_at FROM sessions WHERE digest = ?1",
+                "SELECT digest, user_id, stage, purpose, target, created_at, last_seen_at, second_factor FROM sessions WHERE digest = ?1",
             )?;
             let mut rows = stmt.query([&digest])?;
             rows.next()?.map(read_session).transpose()

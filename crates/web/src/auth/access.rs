@@ -127,6 +127,12 @@ pub fn permits(access: Access, viewer: &Viewer) -> bool {
     }
 }
 
+/// Where someone partway through sign-in goes next: the code, or setting up the app if
+/// the account has none yet.
+pub fn second_step(current: &super::session::Current) -> &'static str {
+    if current.user.totp_secret.is_none() { "/signin/two-factor" } else { "/signin/code" }
+}
+
 /// Whether the client wants a page (rather than JSON or a file).
 fn wants_page(request: &Request) -> bool {
     let path = request.uri().path();
@@ -160,7 +166,7 @@ async fn guard(access: Access, request: Request, next: Next) -> Response {
         };
     }
     match (&viewer, page) {
-        (Viewer::Pending(_), true) => Redirect::to("/signin/code").into_response(),
+        (Viewer::Pending(c), true) => Redirect::to(second_step(c)).into_response(),
         (Viewer::Anonymous, true) => {
             let next = request.uri().path_and_query().map_or("/", |p| p.as_str());
             let target = if request.method() == Method::GET {

@@ -410,15 +410,31 @@ impl Accounts {
     }
 
     /// Starts a session; returns the token for the cookie.
+    /// Starts a session. A complete session with no purpose counts as having had every
+    /// factor its account needs; one begun by a password alone is started with
+    /// [`start_session_with`](Self::start_session_with) and `second_factor: false`.
     pub async fn start_session(
         &self,
         user_id: Uuid,
         stage: SessionStage,
         purpose: Option<(LinkPurpose, Uuid)>,
     ) -> Result<(String, SessionRecord), AccountsError> {
+        let second_factor = stage == SessionStage::Complete && purpose.is_none();
+        self.start_session_with(user_id, stage, purpose, second_factor).await
+    }
+
+    /// Starts a session, saying whether a second factor began it.
+    pub async fn start_session_with(
+        &self,
+        user_id: Uuid,
+        stage: SessionStage,
+        purpose: Option<(LinkPurpose, Uuid)>,
+        second_factor: bool,
+    ) -> Result<(String, SessionRecord), AccountsError> {
         let (token, digest) = token::new_token();
         let now = self.clock.now();
-        let session = SessionRecord { digest, user_id, stage, purpose, created_at: now, last_seen_at: now };
+        let session =
+            SessionRecord { digest, user_id, stage, purpose, second_factor, created_at: now, last_seen_at: now };
         self.store.create_session(session.clone()).await?;
         Ok((token, session))
     }

@@ -183,11 +183,23 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> (Viewer, bool) {
         let _ = store.touch_session(&digest, now).await;
     }
     let name = state.accounts.profile(&user).map(|p| p.name).unwrap_or_default();
+    // A role that needs two factors, granted since a password-only sign-in, asks for the
+    // second factor before the session may use it: the session counts as partway through.
+    let step_up = current_needs_step_up(&session, &user);
     let current = Arc::new(Current { session, user, name });
     match current.session.stage {
-        SessionStage::Complete => (Viewer::SignedIn(current), false),
-        SessionStage::SecondFactor => (Viewer::Pending(current), false),
+        SessionStage::Complete if !step_up => (Viewer::SignedIn(current), false),
+        SessionStage::Complete | SessionStage::SecondFactor => (Viewer::Pending(current), false),
     }
+}
+
+/// Whether a full session began without a second factor that its account's roles now
+/// need. Link sessions are limited to their purpose and are never stepped up.
+fn current_needs_step_up(session: &SessionRecord, user: &UserRecord) -> bool {
+    session.stage == SessionStage::Complete
+        && session.purpose.is_none()
+        && !session.second_factor
+        && user.requires_two_factor()
 }
 
 /// Works out the viewer and client address, and makes them available to handlers (as

@@ -43,7 +43,7 @@ pub async fn page(
 ) -> Response {
     let current = match &viewer {
         Viewer::SignedIn(current) => current,
-        Viewer::Pending(_) => return Redirect::to("/signin/code").into_response(),
+        Viewer::Pending(c) => return Redirect::to(crate::auth::access::second_step(c)).into_response(),
         Viewer::Anonymous => return Redirect::to("/signin").into_response(),
     };
     let user = &current.user;

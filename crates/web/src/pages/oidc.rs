@@ -126,7 +126,8 @@ pub async fn callback(
     };
     // The provider has checked who this is, to its own standard (CIS2: a smartcard or
     // equivalent); Kith does not ask for its own second factor on top.
-    let token = match begin_session(&state, &viewer, &user, SessionStage::Complete, None).await {
+    // The provider asked for its own second factor (CIS2: a smartcard or an authenticator).
+    let token = match begin_session(&state, &viewer, &user, SessionStage::Complete, None, true).await {
         Ok(token) => token,
         Err(e) => {
             tracing::error!(error = %e, "an OIDC session could not start");

@@ -63,11 +63,12 @@ pub(super) async fn begin_session(
     user: &UserRecord,
     stage: SessionStage,
     purpose: Option<(LinkPurpose, Uuid)>,
+    second_factor: bool,
 ) -> Result<String, AccountsError> {
     if let Some(current) = viewer.current() {
         state.store.delete_session(&current.session.digest).await?;
     }
-    let (token, _) = state.accounts.start_session(user.id, stage, purpose).await?;
+    let (token, _) = state.accounts.start_session_with(user.id, stage, purpose, second_factor).await?;
     Ok(token)
 }
 
@@ -148,7 +149,9 @@ pub async fn submit(
             (user, SessionStage::SecondFactor, format!("/signin/two-factor?{}", super::query_string(&[("next", next)])))
         }
     };
-    let token = match begin_session(&state, &viewer, &user, stage, None).await {
+    // A password alone: if the account's roles come to need a second factor while this
+    // session is open, it is asked for then.
+    let token = match begin_session(&state, &viewer, &user, stage, None, false).await {
         Ok(token) => token,
         Err(e) => return unavailable(&e, &headers),
     };
@@ -211,7 +214,7 @@ pub async fn code_submit(
         Err(locked @ AccountsError::Locked(_)) => return fail(StatusCode::TOO_MANY_REQUESTS, locked.to_string()),
         Err(e) => return unavailable(&e, &headers),
     }
-    match begin_session(&state, &viewer, &user, SessionStage::Complete, None).await {
+    match begin_session(&state, &viewer, &user, SessionStage::Complete, None, true).await {
         Ok(token) => {
             state.accounts.audit(&actor, "sign_in", "user", Some(user.id.to_string()), "password and code").await;
             redirect_with_cookie(&next, &token)
@@ -315,7 +318,7 @@ pub async fn two_factor_submit(
         }
         Err(e) => return unavailable(&e, &headers),
     };
-    let token = match begin_session(&state, &viewer, &user, SessionStage::Complete, None).await {
+    let token = match begin_session(&state, &viewer, &user, SessionStage::Complete, None, true).await {
         Ok(token) => token,
         Err(e) => return unavailable(&e, &headers),
     };
