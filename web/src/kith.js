@@ -52,6 +52,13 @@
       button.addEventListener('click', function () { window.print(); });
     });
     var summary = document.querySelector('[data-error-summary]');
-    if (summary) { summary.focus(); }
+    var results = document.getElementById('results-heading');
+    if (summary) {
+      summary.focus();
+    } else if (results && window.location.hash === '#results-heading') {
+      // After a search, the results: a screen reader starts reading there, and the next
+      // Tab goes to the first result rather than back through the form.
+      results.focus();
+    }
   });
 })();

@@ -372,6 +372,9 @@ async fn sign_in_with_two_factors_rotates_the_session(store: Arc<dyn Store>) {
 
     let setup = send(&k.app, Method::GET, "/signin/two-factor?next=/admin/audit", Some(&pending), "").await;
     assert_eq!(setup.status, StatusCode::OK);
+    // A QR code drawn on the server, inline: no script, nothing fetched (finding 16).
+    let qr = setup.body.split("class=\"kith-qr\">").nth(1).unwrap().split("</div>").next().unwrap();
+    assert!(qr.starts_with("<svg aria-hidden=\"true\"") && qr.contains("<path") && !qr.contains("<script"), "{qr}");
     let secret =
         Secret::from_base32(setup.body.split("id=\"secret\">").nth(1).unwrap().split('<').next().unwrap()).unwrap();
     let sealed = hidden(&setup.body, "enrol");
@@ -390,6 +393,7 @@ async fn sign_in_with_two_factors_rotates_the_session(store: Arc<dyn Store>) {
     let done = send(&k.app, Method::POST, "/signin/two-factor", Some(&pending), &body).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(done.body.matches("<li><code>").count(), 10, "ten recovery codes, shown once");
+    assert!(done.body.contains("Print the codes"));
     let recovery = done.body.split("<li><code>").nth(1).unwrap().split('<').next().unwrap().to_owned();
     let signed_in = done.session_cookie().unwrap();
     assert_ne!(signed_in, pending, "a new session id on sign-in");
