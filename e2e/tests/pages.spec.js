@@ -12,6 +12,9 @@ test('the search page, empty and with results', async ({ page }) => {
   await expect(page.locator('li.kith-result').first()).toBeVisible();
   await expect(page.locator('.kith-facts').first()).toContainText('Last verified');
   await expectAccessible(page, 'search results');
+  // For the README: the form too, with the needs open to show their counts.
+  await page.locator('summary', { hasText: 'Needs' }).click();
+  await page.evaluate(() => { document.activeElement.blur(); window.scrollTo(0, 0); });
   await page.setViewportSize({ width: 1100, height: 1300 });
   await page.screenshot({ path: screenshotPath('search.png') });
 });

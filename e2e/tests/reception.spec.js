@@ -62,5 +62,14 @@ test('a receptionist on a phone: results in view, closed services say so, the ri
   await expectAccessible(page, 'is this the right person?');
   await page.getByRole('button', { name: 'No, check the NHS number' }).click();
   await expect(page.locator('.nhsuk-error-summary')).toContainText('belongs to someone your practice already holds');
+
+  // The next person at the desk starts with an empty shortlist.
+  await search(page, POSTCODE, 'lonely');
+  await page.locator('li.kith-result').first().getByRole('button', { name: /^Add to shortlist/ }).click();
+  await expect(page.locator('[data-shortlist-count]')).toHaveText('1');
+  await page.getByRole('button', { name: /^Next patient/ }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Find a local service');
+  await expect(page.locator('[data-shortlist-count]')).toHaveText('0');
+  await expectAccessible(page, 'the search page, signed in at phone width');
   await context.close();
 });

@@ -40,12 +40,16 @@ test('an area administrator signs in with two steps, reads the audit log and sig
   expect(after.value, 'a new session id after sign-in').not.toEqual(session.value);
 
   await page.getByRole('link', { name: 'Continue' }).click();
+  // Signed in, the home page has the day's work, and the header leads to it.
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Hello, Ada Lovelace');
+  await expect(page.getByRole('navigation', { name: 'Shortlist and account' }).getByRole('link', { name: 'Audit log' })).toBeVisible();
+  await expectAccessible(page, 'the home page');
   await page.goto('/account');
   await expect(page.getByRole('link', { name: /Ada Lovelace/ })).toBeVisible();
   await expect(page.locator('main')).toContainText('Area administrator at East End PCN');
   await expectAccessible(page, 'the account page');
 
-  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.locator('main').getByRole('link', { name: 'Audit log' }).click();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Audit log');
   await expect(page.locator('table')).toContainText('sign_in_failed');
   await expect(page.locator('table')).toContainText('two_factor.enrol');

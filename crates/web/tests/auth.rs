@@ -212,7 +212,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         }
         (_, "/signout") => any_session,
         (_, "/account") => any_session.into_iter().filter(|w| *w != Who::Pending).collect(),
-        ("POST", "/signout/everywhere") => MEMBERS.to_vec(),
+        ("POST", "/signout/everywhere") | ("GET", "/home") => MEMBERS.to_vec(),
         (_, "/referrals/{id}" | "/referrals/{id}/status" | "/referrals/{id}/outcome") => {
             vec![Who::LinkReferral, Who::Receptionist, Who::Clinician, Who::LinkWorker, Who::VcsA, Who::VcsB]
         }
@@ -462,7 +462,7 @@ async fn repeated_wrong_passwords_lock_the_account_out(store: Arc<dyn Store>) {
     // as a wrong password.
     k.clock.advance(Duration::minutes(2));
     let later = send(&k.app, Method::POST, "/signin", None, &attempt(PASSWORD)).await;
-    assert_eq!((later.status, later.location()), (StatusCode::SEE_OTHER, "/account"));
+    assert_eq!((later.status, later.location()), (StatusCode::SEE_OTHER, "/home"));
     let nobody =
         send(&k.app, Method::POST, "/signin", None, &form(&[("email", "nobody@example.org"), ("password", PASSWORD)]))
             .await;
@@ -698,7 +698,7 @@ async fn a_new_role_that_needs_two_factors_steps_the_session_up(store: Arc<dyn S
     let signed_in =
         send(&k.app, Method::POST, "/signin", None, &form(&[("email", "cam@example.org"), ("password", PASSWORD)]))
             .await;
-    assert_eq!(signed_in.location(), "/account", "a commissioner may sign in with a password alone");
+    assert_eq!(signed_in.location(), "/home", "a commissioner may sign in with a password alone");
     let cookie = signed_in.session_cookie().unwrap();
     assert_eq!(send(&k.app, Method::GET, "/reports/links", Some(&cookie), "").await.status, StatusCode::OK);
     // An administrator makes them a receptionist too, which needs two factors.
@@ -721,6 +721,37 @@ async fn a_new_role_that_needs_two_factors_steps_the_session_up(store: Arc<dyn S
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     let full = done.session_cookie().unwrap();
     assert_eq!(send(&k.app, Method::GET, "/follow-ups", Some(&full), "").await.status, StatusCode::OK);
+}
+
+/// A shared reception desk: sign-in lands on a home with the day's work, the header leads
+/// to each kind of work, "Next patient" clears the shortlist, and signing out clears it
+/// too (security.md, item 12).
+async fn a_shared_desk_starts_afresh_for_the_next_patient(store: Arc<dyn Store>) {
+    let k = kith(store).await;
+    let receptionist = k.user("desk@example.org", Role::Receptionist, Scope::Organisation(id(PRACTICE))).await;
+    let commissioner = k.user("cam@example.org", Role::Commissioner, Scope::Area(id(AREA))).await;
+    let shortlist = format!("kith_shortlist={}", id(SERVICE_A).simple());
+    let session = k.session(&receptionist, SessionStage::Complete, None).await;
+    let cookie = format!("{shortlist}; {session}");
+    let home = send(&k.app, Method::GET, "/home", Some(&cookie), "").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(home.body.contains("No follow-ups are due") && home.body.contains("Your recent signposts and referrals"));
+    for link in ["href=\"/home\">Home", "href=\"/follow-ups\">Follow-ups"] {
+        assert!(home.body.contains(link), "{link}");
+    }
+    assert!(!home.body.contains("href=\"/admin/audit\">Audit log</a></li>"));
+    assert!(home.body.contains("Next patient"), "the desk's button");
+    let next = send(&k.app, Method::POST, "/shortlist", Some(&cookie), "change=clear&back=/").await;
+    assert_eq!(next.location(), "/");
+    assert!(next.headers[header::SET_COOKIE].to_str().unwrap().starts_with("kith_shortlist=; Path=/; Max-Age=0"));
+    let out = send(&k.app, Method::POST, "/signout", Some(&cookie), "").await;
+    let cleared: Vec<&str> = out.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(cleared.iter().any(|c| c.starts_with("kith_shortlist=; Path=/; Max-Age=0")), "{cleared:?}");
+    // A commissioner's header leads to reports, not to patients' follow-ups.
+    let cookie = k.session(&commissioner, SessionStage::Complete, None).await;
+    let home = send(&k.app, Method::GET, "/home", Some(&cookie), "").await;
+    assert!(home.body.contains("href=\"/reports/links\">Reports") && !home.body.contains("href=\"/follow-ups\""));
+    assert!(!home.body.contains("Next patient"));
 }
 
 macro_rules! on_both_engines {
@@ -804,6 +835,7 @@ on_both_engines!(
     the_links_report_refuses_extreme_dates,
     lockouts_hold_by_account_and_address,
     a_new_role_that_needs_two_factors_steps_the_session_up,
+    a_shared_desk_starts_afresh_for_the_next_patient,
     sign_in_with_two_factors_rotates_the_session,
     repeated_wrong_passwords_lock_the_account_out,
     magic_links_work_once_for_one_listing,

@@ -89,3 +89,98 @@ pub async fn page(
     };
     render(StatusCode::OK, &page)
 }
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    name: String,
+    /// Practice staff: a search box, follow-ups due and their own recent referrals.
+    refers: bool,
+    follow_ups_due: usize,
+    /// (link, when, service, kind, status), newest first.
+    recent: Vec<(String, String, String, &'static str, &'static str)>,
+    /// Group members: referrals waiting for an answer.
+    group_member: bool,
+    waiting: usize,
+    reports: bool,
+    admin: bool,
+}
+
+/// Where a signed-in person lands: the work their roles give them, in one place.
+pub async fn home(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+) -> Response {
+    use kith_domain::referral::TaskStatus;
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let user = &current.user;
+    let actor = viewer.actor(ip);
+    let referrals = state.referrals();
+    let refers = super::may_refer();
+    let now = state.clock.now();
+    let (mut follow_ups_due, mut recent) = (0, Vec::new());
+    if refers {
+        match referrals.follow_ups(user, &actor).await {
+            Ok(open) => follow_ups_due = open.iter().filter(|(f, _)| f.due_at <= now).count(),
+            Err(e) => return super::referral::page_error(e, &headers),
+        }
+        let query = kith_store::referrals::ReferralQuery { limit: 50, ..Default::default() };
+        let found = match referrals.search(user, &actor, query).await {
+            Ok(found) => found,
+            Err(e) => return super::referral::page_error(e, &headers),
+        };
+        let mine: Vec<_> = found.into_iter().filter(|r| r.referrer_user == user.id).take(10).collect();
+        let names = match state.store.service_names(&mine.iter().map(|r| r.service_id).collect::<Vec<_>>()).await {
+            Ok(n) => n,
+            Err(e) => return PageError::from(e).into_page(&headers),
+        };
+        recent = mine
+            .iter()
+            .map(|r| {
+                let service = names
+                    .iter()
+                    .find(|(id, _)| *id == r.service_id)
+                    .map_or_else(|| "A service no longer listed".to_owned(), |(_, n)| n.clone());
+                let kind = match r.kind {
+                    kith_domain::referral::ReferralKind::Referral => "Referral",
+                    kith_domain::referral::ReferralKind::Signpost => "Signpost",
+                };
+                let made = kith_domain::opening::uk_local(r.created_at).format("%-d %B").to_string();
+                (format!("/referrals/{}", r.id), made, service, kind, r.status.label())
+            })
+            .collect();
+    }
+    let group_member = viewer.allows(Permission::OwnListing);
+    let mut waiting = 0;
+    if group_member {
+        for grant in &user.grants {
+            let (kith_domain::account::Role::VcsMember, Scope::Organisation(group)) = (grant.role, grant.scope) else {
+                continue;
+            };
+            match referrals.inbox(user, &actor, group).await {
+                Ok(inbox) => {
+                    waiting += inbox
+                        .iter()
+                        .filter(|r| matches!(r.status, TaskStatus::Requested | TaskStatus::Received))
+                        .count();
+                }
+                Err(e) => return super::referral::page_error(e, &headers),
+            }
+        }
+    }
+    let page = HomePage {
+        layout: Layout::new("Home – Kith", &headers),
+        name: current.name.clone(),
+        refers,
+        follow_ups_due,
+        recent,
+        group_member,
+        waiting,
+        reports: viewer.allows(Permission::Reports),
+        admin: viewer.allows(Permission::Audit),
+    };
+    render(StatusCode::OK, &page)
+}

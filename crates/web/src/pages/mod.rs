@@ -118,6 +118,7 @@ pub fn routes() -> Routes {
         .post("/signout", Session, signin::sign_out)
         .post("/signout/everywhere", SignedIn, signin::sign_out_everywhere)
         .get("/account", Session, account::page)
+        .get("/home", SignedIn, account::home)
         .get("/services/{id}/link", Public, link::request_page)
         .post("/services/{id}/link", Public, link::request_link)
         .get("/link/{token}", Public, link::page)
@@ -146,20 +147,49 @@ pub struct Layout {
     pub shortlist: usize,
     /// The signed-in person's name.
     pub signed_in: Option<String>,
+    /// Where a signed-in person's work is, by their roles: (path, label).
+    pub nav: Vec<(&'static str, &'static str)>,
+    /// A shared desk: staff who refer get "Next patient", which clears the shortlist.
+    pub desk: bool,
     pub stylesheet: &'static str,
     pub script: &'static str,
 }
 
 impl Layout {
     pub fn new(title: impl Into<String>, headers: &HeaderMap) -> Layout {
+        let viewer = crate::auth::session::current_viewer();
         Layout {
             title: title.into(),
             shortlist: shortlist::Shortlist::from_headers(headers).len(),
-            signed_in: crate::auth::session::current_viewer().display_name(),
+            signed_in: viewer.display_name(),
+            nav: navigation(&viewer),
+            desk: may_refer(),
             stylesheet: kith_assets::STYLESHEET,
             script: kith_assets::SCRIPT,
         }
     }
+}
+
+/// The header's links for a signed-in person: their home, then each kind of work their
+/// roles give them. Nothing for a link session, which may do one thing only.
+fn navigation(viewer: &crate::auth::Viewer) -> Vec<(&'static str, &'static str)> {
+    if viewer.member().is_none() {
+        return Vec::new();
+    }
+    let mut nav = vec![("/home", "Home")];
+    if may_refer() {
+        nav.push(("/follow-ups", "Follow-ups"));
+    }
+    if viewer.allows(Permission::OwnListing) {
+        nav.push(("/inbox", "Referrals"));
+    }
+    if viewer.allows(Permission::Reports) {
+        nav.push(("/reports/links", "Reports"));
+    }
+    if viewer.allows(Permission::Audit) {
+        nav.push(("/admin/audit", "Audit log"));
+    }
+    nav
 }
 
 /// Renders a template as a page with the given status.

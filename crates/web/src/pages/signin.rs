@@ -21,7 +21,7 @@ use uuid::Uuid;
 /// Where to go after signing in: a path on this site only, never another site.
 pub fn safe_next(next: &str) -> String {
     let ok = super::is_local_path(next) && !next.starts_with("/signin") && !next.starts_with("/signout");
-    if ok { next.to_owned() } else { "/account".to_owned() }
+    if ok { next.to_owned() } else { "/home".to_owned() }
 }
 
 fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
@@ -345,10 +345,15 @@ pub async fn two_factor_submit(
     response
 }
 
-/// Clears the cookie, and asks the browser to forget what it cached while signed in.
+/// Clears the cookie and the shortlist (a shared desk's next person must not see the last
+/// one's services), and asks the browser to forget what it cached while signed in.
 fn signed_out(to: &str) -> Response {
     let mut response = Redirect::to(to).into_response();
     response.headers_mut().append(header::SET_COOKIE, session::clear_cookie());
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        axum::http::HeaderValue::from_static("kith_shortlist=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+    );
     response.headers_mut().insert(
         axum::http::HeaderName::from_static("clear-site-data"),
         axum::http::HeaderValue::from_static("\"cache\", \"storage\""),
@@ -396,7 +401,7 @@ mod tests {
     fn next_stays_on_this_site() {
         assert_eq!(safe_next("/admin/audit?x=1"), "/admin/audit?x=1");
         for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "", "/signin", "javascript:x"] {
-            assert_eq!(safe_next(bad), "/account", "{bad}");
+            assert_eq!(safe_next(bad), "/home", "{bad}");
         }
     }
 }
