@@ -333,6 +333,11 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     let (status, inbox) = call(Method::GET, "/inbox".into(), a.clone(), "").await;
     assert_eq!(status, StatusCode::OK);
     assert!(inbox.contains("Walking group") && inbox.contains(&referral.id.to_string()), "{inbox}");
+    // What the group needs at a glance (security.md, item 14): initials, not names; the
+    // referring practice; how to make contact; a status coloured by what it means.
+    assert!(inbox.contains("J. S.") && !inbox.contains("Jo Synthetic"), "{inbox}");
+    assert!(inbox.contains("Parkhead Health Centre") && inbox.contains("By text"), "{inbox}");
+    assert!(inbox.contains("nhsuk-tag nhsuk-tag--blue\">Sent"), "{inbox}");
     let page_uri = format!("/referrals/{}", referral.id);
     let (status, page) = call(Method::GET, page_uri.clone(), a.clone(), "").await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -350,6 +355,13 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     let (status, _) = call(Method::POST, format!("{page_uri}/status"), b, "to=in-progress&note=").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(c.state.store.referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Accepted);
+    // The practice records the follow-up a week early; the page says so (item 14).
+    c.clock.advance(Duration::days(21));
+    let r = cookie(rec).await;
+    let (status, _) = call(Method::POST, format!("{page_uri}/outcome"), r.clone(), "outcome=still_attending").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = call(Method::GET, page_uri.clone(), r, "").await;
+    assert!(page.contains("recorded 7 days before it was due"), "{page}");
 }
 
 /// The value of the first hidden input called `name`.

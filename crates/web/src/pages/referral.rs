@@ -40,7 +40,45 @@ struct Row {
     sent: String,
     service: String,
     status: &'static str,
+    /// The NHS tag colour that says what the status means.
+    tone: &'static str,
     safeguarding: bool,
+    /// The person's initials, while the group may see who it is.
+    initials: Option<String>,
+    practice: String,
+    /// How the person would like to be contacted.
+    contact: &'static str,
+}
+
+/// The tag colour for a status: new in blue, going ahead in green, waiting in yellow,
+/// ended without going ahead in red, withdrawn in grey.
+pub(super) fn status_tone(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Requested | TaskStatus::Received => "nhsuk-tag--blue",
+        TaskStatus::Accepted | TaskStatus::InProgress | TaskStatus::Completed => "nhsuk-tag--green",
+        TaskStatus::OnHold => "nhsuk-tag--yellow",
+        TaskStatus::Rejected | TaskStatus::Failed => "nhsuk-tag--red",
+        TaskStatus::Cancelled => "nhsuk-tag--grey",
+    }
+}
+
+/// "J. S." from a name.
+fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .map(|c| format!("{}.", c.to_uppercase()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn contact_words(method: kith_domain::referral::ContactMethod) -> &'static str {
+    use kith_domain::referral::ContactMethod;
+    match method {
+        ContactMethod::Phone => "By phone",
+        ContactMethod::Text => "By text",
+        ContactMethod::Email => "By email",
+        ContactMethod::Letter => "By letter",
+    }
 }
 
 #[derive(Template)]
@@ -68,22 +106,46 @@ pub async fn inbox(
         })
         .collect();
     let mut rows = Vec::new();
+    let organisations = match state.store.organisations().await {
+        Ok(o) => o,
+        Err(e) => return PageError::from(e).into_page(&headers),
+    };
+    let referrals = state.referrals();
     for group in groups {
-        let referrals = match state.referrals().inbox(user, &actor, group).await {
+        let inbox = match referrals.inbox(user, &actor, group).await {
             Ok(r) => r,
             Err(e) => return page_error(e, &headers),
         };
-        for r in referrals {
+        for r in inbox {
             let service = match state.store.service(r.service_id).await {
                 Ok(Some(s)) => s.name,
                 _ => "a service no longer listed".into(),
             };
+            // Initials only while the referral is open to the group; each read is audited.
+            let initials = match r.group_share() {
+                kith_domain::referral::GroupShare::Consented => {
+                    referrals.patient_details(user, &actor, r.patient_id, "inbox").await.ok().map(|p| initials(&p.name))
+                }
+                _ => None,
+            };
+            let contact = match state.store.patient(r.patient_id).await {
+                Ok(Some(p)) if initials.is_some() => contact_words(p.contact_method),
+                _ => "",
+            };
+            let practice = organisations
+                .iter()
+                .find(|o| o.id == r.referrer_org)
+                .map_or_else(|| "A practice no longer on Kith".to_owned(), |o| o.name.clone());
             rows.push(Row {
                 id: r.id.to_string(),
                 sent: when(r.created_at),
                 service,
                 status: r.status.label(),
+                tone: status_tone(r.status),
                 safeguarding: r.safeguarding,
+                initials,
+                practice,
+                contact,
             });
         }
     }
@@ -232,7 +294,14 @@ async fn referral_page(
             follow_up_facts.push(("Overdue: practice told", when(at)));
         }
         if let (Some(o), Some(at)) = (f.outcome, f.outcome_at) {
-            follow_up_facts.push(("Follow-up outcome", format!("{}, {}", o.describe(), when(at))));
+            // Recorded before it was due: say so, since "still attending" means less early.
+            let early = (f.due_at - at).num_days();
+            let early = if early >= 1 {
+                format!(" (recorded {early} {} before it was due)", if early == 1 { "day" } else { "days" })
+            } else {
+                String::new()
+            };
+            follow_up_facts.push(("Follow-up outcome", format!("{}, {}{early}", o.describe(), when(at))));
         }
         if let (Some(o), Some(at)) = (f.attendance, f.attendance_at) {
             follow_up_facts.push(("The group reports", format!("{}, {}", o.describe(), when(at))));
