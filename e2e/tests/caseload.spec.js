@@ -53,7 +53,9 @@ test('refer, accept by link, four weeks on the link worker records "still attend
     await expect(reception.getByRole('heading', { level: 1 })).toHaveText('Refer or signpost someone');
     await reception.getByLabel('NHS number').fill(nhs);
     await reception.getByLabel('Full name').fill(name);
-    await reception.getByLabel('Date of birth').fill('1952-03-14');
+    await reception.getByLabel('Day', { exact: true }).fill('14');
+    await reception.getByLabel('Month', { exact: true }).fill('3');
+    await reception.getByLabel('Year', { exact: true }).fill('1952');
     await reception.getByLabel('Mobile number (optional)').fill('07700 900321');
     await reception.getByRole('textbox', { name: 'Reason for referral' }).fill('Isolated since retiring');
     await reception.getByLabel('What matters to them, in their words').fill('Meeting people who like walking');

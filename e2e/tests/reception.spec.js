@@ -46,7 +46,10 @@ test('a receptionist on a phone: results in view, closed services say so, the ri
     await page.goto(`/refer/${id}`);
     await page.getByLabel('NHS number').fill('999 000 0611');
     await page.getByLabel('Full name').fill(name);
-    await page.getByLabel('Date of birth').fill(born);
+    const [year, month, day] = born.split('-');
+    await page.getByLabel('Day', { exact: true }).fill(day);
+    await page.getByLabel('Month', { exact: true }).fill(month);
+    await page.getByLabel('Year', { exact: true }).fill(year);
     await page.getByLabel('Mobile number (optional)').fill('07700 900611');
     await page.getByLabel(/^Signpost/).check();
     await page.getByRole('button', { name: 'Save' }).click();

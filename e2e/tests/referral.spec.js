@@ -20,7 +20,9 @@ test('refer from a service page, then the group accepts from its inbox', async (
   await expectAccessible(reception, 'the referral form');
   await reception.getByLabel('NHS number').fill('999 000 0034');
   await reception.getByLabel('Full name').fill('Alex Synthetic');
-  await reception.getByLabel('Date of birth').fill('1948-07-03');
+  await reception.getByLabel('Day', { exact: true }).fill('3');
+  await reception.getByLabel('Month', { exact: true }).fill('7');
+  await reception.getByLabel('Year', { exact: true }).fill('1948');
   await reception.getByLabel('Mobile number (optional)').fill('07700 900789');
   await reception.getByRole('textbox', { name: 'Reason for referral' }).fill('Lonely since a bereavement');
   await reception.getByLabel('What matters to them, in their words').fill('Having someone to talk to');

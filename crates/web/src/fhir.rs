@@ -86,6 +86,10 @@ fn refused(e: ReferralError) -> Response {
         ReferralError::Invalid(m) => problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::BusinessRule, &m),
         ReferralError::Conflict(m) => problem(StatusCode::CONFLICT, IssueType::Conflict, &m),
         ReferralError::Ended(m) => problem(StatusCode::GONE, IssueType::Deleted, &m),
+        ReferralError::Fields(problems) => {
+            let message = problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join(". ");
+            problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::BusinessRule, &message)
+        }
         e => {
             tracing::error!(error = %e, "FHIR request failed");
             problem(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "Kith cannot answer just now; try again")

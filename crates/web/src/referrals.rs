@@ -37,6 +37,9 @@ pub enum ReferralError {
     /// A referral the group may no longer see, beyond that it ended.
     #[error("{0}")]
     Ended(String),
+    /// What was entered, with every problem and the field it belongs to.
+    #[error("{}", .0.first().map_or("", |p| p.message.as_str()))]
+    Fields(Vec<FieldProblem>),
     /// Someone else changed the referral first.
     #[error("{0}")]
     Conflict(String),
@@ -70,6 +73,139 @@ pub struct NewPatient {
     pub postcode: Option<String>,
     pub contact_method: ContactMethod,
     pub language: Option<String>,
+}
+
+/// A field of the signpost or referral form, so a problem is shown beside the field it
+/// belongs to and never found by searching its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormField {
+    NhsNumber,
+    Name,
+    BirthDate,
+    Mobile,
+    Email,
+    Postcode,
+    Kind,
+    Reason,
+    Consent,
+}
+
+impl FormField {
+    /// The form field's name, which is also its element id.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormField::NhsNumber => "nhs_number",
+            FormField::Name => "name",
+            FormField::BirthDate => "birth_date",
+            FormField::Mobile => "mobile",
+            FormField::Email => "email",
+            FormField::Postcode => "postcode",
+            FormField::Kind => "kind",
+            FormField::Reason => "reason",
+            FormField::Consent => "consent",
+        }
+    }
+}
+
+/// One thing wrong with what was entered, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: FormField,
+    pub message: String,
+}
+
+fn problem(field: FormField, message: impl Into<String>) -> FieldProblem {
+    FieldProblem { field, message: message.into() }
+}
+
+/// A new patient's details once checked.
+struct CheckedPatient {
+    name: String,
+    birth_date: NaiveDate,
+    nhs_number: Option<NhsNumber>,
+    local_id: Option<String>,
+    mobile: Option<String>,
+    email: Option<String>,
+    postcode: Option<Postcode>,
+}
+
+/// Every problem with a new patient's details at once (the form shows them all), or the
+/// details, parsed.
+fn check_patient(new: &NewPatient, today: NaiveDate) -> Result<CheckedPatient, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        problems.push(problem(FormField::Name, "Enter the person's name"));
+    }
+    let birth_date = match new.birth_date {
+        None => {
+            problems.push(problem(FormField::BirthDate, "Enter the person's date of birth"));
+            None
+        }
+        Some(d) if d > today => {
+            problems.push(problem(FormField::BirthDate, "The date of birth must be in the past"));
+            None
+        }
+        Some(d) => Some(d),
+    };
+    let nhs_number = match new.nhs_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(typed) => match NhsNumber::parse(typed) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                problems.push(problem(FormField::NhsNumber, e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
+    let local_id = new.local_id.as_deref().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned);
+    let nhs_typed = new.nhs_number.as_deref().is_some_and(|n| !n.trim().is_empty());
+    if !nhs_typed && local_id.is_none() {
+        problems.push(problem(
+            FormField::NhsNumber,
+            "Enter the NHS number, or the practice's own id for someone without one",
+        ));
+    }
+    let mobile = match new.mobile.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(m) => {
+            let parsed = kith_domain::contact::uk_mobile(m);
+            if parsed.is_none() {
+                problems.push(problem(FormField::Mobile, "Enter a UK mobile number, like 07700 900123"));
+            }
+            parsed
+        }
+        None => None,
+    };
+    let email = new.email.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned);
+    if email.as_deref().is_some_and(|e| !kith_domain::contact::plausible_email(e)) {
+        problems.push(problem(FormField::Email, "Enter an email address in the correct format"));
+    }
+    let mobile_typed = new.mobile.as_deref().is_some_and(|m| !m.trim().is_empty());
+    match new.contact_method {
+        ContactMethod::Text if !mobile_typed => {
+            problems.push(problem(FormField::Mobile, "Give a mobile number to contact them by text"));
+        }
+        ContactMethod::Email if email.is_none() => {
+            problems.push(problem(FormField::Email, "Give an email address to contact them by email"));
+        }
+        _ => {}
+    }
+    let postcode = match new.postcode.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(p) => match Postcode::parse(p) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(problem(FormField::Postcode, e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
+    match birth_date {
+        Some(birth_date) if problems.is_empty() => {
+            Ok(CheckedPatient { name, birth_date, nhs_number, local_id, mobile, email, postcode })
+        }
+        _ => Err(problems),
+    }
 }
 
 /// A new signpost or referral, as entered.
@@ -296,40 +432,9 @@ impl Referrals {
         if !Self::works_at(user, new.organisation_id) {
             return Err(ReferralError::Forbidden("Only staff of the practice can add its patients".into()));
         }
-        let name = new.name.trim().to_owned();
-        require(!name.is_empty() && name.chars().count() <= 200, "Enter the person's name")?;
-        let birth_date =
-            new.birth_date.ok_or_else(|| ReferralError::Invalid("Enter the person's date of birth".into()))?;
-        require(birth_date <= self.accounts.now().date_naive(), "The date of birth must be in the past")?;
-        let nhs_number = match new.nhs_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(typed) => Some(NhsNumber::parse(typed).map_err(|e| ReferralError::Invalid(e.to_string()))?),
-            None => None,
-        };
-        let local_id = new.local_id.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
-        require(
-            nhs_number.is_some() || local_id.is_some(),
-            "Enter the NHS number, or the practice's own id for someone without one",
-        )?;
-        let mobile = match new.mobile.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(m) => Some(
-                kith_domain::contact::uk_mobile(m)
-                    .ok_or_else(|| ReferralError::Invalid("Enter a UK mobile number, like 07700 900123".into()))?,
-            ),
-            None => None,
-        };
-        let email = new.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
-        if let Some(e) = &email {
-            require(kith_domain::contact::plausible_email(e), "Enter an email address in the correct format")?;
-        }
-        match new.contact_method {
-            ContactMethod::Text => require(mobile.is_some(), "Give a mobile number to contact them by text")?,
-            ContactMethod::Email => require(email.is_some(), "Give an email address to contact them by email")?,
-            _ => {}
-        }
-        let postcode = match new.postcode.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(p) => Some(Postcode::parse(p).map_err(|e| ReferralError::Invalid(e.to_string()))?),
-            None => None,
-        };
+        let CheckedPatient { name, birth_date, nhs_number, local_id, mobile, email, postcode } =
+            check_patient(&new, self.accounts.now().date_naive())
+                .map_err(|problems| ReferralError::Fields(problems))?;
         let (decile, neighbourhood) = match &postcode {
             Some(p) => match self.store.postcode(p).await? {
                 Some(info) => (info.deprivation.first().map(|d| d.decile), info.place.ward.clone()),
@@ -406,25 +511,43 @@ impl Referrals {
     ) -> Result<(), ReferralError> {
         let service = self.store.service(service_id).await?.ok_or(ReferralError::NotFound("service"))?;
         let reason = reason.trim();
-        require(reason.chars().count() <= 2000, "Keep the reason to 2000 characters")?;
-        if kind == ReferralKind::Signpost {
-            return Ok(());
+        let mut problems = Vec::new();
+        if reason.chars().count() > 2000 {
+            problems.push(problem(FormField::Reason, "Keep the reason to 2000 characters"));
         }
-        let Some((what, with_whom)) = consent else {
-            return Err(ReferralError::Invalid(
-                "Record the person's consent to share their details with the group before referring".into(),
-            ));
-        };
-        require(!what.trim().is_empty(), "Say what the person agreed to share")?;
-        require(!with_whom.trim().is_empty(), "Say who the person agreed to share it with")?;
-        require(!reason.is_empty(), "Give the reason for the referral")?;
-        if self.group_for(&service).await?.is_none() {
-            return Err(ReferralError::Invalid(format!(
-                "{} does not take referrals through Kith yet; signpost the person to it instead",
-                service.name
-            )));
+        if kind == ReferralKind::Referral {
+            match consent {
+                None => problems.push(problem(
+                    FormField::Consent,
+                    "Record the person's consent to share their details with the group before referring",
+                )),
+                Some((what, _)) if what.trim().is_empty() => {
+                    problems.push(problem(FormField::Consent, "Say what the person agreed to share"));
+                }
+                Some((_, with_whom)) if with_whom.trim().is_empty() => {
+                    problems.push(problem(FormField::Consent, "Say who the person agreed to share it with"));
+                }
+                Some(_) => {}
+            }
+            if reason.is_empty() {
+                problems.push(problem(FormField::Reason, "Give the reason for the referral"));
+            }
+            if self.group_for(&service).await?.is_none() {
+                problems.push(problem(
+                    FormField::Kind,
+                    format!(
+                        "{} does not take referrals through Kith yet; signpost the person to it instead",
+                        service.name
+                    ),
+                ));
+            }
         }
-        Ok(())
+        if problems.is_empty() { Ok(()) } else { Err(ReferralError::Fields(problems)) }
+    }
+
+    /// Every problem with a new patient's details, for a form that shows them all at once.
+    pub fn patient_problems(&self, new: &NewPatient) -> Vec<FieldProblem> {
+        check_patient(new, self.accounts.now().date_naive()).err().unwrap_or_default()
     }
 
     /// Records a signpost, or sends a referral with consent. The group that runs the

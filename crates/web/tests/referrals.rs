@@ -282,6 +282,25 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     let (status, form) = call(Method::GET, form_uri.clone(), r.clone(), "").await;
     assert_eq!(status, StatusCode::OK, "{form}");
     assert!(form.contains("They agree to share") && form.contains("Walking group trust"));
+    // Every problem at once, each beside its field (security.md, item 13), and nothing
+    // written.
+    let all_wrong = "kind=referral&nhs_number=123&name=&birth_day=31&birth_month=2&birth_year=1950&mobile=0141+123+4567&email=nope&postcode=XX&contact=text&reason=&what_matters=Company";
+    let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), all_wrong).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for (field, says) in [
+        ("nhs_number", "An NHS number has 10 digits"),
+        ("name", "Enter the person's name"),
+        ("birth_date", "Enter the person's date of birth"),
+        ("mobile", "Enter a UK mobile number"),
+        ("email", "Enter an email address in the correct format"),
+        ("consent", "Record the person's consent"),
+        ("reason", "Give the reason for the referral"),
+    ] {
+        assert!(page.contains(&format!("href=\"#{field}\"")), "{field} in the error summary: {page}");
+        assert!(page.contains(says), "{says}");
+    }
+    assert!(page.contains("id=\"birth_day\"") && page.contains("value=\"31\""), "the date input keeps what was typed");
+    assert_eq!(c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 1, "nothing written");
     let bad_nhs = "kind=referral&nhs_number=9990000019&name=Sam+Synthetic&birth_date=1960-01-02&mobile=07700900456&contact=text&reason=Isolated&what_matters=Company&consent=yes";
     let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), bad_nhs).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -362,6 +381,7 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, page) = call(Method::GET, page_uri.clone(), r, "").await;
     assert!(page.contains("recorded 7 days before it was due"), "{page}");
+    assert!(!page.contains("If you decline, why?"), "the group's own fields are not the referrer's");
 }
 
 /// The value of the first hidden input called `name`.

@@ -27,6 +27,10 @@ pub(super) fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
         ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")).into_page(headers),
         ReferralError::Invalid(m) | ReferralError::Conflict(m) => PageError::BadRequest(m).into_page(headers),
         ReferralError::Ended(m) => PageError::Ended(m).into_page(headers),
+        ReferralError::Fields(problems) => {
+            let message = problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join(". ");
+            PageError::BadRequest(message).into_page(headers)
+        }
         e => {
             tracing::error!(error = %e, "referral page failed");
             PageError::Unavailable("Kith cannot show this just now.".into()).into_page(headers)
@@ -260,7 +264,8 @@ async fn referral_page(
     } else {
         Vec::new()
     };
-    let reasons = DeclineReason::ALL.iter().map(|r| r.label()).collect();
+    // Decline reasons are the group's: the referrer only cancels.
+    let reasons = if group_side { DeclineReason::ALL.iter().map(|r| r.label()).collect() } else { Vec::new() };
     let referrer_side = current.user.grants.iter().any(|g| {
         g.role != Role::VcsMember
             && g.role.allows(kith_domain::account::Permission::PatientData)
@@ -363,6 +368,16 @@ async fn referral_page(
     };
     let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     render(status, &page)
+}
+
+/// The date of birth from the GOV.UK date input (`birth_day`, `birth_month`,
+/// `birth_year`), or from a single `birth_date` in year-month-day form.
+fn birth_date(fields: &super::form::Fields) -> Option<chrono::NaiveDate> {
+    let part = |name: &str| fields.get(name).trim_start_matches('0').parse::<u32>().ok();
+    match (part("birth_day"), part("birth_month"), fields.get("birth_year").parse::<i32>().ok()) {
+        (Some(d), Some(m), Some(y)) if (1900..=2999).contains(&y) => chrono::NaiveDate::from_ymd_opt(y, m, d),
+        _ => chrono::NaiveDate::parse_from_str(fields.get("birth_date"), "%Y-%m-%d").ok(),
+    }
 }
 
 /// A one-field error, shown beside the field and in the summary.
@@ -548,7 +563,7 @@ async fn right_person(
         },
         Err(_) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
     };
-    let typed_birth = chrono::NaiveDate::parse_from_str(fields.get("birth_date"), "%Y-%m-%d").ok();
+    let typed_birth = birth_date(fields);
     let mut shown = vec![("Name", masked_name(&stored.name))];
     if let Some(born) = stored.birth_date {
         shown.push(("Born", format!("{}", born.format("%B %Y"))));
@@ -585,6 +600,8 @@ struct ReferPage {
     takes_referrals: bool,
     /// (field, label, hint, value, input type)
     person: Vec<(&'static str, &'static str, &'static str, String, &'static str)>,
+    /// The date of birth as typed: day, month, year.
+    born: (String, String, String),
     contacts: Vec<(&'static str, &'static str)>,
     contact: kith_domain::referral::ContactMethod,
     kind: String,
@@ -639,6 +656,13 @@ async fn refer_form(
         service: service.name,
         group,
         takes_referrals,
+        born: match birth_date(fields) {
+            Some(d) if fields.get("birth_day").is_empty() => {
+                use chrono::Datelike;
+                (d.day().to_string(), d.month().to_string(), d.year().to_string())
+            }
+            _ => (value("birth_day"), value("birth_month"), value("birth_year")),
+        },
         person: vec![
             ("nhs_number", "NHS number", "10 digits, like 943 476 5919", value("nhs_number"), "text"),
             (
@@ -649,7 +673,6 @@ async fn refer_form(
                 "text",
             ),
             ("name", "Full name", "", value("name"), "text"),
-            ("birth_date", "Date of birth", "For example, 1950-04-01", value("birth_date"), "date"),
             ("mobile", "Mobile number (optional)", "", value("mobile"), "tel"),
             ("email", "Email address (optional)", "", value("email"), "email"),
             ("postcode", "Postcode (optional)", "", value("postcode"), "text"),
@@ -726,22 +749,20 @@ pub async fn refer_submit(
     let consent = (fields.get("consent") == "yes").then(|| {
         ("Name, contact details and the reason for referral".to_owned(), "the group that runs the service".to_owned())
     });
-    // What the referral needs is checked before a new patient is added, so a refused
-    // form leaves nothing behind.
-    if let Err(e) = referrals.check_new(kind, service_id, fields.get("reason"), consent.as_ref()).await {
-        return match e {
-            ReferralError::Invalid(m) => {
-                let field = if m.contains("consent") {
-                    "consent"
-                } else if m.contains("reason") {
-                    "reason"
-                } else {
-                    "kind"
-                };
-                refer_form(&state, &id, &fields, &headers, error(field, m)).await
-            }
-            e => page_error(e, &headers),
-        };
+    // Everything is checked before anything is written, and every problem is shown at
+    // once, beside its field (the GOV.UK error summary pattern).
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut add = |problems: Vec<crate::referrals::FieldProblem>| {
+        errors.extend(problems.into_iter().map(|p| FieldError {
+            field: p.field.name(),
+            message: p.message,
+            suggestions: vec![],
+        }));
+    };
+    match referrals.check_new(kind, service_id, fields.get("reason"), consent.as_ref()).await {
+        Ok(()) => {}
+        Err(ReferralError::Fields(problems)) => add(problems),
+        Err(e) => return page_error(e, &headers),
     }
     let keyring = state.accounts.keyring();
     // An NHS number this practice already holds is the same person.
@@ -754,6 +775,32 @@ pub async fn refer_submit(
             .flatten(),
         Err(_) => None,
     };
+    let new_patient = NewPatient {
+        organisation_id: practice,
+        name: fields.get("name").to_owned(),
+        birth_date: birth_date(&fields),
+        nhs_number: Some(fields.get("nhs_number").to_owned()),
+        local_id: Some(fields.get("local_id").to_owned()),
+        email: Some(fields.get("email").to_owned()),
+        mobile: Some(fields.get("mobile").to_owned()),
+        phone: None,
+        postcode: Some(fields.get("postcode").to_owned()),
+        contact_method: ContactMethod::parse(fields.get("contact")).unwrap_or(ContactMethod::Phone),
+        language: Some(fields.get("language").trim().chars().take(60).collect()),
+    };
+    if existing.is_none() {
+        add(referrals.patient_problems(&new_patient));
+    }
+    let baseline = match ons4_answers(&fields) {
+        Ok(a) => a,
+        Err(m) => {
+            errors.push(FieldError { field: "ons4-1", message: m, suggestions: vec![] });
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return refer_form(&state, &id, &fields, &headers, errors).await;
+    }
     let patient = match existing {
         // A stored record is never used silently: the person at the desk confirms it is
         // them, against what is stored (partly hidden), first.
@@ -763,45 +810,17 @@ pub async fn refer_submit(
             return refer_form(&state, &id, &fields, &headers, error("nhs_number", message.into())).await;
         }
         Some(p) => return right_person(&state, &current.user, &actor, &id, &p, &fields, &headers).await,
-        None => {
-            let new = NewPatient {
-                organisation_id: practice,
-                name: fields.get("name").to_owned(),
-                birth_date: chrono::NaiveDate::parse_from_str(fields.get("birth_date"), "%Y-%m-%d").ok(),
-                nhs_number: Some(fields.get("nhs_number").to_owned()),
-                local_id: Some(fields.get("local_id").to_owned()),
-                email: Some(fields.get("email").to_owned()),
-                mobile: Some(fields.get("mobile").to_owned()),
-                phone: None,
-                postcode: Some(fields.get("postcode").to_owned()),
-                contact_method: ContactMethod::parse(fields.get("contact")).unwrap_or(ContactMethod::Phone),
-                language: Some(fields.get("language").trim().chars().take(60).collect()),
-            };
-            match referrals.add_patient(&current.user, &actor, new).await {
-                Ok(p) => p,
-                Err(ReferralError::Invalid(m)) => {
-                    let field = if m.contains("NHS") {
-                        "nhs_number"
-                    } else if m.contains("name") {
-                        "name"
-                    } else if m.contains("birth") {
-                        "birth_date"
-                    } else if m.contains("mobile") {
-                        "mobile"
-                    } else if m.contains("email") {
-                        "email"
-                    } else {
-                        "postcode"
-                    };
-                    return refer_form(&state, &id, &fields, &headers, error(field, m)).await;
-                }
-                Err(e) => return page_error(e, &headers),
+        None => match referrals.add_patient(&current.user, &actor, new_patient).await {
+            Ok(p) => p,
+            Err(ReferralError::Fields(problems)) => {
+                let errors = problems
+                    .into_iter()
+                    .map(|p| FieldError { field: p.field.name(), message: p.message, suggestions: vec![] })
+                    .collect();
+                return refer_form(&state, &id, &fields, &headers, errors).await;
             }
-        }
-    };
-    let baseline = match ons4_answers(&fields) {
-        Ok(a) => a,
-        Err(m) => return refer_form(&state, &id, &fields, &headers, error("ons4-1", m)).await,
+            Err(e) => return page_error(e, &headers),
+        },
     };
     let new = NewReferral {
         kind,
