@@ -433,8 +433,7 @@ impl Referrals {
             return Err(ReferralError::Forbidden("Only staff of the practice can add its patients".into()));
         }
         let CheckedPatient { name, birth_date, nhs_number, local_id, mobile, email, postcode } =
-            check_patient(&new, self.accounts.now().date_naive())
-                .map_err(|problems| ReferralError::Fields(problems))?;
+            check_patient(&new, self.accounts.now().date_naive()).map_err(ReferralError::Fields)?;
         let (decile, neighbourhood) = match &postcode {
             Some(p) => match self.store.postcode(p).await? {
                 Some(info) => (info.deprivation.first().map(|d| d.decile), info.place.ward.clone()),
