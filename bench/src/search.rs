@@ -225,7 +225,13 @@ fn kith(services: &[Service], queries: &[MixQuery], warm: usize) -> Result<Vec<T
     let load = started.elapsed();
     eprintln!("indexed {} services in {} segments in {load:.1?}", index.len(), index.segments());
     let mut out = Vec::new();
-    for (engine, facets) in [("Kith (tantivy)", false), ("Kith, with facet counts", true)] {
+    // The third leaves out the clause that keeps temporarily closed services out of
+    // results, so the two can be compared in one run.
+    for (engine, facets, include_closed) in [
+        ("Kith (tantivy)", false, false),
+        ("Kith, with facet counts", true, false),
+        ("Kith, closed services too", false, true),
+    ] {
         let run = |q: &MixQuery| -> Result<usize> {
             let query = SearchQuery {
                 text: Some(q.words.clone()),
@@ -233,6 +239,7 @@ fn kith(services: &[Service], queries: &[MixQuery], warm: usize) -> Result<Vec<T
                 near: Some(Near { point: q.point, radius_km: 5.0, area_codes: vec![town_code(q.town)] }),
                 limit: 20,
                 facets,
+                include_closed,
                 ..Default::default()
             };
             Ok(index.search(&query)?.hits.len())
