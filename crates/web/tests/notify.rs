@@ -62,6 +62,18 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
         role: kith_domain::account::Role::Receptionist,
         scope: kith_domain::account::Scope::Organisation(Uuid::from_u128(77)),
     }];
+    state
+        .store
+        .put_organisation(kith_domain::account::Organisation {
+            id: Uuid::from_u128(77),
+            kind: kith_domain::account::OrgKind::Practice,
+            name: "Parkhead Health Centre".into(),
+            ods_code: Some("S99001".into()),
+            directory_id: None,
+            areas: vec![],
+        })
+        .await
+        .unwrap();
     let new = kith_web::auth::NewUser { email: "rec@example.org".into(), name: "Rec".into(), password: None, grants };
     let receptionist = state.accounts.create_user(new, &kith_web::auth::Actor::cli()).await.unwrap();
     let (token, _) = state
@@ -108,8 +120,13 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
         email.contains("Walking group\r\n") && email.contains("More: https://kith.example.org/services/"),
         "{email}"
     );
+    // It names the practice that sent it, and keeps the listing's warning (item 15).
+    assert!(email.contains("Services we talked about at Parkhead Health Centre"), "{email}");
+    assert!(email.contains("Check before going: this listing was last checked: not yet verified"), "{email}");
     assert!(
-        text.starts_with("To: 07700900123\n") && text.contains("1. Walking group") && text.contains("2. Lunch club")
+        text.starts_with("To: 07700900123\n\nParkhead Health Centre: services we talked about:")
+            && text.contains("1. Walking group")
+            && text.contains("2. Lunch club")
     );
 
     // Nothing of the address stays in the audit log or the outbox.

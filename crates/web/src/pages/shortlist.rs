@@ -160,6 +160,17 @@ fn entry(d: &Detail) -> kith_leaflet::Entry {
         (None, None) => {}
     }
     rows.push(("Cost".to_owned(), d.card.cost.clone()));
+    // How to start going, and a warning when the listing has not been checked lately:
+    // what the person needs on paper, as on the page.
+    if let Some(how) = d.how_to_apply.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        rows.push(("How to join".to_owned(), super::view::summary(how, 300)));
+    }
+    if d.card.verified.stale {
+        rows.push((
+            "Check before going".to_owned(),
+            format!("this listing was last checked: {}", d.card.verified.text),
+        ));
+    }
     kith_leaflet::Entry {
         name: d.card.name.clone(),
         organisation: d.card.organisation.clone(),
@@ -333,9 +344,13 @@ pub async fn send_page(axum::Extension(viewer): axum::Extension<crate::auth::Vie
     render(StatusCode::OK, &page)
 }
 
-/// The shortlist as an email: each service with where, when, phone, website and cost.
-fn email_body(entries: &[kith_leaflet::Entry], links: &[String]) -> String {
-    let mut out = String::from("Services we talked about\n\n");
+/// The shortlist as an email: each service with where, when, phone, website and cost,
+/// naming the practice it came from when staff send it.
+fn email_body(entries: &[kith_leaflet::Entry], links: &[String], practice: Option<&str>) -> String {
+    let mut out = match practice {
+        Some(p) => format!("Services we talked about at {p}\n\n"),
+        None => String::from("Services we talked about\n\n"),
+    };
     for (e, link) in entries.iter().zip(links) {
         out.push_str(&format!("{}\n", e.name));
         if let Some(org) = &e.organisation {
@@ -351,8 +366,11 @@ fn email_body(entries: &[kith_leaflet::Entry], links: &[String]) -> String {
 }
 
 /// The shortlist as a text message: names, phones and links, kept short.
-fn text_body(entries: &[kith_leaflet::Entry], links: &[String]) -> String {
-    let mut out = String::from("Services we talked about:\n");
+fn text_body(entries: &[kith_leaflet::Entry], links: &[String], practice: Option<&str>) -> String {
+    let mut out = match practice {
+        Some(p) => format!("{p}: services we talked about:\n"),
+        None => String::from("Services we talked about:\n"),
+    };
     for (n, (e, link)) in entries.iter().zip(links).enumerate() {
         let phone = e.rows.iter().find(|(l, _)| l == "Phone").map(|(_, v)| format!(" {v}")).unwrap_or_default();
         let closed = if e.rows.iter().any(|(l, _)| l == "Status") { " (closed just now)" } else { "" };
@@ -443,11 +461,21 @@ pub async fn send(
     let now = state.clock.now();
     let entries: Vec<kith_leaflet::Entry> = found.iter().map(|s| entry(&Detail::new(s, now, true))).collect();
     let links: Vec<String> = found.iter().map(|s| format!("{}/services/{}", state.public_url, s.id)).collect();
+    // The practice that sent it, so the person knows who it is from.
+    let practice = match (viewer.member(), state.store.organisations().await) {
+        (Some(current), Ok(orgs)) => orgs
+            .into_iter()
+            .filter(|o| o.kind == kith_domain::account::OrgKind::Practice)
+            .find(|o| current.user.grants.iter().any(|g| g.scope == kith_domain::account::Scope::Organisation(o.id)))
+            .map(|o| o.name),
+        _ => None,
+    };
     let outbox = state.outbox();
     let queued = if how == "email" {
-        outbox.email(&address, "Services we talked about", &email_body(&entries, &links), "shortlist").await
+        let body = email_body(&entries, &links, practice.as_deref());
+        outbox.email(&address, "Services we talked about", &body, "shortlist").await
     } else {
-        outbox.text(&address, &text_body(&entries, &links), "shortlist").await
+        outbox.text(&address, &text_body(&entries, &links, practice.as_deref()), "shortlist").await
     };
     match queued {
         Ok(id) => {
