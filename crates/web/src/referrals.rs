@@ -509,6 +509,17 @@ impl Referrals {
         consent: Option<&(String, String)>,
     ) -> Result<(), ReferralError> {
         let service = self.store.service(service_id).await?.ok_or(ReferralError::NotFound("service"))?;
+        self.referral_problems(kind, &service, reason, consent).await
+    }
+
+    /// [`check_new`](Self::check_new) for a service already read: every problem at once.
+    async fn referral_problems(
+        &self,
+        kind: ReferralKind,
+        service: &kith_domain::hsds::Service,
+        reason: &str,
+        consent: Option<&(String, String)>,
+    ) -> Result<(), ReferralError> {
         let reason = reason.trim();
         let mut problems = Vec::new();
         if reason.chars().count() > 2000 {
@@ -531,7 +542,7 @@ impl Referrals {
             if reason.is_empty() {
                 problems.push(problem(FormField::Reason, "Give the reason for the referral"));
             }
-            if self.group_for(&service).await?.is_none() {
+            if self.group_for(service).await?.is_none() {
                 problems.push(problem(
                     FormField::Kind,
                     format!(
@@ -562,36 +573,16 @@ impl Referrals {
             return Err(ReferralError::Forbidden("Only staff of the person's practice can refer them".into()));
         }
         let service = self.store.service(new.service_id).await?.ok_or(ReferralError::NotFound("service"))?;
+        self.referral_problems(new.kind, &service, &new.reason, new.consent.as_ref()).await?;
         let reason = new.reason.trim().to_owned();
-        require(reason.chars().count() <= 2000, "Keep the reason to 2000 characters")?;
         let now = self.accounts.now();
         let consent = match (new.kind, new.consent) {
-            (ReferralKind::Referral, None) => {
-                return Err(ReferralError::Invalid(
-                    "Record the person's consent to share their details with the group before referring".into(),
-                ));
-            }
             (ReferralKind::Referral, Some((what, with_whom))) => {
-                require(!what.trim().is_empty(), "Say what the person agreed to share")?;
-                require(!with_whom.trim().is_empty(), "Say who the person agreed to share it with")?;
                 Some(Consent { what, with_whom, given_at: now, recorded_by: user.id })
             }
-            (ReferralKind::Signpost, _) => None,
+            _ => None,
         };
-        if new.kind == ReferralKind::Referral {
-            require(!reason.is_empty(), "Give the reason for the referral")?;
-        }
-        let orgs = self.store.organisations().await?;
-        let group = orgs
-            .iter()
-            .find(|o| o.kind == OrgKind::Vcs && o.directory_id.is_some() && o.directory_id == service.organization_id)
-            .map(|o| o.id);
-        if new.kind == ReferralKind::Referral && group.is_none() {
-            return Err(ReferralError::Invalid(format!(
-                "{} does not take referrals through Kith yet; signpost the person to it instead",
-                service.name
-            )));
-        }
+        let group = self.group_for(&service).await?.map(|(id, _)| id);
         let id = Uuid::new_v4();
         let details = ReferralDetails {
             reason,
@@ -778,7 +769,10 @@ impl Referrals {
     }
 
     /// The community group that takes referrals for a service, if it is on Kith.
-    async fn group_for(&self, service: &kith_domain::hsds::Service) -> Result<Option<(Uuid, String)>, ReferralError> {
+    pub async fn group_for(
+        &self,
+        service: &kith_domain::hsds::Service,
+    ) -> Result<Option<(Uuid, String)>, ReferralError> {
         let orgs = self.store.organisations().await?;
         Ok(orgs
             .into_iter()

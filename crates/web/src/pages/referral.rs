@@ -380,6 +380,14 @@ fn birth_date(fields: &super::form::Fields) -> Option<chrono::NaiveDate> {
     }
 }
 
+/// Problems the referrals service found, each shown beside its own field.
+fn field_errors(problems: Vec<crate::referrals::FieldProblem>) -> Vec<FieldError> {
+    problems
+        .into_iter()
+        .map(|p| FieldError { field: p.field.name(), message: p.message, suggestions: vec![] })
+        .collect()
+}
+
 /// A one-field error, shown beside the field and in the summary.
 fn error(field: &'static str, message: String) -> Vec<FieldError> {
     vec![FieldError { field, message, suggestions: vec![] }]
@@ -616,7 +624,7 @@ struct ReferPage {
 form_errors!(ReferPage);
 
 /// The practice a member of staff refers from: the first practice they work at.
-fn practice_of(user: &kith_domain::account::UserRecord) -> Option<Uuid> {
+pub(super) fn practice_of(user: &kith_domain::account::UserRecord) -> Option<Uuid> {
     user.grants.iter().find_map(|g| match (g.role, g.scope) {
         (Role::Receptionist | Role::Clinician | Role::LinkWorker, Scope::Organisation(id)) => Some(id),
         _ => None,
@@ -638,16 +646,12 @@ async fn refer_form(
         Ok(None) => return missing(),
         Err(e) => return PageError::from(e).into_page(headers),
     };
-    let group = match state.store.organisations().await {
-        Ok(orgs) => orgs.into_iter().find(|o| {
-            o.kind == kith_domain::account::OrgKind::Vcs
-                && o.directory_id.is_some()
-                && o.directory_id == service.organization_id
-        }),
-        Err(e) => return PageError::from(e).into_page(headers),
+    let group = match state.referrals().group_for(&service).await {
+        Ok(group) => group,
+        Err(e) => return page_error(e, headers),
     };
     let takes_referrals = group.is_some();
-    let group = group.map_or_else(|| "the group that runs it".to_owned(), |o| o.name);
+    let group = group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name);
     let value = |name: &str| fields.get(name).to_owned();
     let title = if errors.is_empty() { "Refer or signpost – Kith" } else { "Error: Refer or signpost – Kith" };
     let page = ReferPage {
@@ -753,11 +757,7 @@ pub async fn refer_submit(
     // once, beside its field (the GOV.UK error summary pattern).
     let mut errors: Vec<FieldError> = Vec::new();
     let mut add = |problems: Vec<crate::referrals::FieldProblem>| {
-        errors.extend(problems.into_iter().map(|p| FieldError {
-            field: p.field.name(),
-            message: p.message,
-            suggestions: vec![],
-        }));
+        errors.extend(field_errors(problems));
     };
     match referrals.check_new(kind, service_id, fields.get("reason"), consent.as_ref()).await {
         Ok(()) => {}
@@ -813,11 +813,7 @@ pub async fn refer_submit(
         None => match referrals.add_patient(&current.user, &actor, new_patient).await {
             Ok(p) => p,
             Err(ReferralError::Fields(problems)) => {
-                let errors = problems
-                    .into_iter()
-                    .map(|p| FieldError { field: p.field.name(), message: p.message, suggestions: vec![] })
-                    .collect();
-                return refer_form(&state, &id, &fields, &headers, errors).await;
+                return refer_form(&state, &id, &fields, &headers, field_errors(problems)).await;
             }
             Err(e) => return page_error(e, &headers),
         },
@@ -835,15 +831,8 @@ pub async fn refer_submit(
     };
     match referrals.refer(&current.user, &actor, new).await {
         Ok(r) => Redirect::to(&format!("/referrals/{}", r.id)).into_response(),
-        Err(ReferralError::Invalid(m)) => {
-            let field = if m.contains("consent") {
-                "consent"
-            } else if m.contains("reason") {
-                "reason"
-            } else {
-                "kind"
-            };
-            refer_form(&state, &id, &fields, &headers, error(field, m)).await
+        Err(ReferralError::Fields(problems)) => {
+            refer_form(&state, &id, &fields, &headers, field_errors(problems)).await
         }
         Err(e) => page_error(e, &headers),
     }

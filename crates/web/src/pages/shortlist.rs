@@ -462,13 +462,9 @@ pub async fn send(
     let entries: Vec<kith_leaflet::Entry> = found.iter().map(|s| entry(&Detail::new(s, now, true))).collect();
     let links: Vec<String> = found.iter().map(|s| format!("{}/services/{}", state.public_url, s.id)).collect();
     // The practice that sent it, so the person knows who it is from.
-    let practice = match (viewer.member(), state.store.organisations().await) {
-        (Some(current), Ok(orgs)) => orgs
-            .into_iter()
-            .filter(|o| o.kind == kith_domain::account::OrgKind::Practice)
-            .find(|o| current.user.grants.iter().any(|g| g.scope == kith_domain::account::Scope::Organisation(o.id)))
-            .map(|o| o.name),
-        _ => None,
+    let practice = match viewer.member().and_then(|c| super::referral::practice_of(&c.user)) {
+        Some(id) => state.store.organisation(id).await.ok().flatten().map(|o| o.name),
+        None => None,
     };
     let outbox = state.outbox();
     let queued = if how == "email" {
