@@ -65,7 +65,10 @@ test('refer, accept by link, four weeks on the link worker records "still attend
       await reception.locator(`#ons4-${n + 1}`).fill(answer);
     }
     await expectAccessible(reception, 'the referral form, filled in');
-    await reception.getByRole('button', { name: 'Save' }).click();
+    await reception.getByRole('button', { name: 'Continue' }).click();
+    await expect(reception.locator('main')).toContainText('4, 5, 3, 7');
+    await reception.getByRole('button', { name: 'Send the referral' }).click();
+    await reception.getByRole('link', { name: 'View the referral' }).click();
     await expect(reception.getByRole('heading', { level: 1 })).toHaveText(name);
     await expect(reception.locator('.kith-timeline')).toContainText('Referral sent');
     return new URL(reception.url()).pathname;

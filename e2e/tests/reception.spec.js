@@ -52,9 +52,14 @@ test('a receptionist on a phone: results in view, closed services say so, the ri
     await page.getByLabel('Year', { exact: true }).fill(year);
     await page.getByLabel('Mobile number (optional)').fill('07700 900611');
     await page.getByLabel(/^Signpost/).check();
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
   };
   await signpost('Morven Synthetic', '1961-07-02');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Check your answers before saving the signpost');
+  await expectAccessible(page, 'check your answers at phone width');
+  await page.getByRole('button', { name: 'Save the signpost' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Signpost saved');
+  await page.getByRole('link', { name: 'View the signpost' }).click();
   await expect(page.locator('.kith-timeline')).toContainText('Information given');
   await signpost('Someone Else', '1990-01-01');
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Is this the right person?');

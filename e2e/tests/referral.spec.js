@@ -26,11 +26,25 @@ test('refer from a service page, then the group accepts from its inbox', async (
   await reception.getByLabel('Mobile number (optional)').fill('07700 900789');
   await reception.getByRole('textbox', { name: 'Reason for referral' }).fill('Lonely since a bereavement');
   await reception.getByLabel('What matters to them, in their words').fill('Having someone to talk to');
-  await reception.getByRole('button', { name: 'Save' }).click();
+  await reception.getByRole('button', { name: 'Continue' }).click();
   await expect(reception.locator('.nhsuk-error-summary')).toContainText('consent');
   await expectAccessible(reception, 'the referral form with an error');
   await reception.getByLabel(/They agree to share/).check();
-  await reception.getByRole('button', { name: 'Save' }).click();
+  await reception.getByRole('button', { name: 'Continue' }).click();
+  // Every answer read back, each with its own "Change", before anything is sent.
+  await expect(reception.getByRole('heading', { level: 1 })).toHaveText('Check your answers before sending the referral');
+  await expect(reception.locator('main')).toContainText('3 July 1948');
+  await expectAccessible(reception, 'check your answers');
+  await reception.getByRole('button', { name: 'Change what matters to them' }).click();
+  await expect(reception.getByLabel('What matters to them, in their words')).toHaveValue('Having someone to talk to');
+  await reception.getByLabel('What matters to them, in their words').fill('Having someone to talk to, and a walk');
+  await reception.getByRole('button', { name: 'Continue' }).click();
+  await expect(reception.locator('main')).toContainText('and a walk');
+  await reception.getByRole('button', { name: 'Send the referral' }).click();
+  await expect(reception.getByRole('heading', { level: 1 })).toHaveText('Referral sent');
+  await expect(reception.locator('main')).toContainText('What happens next');
+  await expectAccessible(reception, 'the confirmation');
+  await reception.getByRole('link', { name: 'View the referral' }).click();
   await expect(reception.getByRole('heading', { level: 1 })).toHaveText('Alex Synthetic');
   await expect(reception.locator('.kith-timeline')).toContainText('Referral sent');
   await expectAccessible(reception, 'the referral, as the referrer sees it');

@@ -12,6 +12,22 @@ pub fn new_token() -> (String, String) {
     (token, digest)
 }
 
+/// The letters of a short code: Crockford's base 32, which leaves out I, L, O and U so a
+/// code read aloud or retyped from a phone is not mistaken.
+const CODE_LETTERS: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A short code for a public link (50 random bits in 10 letters). Only for what is safe
+/// to be found by guessing: it names no person and signs nobody in.
+pub fn short_code() -> String {
+    let bytes = crate::random_bytes::<10>();
+    bytes.iter().map(|b| char::from(CODE_LETTERS[usize::from(b & 31)])).collect()
+}
+
+/// Whether `code` looks like a [`short_code`].
+pub fn well_formed_code(code: &str) -> bool {
+    code.len() == 10 && code.bytes().all(|b| CODE_LETTERS.contains(&b))
+}
+
 /// The digest Kith stores for a token, in hex.
 pub fn digest(token: &str) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(token.as_bytes()))
@@ -38,5 +54,8 @@ mod tests {
         assert!(!da.contains(&a));
         assert!(!well_formed("x"));
         assert!(!well_formed(&format!("{}'", &a[..42])));
+        let code = short_code();
+        assert!(well_formed_code(&code) && code != short_code(), "{code}");
+        assert!(!well_formed_code("K7QW2M9XHI") && !well_formed_code("k7qw2m9xhp"));
     }
 }

@@ -130,6 +130,30 @@ pub fn withhold_small(total: &LinksCount, rows: &[LinksCount]) -> (ShownLinks, V
     (shown_total, shown)
 }
 
+/// How the signposts and referrals to one service turned out, in a sentence, for those
+/// who look after the listing or fund it (never the practice's own staff view). A count
+/// from 1 to 4 is withheld, and so is a share worked from one, since "20%" of 5 is 1.
+pub fn service_outcome(c: &LinksCount) -> String {
+    let made = c.signposts + c.referrals;
+    if made == 0 {
+        return "No one has been signposted or referred here through Kith in the last year.".to_owned();
+    }
+    if Shown::of(made) == Shown::Withheld {
+        return format!(
+            "Fewer than {SMALLEST_SHOWN} people were signposted or referred here in the last year: too few to show how it turned out without pointing to someone."
+        );
+    }
+    let share = |n: u64| match Shown::of(n) {
+        Shown::Withheld => format!("fewer than {SMALLEST_SHOWN}"),
+        Shown::Count(n) => format!("{}%", (n * 100 + made / 2) / made),
+    };
+    format!(
+        "Of {made} people signposted or referred here, {} started and {} were still going at their follow-up.",
+        share(c.started),
+        share(c.still_attending)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +195,22 @@ mod tests {
         let shown = ShownLinks::primary(&links(3, 10, 0, 0, 0));
         assert_eq!(shown.people(), None);
         assert_eq!(ShownLinks::exact(&links(3, 10, 0, 0, 0)).people(), Some(13));
+    }
+
+    #[test]
+    fn a_services_outcome_withholds_small_counts_and_shares_worked_from_them() {
+        assert!(service_outcome(&links(0, 0, 0, 0, 0)).starts_with("No one"));
+        let few = service_outcome(&links(1, 2, 2, 1, 1));
+        assert!(few.starts_with("Fewer than 5 people") && !few.contains('%'), "{few}");
+        let some = service_outcome(&links(4, 6, 8, 7, 2));
+        assert_eq!(
+            some,
+            "Of 10 people signposted or referred here, 70% started and fewer than 5 were still going at their follow-up."
+        );
+        let many = service_outcome(&links(10, 10, 15, 12, 9));
+        assert_eq!(
+            many,
+            "Of 20 people signposted or referred here, 60% started and 45% were still going at their follow-up."
+        );
     }
 }

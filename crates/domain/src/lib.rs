@@ -23,6 +23,7 @@ pub mod postcode;
 pub mod referral;
 pub mod report;
 pub mod serde_util;
+pub mod sms;
 pub mod spelling;
 pub mod status;
 pub mod validate;

@@ -107,6 +107,16 @@ pub struct Listen {
     #[arg(long, env = "KITH_NOTIFY_SMS_TEMPLATE", value_name = "ID")]
     pub notify_sms_template: Option<String>,
 
+    /// The Notify text message sender to use, by its id in Notify's settings (a sender
+    /// the practice or ICB has set up, like "ParkheadHC"). Without it, Notify's default
+    #[arg(long, env = "KITH_NOTIFY_SMS_SENDER", value_name = "ID", requires = "notify_sms_template")]
+    pub notify_sms_sender: Option<String>,
+
+    /// The Notify email reply-to address to use, by its id in Notify's settings, so
+    /// replies reach the practice. Without it, the service's default
+    #[arg(long, env = "KITH_NOTIFY_REPLY_TO", value_name = "ID", requires = "notify_api_key")]
+    pub notify_reply_to: Option<String>,
+
     /// Send email over SMTP instead: smtp://user:password@host:587 (STARTTLS),
     /// smtps://user:password@host:465, or smtp://host:25?tls=none on a trusted network
     #[arg(long, env = "KITH_SMTP_URL", value_name = "URL", hide_env_values = true, conflicts_with = "notify_api_key")]

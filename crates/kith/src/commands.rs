@@ -362,7 +362,9 @@ fn senders(global: &Global, listen: &Listen) -> Result<kith_web::notify::Senders
     files.from.clone_from(&listen.mail_from);
     let files = Arc::new(files);
     if let (Some(key), Some(template)) = (&listen.notify_api_key, &listen.notify_email_template) {
-        let mut notify = NotifyMailer::new(key, template, &listen.notify_url).map_err(anyhow::Error::msg)?;
+        let mut notify = NotifyMailer::new(key, template, &listen.notify_url)
+            .and_then(|n| n.with_senders(listen.notify_sms_sender.as_deref(), listen.notify_reply_to.as_deref()))
+            .map_err(anyhow::Error::msg)?;
         let texts = listen.notify_sms_template.is_some();
         if let Some(sms) = &listen.notify_sms_template {
             notify = notify.with_sms_template(sms).map_err(anyhow::Error::msg)?;

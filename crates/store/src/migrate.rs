@@ -39,6 +39,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "session_factors",
         sql: include_str!("../migrations/sqlite/0011_session_factors.sql"),
     },
+    Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/sqlite/0012_shared_lists.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -73,6 +74,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "session_factors",
         sql: include_str!("../migrations/postgres/0011_session_factors.sql"),
     },
+    Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/postgres/0012_shared_lists.sql") },
 ];
 
 #[cfg(test)]

@@ -31,4 +31,9 @@ pub trait OutboxStore: Send + Sync {
     /// The message did not go: try again at `retry_at`, or give up when `None`.
     async fn mark_failed(&self, id: Uuid, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<()>;
     async fn outbox_counts(&self) -> Result<OutboxCounts>;
+    /// Keeps the services of a shortlist sent by text under a short code. A code already
+    /// taken is a [`StoreError::Conflict`](crate::StoreError), and nothing changes.
+    async fn put_shared_list(&self, code: &str, services: &[Uuid], at: DateTime<Utc>) -> Result<()>;
+    /// The services kept under a code, in their order, or `None`.
+    async fn shared_list(&self, code: &str) -> Result<Option<Vec<Uuid>>>;
 }

@@ -821,6 +821,17 @@ async fn the_outbox_claims_once_retries_and_erases_what_it_sent(store: &dyn Stor
     assert_eq!((counts.pending, counts.sent, counts.failed), (0, 2, 1));
 }
 
+async fn shared_lists_keep_their_services_in_order_under_one_code(store: &dyn Store, clock: &FixedClock) {
+    let services = [id(903), id(901), id(902)];
+    store.put_shared_list("K7QW2M9XHP", &services, clock.now()).await.unwrap();
+    assert_eq!(store.shared_list("K7QW2M9XHP").await.unwrap().unwrap(), services);
+    assert_eq!(store.shared_list("k7qw2m9xhp").await.unwrap(), None, "codes are exact");
+    assert_eq!(store.shared_list("NOSUCHCODE").await.unwrap(), None);
+    let taken = store.put_shared_list("K7QW2M9XHP", &[id(904)], clock.now()).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    assert_eq!(store.shared_list("K7QW2M9XHP").await.unwrap().unwrap(), services, "unchanged");
+}
+
 /// A practice, a group, a referrer and a patient, for the referral tests.
 async fn caseload_setup(store: &dyn Store, clock: &FixedClock) -> (PatientRecord, Uuid, Uuid, Uuid) {
     use kith_domain::referral::ContactMethod;
@@ -1271,6 +1282,7 @@ contract!(
     the_audit_log_appends_and_reads_newest_first,
     sealed_fields_page_and_are_replaced,
     the_outbox_claims_once_retries_and_erases_what_it_sent,
+    shared_lists_keep_their_services_in_order_under_one_code,
     referrals_move_by_the_rules_with_a_timeline,
     follow_ups_remind_escalate_and_close_with_an_outcome,
     referrals_are_searched_rerouted_and_counted,

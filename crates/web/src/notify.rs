@@ -229,6 +229,11 @@ pub struct NotifyMailer {
     pub template_id: String,
     /// A text message template whose content is `((body))`.
     pub sms_template_id: Option<String>,
+    /// Notify's id for the text message sender to use (the name a phone shows, like
+    /// `ParkheadHC`); Notify's default sender when `None`.
+    pub sms_sender_id: Option<String>,
+    /// Notify's id for the email reply-to address to use; the service's default when `None`.
+    pub email_reply_to_id: Option<String>,
     pub base_url: String,
     http: reqwest::Client,
 }
@@ -259,6 +264,8 @@ impl NotifyMailer {
             secret: secret.into(),
             template_id: template_id.into(),
             sms_template_id: None,
+            sms_sender_id: None,
+            email_reply_to_id: None,
             base_url: base_url.trim_end_matches('/').into(),
             http,
         })
@@ -282,6 +289,21 @@ impl NotifyMailer {
             return Err(format!("the GOV.UK Notify text message template id {template_id:?} is not a UUID"));
         }
         self.sms_template_id = Some(template_id.into());
+        Ok(self)
+    }
+
+    /// The same, sending from this text message sender and with this email reply-to
+    /// address, each as Notify's id for it (Settings, in Notify).
+    pub fn with_senders(mut self, sms_sender: Option<&str>, reply_to: Option<&str>) -> Result<NotifyMailer, String> {
+        for (what, id) in [("text message sender", sms_sender), ("email reply-to address", reply_to)] {
+            if let Some(id) = id.filter(|id| Uuid::parse_str(id).is_err()) {
+                return Err(format!(
+                    "the GOV.UK Notify {what} id {id:?} is not a UUID; copy it from Notify's settings"
+                ));
+            }
+        }
+        self.sms_sender_id = sms_sender.map(str::to_owned);
+        self.email_reply_to_id = reply_to.map(str::to_owned);
         Ok(self)
     }
 
@@ -312,12 +334,15 @@ impl NotifyMailer {
 #[async_trait]
 impl Mailer for NotifyMailer {
     async fn send(&self, email: &Email) -> Result<(), SendError> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "email_address": email.to,
             "template_id": self.template_id,
             "reference": email.id.to_string(),
             "personalisation": { "subject": email.subject, "body": email.body },
         });
+        if let Some(id) = &self.email_reply_to_id {
+            body["email_reply_to_id"] = id.clone().into();
+        }
         self.post("email", body).await
     }
 }
@@ -328,12 +353,15 @@ impl Texter for NotifyMailer {
         let Some(template) = &self.sms_template_id else {
             return Err(SendError::Permanent("no GOV.UK Notify text message template is set".into()));
         };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "phone_number": text.to,
             "template_id": template,
             "reference": text.id.to_string(),
             "personalisation": { "body": text.body },
         });
+        if let Some(id) = &self.sms_sender_id {
+            body["sms_sender_id"] = id.clone().into();
+        }
         self.post("sms", body).await
     }
 }

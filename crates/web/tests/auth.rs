@@ -199,7 +199,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         (_, "/" | "/healthz" | "/readyz" | "/widget" | "/widget.js" | "/assets/{*path}")
         | (_, "/services/{id}" | "/services/{id}/report" | "/signin" | "/link/{token}")
         | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json" | "/services/{id}/link")
-        | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf" | "/shortlist/send") => public,
+        | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf" | "/shortlist/send" | "/l/{code}") => public,
         (_, p) if p.starts_with("/oruk") => public,
         (_, "/fhir/metadata" | "/fhir/HealthcareService/{id}" | "/referrals/{id}/link") => public,
         (_, p) if p.starts_with("/fhir/") => {
@@ -221,7 +221,9 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
         }
         (_, "/admin/audit" | "/admin/audit.csv") => vec![Who::AreaAdmin],
         ("GET", "/inbox") => vec![Who::VcsA, Who::VcsB],
-        (_, "/refer/{id}") => vec![Who::Receptionist, Who::Clinician, Who::LinkWorker],
+        (_, "/refer/{id}") | ("GET", "/referrals/{id}/sent") => {
+            vec![Who::Receptionist, Who::Clinician, Who::LinkWorker]
+        }
         ("GET", "/follow-ups") => vec![Who::Receptionist, Who::Clinician, Who::LinkWorker],
         ("GET", "/reports/links") => vec![Who::LinkWorker, Who::AreaAdmin, Who::Commissioner],
         ("POST", "/referrals/{id}/reroute") => {
@@ -236,6 +238,7 @@ fn concrete(path: &str) -> String {
     path.replace("/oruk/organizations/{id}", &format!("/oruk/organizations/{}", id(GROUP_A)))
         .replace("{id}", &id(SERVICE_A).to_string())
         .replace("{token}", &token)
+        .replace("{code}", &kith_auth::token::short_code())
         .replace("{*path}", "no-such-file.css")
 }
 

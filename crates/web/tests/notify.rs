@@ -128,6 +128,18 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
             && text.contains("1. Walking group")
             && text.contains("2. Lunch club")
     );
+    // One short link to the list, live, and the whole text within two segments (item 15).
+    let body = text.split_once("\n\n").unwrap().1;
+    assert!(kith_domain::sms::segments(body) <= 2, "{body}");
+    let link = body.rsplit_once("Details: https://kith.example.org").unwrap().1.trim();
+    assert!(link.starts_with("/l/") && link.len() == 13, "{link}");
+    let (status, listed) = send(&app, Method::GET, link, "", "").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert!(listed.contains("Walking group every week") && listed.contains("Lunch club"), "{listed}");
+    let (status, _) = send(&app, Method::GET, "/l/K7QW2M9XHP", "", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(&app, Method::GET, "/l/not-a-code", "", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Nothing of the address stays in the audit log or the outbox.
     let audit = state.store.audit(&kith_domain::account::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
@@ -269,7 +281,15 @@ async fn gov_uk_notify_gets_a_signed_request() {
     let notify = NotifyMailer::new(&key, "f33517ff-2a88-4f6e-b855-c550268ce08a", &base)
         .unwrap()
         .with_sms_template("0f1c2e4e-6c5a-4a63-8d0a-3b0f7c1c9b11")
+        .unwrap()
+        .with_senders(Some("8b1d0c2e-4f3a-4c5b-9d6e-7f8a9b0c1d2e"), Some("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"))
         .unwrap();
+    // A sender is named by Notify's id for it (item 15: a configurable sender).
+    let refused = NotifyMailer::new(&key, "f33517ff-2a88-4f6e-b855-c550268ce08a", &base)
+        .unwrap()
+        .with_senders(Some("ParkheadHC"), None)
+        .unwrap_err();
+    assert!(refused.contains("copy it from Notify's settings"), "{refused}");
     let email =
         Email { id: Uuid::from_u128(1), to: "sam@example.org".into(), subject: "Hello".into(), body: "Body".into() };
     notify.send(&email).await.unwrap();
@@ -289,4 +309,6 @@ async fn gov_uk_notify_gets_a_signed_request() {
     assert!(input.contains('.'));
     assert_eq!(seen[1].0, "sms");
     assert_eq!(seen[1].2["phone_number"], "07700900123");
+    assert_eq!(seen[1].2["sms_sender_id"], "8b1d0c2e-4f3a-4c5b-9d6e-7f8a9b0c1d2e");
+    assert_eq!(seen[0].2["email_reply_to_id"], "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b");
 }

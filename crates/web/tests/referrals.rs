@@ -310,10 +310,30 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("Record the person's consent"), "{page}");
     let good = "kind=referral&nhs_number=9990000026&name=Sam+Synthetic&birth_date=1960-01-02&mobile=07700900456&contact=text&reason=Isolated&what_matters=Company&consent=yes";
-    let (status, _) = call(Method::POST, form_uri.clone(), r.clone(), good).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    // Every answer is read back before anything is written (item 13: check your answers).
+    let (status, check) = call(Method::POST, form_uri.clone(), r.clone(), good).await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert!(check.contains("Check your answers before sending the referral"), "{check}");
+    assert!(check.contains("999 000 0026") && check.contains("2 January 1960") && check.contains("By text"), "{check}");
+    assert!(check.contains("Referring them to Walking group trust") && check.contains("Yes, in 28 days"), "{check}");
+    assert!(check.contains("name=\"change\" value=\"reason\""), "each answer can be changed: {check}");
+    assert_eq!(c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 1, "nothing written yet");
+    // "Change" goes back to the form with every answer kept.
+    let (status, form) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{good}&change=reason")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("Refer or signpost someone") && form.contains(">Isolated</textarea>"), "{form}");
+    let (status, sent) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{good}&step=send")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{sent}");
     let sams = c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap();
     assert_eq!(sams.len(), 2, "the earlier referral and Sam's");
+    // Then a confirmation page says what happens next, to the referring practice only.
+    let sams_id = sams.iter().find(|s| s.id != referral.id).unwrap().id;
+    let (status, page) = call(Method::GET, format!("/referrals/{sams_id}/sent"), r.clone(), "").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Referral sent") && page.contains("What happens next"), "{page}");
+    assert!(page.contains("A follow-up is due on") && !page.contains("Sam Synthetic"), "{page}");
+    let (status, _) = call(Method::GET, format!("/referrals/{sams_id}/sent"), cookie(&c.member_a).await, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the group has its inbox, not the referrer's page");
     // The same NHS number with another name and birth date: never Sam's record silently
     // (security.md, finding 9). Kith asks, showing what it holds partly hidden.
     let other = "kind=referral&nhs_number=999+000+0026&name=Pat+Other&birth_date=1971-05-06&mobile=07700900999&contact=text&reason=Isolated&what_matters=Company&consent=yes";
@@ -340,7 +360,11 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     assert!(status == StatusCode::OK && page.contains("Is this the right person?"), "{page}");
     // Confirmed: the stored record is used, with its own details.
     let sam = hidden_value(&check, "same_person");
-    let (status, _) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{other}&same_person={sam}")).await;
+    let confirmed = format!("{other}&same_person={sam}");
+    let (status, check) = call(Method::POST, form_uri.clone(), r.clone(), &confirmed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(check.contains("The one your practice already holds") && !check.contains(">Pat Other<"), "{check}");
+    let (status, _) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{confirmed}&step=send")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let sams = c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap();
     assert_eq!(sams.len(), 3);

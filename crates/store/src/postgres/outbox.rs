@@ -115,4 +115,24 @@ impl OutboxStore for PostgresStore {
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(OutboxCounts { pending: n(r.get(0)), sent: n(r.get(1)), failed: n(r.get(2)) })
     }
+
+    async fn put_shared_list(&self, code: &str, services: &[Uuid], at: DateTime<Utc>) -> Result<()> {
+        let client = self.pool.get().await?;
+        let added = client
+            .execute(
+                "INSERT INTO shared_lists (code, service_ids, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&code, &services, &at],
+            )
+            .await?;
+        if added == 0 {
+            return Err(StoreError::Conflict(format!("the list code {code} is taken")));
+        }
+        Ok(())
+    }
+
+    async fn shared_list(&self, code: &str) -> Result<Option<Vec<Uuid>>> {
+        let client = self.pool.get().await?;
+        let row = client.query_opt("SELECT service_ids FROM shared_lists WHERE code = $1", &[&code]).await?;
+        Ok(row.map(|r| r.get(0)))
+    }
 }

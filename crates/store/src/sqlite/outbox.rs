@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::account::Sealed;
 use kith_domain::outbox::{Channel, OutboxMessage};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 #[async_trait]
@@ -113,6 +113,40 @@ impl OutboxStore for SqliteStore {
             )?;
             let n = |v: i64| u64::try_from(v).unwrap_or(0);
             Ok(OutboxCounts { pending: n(pending), sent: n(sent), failed: n(failed) })
+        })
+        .await
+    }
+
+    async fn put_shared_list(&self, code: &str, services: &[Uuid], at: DateTime<Utc>) -> Result<()> {
+        let (code, ids) =
+            (code.to_owned(), serde_json::to_string(services).map_err(|e| StoreError::Database(e.to_string()))?);
+        self.write(move |tx, _| {
+            let added = tx.execute(
+                "INSERT INTO shared_lists (code, service_ids, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![code, ids, ts(at)],
+            )?;
+            if added == 0 {
+                return Err(StoreError::Conflict(format!("the list code {code} is taken")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn shared_list(&self, code: &str) -> Result<Option<Vec<Uuid>>> {
+        let code = code.to_owned();
+        self.read(move |conn| {
+            let ids: Option<String> = conn
+                .query_row("SELECT service_ids FROM shared_lists WHERE code = ?1", [&code], |r| r.get(0))
+                .optional()?;
+            ids.map(|ids| {
+                serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt {
+                    what: "shared list",
+                    id: code.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
         })
         .await
     }

@@ -745,6 +745,10 @@ pub async fn refer_submit(
     let Ok(service_id) = Uuid::parse_str(&id) else {
         return PageError::NotFound("There is no service at this address.".into()).into_page(&headers);
     };
+    // "Change" on the check-your-answers page: back to the form, every answer kept.
+    if fields.has("change") {
+        return refer_form(&state, &id, &fields, &headers, Vec::new()).await;
+    }
     let Some(kind) = ReferralKind::parse(fields.get("kind")) else {
         return refer_form(&state, &id, &fields, &headers, error("kind", "Choose refer or signpost".into())).await;
     };
@@ -801,15 +805,23 @@ pub async fn refer_submit(
     if !errors.is_empty() {
         return refer_form(&state, &id, &fields, &headers, errors).await;
     }
-    let patient = match existing {
+    match &existing {
         // A stored record is never used silently: the person at the desk confirms it is
         // them, against what is stored (partly hidden), first.
-        Some(p) if fields.get("same_person") == p.id.to_string() => p,
+        Some(p) if fields.get("same_person") == p.id.to_string() => {}
         Some(_) if fields.get("same_person") == "no" => {
             let message = "This NHS number belongs to someone your practice already holds. Check it with the person, or leave it blank and use the practice's own id";
             return refer_form(&state, &id, &fields, &headers, error("nhs_number", message.into())).await;
         }
-        Some(p) => return right_person(&state, &current.user, &actor, &id, &p, &fields, &headers).await,
+        Some(p) => return right_person(&state, &current.user, &actor, &id, p, &fields, &headers).await,
+        None => {}
+    }
+    // Nothing is written until every answer has been read back (check your answers).
+    if fields.get("step") != "send" {
+        return check_answers(&state, service_id, kind, &fields, existing.is_some(), &headers).await;
+    }
+    let patient = match existing {
+        Some(p) => p,
         None => match referrals.add_patient(&current.user, &actor, new_patient).await {
             Ok(p) => p,
             Err(ReferralError::Fields(problems)) => {
@@ -830,10 +842,202 @@ pub async fn refer_submit(
         baseline,
     };
     match referrals.refer(&current.user, &actor, new).await {
-        Ok(r) => Redirect::to(&format!("/referrals/{}", r.id)).into_response(),
+        Ok(r) => Redirect::to(&format!("/referrals/{}/sent", r.id)).into_response(),
         Err(ReferralError::Fields(problems)) => {
             refer_form(&state, &id, &fields, &headers, field_errors(problems)).await
         }
         Err(e) => page_error(e, &headers),
     }
+}
+
+/// A summary list's row: what was asked, the answer, and the form field that changes it
+/// ("" for none).
+#[derive(Debug)]
+struct AnswerRow {
+    key: &'static str,
+    value: String,
+    field: &'static str,
+}
+
+impl From<(&'static str, String, &'static str)> for AnswerRow {
+    fn from((key, value, field): (&'static str, String, &'static str)) -> AnswerRow {
+        AnswerRow { key, value, field }
+    }
+}
+
+impl AnswerRow {
+    /// What "Change" changes, for a screen reader: "Change reason", "Change NHS number".
+    fn change_label(&self) -> String {
+        let mut chars = self.key.chars();
+        match (chars.next(), chars.next()) {
+            (Some(first), Some(second)) if !second.is_uppercase() => {
+                format!("{}{}", first.to_lowercase(), &self.key[first.len_utf8()..])
+            }
+            _ => self.key.to_owned(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "refer_check.html")]
+struct CheckAnswersPage {
+    layout: Layout,
+    service_id: String,
+    service: String,
+    group: String,
+    referral: bool,
+    sections: Vec<(&'static str, Vec<AnswerRow>)>,
+    /// The form's answers, sent again with "Send" or "Change".
+    carried: Vec<(String, String)>,
+}
+
+/// "Check your answers": every answer read back, each with a way to change it, before
+/// anything is written.
+async fn check_answers(
+    state: &AppState,
+    service_id: Uuid,
+    kind: kith_domain::referral::ReferralKind,
+    fields: &super::form::Fields,
+    held: bool,
+    headers: &HeaderMap,
+) -> Response {
+    use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
+    let service = match state.store.service(service_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
+        Err(e) => return PageError::from(e).into_page(headers),
+    };
+    let group = match state.referrals().group_for(&service).await {
+        Ok(group) => group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name),
+        Err(e) => return page_error(e, headers),
+    };
+    let referral = kind == ReferralKind::Referral;
+    let given = |name: &str| Some(fields.get(name)).filter(|v| !v.is_empty()).map(str::to_owned);
+    let mut person: Vec<(&'static str, String, &'static str)> = Vec::new();
+    match NhsNumber::parse(fields.get("nhs_number")) {
+        Ok(n) => person.push(("NHS number", n.formatted(), "nhs_number")),
+        Err(_) => person.push(("Practice's patient id", fields.get("local_id").to_owned(), "local_id")),
+    }
+    if held {
+        person.push(("Record", "The one your practice already holds, as you checked".into(), ""));
+    } else {
+        person.push(("Name", fields.get("name").to_owned(), "name"));
+        if let Some(born) = birth_date(fields) {
+            person.push(("Date of birth", born.format("%-d %B %Y").to_string(), "birth_day"));
+        }
+        for (label, name) in
+            [("Mobile", "mobile"), ("Email", "email"), ("Postcode", "postcode"), ("Preferred language", "language")]
+        {
+            if let Some(v) = given(name) {
+                person.push((label, v, name));
+            }
+        }
+        let contact = ContactMethod::parse(fields.get("contact")).unwrap_or(ContactMethod::Phone);
+        person.push(("How to contact them", contact_words(contact).to_owned(), "contact"));
+    }
+    let mut doing: Vec<(&'static str, String, &'static str)> = vec![(
+        "What you are doing",
+        if referral {
+            format!("Referring them to {group}")
+        } else {
+            "Signposting: they have the details; nothing is shared".to_owned()
+        },
+        "kind",
+    )];
+    doing.push(("Reason", fields.get("reason").to_owned(), "reason"));
+    for (label, name) in [("What matters to them", "what_matters"), ("Keeping them safe", "safeguarding")] {
+        if let Some(v) = given(name) {
+            doing.push((label, v, name));
+        }
+    }
+    if referral {
+        doing.push((
+            "Agreed to share",
+            format!("Name, contact details and the reason for referral, with {group}"),
+            "consent",
+        ));
+    }
+    let days = state.referrals().follow_up_days();
+    let follow_up =
+        if referral || fields.get("follow_up") == "yes" { format!("Yes, in {days} days") } else { "No".to_owned() };
+    doing.push(("Follow-up", follow_up, if referral { "" } else { "follow_up" }));
+    let wellbeing = match ons4_answers(fields) {
+        Ok(Some(answers)) => answers.iter().map(u8::to_string).collect::<Vec<_>>().join(", "),
+        _ => "Not asked".to_owned(),
+    };
+    doing.push(("Well-being now (ONS4)", wellbeing, "ons4-1"));
+    let page = CheckAnswersPage {
+        layout: Layout::new("Check your answers – Kith", headers),
+        service_id: service.id.to_string(),
+        service: service.name,
+        group,
+        referral,
+        sections: vec![
+            ("The person", person.into_iter().map(AnswerRow::from).collect()),
+            ("What you are doing", doing.into_iter().map(AnswerRow::from).collect()),
+        ],
+        carried: fields.pairs_without(&["step", "change"]),
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "refer_sent.html")]
+struct SentPage {
+    layout: Layout,
+    id: String,
+    referral: bool,
+    service: String,
+    group: String,
+    /// A short reference to quote: the first block of the referral's id.
+    reference: String,
+    follow_up: String,
+}
+
+/// The confirmation after a referral is sent or a signpost saved: what happens next.
+pub async fn sent(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+    };
+    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let refused = || PageError::Forbidden("Only the practice that referred sees this page.".into()).into_page(&headers);
+    let Some(practice) = practice_of(&current.user) else { return refused() };
+    let referrals = state.referrals();
+    let (referral, _) = match referrals.referral_details(&current.user, &viewer.actor(ip), id).await {
+        Ok(found) => found,
+        Err(e) => return page_error(e, &headers),
+    };
+    if referral.referrer_org != practice {
+        return refused();
+    }
+    let service = match state.store.service(referral.service_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(&headers),
+        Err(e) => return PageError::from(e).into_page(&headers),
+    };
+    let group = match referrals.group_for(&service).await {
+        Ok(group) => group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name),
+        Err(e) => return page_error(e, &headers),
+    };
+    let referral_kind = referral.kind == kith_domain::referral::ReferralKind::Referral;
+    let title = if referral_kind { "Referral sent – Kith" } else { "Signpost saved – Kith" };
+    let page = SentPage {
+        layout: Layout::new(title, &headers),
+        id: referral.id.to_string(),
+        referral: referral_kind,
+        service: service.name,
+        group,
+        reference: referral.id.simple().to_string()[..8].to_uppercase(),
+        follow_up: referral
+            .follow_up_due
+            .map(|d| kith_domain::opening::uk_local(d).format("%-d %B %Y").to_string())
+            .unwrap_or_default(),
+    };
+    render(StatusCode::OK, &page)
 }

@@ -23,14 +23,8 @@ struct ServicePage {
     /// Practice staff may refer or signpost someone from here.
     can_refer: bool,
     /// For curators, commissioners and the group: how referrals here turned out.
-    outcomes: Option<Outcomes>,
-}
-
-/// The Links measure for one service, as a curator reads it.
-struct Outcomes {
-    made: u64,
-    started: String,
-    still_attending: String,
+    /// In words, with small numbers withheld.
+    outcomes: Option<String>,
 }
 
 /// The search the person came from, carried in `from` as that search's query string.
@@ -68,12 +62,13 @@ async fn show(state: &AppState, id: &str, fields: &Fields, headers: &HeaderMap) 
     };
     let (search, from) = back_to_search(fields);
     let outcomes = match crate::auth::session::current_viewer().member() {
-        Some(current) => state.referrals().service_outcomes(&current.user, &service).await.ok().flatten().map(|c| {
-            let made = c.referrals + c.signposts;
-            let share =
-                |n: u64| (n * 100 + made / 2).checked_div(made).map_or_else(|| "–".to_owned(), |p| format!("{p}%"));
-            Outcomes { made, started: share(c.started), still_attending: share(c.still_attending) }
-        }),
+        Some(current) => state
+            .referrals()
+            .service_outcomes(&current.user, &service)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| kith_domain::disclosure::service_outcome(&c)),
         None => None,
     };
     let mut detail = Detail::new(&service, state.clock.now(), shortlist.contains(id));

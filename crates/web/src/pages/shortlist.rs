@@ -9,7 +9,7 @@ use crate::AppState;
 use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
@@ -82,6 +82,16 @@ struct PrintPage {
     layout: Layout,
     services: Vec<Detail>,
     date: String,
+    /// Whether each service's name links to its page (not on paper).
+    linked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "shared_list.html")]
+struct SharedListPage {
+    layout: Layout,
+    services: Vec<Detail>,
+    linked: bool,
 }
 
 async fn services(state: &AppState, list: &Shortlist) -> Result<Vec<kith_domain::hsds::Service>, PageError> {
@@ -127,8 +137,51 @@ pub async fn print(State(state): State<AppState>, headers: HeaderMap) -> Respons
         layout: Layout::new("Services we talked about – Kith", &headers),
         services: found.iter().map(|s| Detail::new(s, now, true)).collect(),
         date: kith_domain::opening::uk_local(now).format("%-d %B %Y").to_string(),
+        linked: false,
     };
     render(StatusCode::OK, &page)
+}
+
+/// `GET /l/{code}`: the services of a list sent by text, as they are listed now. The
+/// code names services only, so the page is public.
+pub async fn shared(State(state): State<AppState>, Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let missing = || {
+        PageError::NotFound("There is no list at this address. Check the link in your text message.".into())
+            .into_page(&headers)
+    };
+    if !kith_auth::token::well_formed_code(&code) {
+        return missing();
+    }
+    let ids = match state.store.shared_list(&code).await {
+        Ok(Some(ids)) => ids,
+        Ok(None) => return missing(),
+        Err(e) => return PageError::from(e).into_page(&headers),
+    };
+    let found = match services(&state, &Shortlist(ids)).await {
+        Ok(s) => s,
+        Err(e) => return e.into_page(&headers),
+    };
+    let now = state.clock.now();
+    let page = SharedListPage {
+        layout: Layout::new("Services we talked about – Kith", &headers),
+        services: found.iter().map(|s| Detail::new(s, now, true)).collect(),
+        linked: true,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Keeps the list under a new short code, for the one link a text message carries.
+async fn share(state: &AppState, list: &Shortlist) -> Result<String, PageError> {
+    // A clash of 50 random bits is all but impossible; one more try covers it.
+    let mut last = None;
+    for _ in 0..2 {
+        let code = kith_auth::token::short_code();
+        match state.store.put_shared_list(&code, list.ids(), state.clock.now()).await {
+            Ok(()) => return Ok(code),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(|| PageError::Unavailable("Kith cannot keep the list just now.".into()), PageError::from))
 }
 
 /// What the leaflet says about one service: the same as the printed page.
@@ -365,18 +418,23 @@ fn email_body(entries: &[kith_leaflet::Entry], links: &[String], practice: Optio
     out
 }
 
-/// The shortlist as a text message: names, phones and links, kept short.
-fn text_body(entries: &[kith_leaflet::Entry], links: &[String], practice: Option<&str>) -> String {
-    let mut out = match practice {
-        Some(p) => format!("{p}: services we talked about:\n"),
-        None => String::from("Services we talked about:\n"),
+/// The shortlist as a text message of at most two segments: who it is from, each
+/// service's name and phone (as many as fit), and one short link to them all, live.
+fn text_body(entries: &[kith_leaflet::Entry], link: &str, practice: Option<&str>) -> String {
+    let head = match practice {
+        Some(p) => format!("{p}: services we talked about:"),
+        None => String::from("Services we talked about:"),
     };
-    for (n, (e, link)) in entries.iter().zip(links).enumerate() {
-        let phone = e.rows.iter().find(|(l, _)| l == "Phone").map(|(_, v)| format!(" {v}")).unwrap_or_default();
-        let closed = if e.rows.iter().any(|(l, _)| l == "Status") { " (closed just now)" } else { "" };
-        out.push_str(&format!("{}. {}{closed}{phone} {link}\n", n + 1, e.name));
-    }
-    out
+    let lines: Vec<String> = entries
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            let phone = e.rows.iter().find(|(l, _)| l == "Phone").map(|(_, v)| format!(" {v}")).unwrap_or_default();
+            let closed = if e.rows.iter().any(|(l, _)| l == "Status") { " (closed just now)" } else { "" };
+            format!("{}. {}{closed}{phone}", n + 1, e.name)
+        })
+        .collect();
+    kith_domain::sms::fit(&head, &lines, &format!("Details: {link}"), 60, 2)
 }
 
 /// `POST /shortlist/send`: checks the address, queues the message, and says so.
@@ -471,7 +529,12 @@ pub async fn send(
         let body = email_body(&entries, &links, practice.as_deref());
         outbox.email(&address, "Services we talked about", &body, "shortlist").await
     } else {
-        outbox.text(&address, &text_body(&entries, &links, practice.as_deref()), "shortlist").await
+        let code = match share(&state, &list).await {
+            Ok(code) => code,
+            Err(e) => return e.into_page(&headers),
+        };
+        let link = format!("{}/l/{code}", state.public_url);
+        outbox.text(&address, &text_body(&entries, &link, practice.as_deref()), "shortlist").await
     };
     match queued {
         Ok(id) => {
