@@ -18,9 +18,9 @@ use kith_domain::referral::{
     ReferralRecord, TaskStatus,
 };
 use kith_domain::{Clock, FixedClock};
-use kith_store::Store;
 use kith_store::accounts::seal_context;
 use kith_store::referrals::NewReferralRows;
+use kith_store::{Alongside, Store};
 use kith_web::auth::{Actor, NewUser};
 use kith_web::referrals::{NewReferral, Referrals};
 use std::sync::Arc;
@@ -129,20 +129,23 @@ async fn set_up(store: Arc<dyn Store>, now: DateTime<Utc>) -> Result<Caseload> {
             let id = Uuid::new_v4();
             let details = format!("{{\"name\":\"Bench Synthetic {p}-{n}\",\"birth_date\":\"1950-01-01\"}}");
             store
-                .put_patient(PatientRecord {
-                    id,
-                    organisation_id: practice.id,
-                    nhs_number_index: None,
-                    local_id_index: Some(keyring.blind_index("local_id", &format!("{}:{n}", practice.id))),
-                    details: kith_domain::account::Sealed(
-                        keyring.seal(&details, &seal_context("patients.details", id)),
-                    ),
-                    contact_method: ContactMethod::Text,
-                    language: None,
-                    deprivation_decile: Some(1 + (n % 10) as u8),
-                    neighbourhood: None,
-                    created_at: now,
-                })
+                .put_patient(
+                    PatientRecord {
+                        id,
+                        organisation_id: practice.id,
+                        nhs_number_index: None,
+                        local_id_index: Some(keyring.blind_index("local_id", &format!("{}:{n}", practice.id))),
+                        details: kith_domain::account::Sealed(
+                            keyring.seal(&details, &seal_context("patients.details", id)),
+                        ),
+                        contact_method: ContactMethod::Text,
+                        language: None,
+                        deprivation_decile: Some(1 + (n % 10) as u8),
+                        neighbourhood: None,
+                        created_at: now,
+                    },
+                    Alongside::none(),
+                )
                 .await?;
             ids.push(id);
         }
@@ -274,7 +277,7 @@ async fn measure(engine: &'static str, store: Arc<dyn Store>, n: usize, runs: us
         let size = CHUNK.min(n - made);
         let rows: Vec<NewReferralRows> =
             (made..made + size).map(|i| referral(&c, &mut rng, &sealer, start + step * i as i32, now)).collect();
-        store.create_referrals(rows).await?;
+        store.create_referrals(rows, Alongside::none()).await?;
         made += size;
     }
     let create = started.elapsed();

@@ -36,6 +36,26 @@ pub use outbox::OutboxStore;
 pub use referrals::ReferralStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What a change writes beside it, in the same transaction: the audit entries that record
+/// it and the messages it sends. If any of them cannot be written, neither is the change.
+#[derive(Debug, Clone, Default)]
+pub struct Alongside {
+    pub audit: Vec<kith_domain::account::AuditEvent>,
+    pub outbox: Vec<kith_domain::outbox::OutboxMessage>,
+}
+
+impl Alongside {
+    /// Nothing beside the change: a bulk load, or a test of the change alone.
+    pub fn none() -> Alongside {
+        Alongside::default()
+    }
+
+    /// One audit entry.
+    pub fn audited(event: kith_domain::account::AuditEvent) -> Alongside {
+        Alongside { audit: vec![event], outbox: Vec::new() }
+    }
+}
+
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

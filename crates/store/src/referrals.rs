@@ -3,7 +3,7 @@
 //! [`Store`](crate::Store) is also a [`ReferralStore`]. Identifying fields arrive sealed;
 //! status moves are checked here and by the database.
 
-use crate::Result;
+use crate::{Alongside, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::referral::{
@@ -68,18 +68,23 @@ pub struct ReferralQuery {
 pub trait ReferralStore: Send + Sync {
     /// Adds a patient. The same NHS number (or local id) twice in one practice is a
     /// [`StoreError::Conflict`](crate::StoreError::Conflict).
-    async fn put_patient(&self, patient: PatientRecord) -> Result<()>;
+    /// With `also` (its audit entry) in the same transaction.
+    async fn put_patient(&self, patient: PatientRecord, also: Alongside) -> Result<()>;
     async fn patient(&self, id: Uuid) -> Result<Option<PatientRecord>>;
     /// A practice's patient by the blind index of their NHS number.
     async fn patient_by_nhs_index(&self, organisation_id: Uuid, index: &str) -> Result<Option<PatientRecord>>;
 
     /// Adds signposts or referrals, each with the first step of its timeline, its
     /// follow-up (as given: a caseload brought from elsewhere may have its outcomes) and
-    /// any baseline measure: all of them, or none.
-    async fn create_referrals(&self, rows: Vec<NewReferralRows>) -> Result<()>;
+    /// any baseline measure, and `also`: all of them, or none.
+    async fn create_referrals(&self, rows: Vec<NewReferralRows>, also: Alongside) -> Result<()>;
     /// Adds one signpost or referral, with no follow-up or measure.
     async fn create_referral(&self, referral: ReferralRecord, first: ReferralEvent) -> Result<()> {
-        self.create_referrals(vec![NewReferralRows { referral, first, follow_up: None, baseline: None }]).await
+        self.create_referrals(
+            vec![NewReferralRows { referral, first, follow_up: None, baseline: None }],
+            Alongside::none(),
+        )
+        .await
     }
     async fn referral(&self, id: Uuid) -> Result<Option<ReferralRecord>>;
     /// Referrals sent to a group, newest first.
@@ -89,18 +94,19 @@ pub trait ReferralStore: Send + Sync {
     /// Referrals matching `query`, newest first.
     async fn search_referrals(&self, query: &ReferralQuery) -> Result<Vec<ReferralRecord>>;
     /// Moves a referral from `from` to `event.status` and adds the step to its timeline,
-    /// together. Returns false, changing nothing, if the referral is no longer at `from`
-    /// (someone else moved it first). A move the state machine forbids is refused.
-    async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent) -> Result<bool>;
+    /// together with `also`. Returns false, changing nothing, if the referral is no longer at
+    /// `from` (someone else moved it first). A move the state machine forbids is refused.
+    async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent, also: Alongside) -> Result<bool>;
     /// Re-routes a referral: moves it (to rejected, with the step `event`) and adds the
-    /// new referral to another service, together. False, changing nothing, if the
-    /// referral is no longer at `from`.
+    /// new referral to another service, together with `also`. False, changing nothing, if
+    /// the referral is no longer at `from`.
     async fn reroute_referral(
         &self,
         id: Uuid,
         from: TaskStatus,
         event: ReferralEvent,
         new: NewReferralRows,
+        also: Alongside,
     ) -> Result<bool>;
     /// A referral's timeline, oldest first.
     async fn timeline(&self, referral_id: Uuid) -> Result<Vec<ReferralEvent>>;
@@ -114,9 +120,9 @@ pub trait ReferralStore: Send + Sync {
     /// Stamps a reminder as sent. False if another instance stamped it first.
     async fn mark_reminded(&self, referral_id: Uuid, which: Reminder, at: DateTime<Utc>) -> Result<bool>;
     /// Records an outcome, its step on the timeline, any status move and any measure,
-    /// together. False, changing nothing, if the referral is no longer at `write.from` or
+    /// together with `also`. False, changing nothing, if the referral is no longer at `write.from` or
     /// (for the referrer's side) the follow-up is already closed.
-    async fn record_outcome(&self, write: OutcomeWrite) -> Result<bool>;
+    async fn record_outcome(&self, write: OutcomeWrite, also: Alongside) -> Result<bool>;
     async fn measures(&self, referral_id: Uuid) -> Result<Vec<MeasureRecord>>;
     async fn measure(&self, id: Uuid) -> Result<Option<MeasureRecord>>;
 

@@ -45,6 +45,52 @@ impl TestStore {
         })
     }
 
+    /// Makes every insert into `table` fail, as a full disk or a lost connection would,
+    /// until [`allow_inserts`](Self::allow_inserts): to prove that a change and what must go
+    /// with it (its audit entry, its messages) are written together or not at all.
+    pub async fn refuse_inserts(&self, table: &str) {
+        assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "a table name");
+        if let Some(dir) = &self._dir {
+            let conn = rusqlite::Connection::open(dir.path().join("kith.db")).expect("the test database");
+            conn.busy_timeout(std::time::Duration::from_secs(5)).expect("a busy timeout");
+            conn.execute_batch(&format!(
+                "CREATE TRIGGER kith_test_refuse_{table} BEFORE INSERT ON {table}
+                 BEGIN SELECT RAISE(ABORT, 'the test refuses inserts into {table}'); END;"
+            ))
+            .expect("a refusing trigger");
+        } else {
+            let client = self.pg_client().await;
+            client
+                .batch_execute(&format!(
+                    "CREATE OR REPLACE FUNCTION kith_test_refuse() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RAISE EXCEPTION 'the test refuses inserts into %', TG_TABLE_NAME; END $$;
+                     CREATE TRIGGER kith_test_refuse_{table} BEFORE INSERT ON {table}
+                     FOR EACH ROW EXECUTE FUNCTION kith_test_refuse();"
+                ))
+                .await
+                .expect("a refusing trigger");
+        }
+    }
+
+    /// Undoes [`refuse_inserts`](Self::refuse_inserts).
+    pub async fn allow_inserts(&self, table: &str) {
+        let sql = format!("DROP TRIGGER kith_test_refuse_{table}");
+        if let Some(dir) = &self._dir {
+            let conn = rusqlite::Connection::open(dir.path().join("kith.db")).expect("the test database");
+            conn.busy_timeout(std::time::Duration::from_secs(5)).expect("a busy timeout");
+            conn.execute_batch(&sql).expect("the trigger dropped");
+        } else {
+            self.pg_client().await.batch_execute(&format!("{sql} ON {table}")).await.expect("the trigger dropped");
+        }
+    }
+
+    async fn pg_client(&self) -> tokio_postgres::Client {
+        let config = self.postgres_config().expect("a SQLite or PostgreSQL test store");
+        let (client, conn) = config.connect(tokio_postgres::NoTls).await.expect("the test database");
+        tokio::spawn(conn);
+        client
+    }
+
     /// Drops a PostgreSQL test database. Call at the end of a test; a test that panics
     /// first leaves its database behind, named `kith_test_*`, for inspection.
     pub async fn cleanup(self) {

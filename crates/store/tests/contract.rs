@@ -16,7 +16,7 @@ use kith_domain::postcode::{Outward, Postcode};
 use kith_domain::referral::{PatientRecord, ReferralEvent, ReferralKind, ReferralRecord, TaskStatus};
 use kith_domain::{ChangeOp, Clock, DirectoryBatch, FixedClock, ObjectType, ServiceStatus};
 use kith_store::accounts::SealedField;
-use kith_store::{PageRequest, ServiceQuery, Shown, Store, StoreError, TermQuery};
+use kith_store::{Alongside, PageRequest, ServiceQuery, Shown, Store, StoreError, TermQuery};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -856,7 +856,7 @@ async fn caseload_setup(store: &dyn Store, clock: &FixedClock) -> (PatientRecord
         neighbourhood: Some("Parkhead".into()),
         created_at: clock.now(),
     };
-    store.put_patient(patient.clone()).await.unwrap();
+    store.put_patient(patient.clone(), Alongside::none()).await.unwrap();
     (patient, id(900), id(901), id(902))
 }
 
@@ -900,7 +900,7 @@ async fn referrals_move_by_the_rules_with_a_timeline(store: &dyn Store, clock: &
     );
     assert!(store.patient_by_nhs_index(group, "idx-nhs-9990000018").await.unwrap().is_none(), "another practice's");
     let twin = PatientRecord { id: id(904), ..patient.clone() };
-    assert!(matches!(store.put_patient(twin).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.put_patient(twin, Alongside::none()).await, Err(StoreError::Conflict(_))));
 
     let referral = referral_record(910, ReferralKind::Referral, patient.id, group, referrer, practice, t0);
     store.create_referral(referral.clone(), step(910, TaskStatus::Requested, t0, "sent")).await.unwrap();
@@ -932,26 +932,42 @@ async fn referrals_move_by_the_rules_with_a_timeline(store: &dyn Store, clock: &
     let t1 = t0 + Duration::hours(2);
     assert!(
         store
-            .move_referral(id(910), TaskStatus::Requested, step(910, TaskStatus::Accepted, t1, "accepted"))
+            .move_referral(
+                id(910),
+                TaskStatus::Requested,
+                step(910, TaskStatus::Accepted, t1, "accepted"),
+                Alongside::none()
+            )
             .await
             .unwrap()
     );
     // Someone else moved it first: nothing changes.
     assert!(
         !store
-            .move_referral(id(910), TaskStatus::Requested, step(910, TaskStatus::Rejected, t1, "no capacity"))
+            .move_referral(
+                id(910),
+                TaskStatus::Requested,
+                step(910, TaskStatus::Rejected, t1, "no capacity"),
+                Alongside::none()
+            )
             .await
             .unwrap()
     );
     assert_eq!(store.referral(id(910)).await.unwrap().unwrap().status, TaskStatus::Accepted);
     assert!(
         store
-            .move_referral(id(910), TaskStatus::Accepted, step(910, TaskStatus::Cancelled, t1, "withdrawn"))
+            .move_referral(
+                id(910),
+                TaskStatus::Accepted,
+                step(910, TaskStatus::Cancelled, t1, "withdrawn"),
+                Alongside::none()
+            )
             .await
             .unwrap()
     );
-    let refused =
-        store.move_referral(id(910), TaskStatus::Cancelled, step(910, TaskStatus::Accepted, t1, "again")).await;
+    let refused = store
+        .move_referral(id(910), TaskStatus::Cancelled, step(910, TaskStatus::Accepted, t1, "again"), Alongside::none())
+        .await;
     assert!(matches!(refused, Err(StoreError::Conflict(m)) if m.contains("cannot be changed now")));
     let timeline = store.timeline(id(910)).await.unwrap();
     let steps: Vec<(TaskStatus, &str)> = timeline.iter().map(|e| (e.status, e.note.as_str())).collect();
@@ -999,7 +1015,7 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
     with_baseline.baseline = Some(baseline.clone());
     let other =
         referral_record(921, ReferralKind::Referral, patient.id, group, referrer, practice, t0 + Duration::days(3));
-    store.create_referrals(vec![with_baseline, rows(other, "sent", true)]).await.unwrap();
+    store.create_referrals(vec![with_baseline, rows(other, "sent", true)], Alongside::none()).await.unwrap();
     assert_eq!(store.measures(id(920)).await.unwrap(), std::slice::from_ref(&baseline));
     assert_eq!(store.measure(id(930)).await.unwrap(), Some(baseline));
     let f = store.follow_up(id(920)).await.unwrap().unwrap();
@@ -1023,7 +1039,15 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
     assert!(store.mark_reminded(id(920), Reminder::Overdue, late).await.unwrap());
 
     // The group reports attendance; the follow-up stays open until the referrer's side closes it.
-    store.move_referral(id(920), TaskStatus::Requested, step(920, TaskStatus::Accepted, t0, "accepted")).await.unwrap();
+    store
+        .move_referral(
+            id(920),
+            TaskStatus::Requested,
+            step(920, TaskStatus::Accepted, t0, "accepted"),
+            Alongside::none(),
+        )
+        .await
+        .unwrap();
     let attending = OutcomeWrite {
         referral_id: id(920),
         outcome: Outcome::Started,
@@ -1032,7 +1056,7 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
         event: step(920, TaskStatus::InProgress, t0 + Duration::days(7), "Started going"),
         measure: None,
     };
-    assert!(store.record_outcome(attending).await.unwrap());
+    assert!(store.record_outcome(attending, Alongside::none()).await.unwrap());
     let f = store.follow_up(id(920)).await.unwrap().unwrap();
     assert_eq!((f.attendance, f.is_open()), (Some(Outcome::Started), true));
 
@@ -1045,7 +1069,7 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
         event: step(920, TaskStatus::InProgress, late, "Still attending"),
         measure: None,
     };
-    assert!(!store.record_outcome(stale).await.unwrap());
+    assert!(!store.record_outcome(stale, Alongside::none()).await.unwrap());
     let follow_up_measure = MeasureRecord {
         id: id(931),
         stage: Stage::FollowUp,
@@ -1061,7 +1085,7 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
         event: ReferralEvent { actor: Some(referrer), ..step(920, TaskStatus::InProgress, late, "Still attending") },
         measure: Some(follow_up_measure),
     };
-    assert!(store.record_outcome(closing.clone()).await.unwrap());
+    assert!(store.record_outcome(closing.clone(), Alongside::none()).await.unwrap());
     let f = store.follow_up(id(920)).await.unwrap().unwrap();
     assert_eq!((f.outcome, f.outcome_at, f.outcome_by), (Some(Outcome::StillAttending), Some(late), Some(referrer)));
     assert!(
@@ -1071,12 +1095,20 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
     assert_eq!(store.measures(id(920)).await.unwrap().len(), 2);
     // Closed: a second outcome is refused and leaves no trace on the timeline.
     let steps = store.timeline(id(920)).await.unwrap().len();
-    assert!(matches!(store.record_outcome(closing).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.record_outcome(closing, Alongside::none()).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.timeline(id(920)).await.unwrap().len(), steps);
     assert_eq!(store.measures(id(920)).await.unwrap().len(), 2);
 
     // An outcome that moves the referral to failed, with a reason kept as a code.
-    store.move_referral(id(921), TaskStatus::Requested, step(921, TaskStatus::Accepted, t0, "accepted")).await.unwrap();
+    store
+        .move_referral(
+            id(921),
+            TaskStatus::Requested,
+            step(921, TaskStatus::Accepted, t0, "accepted"),
+            Alongside::none(),
+        )
+        .await
+        .unwrap();
     let never = OutcomeWrite {
         referral_id: id(921),
         outcome: Outcome::NeverAttended(EndReason::Transport),
@@ -1085,7 +1117,7 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
         event: step(921, TaskStatus::Failed, late, "Never went"),
         measure: None,
     };
-    assert!(store.record_outcome(never).await.unwrap());
+    assert!(store.record_outcome(never, Alongside::none()).await.unwrap());
     assert_eq!(store.referral(id(921)).await.unwrap().unwrap().status, TaskStatus::Failed);
     assert_eq!(
         store.follow_up(id(921)).await.unwrap().unwrap().outcome,
@@ -1105,7 +1137,7 @@ async fn follow_ups_remind_escalate_and_close_with_an_outcome(store: &dyn Store,
         ..follow_up_for(&rows_922.referral)
     };
     rows_922.follow_up = Some(done.clone());
-    store.create_referrals(vec![rows_922]).await.unwrap();
+    store.create_referrals(vec![rows_922], Alongside::none()).await.unwrap();
     assert_eq!(store.follow_up(id(922)).await.unwrap(), Some(done));
 }
 
@@ -1134,7 +1166,7 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
         }
         batch.push(rows(r, "sent", true));
     }
-    store.create_referrals(batch).await.unwrap();
+    store.create_referrals(batch, Alongside::none()).await.unwrap();
     let query = ReferralQuery { visible_to: vec![practice], limit: 100, ..Default::default() };
     assert_eq!(store.search_referrals(&query).await.unwrap().len(), 6);
     assert_eq!(
@@ -1167,7 +1199,13 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
     let declined = step(940, TaskStatus::Rejected, t0 + Duration::days(1), "Re-routed to another service");
     assert!(
         store
-            .reroute_referral(id(940), TaskStatus::Requested, declined.clone(), rows(onward.clone(), "re-routed", true))
+            .reroute_referral(
+                id(940),
+                TaskStatus::Requested,
+                declined.clone(),
+                rows(onward.clone(), "re-routed", true),
+                Alongside::none()
+            )
             .await
             .unwrap()
     );
@@ -1176,7 +1214,13 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
     let again = ReferralRecord { id: id(951), ..onward };
     assert!(
         !store
-            .reroute_referral(id(940), TaskStatus::Requested, declined, rows(again, "re-routed", true))
+            .reroute_referral(
+                id(940),
+                TaskStatus::Requested,
+                declined,
+                rows(again, "re-routed", true),
+                Alongside::none()
+            )
             .await
             .unwrap()
     );
@@ -1198,7 +1242,7 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
         outcome(943, Outcome::StillAttending, true, 30),
         outcome(944, Outcome::StillAttending, true, 10),
     ] {
-        assert!(store.record_outcome(w).await.unwrap());
+        assert!(store.record_outcome(w, Alongside::none()).await.unwrap());
     }
     let mut counts = store.links_counts(t0, t0 + Duration::days(60)).await.unwrap();
     counts.sort_by_key(|r| r.service);

@@ -382,41 +382,45 @@ impl Outbox {
         Outbox { store, accounts }
     }
 
-    /// Adds an email to the outbox.
-    pub async fn email(&self, to: &str, subject: &str, body: &str, purpose: &str) -> kith_store::Result<Uuid> {
+    /// An email, sealed, to be written in the same transaction as the change that sends
+    /// it (see [`kith_store::Alongside`]).
+    pub fn email_message(&self, to: &str, subject: &str, body: &str, purpose: &str) -> OutboxMessage {
+        self.message(Channel::Email, to, subject, body, purpose)
+    }
+
+    /// A text message, sealed, to be written with its change.
+    pub fn text_message(&self, to: &str, body: &str, purpose: &str) -> OutboxMessage {
+        self.message(Channel::Sms, to, "", body, purpose)
+    }
+
+    fn message(&self, channel: Channel, to: &str, subject: &str, body: &str, purpose: &str) -> OutboxMessage {
         let id = Uuid::new_v4();
         let keyring = self.accounts.keyring();
-        self.store
-            .enqueue(OutboxMessage {
-                id,
-                channel: Channel::Email,
-                recipient: Sealed(keyring.seal(to, &context("outbox.recipient", id))),
-                subject: subject.into(),
-                body: Sealed(keyring.seal(body, &context("outbox.body", id))),
-                purpose: purpose.into(),
-                created_at: self.accounts.now(),
-                attempts: 0,
-            })
-            .await?;
+        OutboxMessage {
+            id,
+            channel,
+            recipient: Sealed(keyring.seal(to, &context("outbox.recipient", id))),
+            subject: subject.into(),
+            body: Sealed(keyring.seal(body, &context("outbox.body", id))),
+            purpose: purpose.into(),
+            created_at: self.accounts.now(),
+            attempts: 0,
+        }
+    }
+
+    /// Adds an email to the outbox, on its own.
+    pub async fn email(&self, to: &str, subject: &str, body: &str, purpose: &str) -> kith_store::Result<Uuid> {
+        let message = self.email_message(to, subject, body, purpose);
+        let id = message.id;
+        self.store.enqueue(message).await?;
         Ok(id)
     }
 
-    /// Adds a text message to the outbox.
+    /// Adds a text message to the outbox, on its own.
     pub async fn text(&self, to: &str, body: &str, purpose: &str) -> kith_store::Result<Uuid> {
-        let id = Uuid::new_v4();
-        let keyring = self.accounts.keyring();
-        self.store
-            .enqueue(OutboxMessage {
-                id,
-                channel: Channel::Sms,
-                recipient: Sealed(keyring.seal(to, &context("outbox.recipient", id))),
-                subject: String::new(),
-                body: Sealed(keyring.seal(body, &context("outbox.body", id))),
-                purpose: purpose.into(),
-                created_at: self.accounts.now(),
-                attempts: 0,
-            })
-            .await?;
+        let message = self.text_message(to, body, purpose);
+        let id = message.id;
+        self.store.enqueue(message).await?;
         Ok(id)
     }
 

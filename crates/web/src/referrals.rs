@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use chrono::{DateTime, Duration, Utc};
 use kith_domain::account::{Grant, OrgKind, Permission, Role, Scope, Sealed, UserRecord};
 use kith_domain::disclosure::{Shown, ShownLinks, withhold_small};
+use kith_domain::outbox::OutboxMessage;
 use kith_domain::postcode::Postcode;
 pub use kith_domain::referral::{Consent, PatientDetails, ReferralDetails};
 use kith_domain::referral::{
@@ -16,7 +17,7 @@ use kith_domain::referral::{
 };
 use kith_store::accounts::seal_context;
 use kith_store::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery};
-use kith_store::{Store, StoreError};
+use kith_store::{Alongside, Store, StoreError};
 use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -337,10 +338,14 @@ impl Referrals {
         &Ons4
     }
 
-    /// Tells the referrer, through the outbox, that their referral moved. The email names
-    /// no patient: it links to the referral, behind sign-in.
-    async fn tell_referrer(&self, referral: &ReferralRecord, news: &str) -> Result<(), ReferralError> {
-        let Some(referrer) = self.store.user(referral.referrer_user).await? else { return Ok(()) };
+    /// The email telling the referrer that their referral moved, written with the move.
+    /// It names no patient: it links to the referral, behind sign-in.
+    async fn referrer_message(
+        &self,
+        referral: &ReferralRecord,
+        news: &str,
+    ) -> Result<Vec<OutboxMessage>, ReferralError> {
+        let Some(referrer) = self.store.user(referral.referrer_user).await? else { return Ok(Vec::new()) };
         let email = self.accounts.profile(&referrer).map_err(|e| ReferralError::Invalid(e.to_string()))?.email;
         let service = self.store.service(referral.service_id).await?.map_or_else(|| "a service".to_owned(), |s| s.name);
         let body = format!(
@@ -350,8 +355,7 @@ impl Referrals {
             referral.id
         );
         let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
-        outbox.email(&email, &format!("Referral update: {news}"), &body, "referral_update").await?;
-        Ok(())
+        Ok(vec![outbox.email_message(&email, &format!("Referral update: {news}"), &body, "referral_update")])
     }
 
     /// Who follows a referral up: the referrer if they are a link worker at the practice,
@@ -369,24 +373,34 @@ impl Referrals {
         Ok(workers.first().map_or(referrer.id, |u| u.id))
     }
 
-    /// Tells the group's members, through the outbox, that a referral has come in. The
-    /// email names no one: it points to a page where a member asks for a link that opens
-    /// the referral, or signs in.
-    async fn tell_group(&self, referral: &ReferralRecord, service: &str) -> Result<(), ReferralError> {
-        let Some(group) = referral.group_id else { return Ok(()) };
+    /// The emails telling the group's members that a referral has come in, written with
+    /// the referral. They name no one: they point to a page where a member asks for a link
+    /// that opens the referral, or signs in.
+    async fn group_messages(
+        &self,
+        referral: &ReferralRecord,
+        service: &str,
+    ) -> Result<Vec<OutboxMessage>, ReferralError> {
+        let Some(group) = referral.group_id else { return Ok(Vec::new()) };
         let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
         let body = format!(
             "A practice has referred someone to {service} through Kith.\n\nTo see who, and why, open {}/referrals/{}/link and ask for a link that opens it, or sign in to Kith and look in your group's referrals.\n\nThis email holds no personal details.\n\nKith\n",
             self.public_url, referral.id
         );
+        let mut messages = Vec::new();
         for user in self.store.users().await? {
             if user.disabled || !Self::member_of(&user, group) {
                 continue;
             }
             let Ok(profile) = self.accounts.profile(&user) else { continue };
-            outbox.email(&profile.email, &format!("A new referral to {service}"), &body, "new_referral").await?;
+            messages.push(outbox.email_message(
+                &profile.email,
+                &format!("A new referral to {service}"),
+                &body,
+                "new_referral",
+            ));
         }
-        Ok(())
+        Ok(messages)
     }
 
     /// Whether `user` holds patient-data roles in practice `org` (directly, not by area).
@@ -467,8 +481,8 @@ impl Referrals {
             neighbourhood,
             created_at: self.accounts.now(),
         };
-        self.store.put_patient(record.clone()).await?;
-        self.accounts.audit(actor, "patient.create", "patient", Some(id.to_string()), "new patient").await;
+        let audit = self.accounts.audit_event(actor, "patient.create", "patient", Some(id.to_string()), "new patient");
+        self.store.put_patient(record.clone(), Alongside::audited(audit)).await?;
         Ok(record)
     }
 
@@ -492,7 +506,7 @@ impl Referrals {
             return Err(ReferralError::Forbidden("You cannot see this person's details".into()));
         }
         let reason = if practice { why.to_owned() } else { format!("{why}: what the consent covers") };
-        self.accounts.audit(actor, "patient.read", "patient", Some(patient_id.to_string()), &reason).await;
+        self.accounts.audit_read(actor, "patient.read", "patient", Some(patient_id.to_string()), &reason).await?;
         let details: PatientDetails = self.open("patients.details", patient.id, &patient.details)?;
         Ok(if practice { details } else { details.shared_with_group() })
     }
@@ -629,15 +643,15 @@ impl Referrals {
         let assignee = self.follow_up_assignee(user, patient.organisation_id).await?;
         let follow_up = record.follow_up_due.map(|due_at| FollowUp::new(id, due_at, assignee));
         let first = ReferralEvent { seq: 0, referral_id: id, at: now, actor: Some(user.id), status, note: note.into() };
+        // The referral, its audit entry and the group's emails go together or not at all.
+        let action = format!("{}.create", new.kind.as_str());
+        let also = Alongside {
+            audit: vec![self.accounts.audit_event(actor, &action, "referral", Some(id.to_string()), &service.name)],
+            outbox: self.group_messages(&record, &service.name).await?,
+        };
         self.store
-            .create_referrals(vec![NewReferralRows { referral: record.clone(), first, follow_up, baseline }])
+            .create_referrals(vec![NewReferralRows { referral: record.clone(), first, follow_up, baseline }], also)
             .await?;
-        self.accounts
-            .audit(actor, &format!("{}.create", new.kind.as_str()), "referral", Some(id.to_string()), &service.name)
-            .await;
-        if record.kind == ReferralKind::Referral {
-            self.tell_group(&record, &service.name).await?;
-        }
         Ok(record)
     }
 
@@ -691,14 +705,24 @@ impl Referrals {
         };
         let now = self.accounts.now();
         let event = ReferralEvent { seq: 0, referral_id, at: now, actor: Some(user.id), status: to, note: note.into() };
-        if !self.store.move_referral(referral_id, referral.status, event).await? {
+        let also = Alongside {
+            audit: vec![self.accounts.audit_event(
+                actor,
+                "referral.status",
+                "referral",
+                Some(referral_id.to_string()),
+                to.code(),
+            )],
+            outbox: if user.id == referral.referrer_user {
+                Vec::new()
+            } else {
+                self.referrer_message(&referral, to.label()).await?
+            },
+        };
+        if !self.store.move_referral(referral_id, referral.status, event, also).await? {
             return Err(ReferralError::Conflict(
                 "Someone else changed this referral a moment ago. Look at it again before you change it.".into(),
             ));
-        }
-        self.accounts.audit(actor, "referral.status", "referral", Some(referral_id.to_string()), to.code()).await;
-        if user.id != referral.referrer_user {
-            self.tell_referrer(&referral, to.label()).await?;
         }
         Ok(ReferralRecord { status: to, ..referral })
     }
@@ -727,7 +751,7 @@ impl Referrals {
                 return Err(ReferralError::Forbidden("You cannot see this referral".into()));
             }
         }
-        self.accounts.audit(actor, "referral.read", "referral", Some(referral_id.to_string()), "details").await;
+        self.accounts.audit_read(actor, "referral.read", "referral", Some(referral_id.to_string()), "details").await?;
         let details: ReferralDetails = self.open("referrals.details", referral.id, &referral.details)?;
         let details = if side == Side::Practice { details } else { details.shared_with_group() };
         Ok((referral, details))
@@ -750,7 +774,7 @@ impl Referrals {
             return Err(ReferralError::Forbidden("Only the person's practice sees their well-being answers".into()));
         }
         let (measures, follow_up) = (self.store.measures(referral_id).await?, self.store.follow_up(referral_id).await?);
-        self.accounts.audit(actor, "referral.read", "referral", Some(referral_id.to_string()), "measures").await;
+        self.accounts.audit_read(actor, "referral.read", "referral", Some(referral_id.to_string()), "measures").await?;
         Ok((referral, measures, follow_up))
     }
 
@@ -764,7 +788,7 @@ impl Referrals {
         if !Self::member_of(user, group_id) {
             return Err(ReferralError::Forbidden("You can see only your own group's referrals".into()));
         }
-        self.accounts.audit(actor, "referral.inbox", "organisation", Some(group_id.to_string()), "inbox").await;
+        self.accounts.audit_read(actor, "referral.inbox", "organisation", Some(group_id.to_string()), "inbox").await?;
         Ok(self.store.referrals_for_group(group_id, 500).await?)
     }
 
@@ -838,14 +862,20 @@ impl Referrals {
         let event =
             ReferralEvent { seq: 0, referral_id, at: now, actor: Some(user.id), status: to, note: note.clone() };
         let write = OutcomeWrite { referral_id, outcome, by_group, from: referral.status, event, measure };
-        if !self.store.record_outcome(write).await? {
+        let also = Alongside {
+            audit: vec![self.accounts.audit_event(
+                actor,
+                "referral.outcome",
+                "referral",
+                Some(referral_id.to_string()),
+                outcome.code(),
+            )],
+            outbox: if by_group { self.referrer_message(&referral, &note).await? } else { Vec::new() },
+        };
+        if !self.store.record_outcome(write, also).await? {
             return Err(ReferralError::Conflict(
                 "Someone else changed this referral a moment ago. Look at it again before you record this.".into(),
             ));
-        }
-        self.accounts.audit(actor, "referral.outcome", "referral", Some(referral_id.to_string()), outcome.code()).await;
-        if by_group {
-            self.tell_referrer(&referral, &note).await?;
         }
         Ok(ReferralRecord { status: to, ..referral })
     }
@@ -916,16 +946,24 @@ impl Referrals {
             note: format!("Re-routed to {}", service.name),
         };
         let rows = NewReferralRows { referral: record.clone(), first, follow_up: Some(follow_up), baseline: None };
-        if !self.store.reroute_referral(referral_id, referral.status, declined, rows).await? {
+        let also = Alongside {
+            audit: vec![self.accounts.audit_event(
+                actor,
+                "referral.reroute",
+                "referral",
+                Some(referral_id.to_string()),
+                &id.to_string(),
+            )],
+            outbox: if user.id == referral.referrer_user {
+                Vec::new()
+            } else {
+                self.referrer_message(&referral, &format!("re-routed to {}", service.name)).await?
+            },
+        };
+        if !self.store.reroute_referral(referral_id, referral.status, declined, rows, also).await? {
             return Err(ReferralError::Conflict(
                 "Someone else changed this referral a moment ago. Look at it again before you re-route it.".into(),
             ));
-        }
-        self.accounts
-            .audit(actor, "referral.reroute", "referral", Some(referral_id.to_string()), &id.to_string())
-            .await;
-        if user.id != referral.referrer_user {
-            self.tell_referrer(&referral, &format!("re-routed to {}", service.name)).await?;
         }
         Ok(record)
     }
@@ -965,7 +1003,7 @@ impl Referrals {
         if query.visible_to.is_empty() {
             return Err(ReferralError::Forbidden("You cannot see referrals".into()));
         }
-        self.accounts.audit(actor, "referral.search", "referral", None, "search").await;
+        self.accounts.audit_read(actor, "referral.search", "referral", None, "search").await?;
         Ok(self.store.search_referrals(&query).await?)
     }
 
@@ -989,7 +1027,7 @@ impl Referrals {
             }
         }
         out.sort_by_key(|(f, _)| f.due_at);
-        self.accounts.audit(actor, "referral.follow_ups", "referral", None, "follow-ups").await;
+        self.accounts.audit_read(actor, "referral.follow_ups", "referral", None, "follow-ups").await?;
         Ok(out)
     }
 

@@ -9,7 +9,7 @@ use kith_domain::account::{Area, AreaKind, Grant, OrgKind, Organisation, Role, S
 use kith_domain::hsds::{Organization, Service};
 use kith_domain::referral::{ContactMethod, ReferralKind, TaskStatus};
 use kith_domain::{Clock, DirectoryBatch, FixedClock, ServiceStatus};
-use kith_store::Store;
+use kith_store::{Alongside, Store};
 use kith_web::AppState;
 use kith_web::auth::{Actor, NewUser};
 use kith_web::referrals::{NewPatient, NewReferral, ReferralError};
@@ -486,7 +486,10 @@ async fn groups_see_only_what_the_consent_covers(store: Arc<dyn Store>) {
         note: String::new(),
     };
     let rows = kith_store::referrals::NewReferralRows { referral: forced, first, follow_up: None, baseline: None };
-    assert!(c.state.store.create_referrals(vec![rows]).await.is_err(), "the store keeps signposts from groups");
+    assert!(
+        c.state.store.create_referrals(vec![rows], Alongside::none()).await.is_err(),
+        "the store keeps signposts from groups"
+    );
 
     // Referred, with consent.
     let mut referred = new_patient("999 000 0026");
@@ -743,3 +746,95 @@ on_both_engines!(
     follow_ups_remind_escalate_and_record_outcomes,
     groups_see_only_what_the_consent_covers,
 );
+
+/// A change and what must go with it, its audit entry and its emails, are written in one
+/// transaction: if either cannot be written, neither is the change (ADR 0007, ADR 0008).
+/// A read of personal data whose audit entry cannot be written is refused.
+async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::testing::TestStore) {
+    let c = caseload(t.store.clone()).await;
+    let referrals = c.state.referrals();
+    let (rec, member) = (&c.receptionist, &c.member_a);
+    let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
+    let to_a = || NewReferral {
+        kind: ReferralKind::Referral,
+        patient_id: patient.id,
+        service_id: id(SERVICE_A),
+        reason: "Lonely since moving".into(),
+        what_matters: "Getting out of the house".into(),
+        consent: Some(("Name, mobile and reason".into(), "Walking group trust".into())),
+        safeguarding_note: None,
+        follow_up_signpost: false,
+        baseline: None,
+    };
+    let audited = |action: &'static str| {
+        let store = t.store.clone();
+        async move {
+            let query = kith_domain::account::AuditQuery { limit: 1000, ..Default::default() };
+            store.audit(&query).await.unwrap().iter().filter(|e| e.action == action).count()
+        }
+    };
+    let pending = || async { t.store.outbox_counts().await.unwrap().pending };
+
+    // The group's email cannot be queued: no referral, no audit entry.
+    t.refuse_inserts("outbox").await;
+    let failed = referrals.refer(rec, &actor(rec), to_a()).await.unwrap_err();
+    assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
+    assert!(t.store.referrals_for_patient(patient.id).await.unwrap().is_empty(), "no referral");
+    assert_eq!(audited("referral.create").await, 0, "no audit entry");
+    t.allow_inserts("outbox").await;
+
+    // The audit entry cannot be written: no referral, no email, and no new patient.
+    t.refuse_inserts("audit_log").await;
+    let failed = referrals.refer(rec, &actor(rec), to_a()).await.unwrap_err();
+    assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
+    assert!(t.store.referrals_for_patient(patient.id).await.unwrap().is_empty(), "no referral");
+    assert_eq!(pending().await, 0, "no email");
+    let unaudited = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0026")).await;
+    assert!(unaudited.is_err(), "a patient is not added unaudited");
+    t.allow_inserts("audit_log").await;
+
+    // Both can be written: all three are.
+    let referral = referrals.refer(rec, &actor(rec), to_a()).await.unwrap();
+    assert_eq!(audited("referral.create").await, 1);
+    assert_eq!(pending().await, 1, "the group's member is told");
+
+    // A status move and an outcome roll back with their audit entry or email too.
+    t.refuse_inserts("outbox").await;
+    let failed = referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap_err();
+    assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
+    let stored = t.store.referral(referral.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, TaskStatus::Requested, "not moved");
+    assert_eq!(t.store.timeline(referral.id).await.unwrap().len(), 1, "no step on the timeline");
+    t.allow_inserts("outbox").await;
+    t.refuse_inserts("audit_log").await;
+    let failed = referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap_err();
+    assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
+    assert_eq!(t.store.referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Requested);
+    assert_eq!(pending().await, 1, "the referrer is not told of a move that did not happen");
+
+    // And personal data is not read unaudited.
+    let read = referrals.referral_details(member, &actor(member), referral.id).await;
+    assert!(matches!(read, Err(ReferralError::Store(_))), "{read:?}");
+    let read = referrals.patient_details(rec, &actor(rec), patient.id, "test").await;
+    assert!(matches!(read, Err(ReferralError::Store(_))), "{read:?}");
+    t.allow_inserts("audit_log").await;
+    assert!(referrals.referral_details(member, &actor(member), referral.id).await.is_ok());
+    referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap();
+    assert_eq!(pending().await, 2, "now the referrer is told");
+}
+
+mod together {
+    #[tokio::test]
+    async fn sqlite_a_change_its_audit_entry_and_its_messages_go_together() {
+        let t = kith_store::testing::sqlite(super::clock()).await;
+        super::a_change_its_audit_entry_and_its_messages_go_together(&t).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_a_change_its_audit_entry_and_its_messages_go_together() {
+        let name = "a_change_its_audit_entry_and_its_messages_go_together";
+        let Some(t) = kith_store::testing::postgres(super::clock(), name).await else { return };
+        super::a_change_its_audit_entry_and_its_messages_go_together(&t).await;
+        t.cleanup().await;
+    }
+}

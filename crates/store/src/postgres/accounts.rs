@@ -404,14 +404,7 @@ impl AccountStore for PostgresStore {
 
     async fn append_audit(&self, e: AuditEvent) -> Result<i64> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO audit_log (at, actor, actor_roles, action, record_type, record_id, ip, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-                &[&e.at, &e.actor, &e.actor_roles, &e.action, &e.record_type, &e.record_id, &e.ip, &e.reason],
-            )
-            .await?;
-        Ok(row.get(0))
+        super::outbox::insert_audit(&**client, &e).await
     }
 
     async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {

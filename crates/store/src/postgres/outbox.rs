@@ -3,26 +3,54 @@
 
 use super::PostgresStore;
 use crate::outbox::{LEASE_SECONDS, OutboxCounts, OutboxStore};
-use crate::{Result, StoreError};
+use crate::{Alongside, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kith_domain::account::Sealed;
+use kith_domain::account::{AuditEvent, Sealed};
 use kith_domain::outbox::{Channel, OutboxMessage};
+use tokio_postgres::GenericClient;
 use uuid::Uuid;
+
+async fn insert_message(client: &impl GenericClient, m: &OutboxMessage) -> Result<()> {
+    let attempts = i32::try_from(m.attempts).unwrap_or(i32::MAX);
+    client
+        .execute(
+            "INSERT INTO outbox (id, channel, recipient, subject, body, purpose, attempts, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            &[&m.id, &m.channel.as_str(), &m.recipient.0, &m.subject, &m.body.0, &m.purpose, &attempts, &m.created_at],
+        )
+        .await?;
+    Ok(())
+}
+
+/// An audit entry, through `client` (a transaction, or not); its sequence number.
+pub(crate) async fn insert_audit(client: &impl GenericClient, e: &AuditEvent) -> Result<i64> {
+    let row = client
+        .query_one(
+            "INSERT INTO audit_log (at, actor, actor_roles, action, record_type, record_id, ip, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+            &[&e.at, &e.actor, &e.actor_roles, &e.action, &e.record_type, &e.record_id, &e.ip, &e.reason],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// What a change writes beside it, in its transaction: an error rolls the change back.
+pub(crate) async fn write_alongside(tx: &tokio_postgres::Transaction<'_>, also: &Alongside) -> Result<()> {
+    for e in &also.audit {
+        insert_audit(tx, e).await?;
+    }
+    for m in &also.outbox {
+        insert_message(tx, m).await?;
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl OutboxStore for PostgresStore {
     async fn enqueue(&self, m: OutboxMessage) -> Result<()> {
         let client = self.pool.get().await?;
-        let attempts = i32::try_from(m.attempts).unwrap_or(i32::MAX);
-        client
-            .execute(
-                "INSERT INTO outbox (id, channel, recipient, subject, body, purpose, attempts, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                &[&m.id, &m.channel.as_str(), &m.recipient.0, &m.subject, &m.body.0, &m.purpose, &attempts, &m.created_at],
-            )
-            .await?;
-        Ok(())
+        insert_message(&**client, &m).await
     }
 
     async fn claim_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxMessage>> {

@@ -1,8 +1,9 @@
 //! Patients and referrals on PostgreSQL.
 
 use super::PostgresStore;
+use super::outbox::write_alongside;
 use crate::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery, ReferralStore, links_counts};
-use crate::{Result, StoreError};
+use crate::{Alongside, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::account::Sealed;
@@ -239,26 +240,28 @@ const SERVICE_LINKS_SQL: &str = concat!(
 
 #[async_trait]
 impl ReferralStore for PostgresStore {
-    async fn put_patient(&self, p: PatientRecord) -> Result<()> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                &format!("INSERT INTO patients ({PATIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
-                &[
-                    &p.id,
-                    &p.organisation_id,
-                    &p.nhs_number_index,
-                    &p.local_id_index,
-                    &p.details.0,
-                    &p.contact_method.as_str(),
-                    &p.language,
-                    &p.deprivation_decile.map(i16::from),
-                    &p.neighbourhood,
-                    &p.created_at,
-                ],
-            )
-            .await
-            .map_err(|e| conflict(e, "this practice already has a patient with that NHS number or local id"))?;
+    async fn put_patient(&self, p: PatientRecord, also: Alongside) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            &format!("INSERT INTO patients ({PATIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+            &[
+                &p.id,
+                &p.organisation_id,
+                &p.nhs_number_index,
+                &p.local_id_index,
+                &p.details.0,
+                &p.contact_method.as_str(),
+                &p.language,
+                &p.deprivation_decile.map(i16::from),
+                &p.neighbourhood,
+                &p.created_at,
+            ],
+        )
+        .await
+        .map_err(|e| conflict(e, "this practice already has a patient with that NHS number or local id"))?;
+        write_alongside(&tx, &also).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -279,12 +282,13 @@ impl ReferralStore for PostgresStore {
         row.as_ref().map(patient_from).transpose()
     }
 
-    async fn create_referrals(&self, rows: Vec<NewReferralRows>) -> Result<()> {
+    async fn create_referrals(&self, rows: Vec<NewReferralRows>, also: Alongside) -> Result<()> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         for row in &rows {
             insert_referral(&tx, row).await?;
         }
+        write_alongside(&tx, &also).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -320,7 +324,7 @@ impl ReferralStore for PostgresStore {
         rows.iter().map(referral_from).collect()
     }
 
-    async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent) -> Result<bool> {
+    async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent, also: Alongside) -> Result<bool> {
         from.transition(event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -328,6 +332,7 @@ impl ReferralStore for PostgresStore {
             return Ok(false);
         }
         add_event(&tx, &event).await?;
+        write_alongside(&tx, &also).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -338,6 +343,7 @@ impl ReferralStore for PostgresStore {
         from: TaskStatus,
         event: ReferralEvent,
         new: NewReferralRows,
+        also: Alongside,
     ) -> Result<bool> {
         from.transition(event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
         let mut client = self.pool.get().await?;
@@ -347,6 +353,7 @@ impl ReferralStore for PostgresStore {
         }
         add_event(&tx, &event).await?;
         insert_referral(&tx, &new).await?;
+        write_alongside(&tx, &also).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -434,7 +441,7 @@ impl ReferralStore for PostgresStore {
         Ok(client.execute(sql, &[&referral_id, &at]).await? == 1)
     }
 
-    async fn record_outcome(&self, w: OutcomeWrite) -> Result<bool> {
+    async fn record_outcome(&self, w: OutcomeWrite, also: Alongside) -> Result<bool> {
         if w.event.status != w.from {
             w.from.transition(w.event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
         }
@@ -466,6 +473,7 @@ impl ReferralStore for PostgresStore {
         if let Some(m) = &w.measure {
             add_measure(&tx, m).await?;
         }
+        write_alongside(&tx, &also).await?;
         tx.commit().await?;
         Ok(true)
     }

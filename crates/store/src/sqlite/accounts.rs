@@ -501,24 +501,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn append_audit(&self, e: AuditEvent) -> Result<i64> {
-        self.write(move |tx, _| {
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, actor_roles, action, record_type, record_id, ip, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    ts(e.at),
-                    e.actor.map(|a| a.to_string()),
-                    e.actor_roles,
-                    e.action,
-                    e.record_type,
-                    e.record_id,
-                    e.ip,
-                    e.reason
-                ],
-            )?;
-            Ok(tx.last_insert_rowid())
-        })
-        .await
+        self.write(move |tx, _| super::outbox::insert_audit(tx, &e)).await
     }
 
     async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {

@@ -3,35 +3,66 @@
 use super::SqliteStore;
 use crate::doc::{parse_ts, ts};
 use crate::outbox::{LEASE_SECONDS, OutboxCounts, OutboxStore};
-use crate::{Result, StoreError};
+use crate::{Alongside, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kith_domain::account::Sealed;
+use kith_domain::account::{AuditEvent, Sealed};
 use kith_domain::outbox::{Channel, OutboxMessage};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
+
+fn insert_message(tx: &Transaction<'_>, m: &OutboxMessage) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (id, channel, recipient, subject, body, purpose, attempts, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![
+        m.id.to_string(),
+        m.channel.as_str(),
+        m.recipient.0,
+        m.subject,
+        m.body.0,
+        m.purpose,
+        m.attempts,
+        ts(m.created_at)
+    ])?;
+    Ok(())
+}
+
+/// An audit entry, in the transaction `tx`; its sequence number.
+pub(crate) fn insert_audit(tx: &Transaction<'_>, e: &AuditEvent) -> Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO audit_log (at, actor, actor_roles, action, record_type, record_id, ip, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        ts(e.at),
+        e.actor.map(|a| a.to_string()),
+        e.actor_roles,
+        e.action,
+        e.record_type,
+        e.record_id,
+        e.ip,
+        e.reason
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// What a change writes beside it, in its transaction: an error rolls the change back.
+pub(crate) fn write_alongside(tx: &Transaction<'_>, also: &Alongside) -> Result<()> {
+    for e in &also.audit {
+        insert_audit(tx, e)?;
+    }
+    for m in &also.outbox {
+        insert_message(tx, m)?;
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn enqueue(&self, m: OutboxMessage) -> Result<()> {
-        self.write(move |tx, _| {
-            tx.execute(
-                "INSERT INTO outbox (id, channel, recipient, subject, body, purpose, attempts, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-                params![
-                    m.id.to_string(),
-                    m.channel.as_str(),
-                    m.recipient.0,
-                    m.subject,
-                    m.body.0,
-                    m.purpose,
-                    m.attempts,
-                    ts(m.created_at)
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx, _| insert_message(tx, &m)).await
     }
 
     async fn claim_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxMessage>> {

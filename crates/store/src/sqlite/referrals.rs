@@ -1,9 +1,10 @@
 //! Patients and referrals on SQLite.
 
 use super::SqliteStore;
+use super::outbox::write_alongside;
 use crate::doc::{parse_ts, ts};
 use crate::referrals::{NewReferralRows, OutcomeWrite, ReferralQuery, ReferralStore, links_counts};
-use crate::{Result, StoreError};
+use crate::{Alongside, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::account::Sealed;
@@ -258,7 +259,7 @@ fn compare_and_move(
 
 #[async_trait]
 impl ReferralStore for SqliteStore {
-    async fn put_patient(&self, p: PatientRecord) -> Result<()> {
+    async fn put_patient(&self, p: PatientRecord, also: Alongside) -> Result<()> {
         self.write(move |tx, _| {
             tx.execute(
                 &format!("INSERT INTO patients ({PATIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
@@ -276,7 +277,7 @@ impl ReferralStore for SqliteStore {
                 ],
             )
             .map_err(|e| conflict(e, "this practice already has a patient with that NHS number or local id"))?;
-            Ok(())
+            write_alongside(tx, &also)
         })
         .await
     }
@@ -302,12 +303,12 @@ impl ReferralStore for SqliteStore {
         .await
     }
 
-    async fn create_referrals(&self, rows: Vec<NewReferralRows>) -> Result<()> {
+    async fn create_referrals(&self, rows: Vec<NewReferralRows>, also: Alongside) -> Result<()> {
         self.write(move |tx, _| {
             for row in &rows {
                 insert_referral(tx, row)?;
             }
-            Ok(())
+            write_alongside(tx, &also)
         })
         .await
     }
@@ -342,13 +343,14 @@ impl ReferralStore for SqliteStore {
         .await
     }
 
-    async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent) -> Result<bool> {
+    async fn move_referral(&self, id: Uuid, from: TaskStatus, event: ReferralEvent, also: Alongside) -> Result<bool> {
         from.transition(event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
         self.write(move |tx, _| {
             if !compare_and_move(tx, id, from, event.status, event.at)? {
                 return Ok(false);
             }
             add_event(tx, &event)?;
+            write_alongside(tx, &also)?;
             Ok(true)
         })
         .await
@@ -360,6 +362,7 @@ impl ReferralStore for SqliteStore {
         from: TaskStatus,
         event: ReferralEvent,
         new: NewReferralRows,
+        also: Alongside,
     ) -> Result<bool> {
         from.transition(event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
         self.write(move |tx, _| {
@@ -368,6 +371,7 @@ impl ReferralStore for SqliteStore {
             }
             add_event(tx, &event)?;
             insert_referral(tx, &new)?;
+            write_alongside(tx, &also)?;
             Ok(true)
         })
         .await
@@ -462,7 +466,7 @@ impl ReferralStore for SqliteStore {
         .await
     }
 
-    async fn record_outcome(&self, w: OutcomeWrite) -> Result<bool> {
+    async fn record_outcome(&self, w: OutcomeWrite, also: Alongside) -> Result<bool> {
         if w.event.status != w.from {
             w.from.transition(w.event.status).map_err(|e| StoreError::Conflict(e.to_string()))?;
         }
@@ -497,6 +501,7 @@ impl ReferralStore for SqliteStore {
             if let Some(m) = &w.measure {
                 add_measure(tx, m)?;
             }
+            write_alongside(tx, &also)?;
             Ok(true)
         })
         .await

@@ -176,7 +176,24 @@ impl Accounts {
     }
 
     pub async fn audit(&self, actor: &Actor, action: &str, record_type: &str, record_id: Option<String>, reason: &str) {
-        let event = AuditEvent {
+        let event = self.audit_event(actor, action, record_type, record_id, reason);
+        if let Err(e) = self.store.append_audit(event).await {
+            // An action that cannot be audited still happened; say so loudly.
+            tracing::error!(error = %e, action, "the audit log could not be written");
+        }
+    }
+
+    /// An audit entry, to be written in the same transaction as the change it records
+    /// (see [`kith_store::Alongside`]).
+    pub fn audit_event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        record_type: &str,
+        record_id: Option<String>,
+        reason: &str,
+    ) -> AuditEvent {
+        AuditEvent {
             seq: 0,
             at: self.clock.now(),
             actor: actor.user,
@@ -186,11 +203,23 @@ impl Accounts {
             record_id,
             ip: actor.ip.clone(),
             reason: reason.into(),
-        };
-        if let Err(e) = self.store.append_audit(event).await {
-            // An action that cannot be audited still happened; say so loudly.
-            tracing::error!(error = %e, action, "the audit log could not be written");
         }
+    }
+
+    /// Records a read of personal data before it is shown. Unlike [`audit`](Self::audit)
+    /// this fails closed: a read that cannot be audited is not made.
+    pub async fn audit_read(
+        &self,
+        actor: &Actor,
+        action: &str,
+        record_type: &str,
+        record_id: Option<String>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let event = self.audit_event(actor, action, record_type, record_id, reason);
+        self.store.append_audit(event).await.map(|_| ()).inspect_err(|e| {
+            tracing::error!(error = %e, action, "the audit log could not be written; the read is refused");
+        })
     }
 
     /// Creates an account. The email must be new; a password, if given, must meet the
