@@ -45,7 +45,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let services = batch.services.len();
     store.write_batch(batch).await?;
     let search = Arc::new(kith_search::SearchIndex::in_memory()?);
-    let state = kith_web::AppState::new(store.clone(), search);
+    let state = kith_web::AppState::new(kith_app::App::new(store.clone(), search));
     state.catch_up().await;
     let app = kith_web::router(state);
 

@@ -12,6 +12,8 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
+use kith_app::accounts::{Actor, NewUser};
+use kith_app::referrals::{NewReferral, Referrals};
 use kith_domain::account::{Area, AreaKind, Grant, OrgKind, Organisation, Role, Scope};
 use kith_domain::referral::{
     Consent, ContactMethod, EndReason, FollowUp, Outcome, PatientRecord, ReferralDetails, ReferralEvent, ReferralKind,
@@ -21,8 +23,6 @@ use kith_domain::{Clock, FixedClock};
 use kith_store::accounts::seal_context;
 use kith_store::referrals::NewReferralRows;
 use kith_store::{Alongside, Store};
-use kith_web::auth::{Actor, NewUser};
-use kith_web::referrals::{NewReferral, Referrals};
 use std::sync::Arc;
 use std::time::{Duration as Elapsed, Instant};
 use uuid::Uuid;
@@ -66,7 +66,7 @@ fn median(mut v: Vec<Elapsed>) -> Elapsed {
 
 struct Caseload {
     referrals: Referrals,
-    accounts: Arc<kith_web::auth::Accounts>,
+    accounts: Arc<kith_app::accounts::Accounts>,
     commissioner: kith_domain::account::UserRecord,
     practices: Vec<(Uuid, Uuid)>,
     patients: Vec<Vec<Uuid>>,
@@ -91,7 +91,7 @@ async fn set_up(store: Arc<dyn Store>, now: DateTime<Utc>) -> Result<Caseload> {
     store.write_batch(batch).await?;
     let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now));
     let search = Arc::new(kith_search::SearchIndex::in_memory()?);
-    let state = kith_web::AppState::new(store.clone(), search).with_clock(clock);
+    let state = kith_app::App::new(store.clone(), search).with_clock(clock);
     let area = Uuid::new_v4();
     store.put_area(Area { id: area, kind: AreaKind::Pcn, name: "Benchmark PCN".into() }).await?;
     let org = |kind, name: String, directory_id, ods_code| Organisation {
@@ -244,7 +244,7 @@ mod sealing {
     use kith_store::accounts::seal_context;
     use uuid::Uuid;
 
-    pub struct Sealer<'a>(pub &'a kith_web::auth::Accounts);
+    pub struct Sealer<'a>(pub &'a kith_app::accounts::Accounts);
 
     impl Sealer<'_> {
         pub fn seal(&self, details: &ReferralDetails, id: Uuid) -> Sealed {

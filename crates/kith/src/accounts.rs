@@ -4,11 +4,11 @@
 
 use crate::cli::{Global, OrgsCommand, UsersCommand};
 use anyhow::{Context, Result, bail};
+use kith_app::accounts::{Accounts, Actor, NewUser};
 use kith_auth::Keyring;
 use kith_domain::Clock;
 use kith_domain::account::{Area, AreaKind, Grant, LinkPurpose, OrgKind, Organisation, Scope};
 use kith_store::Store;
-use kith_web::auth::{Accounts, Actor, NewUser};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -105,7 +105,7 @@ pub async fn users(
             }
             user.grants.push(grant);
             store.put_user(user.clone()).await?;
-            let label = kith_web::auth::accounts::roles_label(&user.grants);
+            let label = kith_app::accounts::roles_label(&user.grants);
             accounts.audit(&Actor::cli(), "user.grant", "user", Some(user.id.to_string()), &label).await;
             println!("{email} now holds: {label}");
         }
@@ -143,7 +143,9 @@ pub async fn users(
                 .await?
                 .with_context(|| format!("there is no user with the email {email}"))?;
             store.service(service).await?.with_context(|| format!("there is no service with id {service}"))?;
-            let token = accounts.issue_magic_link(&user, LinkPurpose::UpdateListing, service, &Actor::cli()).await?;
+            let token = accounts
+                .issue_magic_link(&user, LinkPurpose::UpdateListing, service, &Actor::cli(), |_| Vec::new())
+                .await?;
             println!("{}/link/{token}", base_url.trim_end_matches('/'));
         }
         UsersCommand::List => {

@@ -73,6 +73,12 @@ pub struct Listen {
           value_parser = clap::value_parser!(u32).range(1..=600))]
     pub header_timeout: u32,
 
+    /// Seconds given, once asked to stop (Ctrl-C or SIGTERM), to requests and
+    /// background jobs already under way, before they are cut off
+    #[arg(long, env = "KITH_SHUTDOWN_GRACE", default_value_t = 20, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub shutdown_grace: u32,
+
     /// Take each client's address from the last entry of X-Forwarded-For, as set by the
     /// reverse proxy in front of Kith (for sign-in rate limits and the audit log). Only
     /// set this behind a proxy that sets the header

@@ -56,10 +56,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 },
             };
             if let Some(keyring) = keyring {
-                let index = open_index(&cli.global)?;
-                let state = kith_web::AppState::new(store.clone(), index).with_keyring(keyring);
+                // Seeding writes referrals, not the directory: an index of its own, in
+                // memory, leaves the real one to the server.
+                let index = Arc::new(kith_search::SearchIndex::in_memory().context("creating a search index")?);
+                let app = kith_app::App::new(store.clone(), index).with_keyring(keyring);
                 let bar = spinner(format!("Seeding a synthetic caseload of {caseload}"));
-                let seeded = kith_web::demo_caseload::seed(&state, seed, caseload, 180, clock.now())
+                let seeded = kith_app::demo_caseload::seed(&app, seed, caseload, 180, clock.now())
                     .await
                     .context("seeding the demo caseload")?;
                 bar.finish_and_clear();
@@ -282,10 +284,6 @@ fn open_index(global: &Global) -> Result<Arc<kith_search::SearchIndex>> {
     Ok(Arc::new(index))
 }
 
-/// How often a running server reads the change feed for edits made elsewhere (by
-/// another instance, or `kith import`). Searches also catch up before they run.
-const FEED_POLL: Duration = Duration::from_secs(1);
-
 async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, listen: &Listen) -> Result<()> {
     // The port first: a server that cannot listen should say so and nothing else.
     let listener = tokio::net::TcpListener::bind(listen.listen).await.with_context(|| {
@@ -293,71 +291,70 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
     })?;
     let index = open_index(global)?;
     let keyring = crate::accounts::keyring(global, &*store).await?;
-    let state = kith_web::AppState::new(store.clone(), index.clone())
+    let public_url = listen.public_url.clone().unwrap_or_else(|| format!("http://{}", listen.listen));
+    let mut app = kith_app::App::new(store.clone(), index)
         .with_clock(clock)
         .with_keyring(keyring)
-        .with_trusted_proxy(listen.trust_proxy);
-    let state = match oidc(listen)? {
-        Some(oidc) => state.with_oidc(oidc),
-        None => state,
-    };
-    let public_url = listen.public_url.clone().unwrap_or_else(|| format!("http://{}", listen.listen));
-    let state = state
         .with_public_url(&public_url)
         .with_follow_up_days(listen.follow_up_days)
         .with_search_cache_bytes(listen.search_cache_mb as usize * (1 << 20));
+    if let Some(oidc) = oidc(listen)? {
+        app = app.with_oidc(oidc);
+    }
     let senders = senders(global, listen)?;
     let bar = spinner("Bringing the search index up to date".into());
-    state.catch_up().await;
+    app.catch_up().await;
     bar.finish_and_clear();
-    let poller = state.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(FEED_POLL).await;
-            poller.catch_up().await;
-        }
-    });
-    let outbox = state.outbox();
-    let referrals = state.referrals();
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = referrals.send_reminders().await {
-                tracing::warn!(error = %e, "follow-up reminders could not be queued; trying again shortly");
-            }
-            if let Err(e) = outbox.deliver_due(&senders).await {
-                tracing::warn!(error = %e, "the outbox could not be read; trying again shortly");
-            }
-            tokio::time::sleep(OUTBOX_POLL).await;
-        }
-    });
+    let jobs = kith_app::jobs::Jobs::start(&app, senders, kith_app::jobs::Schedule::default());
+
     let engine = store.engine();
-    let rendered = state.rendered.clone();
-    let app = kith_web::router(state);
+    let rendered = app.rendered.clone();
+    let router = kith_web::router(kith_web::AppState::new(app).with_trusted_proxy(listen.trust_proxy));
     println!("Kith is serving on http://{} ({engine:?}). Press Ctrl-C to stop.", listen.listen);
+    let grace = Duration::from_secs(u64::from(listen.shutdown_grace));
     let limits = kith_web::serve::Limits {
         max_connections: listen.max_connections as usize,
         header_timeout: Duration::from_secs(u64::from(listen.header_timeout)),
-        ..kith_web::serve::Limits::default()
+        shutdown_grace: grace,
     };
-    kith_web::serve::serve(listener, app, limits, shutdown()).await.context("the server stopped")?;
+    // One signal stops both: the server stops accepting and the jobs stop starting
+    // rounds, and what either has under way gets the same grace, side by side.
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let stopping = Arc::new(stopping);
+    let on_signal = stopping.clone();
+    let server = async move {
+        let served = kith_web::serve::serve(listener, router, limits, async move {
+            shutdown().await;
+            tracing::info!("asked to stop: finishing the requests and jobs under way");
+            let _ = on_signal.send(true);
+        })
+        .await;
+        // However the server stopped, the jobs stop with it.
+        let _ = stopping.send(true);
+        served
+    };
+    let jobs_done = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        jobs.stop(grace).await
+    };
+    let (served, jobs_finished) = tokio::join!(server, jobs_done);
+    served.context("the server stopped")?;
     let kept = rendered.stats();
     tracing::info!(
         services = kept.services,
         bytes = kept.bytes,
         hits = kept.hits,
         misses = kept.misses,
-        "services' JSON kept for search answers, at shutdown"
+        jobs_finished,
+        "stopped; services' JSON kept for search answers at shutdown"
     );
     Ok(())
 }
 
-/// How often a running server sends what the outbox holds.
-const OUTBOX_POLL: Duration = Duration::from_secs(2);
-
 /// Where messages go: GOV.UK Notify when a key is given, SMTP when a URL is, otherwise
 /// files in the outbox folder of the data directory.
-fn senders(global: &Global, listen: &Listen) -> Result<kith_web::notify::Senders> {
-    use kith_web::notify::{FileMailer, NotifyMailer, Senders, SmtpMailer};
+fn senders(global: &Global, listen: &Listen) -> Result<kith_app::notify::Senders> {
+    use kith_app::notify::{FileMailer, NotifyMailer, Senders, SmtpMailer};
     let mut files = FileMailer::new(global.data_dir.join("outbox"));
     files.from.clone_from(&listen.mail_from);
     let files = Arc::new(files);
@@ -370,7 +367,7 @@ fn senders(global: &Global, listen: &Listen) -> Result<kith_web::notify::Senders
             notify = notify.with_sms_template(sms).map_err(anyhow::Error::msg)?;
         }
         let notify = Arc::new(notify);
-        let text: Option<Arc<dyn kith_web::notify::Texter>> = if texts { Some(notify.clone()) } else { None };
+        let text: Option<Arc<dyn kith_app::notify::Texter>> = if texts { Some(notify.clone()) } else { None };
         return Ok(Senders { mail: notify, text });
     }
     if let Some(url) = &listen.smtp_url {
@@ -381,8 +378,8 @@ fn senders(global: &Global, listen: &Listen) -> Result<kith_web::notify::Senders
 }
 
 /// The OIDC provider, when `--oidc-issuer` is given.
-fn oidc(listen: &Listen) -> Result<Option<kith_web::auth::oidc::Oidc>> {
-    use kith_web::auth::oidc::{ClientKey, JwsAlg, Oidc, OidcConfig};
+fn oidc(listen: &Listen) -> Result<Option<kith_app::oidc::Oidc>> {
+    use kith_app::oidc::{ClientKey, JwsAlg, Oidc, OidcConfig};
     let args = &listen.oidc;
     let (Some(issuer), Some(client_id), Some(key_file), Some(public_url)) =
         (&args.oidc_issuer, &args.oidc_client_id, &args.oidc_key_file, &listen.public_url)

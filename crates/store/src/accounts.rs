@@ -65,7 +65,9 @@ pub trait AccountStore: Send + Sync {
     /// Ends every session a user has ("sign out everywhere"). Returns how many.
     async fn delete_user_sessions(&self, user_id: Uuid) -> Result<u64>;
 
-    async fn create_magic_link(&self, link: MagicLink) -> Result<()>;
+    /// Keeps a new magic link with what goes beside it (its audit entry, the email that
+    /// carries it), in one transaction.
+    async fn create_magic_link(&self, link: MagicLink, also: crate::Alongside) -> Result<()>;
     /// Uses a magic link at `now`: at most once, and only before it expires.
     async fn use_magic_link(&self, digest: &str, now: DateTime<Utc>) -> Result<LinkUse>;
 

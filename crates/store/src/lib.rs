@@ -50,6 +50,11 @@ impl Alongside {
         Alongside::default()
     }
 
+    /// One message.
+    pub fn message(message: kith_domain::outbox::OutboxMessage) -> Alongside {
+        Alongside { audit: Vec::new(), outbox: vec![message] }
+    }
+
     /// One audit entry.
     pub fn audited(event: kith_domain::account::AuditEvent) -> Alongside {
         Alongside { audit: vec![event], outbox: Vec::new() }

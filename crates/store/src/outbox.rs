@@ -1,7 +1,7 @@
 //! The outbox half of the storage contract. Every [`Store`](crate::Store) is also an
 //! [`OutboxStore`]; the contract suite runs it on both engines.
 
-use crate::Result;
+use crate::{Alongside, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kith_domain::outbox::OutboxMessage;
@@ -21,8 +21,9 @@ pub struct OutboxCounts {
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Adds a message, due now.
-    async fn enqueue(&self, message: OutboxMessage) -> Result<()>;
+    /// Adds messages, due now, with the audit entries that record them (a list sent to
+    /// someone), in one transaction: all of them or none.
+    async fn enqueue(&self, messages: Alongside) -> Result<()>;
     /// Claims up to `limit` messages that are due at `now` (or whose claim has lapsed),
     /// so no other worker sends them meanwhile. Each claim counts as an attempt.
     async fn claim_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxMessage>>;

@@ -685,8 +685,8 @@ async fn magic_links_work_once_and_expire(store: &dyn Store, clock: &FixedClock)
         expires_at: now + Duration::minutes(30),
         used_at: None,
     };
-    store.create_magic_link(link("m1")).await.unwrap();
-    store.create_magic_link(link("m2")).await.unwrap();
+    store.create_magic_link(link("m1"), Alongside::none()).await.unwrap();
+    store.create_magic_link(link("m2"), Alongside::none()).await.unwrap();
     match store.use_magic_link("m1", now + Duration::minutes(1)).await.unwrap() {
         LinkUse::Accepted(l) => {
             assert_eq!((l.user_id, l.purpose, l.target), (id(740), LinkPurpose::UpdateListing, id(1)));
@@ -794,10 +794,10 @@ async fn the_outbox_claims_once_retries_and_erases_what_it_sent(store: &dyn Stor
         created_at: t0 + Duration::minutes(minutes),
         attempts: 0,
     };
-    store.enqueue(message(800, 0)).await.unwrap();
-    store.enqueue(message(801, 1)).await.unwrap();
-    store.enqueue(message(802, 10)).await.unwrap();
-    assert!(store.enqueue(message(800, 0)).await.is_err(), "ids are unique");
+    store.enqueue(Alongside::message(message(800, 0))).await.unwrap();
+    store.enqueue(Alongside::message(message(801, 1))).await.unwrap();
+    store.enqueue(Alongside::message(message(802, 10))).await.unwrap();
+    assert!(store.enqueue(Alongside::message(message(800, 0))).await.is_err(), "ids are unique");
 
     let now = t0 + Duration::minutes(2);
     let claimed = store.claim_due(now, 10).await.unwrap();

@@ -2,7 +2,7 @@
 //! the Patient, outcome measures and follow-up outcomes as Observation, and the directory
 //! as HealthcareService. Read, search by patient, status and date, and a Task's status
 //! changed by a client. Sign-in and every rule about who may see what are the web's: each
-//! handler goes through the [`Referrals`](crate::referrals::Referrals) service.
+//! handler goes through the [`Referrals`](kith_app::referrals::Referrals) service.
 
 // The helpers below return a ready response as their error, which the handlers return
 // at once; boxing it would only add noise.
@@ -11,13 +11,13 @@
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use crate::auth::{Access, Routes};
-use crate::referrals::ReferralError;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kith_app::referrals::ReferralError;
 use kith_domain::account::{Permission, UserRecord};
 use kith_domain::referral::{ReferralRecord, TaskStatus};
 use kith_fhir::{IssueSeverity, IssueType, ReferralNames, Resource};
@@ -158,7 +158,12 @@ impl Loaded {
     }
 }
 
-async fn load(state: &AppState, user: &UserRecord, actor: &crate::auth::Actor, id: Uuid) -> Result<Loaded, Response> {
+async fn load(
+    state: &AppState,
+    user: &UserRecord,
+    actor: &kith_app::accounts::Actor,
+    id: Uuid,
+) -> Result<Loaded, Response> {
     load_checked(state, user, actor, id).await.map_err(refused)
 }
 
@@ -166,7 +171,7 @@ async fn load(state: &AppState, user: &UserRecord, actor: &crate::auth::Actor, i
 async fn load_checked(
     state: &AppState,
     user: &UserRecord,
-    actor: &crate::auth::Actor,
+    actor: &kith_app::accounts::Actor,
     id: Uuid,
 ) -> Result<Loaded, ReferralError> {
     let referrals = state.referrals();

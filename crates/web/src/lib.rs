@@ -10,121 +10,30 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use kith_domain::{Clock, SystemClock};
-use kith_store::Store;
 use serde::Serialize;
-use std::sync::Arc;
 
 pub mod auth;
-pub mod demo_caseload;
 pub mod fhir;
-pub mod notify;
 pub mod openapi;
 pub mod oruk;
 pub mod pages;
-pub mod referrals;
-pub mod rendered;
 pub mod serve;
 
+pub use kith_app::{App, INDEX_MAY_LAG_SECONDS};
+
+/// What every handler is given: the application, and how to read the requests it is
+/// reached by.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub search: Arc<kith_search::SearchIndex>,
-    /// Where "now" comes from: opening times, "last verified", follow-ups.
-    pub clock: Arc<dyn Clock>,
-    /// Accounts, sign-in and the audit log.
-    pub accounts: Arc<auth::Accounts>,
+    app: App,
     /// Whether to take the client's address from `X-Forwarded-For` (behind a proxy).
     pub trust_proxy: bool,
-    /// The address people reach Kith at, for links in emails.
-    pub public_url: String,
-    /// Sign-in with an OpenID Connect provider, when one is configured.
-    pub oidc: Option<Arc<auth::oidc::Oidc>>,
-    /// Days from a referral to its follow-up.
-    pub follow_up_days: i64,
-    /// Services' JSON as search answers last wrote it, forgotten as the index moves on.
-    pub rendered: Arc<rendered::RenderedServices>,
-    /// One catch-up at a time; others wait for it rather than repeat it.
-    sync: Arc<tokio::sync::Mutex<()>>,
-    /// When the search index last caught up with the change feed without an error.
-    caught_up_at: Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
 }
 
-/// How long the search index may fail to follow the change feed before the instance says
-/// it is not ready, so a load balancer stops sending it searches it would answer wrongly.
-pub const INDEX_MAY_LAG_SECONDS: i64 = 60;
-
 impl AppState {
-    /// State with the system clock and a keyring of its own, which lasts only as long as
-    /// the process: give the real one with [`with_keyring`](Self::with_keyring).
-    pub fn new(store: Arc<dyn Store>, search: Arc<kith_search::SearchIndex>) -> AppState {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let keyring = Arc::new(kith_auth::Keyring::generate());
-        AppState {
-            accounts: Arc::new(auth::Accounts::new(store.clone(), keyring, clock.clone())),
-            store,
-            search,
-            clock,
-            trust_proxy: false,
-            oidc: None,
-            public_url: "http://127.0.0.1:8080".into(),
-            follow_up_days: referrals::FOLLOW_UP_DAYS,
-            rendered: Arc::new(rendered::RenderedServices::default()),
-            sync: Arc::new(tokio::sync::Mutex::new(())),
-            caught_up_at: Arc::default(),
-        }
-    }
-
-    /// The same, with time from `clock` (tests move it).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
-        self.clock = clock;
-        self.accounts = Arc::new(auth::Accounts::new(
-            self.store.clone(),
-            Arc::new(self.accounts.keyring().clone()),
-            self.clock.clone(),
-        ));
-        self
-    }
-
-    /// The same, sealing personal fields with `keyring`.
-    pub fn with_keyring(mut self, keyring: kith_auth::Keyring) -> AppState {
-        self.accounts = Arc::new(auth::Accounts::new(self.store.clone(), Arc::new(keyring), self.clock.clone()));
-        self
-    }
-
-    /// The same, with links in emails pointing at `url`.
-    pub fn with_public_url(mut self, url: &str) -> AppState {
-        self.public_url = url.trim_end_matches('/').to_owned();
-        self
-    }
-
-    /// The outbox: messages queued now, sent by [`notify::Outbox::deliver_due`].
-    pub fn outbox(&self) -> notify::Outbox {
-        notify::Outbox::new(self.store.clone(), self.accounts.clone())
-    }
-
-    /// Patients and referrals, with their rules.
-    pub fn referrals(&self) -> referrals::Referrals {
-        referrals::Referrals::new(self.store.clone(), self.accounts.clone(), &self.public_url)
-            .with_follow_up_days(self.follow_up_days)
-    }
-
-    /// The same, with follow-ups due `days` after a referral.
-    pub fn with_follow_up_days(mut self, days: i64) -> AppState {
-        self.follow_up_days = days;
-        self
-    }
-
-    /// The same, keeping at most `bytes` of services' JSON between search answers.
-    pub fn with_search_cache_bytes(mut self, bytes: usize) -> AppState {
-        self.rendered = Arc::new(rendered::RenderedServices::with_budget(bytes));
-        self
-    }
-
-    /// The same, offering sign-in with an OpenID Connect provider.
-    pub fn with_oidc(mut self, oidc: auth::oidc::Oidc) -> AppState {
-        self.oidc = Some(Arc::new(oidc));
-        self
+    /// Serves `app` to clients that connect directly.
+    pub fn new(app: App) -> AppState {
+        AppState { app, trust_proxy: false }
     }
 
     /// The same, trusting `X-Forwarded-For` from a reverse proxy for client addresses.
@@ -133,41 +42,17 @@ impl AppState {
         self
     }
 
-    /// Brings the search index up to the store's change feed. A failure is logged and
-    /// the search answers from what the index has.
-    pub async fn catch_up(&self) {
-        let _turn = self.sync.lock().await;
-        self.apply_feed().await;
+    /// The application these requests are served by.
+    pub fn app(&self) -> &App {
+        &self.app
     }
+}
 
-    /// For a search request: catches up unless another catch-up is already running, in
-    /// which case the search does not queue behind it but answers from what the index
-    /// has, at most a moment old.
-    pub async fn catch_up_if_idle(&self) {
-        let Ok(_turn) = self.sync.try_lock() else { return };
-        self.apply_feed().await;
-    }
+impl std::ops::Deref for AppState {
+    type Target = App;
 
-    async fn apply_feed(&self) {
-        use kith_search::sync::Applied;
-        let mut told = |applied: Applied<'_>| match applied {
-            Applied::Rebuilt => self.rendered.forget_all(),
-            Applied::Services(ids) => self.rendered.forget(ids),
-        };
-        match kith_search::sync::catch_up_telling(&*self.store, &self.search, &mut told).await {
-            Ok(_) => {
-                *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
-            }
-            Err(e) => tracing::warn!(error = %e, "search index could not catch up; answering from what it has"),
-        }
-    }
-
-    /// Whether the search index is behind the change feed and has not caught up for
-    /// longer than [`INDEX_MAY_LAG_SECONDS`].
-    fn index_stuck(&self, feed_seq: i64) -> bool {
-        let last = *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner());
-        let behind = self.search.seq() < feed_seq;
-        behind && last.is_none_or(|at| (self.clock.now() - at).num_seconds() > INDEX_MAY_LAG_SECONDS)
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 
@@ -350,6 +235,8 @@ mod tests {
     use axum::http::Request;
     use http_body_util::BodyExt;
     use kith_domain::{FixedClock, ServiceStatus};
+    use kith_store::Store;
+    use std::sync::Arc;
     use tower::ServiceExt;
 
     async fn app() -> (Router, tempfile::TempDir) {
@@ -359,7 +246,7 @@ mod tests {
         let service = kith_domain::hsds::Service::new(uuid_one(), "Lunch club", ServiceStatus::Active);
         store.put_service(service).await.unwrap();
         let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-        (router(AppState::new(Arc::new(store), search)), dir)
+        (router(AppState::new(App::new(Arc::new(store), search))), dir)
     }
 
     fn chrono_now() -> chrono::DateTime<chrono::Utc> {
@@ -404,7 +291,7 @@ mod tests {
         let store =
             Arc::new(kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock.clone()).await.unwrap());
         let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-        let state = AppState::new(store.clone(), search).with_clock(clock.clone());
+        let state = AppState::new(App::new(store.clone(), search).with_clock(clock.clone()));
         state.catch_up().await;
         let ready = |app: Router| async move {
             app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap().status()

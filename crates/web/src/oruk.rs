@@ -4,7 +4,6 @@
 //! order; anything else goes through the search index, which returns ids in ranked
 //! order, and the page is then read, fully nested, from the store.
 
-use crate::rendered::Rendered;
 use crate::{AppState, Unavailable};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -89,6 +88,15 @@ impl From<kith_search::SearchError> for ApiError {
         match e {
             kith_search::SearchError::Store(e) => ApiError::Unavailable(Unavailable(e)),
             other => ApiError::Unavailable(Unavailable(kith_store::StoreError::Database(other.to_string()))),
+        }
+    }
+}
+
+impl From<kith_app::directory::FindError> for ApiError {
+    fn from(e: kith_app::directory::FindError) -> Self {
+        match e {
+            kith_app::directory::FindError::Store(e) => e.into(),
+            kith_app::directory::FindError::Search(e) => e.into(),
         }
     }
 }
@@ -364,7 +372,7 @@ async fn service_filters(state: &AppState, p: &Params, page: PageRequest) -> Api
 
 async fn locate_postcode(state: &AppState, text: &str) -> ApiResult<Located> {
     let postcode = Postcode::parse(text).map_err(|e| ApiError::BadRequest(format!("postcode: {e}")))?;
-    match kith_store::locate::locate(&*state.store, postcode.as_str()).await {
+    match state.locate(postcode.as_str()).await {
         Ok(found) => Ok(found),
         Err(LocateError::Store(e)) => Err(e.into()),
         Err(e) => Err(ApiError::BadRequest(format!("postcode: {e}"))),
@@ -379,14 +387,12 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
     let _full = p.boolean("full")?;
     let f = service_filters(&state, &p, page).await?;
     let (items, total) = if f.indexed {
-        state.catch_up_if_idle().await;
-        let results = state.search.search(&f.query)?;
-        let ids: Vec<Uuid> = results.hits.iter().map(|h| h.id).collect();
         if !minimal {
-            let rendered = rendered_services(&state, &ids).await?;
-            return Ok(Json(paged(rendered, results.total as u64, page)).into_response());
+            let found = state.find_services_json(&f.query).await?;
+            return Ok(Json(paged(found.services, found.total as u64, page)).into_response());
         }
-        (state.store.services_by_ids(&ids).await?, results.total as u64)
+        let found = state.find_services(&f.query).await?;
+        (found.services.into_iter().map(|(s, _)| s).collect(), found.total as u64)
     } else {
         let found = state
             .store
@@ -408,32 +414,6 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
     Ok(Json(paged(items, total, page)).into_response())
 }
 
-/// A page of search hits as JSON: kept copies where there are any, the rest read from
-/// the store in one read and kept for next time.
-async fn rendered_services(state: &AppState, ids: &[Uuid]) -> ApiResult<Vec<Rendered>> {
-    let found = state.rendered.get(ids);
-    let missing: Vec<Uuid> =
-        ids.iter().zip(&found.services).filter(|(_, kept)| kept.is_none()).map(|(id, _)| *id).collect();
-    let mut read: HashMap<Uuid, Rendered> = HashMap::with_capacity(missing.len());
-    if !missing.is_empty() {
-        let services = state.store.services_by_ids(&missing).await?;
-        let mut fresh = Vec::with_capacity(services.len());
-        for s in &services {
-            let rendered = Rendered::of(s).map_err(|e| kith_store::StoreError::Corrupt {
-                what: "service",
-                id: s.id.to_string(),
-                reason: e.to_string(),
-            })?;
-            fresh.push((s.id, rendered));
-        }
-        state.rendered.put(found.generation, &fresh);
-        read.extend(fresh);
-    }
-    // In the order of the hits; a hit deleted since the index chose it is left out, as
-    // `services_by_ids` leaves it out.
-    Ok(ids.iter().zip(found.services).filter_map(|(id, kept)| kept.or_else(|| read.remove(id))).collect())
-}
-
 async fn service(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest(format!("“{id}” is not a service id (a UUID)")))?;
     match state.store.service(id).await? {
@@ -451,15 +431,13 @@ async fn service_at_locations(State(state): State<AppState>, q: Query<HashMap<St
     // Every service that is offered somewhere, as one entry per place it is offered.
     f.query.offset = 0;
     f.query.limit = MAX_SERVICE_AT_LOCATION_SERVICES;
-    state.catch_up_if_idle().await;
-    let results = state.search.search(&f.query)?;
+    let found = state.find_services(&f.query).await?;
     let mut entries: Vec<Value> = Vec::new();
     let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
     let end = start.saturating_add(page.size as usize);
     let mut total = 0u64;
     let mut seen = 0usize;
-    let ids: Vec<Uuid> = results.hits.iter().map(|h| h.id).collect();
-    for service in state.store.services_by_ids(&ids).await? {
+    for (service, _) in found.services {
         for sal in &service.service_at_locations {
             total += 1;
             if seen >= start && seen < end {

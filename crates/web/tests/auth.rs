@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::Duration;
 use http_body_util::BodyExt;
+use kith_app::accounts::{Actor, NewUser};
 use kith_auth::totp::Secret;
 use kith_domain::account::{
     Area, AreaKind, Grant, LinkPurpose, OrgKind, Organisation, Role, Scope, SessionStage, UserRecord,
@@ -16,8 +17,8 @@ use kith_domain::account::{
 use kith_domain::hsds::{Organization, Service};
 use kith_domain::{Clock, DirectoryBatch, FixedClock, ServiceStatus};
 use kith_store::Store;
-use kith_web::auth::{Access, Actor, NewUser};
-use kith_web::{AppState, router};
+use kith_web::auth::Access;
+use kith_web::{App, AppState, router};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -75,7 +76,7 @@ async fn kith(store: Arc<dyn Store>) -> Kith {
     store.put_organisation(org(VCS_B, OrgKind::Vcs, "Lunch club trust", None, Some(GROUP_B))).await.unwrap();
     let clock = clock();
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(store, search).with_clock(clock.clone());
+    let state = AppState::new(App::new(store, search).with_clock(clock.clone()));
     state.catch_up().await;
     Kith { app: router(state.clone()), state, clock }
 }
@@ -482,8 +483,12 @@ async fn magic_links_work_once_for_one_listing(store: Arc<dyn Store>) {
     let k = kith(store).await;
     let member = k.user("shed@example.org", Role::VcsMember, Scope::Organisation(id(VCS_A))).await;
     let actor = Actor::cli();
-    let token =
-        k.state.accounts.issue_magic_link(&member, LinkPurpose::UpdateListing, id(SERVICE_A), &actor).await.unwrap();
+    let token = k
+        .state
+        .accounts
+        .issue_magic_link(&member, LinkPurpose::UpdateListing, id(SERVICE_A), &actor, |_| Vec::new())
+        .await
+        .unwrap();
     let landing = send(&k.app, Method::GET, &format!("/link/{token}"), None, "").await;
     assert_eq!(landing.status, StatusCode::OK, "opening the link does not use it");
     let used = send(&k.app, Method::POST, &format!("/link/{token}"), None, "").await;
@@ -503,8 +508,12 @@ async fn magic_links_work_once_for_one_listing(store: Arc<dyn Store>) {
     assert_eq!(again.status, StatusCode::GONE);
     assert!(again.body.contains("already been used"), "{}", again.body);
 
-    let late =
-        k.state.accounts.issue_magic_link(&member, LinkPurpose::UpdateListing, id(SERVICE_A), &actor).await.unwrap();
+    let late = k
+        .state
+        .accounts
+        .issue_magic_link(&member, LinkPurpose::UpdateListing, id(SERVICE_A), &actor, |_| Vec::new())
+        .await
+        .unwrap();
     k.clock.advance(Duration::minutes(31));
     let expired = send(&k.app, Method::POST, &format!("/link/{late}"), None, "").await;
     assert_eq!(expired.status, StatusCode::GONE);
@@ -547,8 +556,9 @@ async fn personal_fields_are_sealed_at_rest_and_keys_rotate(store: Arc<dyn Store
     assert!(raw.name.0.starts_with("v1.k1."));
     let mut keyring = k.state.accounts.keyring().clone();
     keyring.rotate();
-    let rotated =
-        AppState::new(k.state.store.clone(), k.state.search.clone()).with_clock(k.clock.clone()).with_keyring(keyring);
+    let rotated = AppState::new(
+        App::new(k.state.store.clone(), k.state.search.clone()).with_clock(k.clock.clone()).with_keyring(keyring),
+    );
     assert_eq!(rotated.accounts.reseal_all().await.unwrap(), 2);
     let raw = rotated.store.user(user.id).await.unwrap().unwrap();
     assert!(raw.email.0.starts_with("v1.k2."));
@@ -654,7 +664,7 @@ async fn the_links_report_refuses_extreme_dates(store: Arc<dyn Store>) {
 /// elsewhere; IPv6 counts by /64; many addresses together slow every attempt; refusals
 /// are audited once a minute, not once each (security.md, finding 4).
 async fn lockouts_hold_by_account_and_address(store: Arc<dyn Store>) {
-    use kith_web::auth::AccountsError;
+    use kith_app::accounts::AccountsError;
     let k = kith(store).await;
     k.user("cam@example.org", Role::Commissioner, Scope::Area(id(AREA))).await;
     let accounts = &k.state.accounts;
@@ -681,16 +691,16 @@ async fn lockouts_hold_by_account_and_address(store: Arc<dyn Store>) {
     assert!(matches!(try_from("2001:db8:1:2:ffff::9", PASSWORD).await, Err(AccountsError::Locked(_))));
     assert!(try_from("2001:db8:1:3::1", PASSWORD).await.is_ok(), "another /64");
     // Guesses from many addresses slow the account down everywhere.
-    k.clock.advance(Duration::minutes(kith_web::auth::accounts::WINDOW_MINUTES + 1));
-    for n in 0..kith_web::auth::accounts::FREE_FAILURES_PER_ACCOUNT {
+    k.clock.advance(Duration::minutes(kith_app::accounts::WINDOW_MINUTES + 1));
+    for n in 0..kith_app::accounts::FREE_FAILURES_PER_ACCOUNT {
         let _ = try_from(&format!("192.0.2.{}", n % 250), "wrong password here").await;
         if n % 4 == 3 {
             k.clock.advance(Duration::seconds(1));
         }
     }
     assert!(matches!(try_from("198.51.100.8", PASSWORD).await, Err(AccountsError::Locked(_))), "every address waits");
-    assert_eq!(kith_web::auth::accounts::limit_address("2001:db8:aa:bb:cc:dd:ee:ff"), "2001:db8:aa:bb::/64");
-    assert_eq!(kith_web::auth::accounts::limit_address("::ffff:192.0.2.1"), "192.0.2.1");
+    assert_eq!(kith_app::accounts::limit_address("2001:db8:aa:bb:cc:dd:ee:ff"), "2001:db8:aa:bb::/64");
+    assert_eq!(kith_app::accounts::limit_address("::ffff:192.0.2.1"), "192.0.2.1");
 }
 
 /// A role that needs two factors, granted while a password-only session is open, asks for
@@ -784,7 +794,7 @@ macro_rules! on_both_engines {
 async fn a_group_member_asks_for_a_link_by_email(store: Arc<dyn Store>) {
     let k = kith(store).await;
     k.user("shed@example.org", Role::VcsMember, Scope::Organisation(id(VCS_A))).await;
-    let state = k.state.clone().with_public_url("https://kith.example.org/");
+    let state = AppState::new(k.state.app().clone().with_public_url("https://kith.example.org/"));
     let app = router(state.clone());
     let path = format!("/services/{}/link", id(SERVICE_A));
     let form_page = send(&app, Method::GET, &path, None, "").await;
@@ -806,8 +816,8 @@ async fn a_group_member_asks_for_a_link_by_email(store: Arc<dyn Store>) {
     assert_eq!(state.store.outbox_counts().await.unwrap().pending, 1, "only the member gets a link");
 
     let dir = tempfile::tempdir().unwrap();
-    let mailer = Arc::new(kith_web::notify::FileMailer::new(dir.path().join("outbox")));
-    let senders = kith_web::notify::Senders { mail: mailer, text: None };
+    let mailer = Arc::new(kith_app::notify::FileMailer::new(dir.path().join("outbox")));
+    let senders = kith_app::notify::Senders { mail: mailer, text: None };
     assert_eq!(state.outbox().deliver_due(&senders).await.unwrap(), 1);
     let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|f| f.unwrap().path()).collect();
     assert_eq!(files.len(), 1);
@@ -915,7 +925,7 @@ mod provider {
     use axum::{Json, Router};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use kith_web::auth::oidc::ClientKey;
+    use kith_app::oidc::ClientKey;
     use serde_json::{Value, json};
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
@@ -939,7 +949,7 @@ mod provider {
     }
 
     /// An RSA key made by OpenSSL, as an organisation would make its own.
-    pub fn rsa_key(dir: &std::path::Path, name: &str, alg: kith_web::auth::oidc::JwsAlg) -> ClientKey {
+    pub fn rsa_key(dir: &std::path::Path, name: &str, alg: kith_app::oidc::JwsAlg) -> ClientKey {
         let path = dir.join(format!("{name}.pem"));
         let status = std::process::Command::new("openssl")
             .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
@@ -956,8 +966,8 @@ mod provider {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let provider = Provider {
             base,
-            key: rsa_key(dir, "provider", kith_web::auth::oidc::JwsAlg::Rs256),
-            other_key: rsa_key(dir, "impostor", kith_web::auth::oidc::JwsAlg::Rs256),
+            key: rsa_key(dir, "provider", kith_app::oidc::JwsAlg::Rs256),
+            other_key: rsa_key(dir, "impostor", kith_app::oidc::JwsAlg::Rs256),
             client_jwk: client.public_jwk(),
             client_id: client_id.into(),
             email: Arc::new(Mutex::new(String::new())),
@@ -1080,7 +1090,7 @@ mod provider {
 
 #[tokio::test]
 async fn oidc_sign_in_with_private_key_jwt() {
-    use kith_web::auth::oidc::{JwsAlg, Oidc, OidcConfig};
+    use kith_app::oidc::{JwsAlg, Oidc, OidcConfig};
     let dir = tempfile::tempdir().unwrap();
     let client_key = provider::rsa_key(dir.path(), "kith-client", JwsAlg::Rs512);
     let idp = provider::start(dir.path(), &client_key, "kith-test").await;
@@ -1094,7 +1104,7 @@ async fn oidc_sign_in_with_private_key_jwt() {
         label: "NHS Care Identity".into(),
         scopes: "openid email profile".into(),
     };
-    k.state = k.state.clone().with_oidc(Oidc::new(config).unwrap());
+    k.state = AppState::new(k.state.app().clone().with_oidc(Oidc::new(config).unwrap()));
     k.app = router(k.state.clone());
     k.user("ada@example.org", Role::AreaAdmin, Scope::Area(id(AREA))).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

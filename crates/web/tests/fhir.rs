@@ -13,7 +13,7 @@ use kith_domain::account::SessionStage;
 use kith_domain::referral::{ReferralKind, TaskStatus};
 use kith_fhir::schema::FhirSchema;
 use kith_store::Store;
-use kith_web::AppState;
+use kith_web::{App, AppState};
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -57,8 +57,8 @@ async fn fhir_over_the_demo_caseload(store: Arc<dyn Store>) {
     store.write_batch(kith_demo::generate(&options)).await.unwrap();
     let clock = Arc::new(FixedClock::new(now()));
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(store.clone(), search).with_clock(clock).with_public_url("https://kith.test");
-    let log = kith_web::demo_caseload::seed(&state, 11, 60, 90, now()).await.unwrap().unwrap();
+    let state = AppState::new(App::new(store.clone(), search).with_clock(clock).with_public_url("https://kith.test"));
+    let log = kith_app::demo_caseload::seed(&state, 11, 60, 90, now()).await.unwrap().unwrap();
     let app = kith_web::router(state.clone());
     let users = store.users().await.unwrap();
     let session = |email: &str| {

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use kith_domain::hsds::Service;
 use kith_domain::{FixedClock, ServiceStatus};
 use kith_store::Store;
-use kith_web::{AppState, router};
+use kith_web::{App, AppState, router};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ fn clock() -> Arc<FixedClock> {
 }
 
 async fn instance(store: Arc<dyn Store>) -> Router {
-    let state = AppState::new(store, Arc::new(kith_search::SearchIndex::in_memory().unwrap()));
+    let state = AppState::new(App::new(store, Arc::new(kith_search::SearchIndex::in_memory().unwrap())));
     state.catch_up().await;
     router(state)
 }
@@ -97,7 +97,7 @@ async fn first_found(app: &Router, word: &str) -> Value {
 async fn an_edit_shows_in_the_next_answer_not_a_kept_copy() {
     use kith_domain::hsds::{Location, LocationType, ServiceAtLocation};
     let t = kith_store::testing::sqlite(clock()).await;
-    let state = AppState::new(t.store.clone(), Arc::new(kith_search::SearchIndex::in_memory().unwrap()));
+    let state = AppState::new(App::new(t.store.clone(), Arc::new(kith_search::SearchIndex::in_memory().unwrap())));
     state.catch_up().await;
     let app = router(state.clone());
 

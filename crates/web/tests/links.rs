@@ -5,13 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::Duration;
+use kith_app::accounts::{Actor, NewUser};
+use kith_app::demo_caseload::{self, SeededCase};
 use kith_domain::FixedClock;
 use kith_domain::account::{Grant, Role, Scope};
 use kith_domain::referral::{LinksCount, Outcome, ReferralKind};
 use kith_store::Store;
-use kith_web::AppState;
-use kith_web::auth::{Actor, NewUser};
-use kith_web::demo_caseload::{self, SeededCase};
+use kith_web::{App, AppState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -51,7 +51,7 @@ async fn the_links_report_matches_a_count_of_the_seeded_caseload(store: Arc<dyn 
     store.write_batch(kith_demo::generate(&options)).await.unwrap();
     let clock = Arc::new(FixedClock::new(now()));
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(store.clone(), search).with_clock(clock.clone());
+    let state = AppState::new(App::new(store.clone(), search).with_clock(clock.clone()));
     let log = demo_caseload::seed(&state, 7, 300, 120, now()).await.unwrap().expect("a first seeding");
     assert_eq!(log.len(), 300);
     assert!(demo_caseload::seed(&state, 7, 300, 120, now()).await.unwrap().is_none(), "seeded once");

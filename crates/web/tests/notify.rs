@@ -7,10 +7,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use kith_app::notify::{Email, FileMailer, Mailer, NotifyMailer, Senders, SmtpMailer, Text, Texter};
 use kith_domain::hsds::Service;
 use kith_domain::{DirectoryBatch, FixedClock, ServiceStatus};
-use kith_web::notify::{Email, FileMailer, Mailer, NotifyMailer, Senders, SmtpMailer, Text, Texter};
-use kith_web::{AppState, router};
+use kith_web::{App, AppState, router};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -47,7 +47,9 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
     }
     t.store.write_batch(batch).await.unwrap();
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(t.store.clone(), search).with_clock(clock()).with_public_url("https://kith.example.org");
+    let state = AppState::new(
+        App::new(t.store.clone(), search).with_clock(clock()).with_public_url("https://kith.example.org"),
+    );
     let app = router(state.clone());
     let shortlist = format!("kith_shortlist={}.{}", ids[0], ids[1]);
     // Without signing in, only email is offered (security.md, finding 5).
@@ -74,8 +76,9 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
         })
         .await
         .unwrap();
-    let new = kith_web::auth::NewUser { email: "rec@example.org".into(), name: "Rec".into(), password: None, grants };
-    let receptionist = state.accounts.create_user(new, &kith_web::auth::Actor::cli()).await.unwrap();
+    let new =
+        kith_app::accounts::NewUser { email: "rec@example.org".into(), name: "Rec".into(), password: None, grants };
+    let receptionist = state.accounts.create_user(new, &kith_app::accounts::Actor::cli()).await.unwrap();
     let (token, _) = state
         .accounts
         .start_session(receptionist.id, kith_domain::account::SessionStage::Complete, None)
@@ -246,7 +249,7 @@ async fn smtp_sends_a_well_formed_message() {
     assert!(m.contains("Walking group"), "{m}");
     // A refused address is permanent; a server that is not there is worth another try.
     let nowhere = SmtpMailer::new("smtp://127.0.0.1:1?tls=none", "kith@example.org").unwrap();
-    assert!(matches!(nowhere.send(&email).await, Err(kith_web::notify::SendError::Temporary(_))));
+    assert!(matches!(nowhere.send(&email).await, Err(kith_app::notify::SendError::Temporary(_))));
     assert!(SmtpMailer::new("smtp://127.0.0.1:25", "not an address").is_err());
 }
 

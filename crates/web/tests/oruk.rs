@@ -10,7 +10,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use kith_domain::FixedClock;
 use kith_store::testing::{TestStore, shared_dir};
-use kith_web::{AppState, router};
+use kith_web::{App, AppState, router};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ async fn demo_app(t: &TestStore) -> Router {
 
 async fn app(t: &TestStore) -> Router {
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(t.store.clone(), search);
+    let state = AppState::new(App::new(t.store.clone(), search));
     state.catch_up().await;
     router(state)
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use kith_domain::{Clock, FixedClock};
 use kith_store::testing::TestStore;
-use kith_web::{AppState, router};
+use kith_web::{App, AppState, router};
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -25,7 +25,7 @@ async fn demo_app(t: &TestStore) -> Router {
     t.store.put_places(geo.places).await.unwrap();
     t.store.write_batch(batch).await.unwrap();
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(t.store.clone(), search).with_clock(clock());
+    let state = AppState::new(App::new(t.store.clone(), search).with_clock(clock()));
     state.catch_up().await;
     router(state)
 }

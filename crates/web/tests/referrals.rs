@@ -5,14 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, NaiveDate};
+use kith_app::accounts::{Actor, NewUser};
+use kith_app::referrals::{NewPatient, NewReferral, ReferralError};
 use kith_domain::account::{Area, AreaKind, Grant, OrgKind, Organisation, Role, Scope, UserRecord};
 use kith_domain::hsds::{Organization, Service};
 use kith_domain::referral::{ContactMethod, ReferralKind, TaskStatus};
 use kith_domain::{Clock, DirectoryBatch, FixedClock, ServiceStatus};
 use kith_store::{Alongside, Store};
-use kith_web::AppState;
-use kith_web::auth::{Actor, NewUser};
-use kith_web::referrals::{NewPatient, NewReferral, ReferralError};
+use kith_web::{App, AppState};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -66,7 +66,7 @@ async fn caseload(store: Arc<dyn Store>) -> Caseload {
     }
     let clock = clock();
     let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(store, search).with_clock(clock.clone());
+    let state = AppState::new(App::new(store, search).with_clock(clock.clone()));
     let user = |email: &str, role, scope| {
         let accounts = state.accounts.clone();
         let new =
@@ -194,8 +194,8 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     // (not when they cancelled themselves). Neither email names the person.
     assert_eq!(c.state.store.outbox_counts().await.unwrap().pending, 2);
     let dir = tempfile::tempdir().unwrap();
-    let files = Arc::new(kith_web::notify::FileMailer::new(dir.path().to_owned()));
-    let senders = kith_web::notify::Senders { mail: files, text: None };
+    let files = Arc::new(kith_app::notify::FileMailer::new(dir.path().to_owned()));
+    let senders = kith_app::notify::Senders { mail: files, text: None };
     assert_eq!(c.state.outbox().deliver_due(&senders).await.unwrap(), 2);
     let emails: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap()).collect();
@@ -662,9 +662,9 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
         let (store, accounts) = (store.clone(), accounts.clone());
         async move {
             let dir = tempfile::tempdir().unwrap();
-            let files = Arc::new(kith_web::notify::FileMailer::new(dir.path().to_owned()));
-            let senders = kith_web::notify::Senders { mail: files, text: None };
-            kith_web::notify::Outbox::new(store, accounts).deliver_due(&senders).await.unwrap();
+            let files = Arc::new(kith_app::notify::FileMailer::new(dir.path().to_owned()));
+            let senders = kith_app::notify::Senders { mail: files, text: None };
+            kith_app::notify::Outbox::new(store, accounts).deliver_due(&senders).await.unwrap();
             let mut mails: Vec<String> = std::fs::read_dir(dir.path())
                 .unwrap()
                 .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
@@ -821,6 +821,30 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::t
     assert!(referrals.referral_details(member, &actor(member), referral.id).await.is_ok());
     referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap();
     assert_eq!(pending().await, 2, "now the referrer is told");
+
+    // A sign-in link goes with its audit entry and its email, or not at all.
+    let outbox = c.state.outbox();
+    let accounts = &c.state.accounts;
+    let link_email =
+        |_: &str| vec![outbox.email_message("shed@example.org", "Check the listing", "Open it", "magic_link")];
+    t.refuse_inserts("audit_log").await;
+    let purpose = kith_domain::account::LinkPurpose::UpdateListing;
+    let failed = accounts.issue_magic_link(member, purpose, id(SERVICE_A), &actor(member), link_email).await;
+    assert!(failed.is_err(), "a link is not issued unaudited");
+    assert_eq!(pending().await, 2, "and its email is not queued");
+    // A shortlist sent to someone: the message with its audit entry.
+    let message = outbox.email_message("sam@example.org", "Services we talked about", "…", "shortlist");
+    let event = accounts.audit_event(&actor(rec), "shortlist.send", "outbox", Some(message.id.to_string()), "email");
+    assert!(outbox.queue_audited(message, event).await.is_err());
+    assert_eq!(pending().await, 2, "a list is not sent unaudited");
+    t.allow_inserts("audit_log").await;
+    t.refuse_inserts("outbox").await;
+    let failed = accounts.issue_magic_link(member, purpose, id(SERVICE_A), &actor(member), link_email).await;
+    assert!(failed.is_err(), "no link without its email");
+    assert_eq!(audited("magic_link.issue").await, 0, "and no audit entry for it");
+    t.allow_inserts("outbox").await;
+    accounts.issue_magic_link(member, purpose, id(SERVICE_A), &actor(member), link_email).await.unwrap();
+    assert_eq!((audited("magic_link.issue").await, pending().await), (1, 3));
 }
 
 mod together {

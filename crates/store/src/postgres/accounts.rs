@@ -327,15 +327,17 @@ impl AccountStore for PostgresStore {
         Ok(client.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id]).await?)
     }
 
-    async fn create_magic_link(&self, l: MagicLink) -> Result<()> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                "INSERT INTO magic_links (digest, user_id, purpose, target, created_at, expires_at, used_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&l.digest, &l.user_id, &l.purpose.as_str(), &l.target, &l.created_at, &l.expires_at, &l.used_at],
-            )
-            .await?;
+    async fn create_magic_link(&self, l: MagicLink, also: crate::Alongside) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO magic_links (digest, user_id, purpose, target, created_at, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&l.digest, &l.user_id, &l.purpose.as_str(), &l.target, &l.created_at, &l.expires_at, &l.used_at],
+        )
+        .await?;
+        super::outbox::write_alongside(&tx, &also).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -48,9 +48,12 @@ pub(crate) async fn write_alongside(tx: &tokio_postgres::Transaction<'_>, also: 
 
 #[async_trait]
 impl OutboxStore for PostgresStore {
-    async fn enqueue(&self, m: OutboxMessage) -> Result<()> {
-        let client = self.pool.get().await?;
-        insert_message(&**client, &m).await
+    async fn enqueue(&self, messages: Alongside) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        write_alongside(&tx, &messages).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn claim_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxMessage>> {

@@ -394,7 +394,7 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn create_magic_link(&self, link: MagicLink) -> Result<()> {
+    async fn create_magic_link(&self, link: MagicLink, also: crate::Alongside) -> Result<()> {
         self.write(move |tx, _| {
             tx.execute(
                 "INSERT INTO magic_links (digest, user_id, purpose, target, created_at, expires_at, used_at)
@@ -409,7 +409,7 @@ impl AccountStore for SqliteStore {
                     link.used_at.map(ts)
                 ],
             )?;
-            Ok(())
+            super::outbox::write_alongside(tx, &also)
         })
         .await
     }

@@ -61,8 +61,8 @@ pub(crate) fn write_alongside(tx: &Transaction<'_>, also: &Alongside) -> Result<
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn enqueue(&self, m: OutboxMessage) -> Result<()> {
-        self.write(move |tx, _| insert_message(tx, &m)).await
+    async fn enqueue(&self, messages: Alongside) -> Result<()> {
+        self.write(move |tx, _| write_alongside(tx, &messages)).await
     }
 
     async fn claim_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxMessage>> {

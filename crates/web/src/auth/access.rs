@@ -2,7 +2,6 @@
 //! rule, which guards it and is recorded, so the authorisation matrix test can walk every
 //! route for every role (`tests/authorisation.rs`).
 
-use super::accounts::Accounts;
 use super::session::{ClientIp, Viewer};
 use crate::AppState;
 use axum::Router;
@@ -12,6 +11,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
+use kith_app::accounts::Accounts;
 use kith_domain::account::{LinkPurpose, Permission};
 use std::sync::Arc;
 
@@ -153,7 +153,7 @@ async fn guard(access: Access, request: Request, next: Next) -> Response {
     if let (Some(current), Some(accounts)) = (viewer.current(), request.extensions().get::<Arc<Accounts>>()) {
         let ip = request.extensions().get::<ClientIp>().and_then(|ip| ip.0.clone());
         let what = format!("{} {}", request.method(), request.uri().path());
-        let actor = super::Actor::of(&current.user, ip);
+        let actor = kith_app::Actor::of(&current.user, ip);
         accounts.audit(&actor, "access_denied", "route", Some(what), &format!("{access:?}")).await;
     }
     let page = wants_page(&request);

@@ -5,12 +5,12 @@
 //! token) is issued at every step up in sign-in, so a token planted before sign-in is
 //! worth nothing after it.
 
-use super::accounts::Actor;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use kith_app::accounts::Actor;
 use kith_auth::token;
 use kith_domain::account::{LinkPurpose, Permission, SessionRecord, SessionStage, UserRecord};
 use std::net::SocketAddr;

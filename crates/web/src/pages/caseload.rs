@@ -6,13 +6,13 @@ use super::referral::page_error;
 use super::{Layout, PageError, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
-use crate::referrals::PublishedLinks;
 use askama::Template;
 use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kith_app::referrals::PublishedLinks;
 use kith_domain::disclosure::{SMALLEST_SHOWN, Shown, ShownLinks};
 
 #[derive(Debug)]

@@ -88,7 +88,7 @@ pub async fn use_link(
             return PageError::Unavailable("Kith cannot sign you in just now.".into()).into_page(&headers);
         }
     };
-    let actor = crate::auth::Actor::of(&user, ip);
+    let actor = kith_app::accounts::Actor::of(&user, ip);
     state.accounts.audit(&actor, "sign_in", link.purpose.as_str(), Some(link.target.to_string()), "magic link").await;
     let to = match link.purpose {
         LinkPurpose::UpdateListing => format!("/services/{}/update", link.target),
@@ -265,7 +265,7 @@ impl LinkRequestPage {
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
                         "We have sent several links already. Wait {} minutes and try again.",
-                        crate::auth::accounts::WINDOW_MINUTES
+                        kith_app::accounts::WINDOW_MINUTES
                     ),
                 )
             })
@@ -320,7 +320,7 @@ pub async fn request_link(
     if let Some(status) = page.check(&state, ip.as_deref(), fields.get("email")).await {
         return render(status, &page);
     }
-    let actor = crate::auth::Actor::anonymous(ip);
+    let actor = kith_app::accounts::Actor::anonymous(ip);
     if let Err(e) = send_link(&state, &service, fields.get("email"), &actor).await {
         tracing::error!(error = %e, "a sign-in link could not be queued");
         return PageError::Unavailable("Kith cannot send links just now. Please try again in a few minutes.".into())
@@ -355,7 +355,7 @@ pub async fn request_referral_link(
     if let Some(status) = page.check(&state, ip.as_deref(), email).await {
         return render(status, &page);
     }
-    let actor = crate::auth::Actor::anonymous(ip);
+    let actor = kith_app::accounts::Actor::anonymous(ip);
     let sent = async {
         let Some(user) = state.accounts.user_by_email(email).await? else { return Ok(()) };
         let Some(referral) = state.store.referral(referral_id).await? else { return Ok(()) };
@@ -365,14 +365,16 @@ pub async fn request_referral_link(
         if !member || user.disabled || referral.kind != kith_domain::referral::ReferralKind::Referral {
             return Ok(());
         }
-        let token = state.accounts.issue_magic_link(&user, LinkPurpose::AnswerReferral, referral_id, &actor).await?;
-        let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
-        let body = format!(
-            "Hello,\n\nSomeone asked Kith for a link to open a referral to your group. If it was you, open this link within {} minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
-            LinkPurpose::AnswerReferral.lifetime_minutes()
-        );
-        state.outbox().email(email, "Open a referral to your group", &body, "magic_link").await?;
-        Ok::<(), crate::auth::AccountsError>(())
+        let email_with = |token: &str| {
+            let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
+            let body = format!(
+                "Hello,\n\nSomeone asked Kith for a link to open a referral to your group. If it was you, open this link within {} minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
+                LinkPurpose::AnswerReferral.lifetime_minutes()
+            );
+            vec![state.outbox().email_message(email, "Open a referral to your group", &body, "magic_link")]
+        };
+        state.accounts.issue_magic_link(&user, LinkPurpose::AnswerReferral, referral_id, &actor, email_with).await?;
+        Ok::<(), kith_app::accounts::AccountsError>(())
     };
     if let Err(e) = sent.await {
         tracing::error!(error = %e, "a referral link could not be queued");
@@ -387,8 +389,8 @@ async fn send_link(
     state: &AppState,
     service: &kith_domain::hsds::Service,
     email: &str,
-    actor: &crate::auth::Actor,
-) -> Result<(), crate::auth::AccountsError> {
+    actor: &kith_app::accounts::Actor,
+) -> Result<(), kith_app::accounts::AccountsError> {
     let Some(user) = state.accounts.user_by_email(email).await? else { return Ok(()) };
     let orgs = state.store.organisations().await?;
     let member = user.grants.iter().any(|g| {
@@ -399,12 +401,15 @@ async fn send_link(
     if !member || user.disabled {
         return Ok(());
     }
-    let token = state.accounts.issue_magic_link(&user, LinkPurpose::UpdateListing, service.id, actor).await?;
-    let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
-    let body = format!(
-        "Hello,\n\nSomeone asked Kith for a link to check the listing for {name}. If it was you, open this link within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
-        name = service.name
-    );
-    state.outbox().email(email, &format!("Check the listing for {}", service.name), &body, "magic_link").await?;
+    let email_with = |token: &str| {
+        let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
+        let body = format!(
+            "Hello,\n\nSomeone asked Kith for a link to check the listing for {name}. If it was you, open this link within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
+            name = service.name
+        );
+        let subject = format!("Check the listing for {}", service.name);
+        vec![state.outbox().email_message(email, &subject, &body, "magic_link")]
+    };
+    state.accounts.issue_magic_link(&user, LinkPurpose::UpdateListing, service.id, actor, email_with).await?;
     Ok(())
 }

@@ -242,6 +242,15 @@ impl From<kith_search::SearchError> for PageError {
     }
 }
 
+impl From<kith_app::directory::FindError> for PageError {
+    fn from(e: kith_app::directory::FindError) -> Self {
+        match e {
+            kith_app::directory::FindError::Store(e) => e.into(),
+            kith_app::directory::FindError::Search(e) => e.into(),
+        }
+    }
+}
+
 impl PageError {
     pub fn into_page(self, headers: &HeaderMap) -> Response {
         let (status, heading, message) = match self {

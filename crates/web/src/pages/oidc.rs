@@ -5,12 +5,12 @@ use super::PageError;
 use super::form::Fields;
 use super::signin::{begin_session, redirect_with_cookie, safe_next};
 use crate::AppState;
-use crate::auth::oidc::Pending;
 use crate::auth::session::{ClientIp, Viewer};
 use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use kith_app::oidc::Pending;
 use kith_domain::account::SessionStage;
 
 /// The cookie that carries a sign-in in progress, sealed. `SameSite=Lax` lets it come
@@ -47,7 +47,7 @@ pub async fn begin(State(state): State<AppState>, RawQuery(query): RawQuery, hea
                 state.accounts.keyring().seal(&serde_json::to_string(&pending).unwrap_or_default(), SEAL_CONTEXT);
             let cookie = format!(
                 "{COOKIE}={sealed}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={}",
-                crate::auth::oidc::PENDING_SECONDS
+                kith_app::oidc::PENDING_SECONDS
             );
             let mut response = Redirect::to(&url).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -134,7 +134,7 @@ pub async fn callback(
             return PageError::Unavailable("Kith cannot sign you in just now.".into()).into_page(&headers);
         }
     };
-    let signed_in = crate::auth::Actor::of(&user, ip);
+    let signed_in = kith_app::accounts::Actor::of(&user, ip);
     let reason = format!("oidc {}", oidc.config.issuer);
     state.accounts.audit(&signed_in, "sign_in", "user", Some(user.id.to_string()), &reason).await;
     let mut response = redirect_with_cookie(&pending.next, &token);

@@ -6,13 +6,13 @@ use super::search::FieldError;
 use super::{Layout, PageError, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
-use crate::referrals::ReferralError;
 use askama::Template;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use kith_app::referrals::ReferralError;
 use kith_domain::account::{Role, Scope};
 use kith_domain::referral::{DeclineReason, EndReason, Instrument, Outcome, TaskStatus};
 use uuid::Uuid;
@@ -381,7 +381,7 @@ fn birth_date(fields: &super::form::Fields) -> Option<chrono::NaiveDate> {
 }
 
 /// Problems the referrals service found, each shown beside its own field.
-fn field_errors(problems: Vec<crate::referrals::FieldProblem>) -> Vec<FieldError> {
+fn field_errors(problems: Vec<kith_app::referrals::FieldProblem>) -> Vec<FieldError> {
     problems
         .into_iter()
         .map(|p| FieldError { field: p.field.name(), message: p.message, suggestions: vec![] })
@@ -552,7 +552,7 @@ struct RightPersonPage {
 async fn right_person(
     state: &AppState,
     user: &kith_domain::account::UserRecord,
-    actor: &crate::auth::Actor,
+    actor: &kith_app::accounts::Actor,
     service_id: &str,
     patient: &kith_domain::referral::PatientRecord,
     fields: &super::form::Fields,
@@ -735,7 +735,7 @@ pub async fn refer_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    use crate::referrals::{NewPatient, NewReferral};
+    use kith_app::referrals::{NewPatient, NewReferral};
     use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
     let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
     let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
@@ -760,7 +760,7 @@ pub async fn refer_submit(
     // Everything is checked before anything is written, and every problem is shown at
     // once, beside its field (the GOV.UK error summary pattern).
     let mut errors: Vec<FieldError> = Vec::new();
-    let mut add = |problems: Vec<crate::referrals::FieldProblem>| {
+    let mut add = |problems: Vec<kith_app::referrals::FieldProblem>| {
         errors.extend(field_errors(problems));
     };
     match referrals.check_new(kind, service_id, fields.get("reason"), consent.as_ref()).await {

@@ -106,7 +106,7 @@ pub async fn submit(
     let details = fields.get("details").to_owned();
     match ProblemReport::new(Uuid::new_v4(), id, kind, &details, state.clock.now()) {
         Ok(report) => {
-            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), crate::auth::accounts::limit_address);
+            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), kith_app::accounts::limit_address);
             let allowed = state.accounts.allow_attempt(&format!("report:{from}"), REPORTS_PER_ADDRESS).await;
             let allowed = match allowed {
                 Ok(true) => state.accounts.allow_attempt(&format!("report-listing:{id}"), REPORTS_PER_LISTING).await,
@@ -115,7 +115,7 @@ pub async fn submit(
             match allowed {
                 Ok(true) => {}
                 Ok(false) => {
-                    let minutes = crate::auth::accounts::WINDOW_MINUTES;
+                    let minutes = kith_app::accounts::WINDOW_MINUTES;
                     return PageError::TooMany(format!(
                         "Several reports about this have been sent from here already. Thank you: wait {minutes} minutes before sending another."
                     ))

@@ -11,7 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use kith_search::{Attending, Near, SearchQuery};
-use kith_store::locate::{LocateError, locate};
+use kith_store::locate::LocateError;
 use kith_store::{PageRequest, TermQuery};
 
 const PAGE_SIZE: usize = 10;
@@ -232,7 +232,7 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
 
     let mut near = None;
     if errors.is_empty() && !form.place.is_empty() {
-        match locate(&*state.store, &form.place).await {
+        match state.locate(&form.place).await {
             Ok(place) => near = Some((Near::located(&place, f64::from(form.miles) * 1.609_344), place.label())),
             Err(e) if e.is_input() => errors.push(where_error(&form, &e)),
             Err(LocateError::Store(e)) => return Err(e.into()),
@@ -262,18 +262,12 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
             limit: PAGE_SIZE,
             ..SearchQuery::default()
         };
-        state.catch_up_if_idle().await;
-        let found = state.search.search(&query)?;
+        let found = state.find_services(&query).await?;
         let now = state.clock.now();
-        let ids: Vec<_> = found.hits.iter().map(|h| h.id).collect();
-        let services = state.store.services_by_ids(&ids).await?;
-        // In rank order; a hit whose service has just gone is left out.
-        let mut cards: Vec<(Card, Option<uuid::Uuid>)> = services
+        let mut cards: Vec<(Card, Option<uuid::Uuid>)> = found
+            .services
             .iter()
-            .filter_map(|s| {
-                let hit = found.hits.iter().find(|h| h.id == s.id)?;
-                Some((Card::new(s, Some(hit), now, shortlist.contains(s.id)), s.organization_id))
-            })
+            .map(|(s, hit)| (Card::new(s, Some(hit), now, shortlist.contains(s.id)), s.organization_id))
             .collect();
         super::mark_referrals(cards.iter_mut().map(|(c, o)| (c, *o)), &referring);
         let cards = cards.into_iter().map(|(c, _)| c).collect();

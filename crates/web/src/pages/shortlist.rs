@@ -364,7 +364,7 @@ struct SendPage {
 
 form_errors!(SendPage);
 
-/// Lists one address (or /64) may send in [`crate::auth::accounts::WINDOW_MINUTES`]
+/// Lists one address (or /64) may send in [`kith_app::accounts::WINDOW_MINUTES`]
 /// without signing in, so the form cannot mail strangers in bulk.
 const SENDS_PER_ADDRESS: u32 = 5;
 /// Lists one signed-in person may send in the window: a busy desk, not a mailing list.
@@ -487,13 +487,13 @@ pub async fn send(
         }
     };
     let Some(address) = address else { return render(StatusCode::BAD_REQUEST, &page) };
-    let minutes = crate::auth::accounts::WINDOW_MINUTES;
+    let minutes = kith_app::accounts::WINDOW_MINUTES;
     // The recipient is counted by a keyed digest: the limit table never holds the address.
     let recipient = format!("send-to:{}", state.accounts.keyring().blind_index("recipient", &address.to_lowercase()));
     let (sender, limit) = match viewer.member() {
         Some(current) => (format!("send-by:{}", current.user.id), SENDS_PER_PERSON),
         None => {
-            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), crate::auth::accounts::limit_address);
+            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), kith_app::accounts::limit_address);
             (format!("send:{from}"), SENDS_PER_ADDRESS)
         }
     };
@@ -525,23 +525,24 @@ pub async fn send(
         None => None,
     };
     let outbox = state.outbox();
-    let queued = if how == "email" {
+    let message = if how == "email" {
         let body = email_body(&entries, &links, practice.as_deref());
-        outbox.email(&address, "Services we talked about", &body, "shortlist").await
+        outbox.email_message(&address, "Services we talked about", &body, "shortlist")
     } else {
         let code = match share(&state, &list).await {
             Ok(code) => code,
             Err(e) => return e.into_page(&headers),
         };
         let link = format!("{}/l/{code}", state.public_url);
-        outbox.text(&address, &text_body(&entries, &link, practice.as_deref()), "shortlist").await
+        outbox.text_message(&address, &text_body(&entries, &link, practice.as_deref()), "shortlist")
     };
-    match queued {
-        Ok(id) => {
-            // The address is personal data: the audit says a list went, not where.
-            let actor = viewer.actor(ip);
-            let what = if how == "email" { "email" } else { "text message" };
-            state.accounts.audit(&actor, "shortlist.send", "outbox", Some(id.to_string()), what).await;
+    // The address is personal data: the audit says a list went, not where. The entry
+    // and the message are written together or not at all.
+    let what = if how == "email" { "email" } else { "text message" };
+    let audit =
+        state.accounts.audit_event(&viewer.actor(ip), "shortlist.send", "outbox", Some(message.id.to_string()), what);
+    match outbox.queue_audited(message, audit).await {
+        Ok(_) => {
             page.layout = Layout::new("Shortlist sent – Kith", &headers);
             page.sent_to = Some(masked(&address));
             page.errors.clear();

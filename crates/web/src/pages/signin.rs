@@ -6,7 +6,6 @@ use super::form::Fields;
 use super::search::FieldError;
 use super::{Layout, PageError, render};
 use crate::AppState;
-use crate::auth::accounts::{AccountsError, PasswordOutcome};
 use crate::auth::session::{self, ClientIp, Viewer};
 use askama::Template;
 use axum::Extension;
@@ -14,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use kith_app::accounts::{AccountsError, PasswordOutcome};
 use kith_auth::totp::Secret;
 use kith_domain::account::{LinkPurpose, SessionStage, UserRecord};
 use uuid::Uuid;
@@ -155,7 +155,7 @@ pub async fn submit(
         Ok(token) => token,
         Err(e) => return unavailable(&e, &headers),
     };
-    let actor = crate::auth::Actor::of(&user, ip);
+    let actor = kith_app::accounts::Actor::of(&user, ip);
     let action = if stage == SessionStage::Complete { "sign_in" } else { "sign_in_password" };
     state.accounts.audit(&actor, action, "user", Some(user.id.to_string()), "password").await;
     redirect_with_cookie(&to, &token)

@@ -6,7 +6,7 @@
 //! [`Outbox`] seals messages as they go in and delivers them in the background, retrying
 //! with back-off; nothing is sent inside a request.
 
-use crate::auth::Accounts;
+use crate::accounts::Accounts;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -412,7 +412,7 @@ impl Outbox {
     pub async fn email(&self, to: &str, subject: &str, body: &str, purpose: &str) -> kith_store::Result<Uuid> {
         let message = self.email_message(to, subject, body, purpose);
         let id = message.id;
-        self.store.enqueue(message).await?;
+        self.store.enqueue(kith_store::Alongside::message(message)).await?;
         Ok(id)
     }
 
@@ -420,7 +420,19 @@ impl Outbox {
     pub async fn text(&self, to: &str, body: &str, purpose: &str) -> kith_store::Result<Uuid> {
         let message = self.text_message(to, body, purpose);
         let id = message.id;
-        self.store.enqueue(message).await?;
+        self.store.enqueue(kith_store::Alongside::message(message)).await?;
+        Ok(id)
+    }
+
+    /// Adds `message` to the outbox with the audit entry that records it, in one
+    /// transaction: if the entry cannot be written, the message is not queued either.
+    pub async fn queue_audited(
+        &self,
+        message: OutboxMessage,
+        audit: kith_domain::account::AuditEvent,
+    ) -> kith_store::Result<Uuid> {
+        let id = message.id;
+        self.store.enqueue(kith_store::Alongside { audit: vec![audit], outbox: vec![message] }).await?;
         Ok(id)
     }
 

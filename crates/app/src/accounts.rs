@@ -468,13 +468,16 @@ impl Accounts {
         Ok((token, session))
     }
 
-    /// A single-use link for one purpose. Returns the token for the URL.
+    /// A single-use link for one purpose. Returns the token for the URL. `messages`
+    /// builds, from the token, the messages that carry it (none when the caller shows the
+    /// link itself); the link, its audit entry and its messages are written together.
     pub async fn issue_magic_link(
         &self,
         user: &UserRecord,
         purpose: LinkPurpose,
         target: Uuid,
         actor: &Actor,
+        messages: impl FnOnce(&str) -> Vec<kith_domain::outbox::OutboxMessage>,
     ) -> Result<String, AccountsError> {
         if user.disabled {
             return Err(AccountsError::Invalid("This account is switched off".into()));
@@ -482,17 +485,28 @@ impl Accounts {
         let (token, digest) = token::new_token();
         let now = self.clock.now();
         self.store
-            .create_magic_link(MagicLink {
-                digest,
-                user_id: user.id,
-                purpose,
-                target,
-                created_at: now,
-                expires_at: now + Duration::minutes(purpose.lifetime_minutes()),
-                used_at: None,
-            })
+            .create_magic_link(
+                MagicLink {
+                    digest,
+                    user_id: user.id,
+                    purpose,
+                    target,
+                    created_at: now,
+                    expires_at: now + Duration::minutes(purpose.lifetime_minutes()),
+                    used_at: None,
+                },
+                kith_store::Alongside {
+                    audit: vec![self.audit_event(
+                        actor,
+                        "magic_link.issue",
+                        purpose.as_str(),
+                        Some(target.to_string()),
+                        "sign-in link",
+                    )],
+                    outbox: messages(&token),
+                },
+            )
             .await?;
-        self.audit(actor, "magic_link.issue", purpose.as_str(), Some(target.to_string()), "sign-in link").await;
         Ok(token)
     }
 

@@ -3,7 +3,7 @@
 //! organisation, and audited; identifying details are sealed before the store sees them.
 //! The web pages and the FHIR API both go through this, never round it.
 
-use crate::auth::{Accounts, Actor};
+use crate::accounts::{Accounts, Actor};
 use chrono::NaiveDate;
 use chrono::{DateTime, Duration, Utc};
 use kith_domain::account::{Grant, OrgKind, Permission, Role, Scope, Sealed, UserRecord};

@@ -7,8 +7,8 @@
 //! [`seed`] returns a log of what it did, so that a test can count the Links measure for
 //! itself and compare it with the report.
 
-use crate::AppState;
-use crate::auth::{Actor, NewUser};
+use crate::App;
+use crate::accounts::{Actor, NewUser};
 use crate::referrals::{NewPatient, NewReferral, ReferralError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use kith_demo::Rng;
@@ -52,21 +52,21 @@ fn test_nhs_numbers() -> impl Iterator<Item = NhsNumber> {
 /// outcomes for those whose follow-up has come. Returns `None`, doing nothing, if the demo
 /// caseload is there already.
 pub async fn seed(
-    state: &AppState,
+    app: &App,
     seed: u64,
     cases: usize,
     days: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<SeededCase>>, ReferralError> {
-    let store = state.store.clone();
+    let store = app.store.clone();
     if store.organisation(fixed(10)).await?.is_some() {
         return Ok(None);
     }
     let mut rng = Rng::new(seed);
     let start = now - Duration::days(days);
     let clock = Arc::new(FixedClock::new(start));
-    let state = state.clone().with_clock(clock.clone());
-    let referrals = state.referrals();
+    let app = app.clone().with_clock(clock.clone());
+    let referrals = app.referrals();
     let cli = Actor::cli();
 
     store.put_area(Area { id: fixed(DEMO_AREA), kind: AreaKind::Pcn, name: "East End PCN (demo)".into() }).await?;
@@ -84,7 +84,7 @@ pub async fn seed(
                 areas: vec![fixed(DEMO_AREA)],
             })
             .await?;
-        let user = state
+        let user = app
             .accounts
             .create_user(
                 NewUser {
@@ -131,7 +131,7 @@ pub async fn seed(
                 areas: vec![fixed(DEMO_AREA)],
             })
             .await?;
-        let member = state
+        let member = app
             .accounts
             .create_user(
                 NewUser {

@@ -1,0 +1,119 @@
+//! The background work a running server owns: following the change feed into the search
+//! index, queueing follow-up reminders, and sending what the outbox holds.
+//!
+//! [`Jobs::start`] runs each job on its own schedule; [`Jobs::stop`] asks them to stop
+//! and waits for the round each is in the middle of (a message half-sent is sent and
+//! marked so) up to a bound. A job is never cut off mid-round unless the bound runs out.
+//! [`run_pending`] runs one round of everything, for tests and one-off commands.
+
+use crate::App;
+use crate::notify::Senders;
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How often each job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Reading the change feed for edits made elsewhere (another instance, `kith import`).
+    pub follow_feed: Duration,
+    /// Queueing reminders and sending what the outbox holds.
+    pub outbox: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule { follow_feed: Duration::from_secs(1), outbox: Duration::from_secs(2) }
+    }
+}
+
+/// What one round of [`run_pending`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ran {
+    /// Follow-up reminders queued.
+    pub reminders: usize,
+    /// Messages sent.
+    pub sent: usize,
+}
+
+/// The running jobs. Dropping this without [`stop`](Self::stop) aborts them.
+#[derive(Debug)]
+pub struct Jobs {
+    tasks: JoinSet<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Jobs {
+    /// Starts every job on `schedule`, sending messages through `senders`.
+    pub fn start(app: &App, senders: Senders, schedule: Schedule) -> Jobs {
+        let (stop, stopping) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let follower = app.clone();
+        tasks.spawn(every(schedule.follow_feed, stopping.clone(), move || {
+            let app = follower.clone();
+            async move { app.catch_up().await }
+        }));
+        let messenger = app.clone();
+        let senders = std::sync::Arc::new(senders);
+        tasks.spawn(every(schedule.outbox, stopping, move || {
+            let app = messenger.clone();
+            let senders = senders.clone();
+            async move {
+                if let Err(e) = send_round(&app, &senders).await {
+                    tracing::warn!(error = %e, "the outbox could not be worked through; trying again shortly");
+                }
+            }
+        }));
+        Jobs { tasks, stop }
+    }
+
+    /// Asks every job to stop once its current round is done and waits up to `grace` for
+    /// them. Returns `false` if some were still running at the end and were cut off.
+    pub async fn stop(mut self, grace: Duration) -> bool {
+        let _ = self.stop.send(true);
+        let finished = tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "background jobs still running at the end of shutdown were cut off"
+            );
+            self.tasks.abort_all();
+            return false;
+        }
+        true
+    }
+}
+
+/// Runs `round` now and then every `period` until asked to stop; a round under way is
+/// finished first.
+async fn every<F, Fut>(period: Duration, mut stopping: watch::Receiver<bool>, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        if *stopping.borrow() {
+            return;
+        }
+        round().await;
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            changed = stopping.changed() => if changed.is_err() || *stopping.borrow() { return },
+        }
+    }
+}
+
+/// Reminders first, so that those due now go out in the same round.
+async fn send_round(app: &App, senders: &Senders) -> Result<Ran, crate::referrals::ReferralError> {
+    let reminders = app.referrals().send_reminders().await?;
+    let sent = app.outbox().deliver_due(senders).await?;
+    Ok(Ran { reminders, sent })
+}
+
+/// One round of every job, now: the search index catches up, reminders that are due are
+/// queued, and every message due is sent.
+pub async fn run_pending(app: &App, senders: &Senders) -> Result<Ran, crate::referrals::ReferralError> {
+    app.catch_up().await;
+    send_round(app, senders).await
+}
