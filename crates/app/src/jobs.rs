@@ -4,7 +4,6 @@
 //! [`Jobs::start`] runs each job on its own schedule; [`Jobs::stop`] asks them to stop
 //! and waits for the round each is in the middle of (a message half-sent is sent and
 //! marked so) up to a bound. A job is never cut off mid-round unless the bound runs out.
-//! [`run_pending`] runs one round of everything, for tests and one-off commands.
 
 use crate::App;
 use crate::notify::Senders;
@@ -26,15 +25,6 @@ impl Default for Schedule {
     fn default() -> Self {
         Schedule { follow_feed: Duration::from_secs(1), outbox: Duration::from_secs(2) }
     }
-}
-
-/// What one round of [`run_pending`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ran {
-    /// Follow-up reminders queued.
-    pub reminders: usize,
-    /// Messages sent.
-    pub sent: usize,
 }
 
 /// The running jobs. Dropping this without [`stop`](Self::stop) aborts them.
@@ -105,15 +95,8 @@ where
 }
 
 /// Reminders first, so that those due now go out in the same round.
-async fn send_round(app: &App, senders: &Senders) -> Result<Ran, crate::referrals::ReferralError> {
-    let reminders = app.referrals().send_reminders().await?;
-    let sent = app.outbox().deliver_due(senders).await?;
-    Ok(Ran { reminders, sent })
-}
-
-/// One round of every job, now: the search index catches up, reminders that are due are
-/// queued, and every message due is sent.
-pub async fn run_pending(app: &App, senders: &Senders) -> Result<Ran, crate::referrals::ReferralError> {
-    app.catch_up().await;
-    send_round(app, senders).await
+async fn send_round(app: &App, senders: &Senders) -> Result<(), crate::referrals::ReferralError> {
+    app.referrals().send_reminders().await?;
+    app.outbox().deliver_due(senders).await?;
+    Ok(())
 }
