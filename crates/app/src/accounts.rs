@@ -7,10 +7,12 @@ use kith_auth::totp::{self, Secret};
 use kith_auth::{Keyring, password, token};
 use kith_domain::Clock;
 use kith_domain::account::{
-    AuditEvent, Grant, LinkPurpose, LinkUse, MagicLink, Sealed, SessionRecord, SessionStage, UserRecord,
+    Area, AuditEvent, AuditQuery, Grant, LinkPurpose, LinkUse, MagicLink, Organisation, Permission, Sealed,
+    SessionRecord, SessionStage, UserRecord, areas_with, people_within,
 };
 use kith_store::accounts::{SEALED_FIELDS, seal_context};
 use kith_store::{Store, StoreError};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -44,6 +46,19 @@ pub enum AccountsError {
     Store(#[from] StoreError),
     #[error("a sealed field could not be opened: {0}")]
     Keys(#[from] kith_auth::KeyringError),
+}
+
+/// How often a session in use is marked as seen (its idle time counts from then): at most
+/// once a minute, to spare the database a write per request.
+pub const TOUCH_EVERY_SECONDS: i64 = 60;
+
+/// A session in force, with its account and the account's name, opened from its sealed
+/// form.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub session: SessionRecord,
+    pub user: UserRecord,
+    pub name: String,
 }
 
 /// What a person gives to create an account.
@@ -436,6 +451,115 @@ impl Accounts {
         self.store.set_recovery_codes(user.id, indexes).await?;
         self.audit(actor, "two_factor.enrol", "user", Some(user.id.to_string()), "authenticator app").await;
         Ok(codes)
+    }
+
+    /// One account.
+    pub async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, AccountsError> {
+        Ok(self.store.user(id).await?)
+    }
+
+    /// Every account.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, AccountsError> {
+        Ok(self.store.users().await?)
+    }
+
+    /// The practices and community groups on Kith.
+    pub async fn organisations(&self) -> Result<Vec<Organisation>, AccountsError> {
+        Ok(self.store.organisations().await?)
+    }
+
+    /// A practice's or group's name.
+    pub async fn organisation_name(&self, id: Uuid) -> Result<Option<String>, AccountsError> {
+        Ok(self.store.organisation(id).await?.map(|o| o.name))
+    }
+
+    /// The areas Kith's organisations are grouped in.
+    pub async fn areas(&self) -> Result<Vec<Area>, AccountsError> {
+        Ok(self.store.areas().await?)
+    }
+
+    /// How many unused recovery codes an account has.
+    pub async fn recovery_codes_left(&self, user: &UserRecord) -> Result<u32, AccountsError> {
+        Ok(self.store.recovery_codes_left(user.id).await?)
+    }
+
+    /// The session a cookie's token names, with its account and the account's name, or
+    /// `None` when there is none (malformed, unknown, expired or its account disabled: the
+    /// cookie can go). A session that has expired is ended here; one seen a while ago is
+    /// marked as seen.
+    pub async fn session_for(&self, token: &str) -> Result<Option<LiveSession>, AccountsError> {
+        if !token::well_formed(token) {
+            return Ok(None);
+        }
+        let digest = token::digest(token);
+        let Some(session) = self.store.session(&digest).await? else { return Ok(None) };
+        let now = self.clock.now();
+        if session.expired(now) {
+            if let Err(e) = self.store.delete_session(&digest).await {
+                tracing::warn!(error = %e, "an expired session could not be removed");
+            }
+            return Ok(None);
+        }
+        let user = match self.store.user(session.user_id).await? {
+            Some(u) if !u.disabled => u,
+            _ => return Ok(None),
+        };
+        if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECONDS
+            && let Err(e) = self.store.touch_session(&digest, now).await
+        {
+            tracing::warn!(error = %e, "a session could not be marked as seen");
+        }
+        let name = self.profile(&user).map(|p| p.name).unwrap_or_default();
+        Ok(Some(LiveSession { session, user, name }))
+    }
+
+    /// Ends one session, as signing out of this browser does.
+    pub async fn end_session(&self, session: &SessionRecord) -> Result<(), AccountsError> {
+        Ok(self.store.delete_session(&session.digest).await?)
+    }
+
+    /// Ends every session of an account, in every browser; returns how many ended.
+    pub async fn end_every_session(&self, user: &UserRecord) -> Result<u64, AccountsError> {
+        Ok(self.store.delete_user_sessions(user.id).await?)
+    }
+
+    /// The audit log as `admin` may read it: only the events of people with a grant in
+    /// the areas they administer (none for anyone else). Reading it is itself recorded,
+    /// as `action` ("audit.view", "audit.export") for `reason`, before it is shown.
+    pub async fn audit_log(
+        &self,
+        admin: &UserRecord,
+        actor: &Actor,
+        mut query: AuditQuery,
+        action: &str,
+        reason: &str,
+    ) -> Result<Vec<AuditEvent>, AccountsError> {
+        let areas = areas_with(admin, Permission::Audit);
+        query.people = Some(if areas.is_empty() {
+            Vec::new()
+        } else {
+            people_within(&self.store.users().await?, &self.store.organisations().await?, &areas)
+        });
+        let events = self.store.audit(&query).await?;
+        self.audit_read(actor, action, "audit_log", None, reason).await?;
+        Ok(events)
+    }
+
+    /// Names for the people who acted in `events`, opened from their sealed form; one
+    /// whose name cannot be opened is shown by id.
+    pub async fn actor_names(&self, events: &[AuditEvent]) -> HashMap<Uuid, String> {
+        let mut out = HashMap::new();
+        for id in events.iter().filter_map(|e| e.actor) {
+            if out.contains_key(&id) {
+                continue;
+            }
+            let name = match self.store.user(id).await {
+                Ok(Some(user)) => self.profile(&user).map(|p| p.name).unwrap_or_else(|_| id.to_string()),
+                _ => id.to_string(),
+            };
+            out.insert(id, name);
+        }
+        out
     }
 
     /// Starts a session; returns the token for the cookie.

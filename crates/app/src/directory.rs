@@ -5,10 +5,11 @@
 
 use crate::App;
 use crate::rendered::Rendered;
-use kith_domain::hsds::Service;
+use kith_domain::hsds::{Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::report::ProblemReport;
 use kith_search::{Facets, Hit, SearchQuery};
-use kith_store::StoreError;
 use kith_store::locate::{LocateError, Located};
+use kith_store::{Counts, Engine, Page, PageRequest, ServiceQuery, StoreError, TermQuery};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -39,7 +40,89 @@ pub struct FoundJson {
     pub services: Vec<Rendered>,
 }
 
+/// What the directory holds, for the health check.
+#[derive(Debug, Clone, Copy)]
+pub struct Status {
+    pub engine: Engine,
+    pub counts: Counts,
+    /// The change feed's last sequence number.
+    pub change_feed_seq: i64,
+}
+
 impl App {
+    /// One service, as the directory has it.
+    pub async fn service(&self, id: Uuid) -> Result<Option<Service>, StoreError> {
+        self.store.service(id).await
+    }
+
+    /// A page of services in name order, filtered by what the store indexes itself (the
+    /// organization, a taxonomy term, when last modified), without the search index.
+    pub async fn list_services(&self, query: &ServiceQuery) -> Result<Page<Service>, StoreError> {
+        self.store.services(query).await
+    }
+
+    /// Services by id, in the order asked for; one that has gone is left out.
+    pub async fn services_in_order(&self, ids: &[Uuid]) -> Result<Vec<Service>, StoreError> {
+        let mut read: HashMap<Uuid, Service> =
+            self.store.services_by_ids(ids).await?.into_iter().map(|s| (s.id, s)).collect();
+        Ok(ids.iter().filter_map(|id| read.remove(id)).collect())
+    }
+
+    /// Services' names by id, for lists of referrals; a service that has gone from the
+    /// directory is left out.
+    pub async fn service_names(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, String>, StoreError> {
+        Ok(self.store.service_names(ids).await?.into_iter().collect())
+    }
+
+    /// An HSDS organization with every service it runs.
+    pub async fn organization_with_services(&self, id: Uuid) -> Result<Option<Organization>, StoreError> {
+        let Some(mut org) = self.store.organization(id).await? else { return Ok(None) };
+        let query = ServiceQuery {
+            organization_id: Some(id),
+            page: PageRequest::new(1, PageRequest::MAX_SIZE),
+            ..Default::default()
+        };
+        org.services = self.store.services(&query).await?.items;
+        Ok(Some(org))
+    }
+
+    /// The name of the HSDS organization that runs a service.
+    pub async fn organization_name(&self, id: Uuid) -> Result<Option<String>, StoreError> {
+        Ok(self.store.organization(id).await?.map(|o| o.name))
+    }
+
+    /// A page of HSDS organizations.
+    pub async fn organizations(&self, page: PageRequest) -> Result<Page<Organization>, StoreError> {
+        self.store.organizations(page).await
+    }
+
+    /// A page of taxonomies.
+    pub async fn taxonomies(&self, page: PageRequest) -> Result<Page<Taxonomy>, StoreError> {
+        self.store.taxonomies(page).await
+    }
+
+    /// A page of taxonomy terms.
+    pub async fn taxonomy_terms(&self, query: &TermQuery) -> Result<Page<TaxonomyTerm>, StoreError> {
+        self.store.taxonomy_terms(query).await
+    }
+
+    /// A problem with a listing, reported by anyone, for curators to look at.
+    pub async fn report_problem(&self, report: ProblemReport) -> Result<(), StoreError> {
+        self.store.add_problem_report(report).await
+    }
+
+    /// The engine, what the directory holds and how far its change feed has gone.
+    pub async fn status(&self) -> Result<Status, StoreError> {
+        let counts = self.store.counts().await?;
+        let change_feed_seq = self.store.last_seq().await?;
+        Ok(Status { engine: self.store.engine(), counts, change_feed_seq })
+    }
+
+    /// How far the directory's change feed has gone.
+    pub async fn change_feed_seq(&self) -> Result<i64, StoreError> {
+        self.store.last_seq().await
+    }
+
     /// A place typed in a "where" box (a postcode, a part of one, a town or a
     /// neighbourhood), from the local postcode table: no call leaves the machine.
     pub async fn locate(&self, place: &str) -> Result<Located, LocateError> {

@@ -11,7 +11,9 @@
 //!   rules and their messages;
 //! - [`notify`]: the outbox and the ways out (files, SMTP, GOV.UK Notify);
 //! - [`directory`]: finding services, for the search page, the widget and the ORUK API;
+//! - [`listings`]: groups looking after their own listings, and the links that let them;
 //! - [`rendered`]: services' JSON kept between search answers;
+//! - [`shortlists`]: shortlists shared by a short code;
 //! - [`jobs`]: the background work a running server owns, and its shutdown;
 //! - [`demo_caseload`]: a synthetic caseload for the demo and the tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -24,17 +26,21 @@ pub mod accounts;
 pub mod demo_caseload;
 pub mod directory;
 pub mod jobs;
+pub mod listings;
 pub mod notify;
 pub mod oidc;
 pub mod referrals;
 pub mod rendered;
+pub mod shortlists;
 
 pub use accounts::{Accounts, AccountsError, Actor, NewUser};
 
 /// The application: what every use case needs, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct App {
-    pub store: Arc<dyn Store>,
+    /// Only the application reaches the store: the web crate asks [`App`] and its
+    /// services (`crates/web/tests/layering.rs` checks that it never calls the store).
+    store: Arc<dyn Store>,
     pub search: Arc<kith_search::SearchIndex>,
     /// Where "now" comes from: opening times, "last verified", follow-ups.
     pub clock: Arc<dyn Clock>,
@@ -114,6 +120,12 @@ impl App {
     pub fn with_oidc(mut self, oidc: oidc::Oidc) -> App {
         self.oidc = Some(Arc::new(oidc));
         self
+    }
+
+    /// The store, for the command line's imports and for tests that look behind the
+    /// application at what was written.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// The outbox: messages queued now, sent by [`notify::Outbox::deliver_due`].

@@ -278,6 +278,52 @@ impl LinksReport {
     }
 }
 
+/// Which side of a referral someone sees it from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewing {
+    /// The staff of the practice that made it.
+    Practice,
+    /// A member of the group it was sent to, while it is open.
+    Group,
+}
+
+/// One referral as someone allowed sees it, built once for the referral page and the
+/// FHIR API by [`Referrals::view`].
+#[derive(Debug, Clone)]
+pub struct ReferralView {
+    pub referral: ReferralRecord,
+    /// The sealed details, opened; for the group, what the consent covers.
+    pub details: ReferralDetails,
+    /// The person; for the group, their name and contact details.
+    pub patient: PatientDetails,
+    pub contact_method: ContactMethod,
+    pub viewing: Viewing,
+    /// The referring practice's name.
+    pub practice: String,
+    /// The group's name, when the referral went to a group on Kith.
+    pub group: Option<String>,
+    /// The service's name, unless it has gone from the directory.
+    pub service: Option<String>,
+    pub timeline: Vec<ReferralEvent>,
+    /// The follow-up; for the group, only what the group itself reported.
+    pub follow_up: Option<FollowUp>,
+    /// The well-being answers; none for the group.
+    pub measures: Vec<MeasureRecord>,
+}
+
+/// A referral in a group's inbox.
+#[derive(Debug, Clone)]
+pub struct InboxEntry {
+    pub referral: ReferralRecord,
+    /// The service's name, unless it has gone from the directory.
+    pub service: Option<String>,
+    /// The referring practice's name, unless it has left Kith.
+    pub practice: Option<String>,
+    /// The person's name and how they would like to be contacted, while the referral is
+    /// open to the group.
+    pub person: Option<(String, ContactMethod)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Referrals {
     store: Arc<dyn Store>,
@@ -486,6 +532,29 @@ impl Referrals {
         Ok(record)
     }
 
+    /// The patient practice `practice` already holds with this NHS number, for its own
+    /// staff, so a second record is not made for the same person. Finding one is audited
+    /// as a read.
+    pub async fn patient_with_nhs_number(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        practice: Uuid,
+        nhs_number: &NhsNumber,
+    ) -> Result<Option<PatientRecord>, ReferralError> {
+        if !Self::works_at(user, practice) {
+            return Err(ReferralError::Forbidden("Only the practice's staff can look up its patients".into()));
+        }
+        let index = self.accounts.keyring().blind_index("nhs_number", nhs_number.as_str());
+        let found = self.store.patient_by_nhs_index(practice, &index).await?;
+        if let Some(p) = &found {
+            self.accounts
+                .audit_read(actor, "patient.read", "patient", Some(p.id.to_string()), "found by NHS number")
+                .await?;
+        }
+        Ok(found)
+    }
+
     /// A patient's details, for someone allowed to see them: staff of their practice, or
     /// a member of a group the patient has been referred to with consent.
     pub async fn patient_details(
@@ -495,6 +564,19 @@ impl Referrals {
         patient_id: Uuid,
         why: &str,
     ) -> Result<PatientDetails, ReferralError> {
+        Ok(self.patient(user, actor, patient_id, why).await?.1)
+    }
+
+    /// A patient's record and their details opened, for someone allowed to see them: all
+    /// of it for staff of their practice; for a member of a group the patient has been
+    /// referred to with consent, only what the consent covers.
+    pub async fn patient(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        patient_id: Uuid,
+        why: &str,
+    ) -> Result<(PatientRecord, PatientDetails), ReferralError> {
         let patient = self.store.patient(patient_id).await?.ok_or(ReferralError::NotFound("patient"))?;
         let practice = Self::works_at(user, patient.organisation_id);
         let group = !practice && {
@@ -508,7 +590,150 @@ impl Referrals {
         let reason = if practice { why.to_owned() } else { format!("{why}: what the consent covers") };
         self.accounts.audit_read(actor, "patient.read", "patient", Some(patient_id.to_string()), &reason).await?;
         let details: PatientDetails = self.open("patients.details", patient.id, &patient.details)?;
-        Ok(if practice { details } else { details.shared_with_group() })
+        let details = if practice { details } else { details.shared_with_group() };
+        let patient = if practice {
+            patient
+        } else {
+            // What the group is shown carries no place: not even the decile or the
+            // neighbourhood the postcode gave.
+            PatientRecord { deprivation_decile: None, neighbourhood: None, ..patient }
+        };
+        Ok((patient, details))
+    }
+
+    /// One referral as `user` may see it, read for `why` ("referral page", "FHIR API"):
+    /// the same view for the referral page and the FHIR API, with every read audited. The
+    /// practice that made it sees all of it; the group it was sent to sees, while it is
+    /// open, what the consent covers: the person's name and contact details, the reason,
+    /// the timeline and what the group itself reported, never the practice's follow-up or
+    /// the well-being answers.
+    pub async fn view(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+        why: &str,
+    ) -> Result<ReferralView, ReferralError> {
+        // One audited read covers the referral, its timeline, its follow-up and, for the
+        // practice, the well-being answers; the person's details are a read of their own.
+        let (referral, details, side) = self.open_referral(user, actor, referral_id, "details and timeline").await?;
+        let (record, patient) = self.patient(user, actor, referral.patient_id, why).await?;
+        let viewing = if side == Side::Practice { Viewing::Practice } else { Viewing::Group };
+        let (measures, follow_up) = match viewing {
+            Viewing::Practice => (self.store.measures(referral_id).await?, self.store.follow_up(referral_id).await?),
+            Viewing::Group => (Vec::new(), self.store.follow_up(referral_id).await?),
+        };
+        let mut timeline = self.store.timeline(referral_id).await?;
+        let follow_up = match (viewing, follow_up) {
+            (Viewing::Group, Some(f)) => {
+                // The practice's own follow-up is not the group's to read: its entry in
+                // the timeline says only that it was recorded.
+                for event in &mut timeline {
+                    if f.outcome_at == Some(event.at) && f.outcome_by.is_some() && event.actor == f.outcome_by {
+                        event.note = "The practice recorded its follow-up".to_owned();
+                    }
+                }
+                Some(FollowUp {
+                    reminded_at: None,
+                    escalated_at: None,
+                    outcome: None,
+                    outcome_at: None,
+                    outcome_by: None,
+                    assignee: Uuid::nil(),
+                    ..f
+                })
+            }
+            (_, f) => f,
+        };
+        let name = |id: Uuid| async move { self.store.organisation(id).await.map(|o| o.map(|o| o.name)) };
+        let practice = name(referral.referrer_org).await?.unwrap_or_else(|| "A practice no longer on Kith".into());
+        let group = match referral.group_id {
+            Some(g) => name(g).await?,
+            None => None,
+        };
+        let service = self.store.service(referral.service_id).await?.map(|s| s.name);
+        Ok(ReferralView {
+            contact_method: record.contact_method,
+            referral,
+            details,
+            patient,
+            viewing,
+            practice,
+            group,
+            service,
+            timeline,
+            follow_up,
+            measures,
+        })
+    }
+
+    /// A group's inboxes: the referrals sent to each group `user` is a member of, newest
+    /// first, with who the person is while the referral is open to the group. Each
+    /// person's details read is audited.
+    pub async fn inboxes(&self, user: &UserRecord, actor: &Actor) -> Result<Vec<InboxEntry>, ReferralError> {
+        let groups: Vec<Uuid> = user
+            .grants
+            .iter()
+            .filter_map(|g| match (g.role, g.scope) {
+                (Role::VcsMember, Scope::Organisation(id)) => Some(id),
+                _ => None,
+            })
+            .collect();
+        let organisations = self.store.organisations().await?;
+        let mut out = Vec::new();
+        for group in groups {
+            let inbox = self.inbox(user, actor, group).await?;
+            let ids: Vec<Uuid> = inbox.iter().map(|r| r.service_id).collect();
+            let names: std::collections::HashMap<Uuid, String> =
+                self.store.service_names(&ids).await?.into_iter().collect();
+            for referral in inbox {
+                // Who, only while the referral is open to the group.
+                let person = match referral.group_share() {
+                    GroupShare::Consented => match self.patient(user, actor, referral.patient_id, "inbox").await {
+                        Ok((record, details)) => Some((details.name, record.contact_method)),
+                        Err(ReferralError::Forbidden(_) | ReferralError::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    },
+                    _ => None,
+                };
+                out.push(InboxEntry {
+                    service: names.get(&referral.service_id).cloned(),
+                    practice: organisations.iter().find(|o| o.id == referral.referrer_org).map(|o| o.name.clone()),
+                    person,
+                    referral,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// An outcome measure by its id, for the staff of the practice that recorded it.
+    pub async fn measure(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        measure_id: Uuid,
+    ) -> Result<MeasureRecord, ReferralError> {
+        let measure = self.store.measure(measure_id).await?.ok_or(ReferralError::NotFound("measure"))?;
+        // The practice's record: the consent does not cover it, so no group sees it.
+        self.measures(user, actor, measure.referral_id).await?;
+        Ok(measure)
+    }
+
+    /// Moves a referral to `to`, as [`act`](Self::act) does, unless it is there already.
+    pub async fn move_to(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+        to: TaskStatus,
+        note: &str,
+    ) -> Result<(), ReferralError> {
+        let current = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
+        if current.status != to {
+            self.act(user, actor, referral_id, to, note).await?;
+        }
+        Ok(())
     }
 
     /// Checks what a signpost or referral needs before anything is written: a reason
@@ -734,6 +959,20 @@ impl Referrals {
         actor: &Actor,
         referral_id: Uuid,
     ) -> Result<(ReferralRecord, ReferralDetails), ReferralError> {
+        let (referral, details, _) = self.open_referral(user, actor, referral_id, "details").await?;
+        Ok((referral, details))
+    }
+
+    /// A referral and its sealed details opened, with how `user` stands to it, once the
+    /// read is allowed and audited (`what` says what was read); refused and audited as
+    /// refused otherwise.
+    async fn open_referral(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+        what: &str,
+    ) -> Result<(ReferralRecord, ReferralDetails, Side), ReferralError> {
         let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
         let side = Self::side(user, &referral);
         match side {
@@ -746,15 +985,15 @@ impl Referrals {
             }
             Side::Group(GroupShare::Nothing) | Side::Neither => {
                 self.accounts
-                    .audit(actor, "referral.read_refused", "referral", Some(referral_id.to_string()), "details")
+                    .audit(actor, "referral.read_refused", "referral", Some(referral_id.to_string()), what)
                     .await;
                 return Err(ReferralError::Forbidden("You cannot see this referral".into()));
             }
         }
-        self.accounts.audit_read(actor, "referral.read", "referral", Some(referral_id.to_string()), "details").await?;
+        self.accounts.audit_read(actor, "referral.read", "referral", Some(referral_id.to_string()), what).await?;
         let details: ReferralDetails = self.open("referrals.details", referral.id, &referral.details)?;
         let details = if side == Side::Practice { details } else { details.shared_with_group() };
-        Ok((referral, details))
+        Ok((referral, details, side))
     }
 
     /// A referral's outcome measures (ONS4 answers) and its follow-up, for the staff of

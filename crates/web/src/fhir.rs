@@ -17,7 +17,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use kith_app::referrals::ReferralError;
+use kith_app::referrals::{ReferralError, ReferralView};
 use kith_domain::account::{Permission, UserRecord};
 use kith_domain::referral::{ReferralRecord, TaskStatus};
 use kith_fhir::{IssueSeverity, IssueType, ReferralNames, Resource};
@@ -125,35 +125,35 @@ pub async fn healthcare_service(State(state): State<AppState>, Path(id): Path<St
         Ok(id) => id,
         Err(r) => return r,
     };
-    let service = match state.store.service(id).await {
+    let service = match state.service(id).await {
         Ok(Some(s)) => s,
         Ok(None) => return not_found("HealthcareService"),
         Err(e) => return store_failed(e),
     };
     let org = match service.organization_id {
-        Some(o) => state.store.organization(o).await.ok().flatten().map(|o| o.name),
+        Some(o) => state.organization_name(o).await.ok().flatten(),
         None => None,
     };
     reply(StatusCode::OK, &kith_fhir::healthcare_service(&base(&state), &service, org.as_deref()))
 }
 
-/// The names a referral's resources show, and its sealed details, for someone allowed.
-struct Loaded {
-    referral: ReferralRecord,
-    details: kith_domain::referral::ReferralDetails,
-    patient: String,
-    practice: String,
-    group: Option<String>,
-    service: String,
+/// A referral as its viewer may see it, with the names its resources show.
+struct Loaded(ReferralView);
+
+impl std::ops::Deref for Loaded {
+    type Target = ReferralView;
+    fn deref(&self) -> &ReferralView {
+        &self.0
+    }
 }
 
 impl Loaded {
     fn names(&self) -> ReferralNames<'_> {
         ReferralNames {
-            patient: &self.patient,
+            patient: &self.patient.name,
             practice: &self.practice,
             group: self.group.as_deref(),
-            service: &self.service,
+            service: self.service.as_deref().unwrap_or("A service"),
         }
     }
 }
@@ -174,27 +174,11 @@ async fn load_checked(
     actor: &kith_app::accounts::Actor,
     id: Uuid,
 ) -> Result<Loaded, ReferralError> {
-    let referrals = state.referrals();
-    let (referral, details) = referrals.referral_details(user, actor, id).await?;
-    let patient = referrals.patient_details(user, actor, referral.patient_id, "FHIR API").await?.name;
-    let org_name = |id: Uuid| {
-        let store = state.store.clone();
-        async move { store.organisation(id).await.ok().flatten().map(|o| o.name) }
-    };
-    let practice = org_name(referral.referrer_org).await.unwrap_or_else(|| "The practice".into());
-    let group = match referral.group_id {
-        Some(g) => org_name(g).await,
-        None => None,
-    };
-    let service =
-        state.store.service(referral.service_id).await.ok().flatten().map_or_else(|| "A service".into(), |s| s.name);
-    Ok(Loaded { referral, details, patient, practice, group, service })
+    Ok(Loaded(state.referrals().view(user, actor, id, "FHIR API").await?))
 }
 
-async fn task_of(state: &AppState, loaded: &Loaded) -> Result<kith_fhir::Task, Response> {
-    let events = state.store.timeline(loaded.referral.id).await.map_err(store_failed)?;
-    let follow_up = state.store.follow_up(loaded.referral.id).await.map_err(store_failed)?;
-    Ok(kith_fhir::task(&base(state), &loaded.referral, &events, follow_up.as_ref(), &loaded.names()))
+fn task_of(state: &AppState, loaded: &Loaded) -> kith_fhir::Task {
+    kith_fhir::task(&base(state), &loaded.referral, &loaded.timeline, loaded.follow_up.as_ref(), &loaded.names())
 }
 
 macro_rules! read_handler {
@@ -233,10 +217,7 @@ read_handler!(task, "Task", |state, loaded| {
     if loaded.referral.kind == kith_domain::referral::ReferralKind::Signpost {
         return not_found("Task");
     }
-    match task_of(&state, &loaded).await {
-        Ok(t) => reply(StatusCode::OK, &t),
-        Err(r) => r,
-    }
+    reply(StatusCode::OK, &task_of(&state, &loaded))
 });
 
 read_handler!(consent, "Consent", |state, loaded| {
@@ -258,18 +239,21 @@ pub async fn patient(
         Err(r) => return r,
     };
     let Ok(id) = Uuid::parse_str(&id) else { return not_found("Patient") };
-    let details = match state.referrals().patient_details(user, &viewer.actor(ip), id, "FHIR API").await {
-        Ok(d) => d,
+    let (record, details) = match state.referrals().patient(user, &viewer.actor(ip), id, "FHIR API").await {
+        Ok(found) => found,
         Err(e) => return refused(e),
     };
-    let Ok(Some(record)) = state.store.patient(id).await else { return not_found("Patient") };
-    let practice = state
-        .store
-        .organisation(record.organisation_id)
-        .await
-        .ok()
-        .flatten()
-        .map_or_else(|| "The practice".to_owned(), |o| o.name);
+    let practice = match state.accounts.organisation_name(record.organisation_id).await {
+        Ok(name) => name.unwrap_or_else(|| "The practice".to_owned()),
+        Err(e) => {
+            tracing::error!(error = %e, "a practice's name could not be read");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IssueType::Exception,
+                "Kith cannot answer just now; try again",
+            );
+        }
+    };
     reply(StatusCode::OK, &kith_fhir::patient(&base(&state), &record, &details, &practice))
 }
 
@@ -296,16 +280,12 @@ pub async fn observation(
         };
     }
     let Ok(id) = Uuid::parse_str(&id) else { return not_found("Observation") };
-    let measure = match state.store.measure(id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return not_found("Observation"),
-        Err(e) => return store_failed(e),
-    };
-    // The practice's record: the consent does not cover it, so no group sees it.
-    if let Err(e) = state.referrals().measures(user, &actor, measure.referral_id).await {
-        return refused(e);
-    }
     let referrals = state.referrals();
+    let measure = match referrals.measure(user, &actor, id).await {
+        Ok(m) => m,
+        Err(ReferralError::NotFound(_)) => return not_found("Observation"),
+        Err(e) => return refused(e),
+    };
     reply(StatusCode::OK, &kith_fhir::measure_observation(&base(&state), &measure, referrals.instrument()))
 }
 
@@ -470,10 +450,7 @@ async fn search_referrals(
             Err(e) => return refused(e),
         };
         let resource: Resource = if kind == "Task" {
-            match task_of(state, &loaded).await {
-                Ok(t) => t.into(),
-                Err(r) => return r,
-            }
+            task_of(state, &loaded).into()
         } else {
             kith_fhir::service_request(&base(state), &loaded.referral, &loaded.details, &loaded.names()).into()
         };
@@ -599,22 +576,14 @@ pub async fn update_task(
         Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Invalid, &e.to_string()),
     };
     let actor = viewer.actor(ip);
-    let current = match state.store.referral(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return not_found("Task"),
-        Err(e) => return store_failed(e),
-    };
-    if current.status != to
-        && let Err(e) = state.referrals().act(user, &actor, id, to, reason.as_deref().unwrap_or("")).await
-    {
-        return refused(e);
+    match state.referrals().move_to(user, &actor, id, to, reason.as_deref().unwrap_or("")).await {
+        Ok(()) => {}
+        Err(ReferralError::NotFound(_)) => return not_found("Task"),
+        Err(e) => return refused(e),
     }
     let loaded = match load(&state, user, &actor, id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
-    match task_of(&state, &loaded).await {
-        Ok(t) => reply(StatusCode::OK, &t),
-        Err(r) => r,
-    }
+    reply(StatusCode::OK, &task_of(&state, &loaded))
 }

@@ -188,21 +188,20 @@ struct Health {
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, Unavailable> {
-    let counts = state.store.counts().await.map_err(Unavailable)?;
-    let seq = state.store.last_seq().await.map_err(Unavailable)?;
+    let status = state.status().await.map_err(Unavailable)?;
     Ok(Json(Health {
         status: "ok",
-        engine: state.store.engine(),
-        services: counts.services,
-        organizations: counts.organizations,
-        change_feed_seq: seq,
+        engine: status.engine,
+        services: status.counts.services,
+        organizations: status.counts.organizations,
+        change_feed_seq: status.change_feed_seq,
     }))
 }
 
 /// Ready to serve: the database answers and the search index follows it. A load
 /// balancer sends traffic only to ready instances.
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.store.last_seq().await {
+    match state.change_feed_seq().await {
         Ok(seq) if state.index_stuck(seq) => {
             tracing::warn!(
                 feed = seq,

@@ -331,7 +331,6 @@ async fn service_filters(state: &AppState, p: &Params, page: PageRequest) -> Api
     }
     if let Some(taxonomy) = taxonomy_id {
         let terms = state
-            .store
             .taxonomy_terms(&TermQuery {
                 taxonomy_id: Some(taxonomy),
                 parent_id: None,
@@ -395,8 +394,7 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
         (found.services.into_iter().map(|(s, _)| s).collect(), found.total as u64)
     } else {
         let found = state
-            .store
-            .services(&ServiceQuery {
+            .list_services(&ServiceQuery {
                 organization_id: f.query.organization_id,
                 taxonomy_term_id: f.taxonomy_term_id,
                 modified_after: f.query.modified_after,
@@ -416,7 +414,7 @@ async fn services(State(state): State<AppState>, q: Query<HashMap<String, String
 
 async fn service(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest(format!("“{id}” is not a service id (a UUID)")))?;
-    match state.store.service(id).await? {
+    match state.service(id).await? {
         Some(s) => Ok(Json(s).into_response()),
         None => Err(ApiError::NotFound(format!("there is no service {id}"))),
     }
@@ -463,32 +461,23 @@ async fn organizations(State(state): State<AppState>, q: Query<HashMap<String, S
     p.format()?;
     let _ = p.boolean("full_service")?;
     let page = p.page()?;
-    Ok(Json(from_page(state.store.organizations(page).await?)).into_response())
+    Ok(Json(from_page(state.organizations(page).await?)).into_response())
 }
 
 async fn organization(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id =
         Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest(format!("“{id}” is not an organization id (a UUID)")))?;
-    let Some(mut org) = state.store.organization(id).await? else {
-        return Err(ApiError::NotFound(format!("there is no organization {id}")));
-    };
-    let services = state
-        .store
-        .services(&ServiceQuery {
-            organization_id: Some(id),
-            page: PageRequest::new(1, PageRequest::MAX_SIZE),
-            ..Default::default()
-        })
-        .await?;
-    org.services = services.items;
-    Ok(Json(org).into_response())
+    match state.organization_with_services(id).await? {
+        Some(org) => Ok(Json(org).into_response()),
+        None => Err(ApiError::NotFound(format!("there is no organization {id}"))),
+    }
 }
 
 async fn taxonomies(State(state): State<AppState>, q: Query<HashMap<String, String>>) -> ApiResult<Response> {
     let p = params(q);
     p.reject_unknown(&["page", "per_page", "format"])?;
     p.format()?;
-    Ok(Json(from_page(state.store.taxonomies(p.page()?).await?)).into_response())
+    Ok(Json(from_page(state.taxonomies(p.page()?).await?)).into_response())
 }
 
 async fn taxonomy_terms(State(state): State<AppState>, q: Query<HashMap<String, String>>) -> ApiResult<Response> {
@@ -506,5 +495,5 @@ async fn taxonomy_terms(State(state): State<AppState>, q: Query<HashMap<String, 
         },
         page: p.page()?,
     };
-    Ok(Json(from_page(state.store.taxonomy_terms(&query).await?)).into_response())
+    Ok(Json(from_page(state.taxonomy_terms(&query).await?)).into_response())
 }

@@ -327,7 +327,7 @@ async fn authorisation_matrix_covers_every_route_for_every_role(store: Arc<dyn S
     // Refusals of signed-in people are audited.
     let refusals =
         kith_domain::account::AuditQuery { action: Some("access_denied".into()), limit: 1000, ..Default::default() };
-    let refused = k.state.store.audit(&refusals).await.unwrap();
+    let refused = k.state.store().audit(&refusals).await.unwrap();
     assert!(refused.iter().any(|e| e.record_id.as_deref() == Some("GET /admin/audit") && e.actor.is_some()));
     // A magic-link session for service A cannot touch service B.
     let link_user = &users.iter().find(|(w, _)| *w == Who::LinkA).unwrap().1;
@@ -473,7 +473,7 @@ async fn repeated_wrong_passwords_lock_the_account_out(store: Arc<dyn Store>) {
     assert_eq!(nobody.status, StatusCode::BAD_REQUEST);
     assert!(nobody.body.contains("Enter a correct email address and password"));
     let audit =
-        k.state.store.audit(&kith_domain::account::AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+        k.state.store().audit(&kith_domain::account::AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "sign_in_failed").count(), 6);
     assert!(actions.contains(&"sign_in_refused") && actions.contains(&"sign_in"));
@@ -501,7 +501,7 @@ async fn magic_links_work_once_for_one_listing(store: Arc<dyn Store>) {
     assert!(page.body.contains("Is the listing for Walking group still right?"), "{}", page.body);
     let verified = send(&k.app, Method::POST, &format!("/services/{}/verify", id(SERVICE_A)), Some(&cookie), "").await;
     assert!(verified.body.contains("marked as checked today"));
-    let service = k.state.store.service(id(SERVICE_A)).await.unwrap().unwrap();
+    let service = k.state.store().service(id(SERVICE_A)).await.unwrap().unwrap();
     assert_eq!(service.last_verified_at, Some(k.clock.now()));
 
     let again = send(&k.app, Method::POST, &format!("/link/{token}"), None, "").await;
@@ -551,16 +551,16 @@ async fn the_audit_log_records_and_exports_for_area_admins(store: Arc<dyn Store>
 async fn personal_fields_are_sealed_at_rest_and_keys_rotate(store: Arc<dyn Store>) -> Kith {
     let k = kith(store).await;
     let user = k.user("zainab.hussain@example.org", Role::LinkWorker, Scope::Organisation(id(PRACTICE))).await;
-    let raw = k.state.store.user(user.id).await.unwrap().unwrap();
+    let raw = k.state.store().user(user.id).await.unwrap().unwrap();
     assert!(raw.email.0.starts_with("v1.k1.") && !raw.email.0.contains("zainab"));
     assert!(raw.name.0.starts_with("v1.k1."));
     let mut keyring = k.state.accounts.keyring().clone();
     keyring.rotate();
     let rotated = AppState::new(
-        App::new(k.state.store.clone(), k.state.search.clone()).with_clock(k.clock.clone()).with_keyring(keyring),
+        App::new(k.state.store().clone(), k.state.search.clone()).with_clock(k.clock.clone()).with_keyring(keyring),
     );
     assert_eq!(rotated.accounts.reseal_all().await.unwrap(), 2);
-    let raw = rotated.store.user(user.id).await.unwrap().unwrap();
+    let raw = rotated.store().user(user.id).await.unwrap().unwrap();
     assert!(raw.email.0.starts_with("v1.k2."));
     assert_eq!(rotated.accounts.profile(&raw).unwrap().email, "zainab.hussain@example.org");
     assert_eq!(
@@ -593,7 +593,7 @@ async fn link_sessions_cannot_enrol_a_second_factor(store: Arc<dyn Store>) {
         assert!(submit.session_cookie().is_none(), "no new session");
         let inbox = send(&k.app, Method::GET, "/inbox", Some(&cookie), "").await;
         assert!(denied(&inbox), "the link session still cannot open the inbox");
-        let user = k.state.store.user(member.id).await.unwrap().unwrap();
+        let user = k.state.store().user(member.id).await.unwrap().unwrap();
         assert!(user.totp_secret.is_none(), "no second factor was set up");
     }
 }
@@ -603,9 +603,9 @@ async fn the_audit_log_is_scoped_to_the_admins_area(store: Arc<dyn Store>) {
     let k = kith(store).await;
     let other_area = id(30);
     let other_practice = id(31);
-    k.state.store.put_area(Area { id: other_area, kind: AreaKind::Pcn, name: "North PCN".into() }).await.unwrap();
+    k.state.store().put_area(Area { id: other_area, kind: AreaKind::Pcn, name: "North PCN".into() }).await.unwrap();
     k.state
-        .store
+        .store()
         .put_organisation(Organisation {
             id: other_practice,
             kind: OrgKind::Practice,
@@ -683,7 +683,7 @@ async fn lockouts_hold_by_account_and_address(store: Arc<dyn Store>) {
     }
     let refused =
         kith_domain::account::AuditQuery { action: Some("sign_in_refused".into()), limit: 1000, ..Default::default() };
-    assert_eq!(k.state.store.audit(&refused).await.unwrap().len(), 1);
+    assert_eq!(k.state.store().audit(&refused).await.unwrap().len(), 1);
     // IPv6: one /64 is one address.
     for n in 1..=5 {
         let _ = try_from(&format!("2001:db8:1:2::{n}"), "wrong password here").await;
@@ -715,9 +715,9 @@ async fn a_new_role_that_needs_two_factors_steps_the_session_up(store: Arc<dyn S
     let cookie = signed_in.session_cookie().unwrap();
     assert_eq!(send(&k.app, Method::GET, "/reports/links", Some(&cookie), "").await.status, StatusCode::OK);
     // An administrator makes them a receptionist too, which needs two factors.
-    let mut granted = k.state.store.user(user.id).await.unwrap().unwrap();
+    let mut granted = k.state.store().user(user.id).await.unwrap().unwrap();
     granted.grants.push(Grant { role: Role::Receptionist, scope: Scope::Organisation(id(PRACTICE)) });
-    k.state.store.put_user(granted).await.unwrap();
+    k.state.store().put_user(granted).await.unwrap();
     for path in ["/follow-ups", "/reports/links", "/account"] {
         let reply = send(&k.app, Method::GET, path, Some(&cookie), "").await;
         assert_eq!(reply.location(), "/signin/two-factor", "{path}: {} {}", reply.status, reply.body);
@@ -813,7 +813,7 @@ async fn a_group_member_asks_for_a_link_by_email(store: Arc<dyn Store>) {
     // So does a member of another group.
     k.user("lunch@example.org", Role::VcsMember, Scope::Organisation(id(VCS_B))).await;
     send(&app, Method::POST, &path, None, "email=lunch%40example.org").await;
-    assert_eq!(state.store.outbox_counts().await.unwrap().pending, 1, "only the member gets a link");
+    assert_eq!(state.store().outbox_counts().await.unwrap().pending, 1, "only the member gets a link");
 
     let dir = tempfile::tempdir().unwrap();
     let mailer = Arc::new(kith_app::notify::FileMailer::new(dir.path().join("outbox")));
@@ -829,7 +829,7 @@ async fn a_group_member_asks_for_a_link_by_email(store: Arc<dyn Store>) {
     let url = eml.lines().find(|l| l.starts_with("https://kith.example.org/link/")).unwrap().trim();
     let used = send(&app, Method::POST, url.trim_start_matches("https://kith.example.org"), None, "").await;
     assert_eq!(used.location(), format!("/services/{}/update", id(SERVICE_A)));
-    let counts = state.store.outbox_counts().await.unwrap();
+    let counts = state.store().outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.sent), (0, 1));
 
     // Three requests per address in fifteen minutes; the fourth waits.

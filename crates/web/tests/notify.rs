@@ -65,7 +65,7 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
         scope: kith_domain::account::Scope::Organisation(Uuid::from_u128(77)),
     }];
     state
-        .store
+        .store()
         .put_organisation(kith_domain::account::Organisation {
             id: Uuid::from_u128(77),
             kind: kith_domain::account::OrgKind::Practice,
@@ -105,7 +105,7 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
     let (status, body) = send(&app, Method::POST, "/shortlist/send", &cookie, "how=text&to=%2B44+7700+900123").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("07*** ***123"));
-    assert_eq!(state.store.outbox_counts().await.unwrap().pending, 2, "queued, not sent in the request");
+    assert_eq!(state.store().outbox_counts().await.unwrap().pending, 2, "queued, not sent in the request");
 
     let dir = tempfile::tempdir().unwrap();
     let files = Arc::new(FileMailer::new(dir.path().to_owned()));
@@ -145,10 +145,11 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Nothing of the address stays in the audit log or the outbox.
-    let audit = state.store.audit(&kith_domain::account::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    let audit =
+        state.store().audit(&kith_domain::account::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(audit.iter().filter(|e| e.action == "shortlist.send").count(), 2);
     assert!(audit.iter().all(|e| !format!("{e:?}").contains("sam@") && !format!("{e:?}").contains("900123")));
-    let counts = state.store.outbox_counts().await.unwrap();
+    let counts = state.store().outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.sent), (0, 2));
 
     // One address is sent at most three lists in the window, whoever sends them.

@@ -137,7 +137,7 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     };
     let refused = referrals.refer(rec, &actor(rec), to_a(None)).await.unwrap_err();
     assert!(refused.to_string().contains("consent"), "{refused}");
-    assert!(c.state.store.referrals_for_patient(patient.id).await.unwrap().is_empty());
+    assert!(c.state.store().referrals_for_patient(patient.id).await.unwrap().is_empty());
 
     let consent = Some(("Name, contact details and reason".to_owned(), "Walking group trust".to_owned()));
     let referral = referrals.refer(rec, &actor(rec), to_a(consent)).await.unwrap();
@@ -192,7 +192,7 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     assert!(matches!(&late, ReferralError::Ended(m) if m.contains("ended (cancelled)")), "{late}");
     // The group was told of the new referral, and the referrer when the group accepted
     // (not when they cancelled themselves). Neither email names the person.
-    assert_eq!(c.state.store.outbox_counts().await.unwrap().pending, 2);
+    assert_eq!(c.state.store().outbox_counts().await.unwrap().pending, 2);
     let dir = tempfile::tempdir().unwrap();
     let files = Arc::new(kith_app::notify::FileMailer::new(dir.path().to_owned()));
     let senders = kith_app::notify::Senders { mail: files, text: None };
@@ -207,14 +207,14 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
     for email in &emails {
         assert!(!email.contains("Jo Synthetic") && !email.contains("Lonely"), "no patient details by email: {email}");
     }
-    let timeline = c.state.store.timeline(referral.id).await.unwrap();
+    let timeline = c.state.store().timeline(referral.id).await.unwrap();
     let steps: Vec<TaskStatus> = timeline.iter().map(|e| e.status).collect();
     assert_eq!(steps, [TaskStatus::Requested, TaskStatus::Accepted, TaskStatus::Cancelled]);
     assert_eq!(timeline[2].note, "The person did not want to go ahead", "stored as the reason's label");
 
     // Every read and refusal of personal data is in the audit log.
     let audit =
-        c.state.store.audit(&kith_domain::account::AuditQuery { limit: 200, ..Default::default() }).await.unwrap();
+        c.state.store().audit(&kith_domain::account::AuditQuery { limit: 200, ..Default::default() }).await.unwrap();
     let count = |action: &str| audit.iter().filter(|e| e.action == action).count();
     assert_eq!(count("patient.create"), 1);
     assert_eq!(count("patient.read"), 1);
@@ -300,7 +300,7 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
         assert!(page.contains(says), "{says}");
     }
     assert!(page.contains("id=\"birth_day\"") && page.contains("value=\"31\""), "the date input keeps what was typed");
-    assert_eq!(c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 1, "nothing written");
+    assert_eq!(c.state.store().referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 1, "nothing written");
     let bad_nhs = "kind=referral&nhs_number=9990000019&name=Sam+Synthetic&birth_date=1960-01-02&mobile=07700900456&contact=text&reason=Isolated&what_matters=Company&consent=yes";
     let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), bad_nhs).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -317,14 +317,14 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     assert!(check.contains("999 000 0026") && check.contains("2 January 1960") && check.contains("By text"), "{check}");
     assert!(check.contains("Referring them to Walking group trust") && check.contains("Yes, in 28 days"), "{check}");
     assert!(check.contains("name=\"change\" value=\"reason\""), "each answer can be changed: {check}");
-    assert_eq!(c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 1, "nothing written yet");
+    assert_eq!(c.state.store().referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 1, "nothing written yet");
     // "Change" goes back to the form with every answer kept.
     let (status, form) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{good}&change=reason")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(form.contains("Refer or signpost someone") && form.contains(">Isolated</textarea>"), "{form}");
     let (status, sent) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{good}&step=send")).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{sent}");
-    let sams = c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap();
+    let sams = c.state.store().referrals_for_group(id(VCS_A), 10).await.unwrap();
     assert_eq!(sams.len(), 2, "the earlier referral and Sam's");
     // Then a confirmation page says what happens next, to the referring practice only.
     let sams_id = sams.iter().find(|s| s.id != referral.id).unwrap().id;
@@ -350,7 +350,7 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
             && check.contains("January 1960"),
         "{check}"
     );
-    assert_eq!(c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 2, "nothing made yet");
+    assert_eq!(c.state.store().referrals_for_group(id(VCS_A), 10).await.unwrap().len(), 2, "nothing made yet");
     let (status, page) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{other}&same_person=no")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("belongs to someone your practice already holds"), "{page}");
@@ -366,7 +366,7 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     assert!(check.contains("The one your practice already holds") && !check.contains(">Pat Other<"), "{check}");
     let (status, _) = call(Method::POST, form_uri.clone(), r.clone(), &format!("{confirmed}&step=send")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let sams = c.state.store.referrals_for_group(id(VCS_A), 10).await.unwrap();
+    let sams = c.state.store().referrals_for_group(id(VCS_A), 10).await.unwrap();
     assert_eq!(sams.len(), 3);
     assert_eq!(sams.iter().filter(|s| s.patient_id.to_string() == sam).count(), 2, "both are Sam's");
     let (status, _) = call(Method::GET, form_uri, cookie(&c.member_a).await, "").await;
@@ -397,7 +397,7 @@ async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = call(Method::POST, format!("{page_uri}/status"), b, "to=in-progress&note=").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(c.state.store.referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Accepted);
+    assert_eq!(c.state.store().referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Accepted);
     // The practice records the follow-up a week early; the page says so (item 14).
     c.clock.advance(Duration::days(21));
     let r = cookie(rec).await;
@@ -462,7 +462,7 @@ async fn groups_see_only_what_the_consent_covers(store: Arc<dyn Store>) {
         baseline: Some(vec![3, 4, 2, 8]),
     };
     let signpost = referrals.refer(rec, &actor(rec), signpost).await.unwrap();
-    let stored = c.state.store.referral(signpost.id).await.unwrap().unwrap();
+    let stored = c.state.store().referral(signpost.id).await.unwrap().unwrap();
     assert_eq!(stored.group_id, None, "a signpost is not stored with the group");
     assert!(matches!(
         referrals.referral_details(member, &actor(member), signpost.id).await,
@@ -487,7 +487,7 @@ async fn groups_see_only_what_the_consent_covers(store: Arc<dyn Store>) {
     };
     let rows = kith_store::referrals::NewReferralRows { referral: forced, first, follow_up: None, baseline: None };
     assert!(
-        c.state.store.create_referrals(vec![rows], Alongside::none()).await.is_err(),
+        c.state.store().create_referrals(vec![rows], Alongside::none()).await.is_err(),
         "the store keeps signposts from groups"
     );
 
@@ -539,7 +539,7 @@ async fn groups_see_only_what_the_consent_covers(store: Arc<dyn Store>) {
         assert!(status == StatusCode::OK || status == StatusCode::FORBIDDEN, "{status} {body}");
         assert!(!body.contains("\"Observation\""), "no well-being answers for the group: {body}");
     }
-    let measures = c.state.store.measures(signpost.id).await.unwrap();
+    let measures = c.state.store().measures(signpost.id).await.unwrap();
     let (status, _) = fhir(format!("/fhir/Observation/{}", measures[0].id)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
@@ -622,9 +622,9 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
     };
     let bad = referrals.refer(rec, &actor(rec), new(Some(vec![4, 5, 3, 11]))).await.unwrap_err();
     assert!(bad.to_string().contains("from 0 to 10"), "{bad}");
-    assert!(c.state.store.referrals_for_patient(patient.id).await.unwrap().is_empty(), "nothing half-written");
+    assert!(c.state.store().referrals_for_patient(patient.id).await.unwrap().is_empty(), "nothing half-written");
     let first = referrals.refer(rec, &actor(rec), new(Some(vec![4, 5, 3, 8]))).await.unwrap();
-    assert_eq!(c.state.store.measures(first.id).await.unwrap()[0].answers, [4, 5, 3, 8]);
+    assert_eq!(c.state.store().measures(first.id).await.unwrap()[0].answers, [4, 5, 3, 8]);
 
     // The group re-routes it to the lunch club, with the person's agreement.
     let a = &c.member_a;
@@ -634,12 +634,12 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
     assert!(same.to_string().contains("different service"), "{same}");
     let moved = referrals.reroute(a, &actor(a), first.id, id(SERVICE_B), true).await.unwrap();
     assert_eq!((moved.group_id, moved.status, moved.referrer_user), (Some(id(VCS_B)), TaskStatus::Requested, rec.id));
-    assert_eq!(c.state.store.referral(first.id).await.unwrap().unwrap().status, TaskStatus::Rejected);
+    assert_eq!(c.state.store().referral(first.id).await.unwrap().unwrap().status, TaskStatus::Rejected);
     let again = referrals.reroute(a, &actor(a), first.id, id(SERVICE_B), true).await.unwrap_err();
     assert!(matches!(&again, ReferralError::Ended(m) if m.contains("ended (declined)")), "{again}");
     let (_, details) = referrals.referral_details(&c.member_b, &actor(&c.member_b), moved.id).await.unwrap();
     assert_eq!(details.consent.unwrap().with_whom, "Lunch club trust");
-    let notes: Vec<String> = c.state.store.timeline(first.id).await.unwrap().into_iter().map(|e| e.note).collect();
+    let notes: Vec<String> = c.state.store().timeline(first.id).await.unwrap().into_iter().map(|e| e.note).collect();
     assert_eq!(notes.last().unwrap(), "Re-routed to Lunch club");
 
     // The new group accepts and reports that the person has started; the old group
@@ -652,12 +652,12 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
     assert!(group_ons4.unwrap_err().to_string().contains("recorded by the person's practice"));
     let started = referrals.record_outcome(b, &actor(b), moved.id, Outcome::Started, None).await.unwrap();
     assert_eq!(started.status, TaskStatus::InProgress);
-    let f = c.state.store.follow_up(moved.id).await.unwrap().unwrap();
+    let f = c.state.store().follow_up(moved.id).await.unwrap().unwrap();
     assert_eq!((f.attendance, f.is_open()), (Some(Outcome::Started), true));
 
     // Reminders: none before 28 days; then one to the referrer; a week later, to the
     // referrer and the practice's link worker. Each once.
-    let (store, accounts) = (c.state.store.clone(), c.state.accounts.clone());
+    let (store, accounts) = (c.state.store().clone(), c.state.accounts.clone());
     let sent_to = || {
         let (store, accounts) = (store.clone(), accounts.clone());
         async move {
@@ -701,18 +701,18 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(bad.to_string().contains("Answer all 4 questions"), "{bad}");
-    let steps = c.state.store.timeline(moved.id).await.unwrap().len();
-    assert_eq!(c.state.store.measures(moved.id).await.unwrap().len(), 0);
+    let steps = c.state.store().timeline(moved.id).await.unwrap().len();
+    assert_eq!(c.state.store().measures(moved.id).await.unwrap().len(), 0);
     referrals
         .record_outcome(&link_worker, &actor(&link_worker), moved.id, Outcome::StillAttending, Some(vec![7, 7, 6, 4]))
         .await
         .unwrap();
-    let f = c.state.store.follow_up(moved.id).await.unwrap().unwrap();
+    let f = c.state.store().follow_up(moved.id).await.unwrap().unwrap();
     assert_eq!((f.outcome, f.outcome_by), (Some(Outcome::StillAttending), Some(link_worker.id)));
-    let timeline = c.state.store.timeline(moved.id).await.unwrap();
+    let timeline = c.state.store().timeline(moved.id).await.unwrap();
     assert_eq!(timeline.len(), steps + 1);
     assert_eq!(timeline.last().unwrap().note, "Follow-up: Still attending");
-    assert_eq!(c.state.store.measures(moved.id).await.unwrap()[0].answers, [7, 7, 6, 4]);
+    assert_eq!(c.state.store().measures(moved.id).await.unwrap()[0].answers, [7, 7, 6, 4]);
     let twice = referrals
         .record_outcome(rec, &actor(rec), moved.id, Outcome::Stopped(EndReason::Cost), None)
         .await
@@ -740,11 +740,95 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
     ));
 }
 
+/// One view of a referral, for its page and for FHIR: the practice sees its follow-up and
+/// the well-being answers; the group sees that the practice recorded a follow-up, what
+/// the group itself reported, and nothing more, on the page, in FHIR's Task, and in the
+/// view both are built from.
+async fn the_practices_follow_up_is_not_the_groups(store: Arc<dyn Store>) {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use kith_app::referrals::Viewing;
+    use kith_domain::account::SessionStage;
+    use kith_domain::referral::Outcome;
+    use tower::ServiceExt;
+
+    let c = caseload(store).await;
+    let referrals = c.state.referrals();
+    let (rec, member) = (&c.receptionist, &c.member_a);
+    let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
+    let new = NewReferral {
+        kind: ReferralKind::Referral,
+        patient_id: patient.id,
+        service_id: id(SERVICE_A),
+        reason: "Lonely since moving".into(),
+        what_matters: "Getting out of the house".into(),
+        consent: Some(("Name, contact details and the reason for referral".into(), "Walking group".into())),
+        safeguarding_note: None,
+        follow_up_signpost: false,
+        baseline: Some(vec![5, 5, 5, 5]),
+    };
+    let referral = referrals.refer(rec, &actor(rec), new).await.unwrap();
+    referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap();
+    c.clock.advance(Duration::days(14));
+    referrals.record_outcome(member, &actor(member), referral.id, Outcome::Started, None).await.unwrap();
+    c.clock.advance(Duration::days(14));
+    let answers = Some(vec![8, 7, 8, 2]);
+    referrals.record_outcome(rec, &actor(rec), referral.id, Outcome::StillAttending, answers).await.unwrap();
+
+    let practice = referrals.view(rec, &actor(rec), referral.id, "test").await.unwrap();
+    assert_eq!(practice.viewing, Viewing::Practice);
+    let f = practice.follow_up.as_ref().unwrap();
+    assert_eq!((f.outcome, f.attendance), (Some(Outcome::StillAttending), Some(Outcome::Started)));
+    assert_eq!(practice.measures.len(), 2, "the baseline and the follow-up");
+    assert!(practice.timeline.iter().any(|e| e.note == "Follow-up: Still attending"), "{:?}", practice.timeline);
+    assert_eq!(practice.details.what_matters, "Getting out of the house");
+
+    let group = referrals.view(member, &actor(member), referral.id, "test").await.unwrap();
+    assert_eq!(group.viewing, Viewing::Group);
+    let f = group.follow_up.as_ref().unwrap();
+    assert_eq!((f.outcome, f.outcome_at, f.attendance), (None, None, Some(Outcome::Started)), "{f:?}");
+    assert!(group.measures.is_empty());
+    assert!(!group.timeline.iter().any(|e| e.note.contains("Still attending")), "{:?}", group.timeline);
+    assert!(group.timeline.iter().any(|e| e.note == "The practice recorded its follow-up"));
+    assert!(group.details.what_matters.is_empty() && group.patient.nhs_number.is_none());
+    assert_eq!(group.timeline.len(), practice.timeline.len(), "the same events, one said less of");
+
+    let app = kith_web::router(c.state.clone());
+    let get = |user: &UserRecord, uri: String| {
+        let (app, state, user) = (app.clone(), c.state.clone(), user.id);
+        async move {
+            let (token, _) = state.accounts.start_session(user, SessionStage::Complete, None).await.unwrap();
+            let request = Request::get(&uri)
+                .header(header::HOST, "kith.test")
+                .header(header::COOKIE, format!("__Host-kith_session={token}"));
+            let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (status, task) = get(rec, format!("/fhir/Task/{}", referral.id)).await;
+    assert_eq!(status, StatusCode::OK, "{task}");
+    assert!(task.contains("\"output\""), "the practice's Task carries its outcome: {task}");
+    let (status, task) = get(member, format!("/fhir/Task/{}", referral.id)).await;
+    assert_eq!(status, StatusCode::OK, "{task}");
+    assert!(!task.contains("\"output\""), "the group's Task carries no follow-up outcome: {task}");
+    let (status, page) = get(member, format!("/referrals/{}", referral.id)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // ("Still attending" is also one of the answers the group's own attendance form offers.)
+    assert!(page.contains("The practice recorded its follow-up"), "{page}");
+    assert!(!page.contains("Follow-up: Still attending") && !page.contains("Follow-up outcome"), "{page}");
+    let (_, page) = get(rec, format!("/referrals/{}", referral.id)).await;
+    assert!(page.contains("Follow-up: Still attending") && page.contains("Follow-up outcome"), "{page}");
+}
+
 on_both_engines!(
     referral_rules_on_a_synthetic_caseload,
     the_group_answers_a_referral_in_its_inbox,
     follow_ups_remind_escalate_and_record_outcomes,
     groups_see_only_what_the_consent_covers,
+    the_practices_follow_up_is_not_the_groups,
 );
 
 /// A change and what must go with it, its audit entry and its emails, are written in one

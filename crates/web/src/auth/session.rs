@@ -10,8 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use kith_app::accounts::Actor;
-use kith_auth::token;
+use kith_app::accounts::{Actor, LiveSession};
 use kith_domain::account::{LinkPurpose, Permission, SessionRecord, SessionStage, UserRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,10 +19,6 @@ use uuid::Uuid;
 /// `__Host-` makes the browser insist on Secure, Path=/ and no Domain, so no other site
 /// or subdomain can set or read it.
 pub const SESSION_COOKIE: &str = "__Host-kith_session";
-
-/// A session is marked as active at most this often, to spare the database a write per
-/// request.
-const TOUCH_EVERY_SECONDS: i64 = 60;
 
 /// The person behind a request.
 #[derive(Debug, Clone, Default)]
@@ -157,32 +152,14 @@ fn client_ip(request: &Request, trust_proxy: bool) -> Option<String> {
 
 async fn resolve(state: &AppState, headers: &HeaderMap) -> (Viewer, bool) {
     let Some(token) = cookie_token(headers) else { return (Viewer::Anonymous, false) };
-    if !token::well_formed(&token) {
-        return (Viewer::Anonymous, true);
-    }
-    let digest = token::digest(&token);
-    let store = &state.store;
-    let session = match store.session(&digest).await {
-        Ok(Some(s)) => s,
+    let (session, user, name) = match state.accounts.session_for(&token).await {
+        Ok(Some(LiveSession { session, user, name })) => (session, user, name),
         Ok(None) => return (Viewer::Anonymous, true),
         Err(e) => {
             tracing::warn!(error = %e, "session lookup failed; treating the request as anonymous");
             return (Viewer::Anonymous, false);
         }
     };
-    let now = state.clock.now();
-    if session.expired(now) {
-        let _ = store.delete_session(&digest).await;
-        return (Viewer::Anonymous, true);
-    }
-    let user = match store.user(session.user_id).await {
-        Ok(Some(u)) if !u.disabled => u,
-        _ => return (Viewer::Anonymous, true),
-    };
-    if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECONDS {
-        let _ = store.touch_session(&digest, now).await;
-    }
-    let name = state.accounts.profile(&user).map(|p| p.name).unwrap_or_default();
     // A role that needs two factors, granted since a password-only sign-in, asks for the
     // second factor before the session may use it: the session counts as partway through.
     let step_up = current_needs_step_up(&session, &user);

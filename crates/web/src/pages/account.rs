@@ -54,14 +54,12 @@ pub async fn page(
             return PageError::Unavailable("Your account details cannot be shown just now.".into()).into_page(&headers);
         }
     };
-    let (orgs, areas, left) = match (
-        state.store.organisations().await,
-        state.store.areas().await,
-        state.store.recovery_codes_left(user.id).await,
-    ) {
-        (Ok(o), Ok(a), Ok(l)) => (o, a, l),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return PageError::from(e).into_page(&headers),
-    };
+    let accounts = &state.accounts;
+    let (orgs, areas, left) =
+        match (accounts.organisations().await, accounts.areas().await, accounts.recovery_codes_left(user).await) {
+            (Ok(o), Ok(a), Ok(l)) => (o, a, l),
+            (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return PageError::from(e).into_page(&headers),
+        };
     let roles = user
         .grants
         .iter()
@@ -133,17 +131,15 @@ pub async fn home(
             Err(e) => return super::referral::page_error(e, &headers),
         };
         let mine: Vec<_> = found.into_iter().filter(|r| r.referrer_user == user.id).take(10).collect();
-        let names = match state.store.service_names(&mine.iter().map(|r| r.service_id).collect::<Vec<_>>()).await {
+        let names = match state.service_names(&mine.iter().map(|r| r.service_id).collect::<Vec<_>>()).await {
             Ok(n) => n,
             Err(e) => return PageError::from(e).into_page(&headers),
         };
         recent = mine
             .iter()
             .map(|r| {
-                let service = names
-                    .iter()
-                    .find(|(id, _)| *id == r.service_id)
-                    .map_or_else(|| "A service no longer listed".to_owned(), |(_, n)| n.clone());
+                let service =
+                    names.get(&r.service_id).cloned().unwrap_or_else(|| "A service no longer listed".to_owned());
                 let kind = match r.kind {
                     kith_domain::referral::ReferralKind::Referral => "Referral",
                     kith_domain::referral::ReferralKind::Signpost => "Signpost",

@@ -10,7 +10,7 @@ use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kith_domain::account::{AuditEvent, AuditQuery, Permission, areas_with, people_within};
+use kith_domain::account::{AuditEvent, AuditQuery};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -84,22 +84,6 @@ impl AuditPage {
     }
 }
 
-/// Names for the actors in `events`, opened from their sealed form.
-async fn names(state: &AppState, events: &[AuditEvent]) -> HashMap<Uuid, String> {
-    let mut out = HashMap::new();
-    for id in events.iter().filter_map(|e| e.actor) {
-        if out.contains_key(&id) {
-            continue;
-        }
-        let name = match state.store.user(id).await {
-            Ok(Some(user)) => state.accounts.profile(&user).map(|p| p.name).unwrap_or_else(|_| id.to_string()),
-            _ => id.to_string(),
-        };
-        out.insert(id, name);
-    }
-    out
-}
-
 fn row(e: &AuditEvent, names: &HashMap<Uuid, String>) -> Row {
     Row {
         at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -113,18 +97,6 @@ fn row(e: &AuditEvent, names: &HashMap<Uuid, String>) -> Row {
         ip: e.ip.clone().unwrap_or_default(),
         reason: e.reason.clone(),
     }
-}
-
-/// The people whose events `viewer` may read: everyone with a grant in the areas they
-/// administer. Another area's events are never shown.
-async fn people_in_view(state: &AppState, viewer: &Viewer) -> Result<Vec<Uuid>, kith_store::StoreError> {
-    let Some(current) = viewer.member() else { return Ok(Vec::new()) };
-    let areas = areas_with(&current.user, Permission::Audit);
-    if areas.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (users, organisations) = (state.store.users().await?, state.store.organisations().await?);
-    Ok(people_within(&users, &organisations, &areas))
 }
 
 fn query(fields: &Fields, limit: u32) -> Result<AuditQuery, PageError> {
@@ -147,26 +119,23 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Response {
     let fields = Fields::parse(raw.as_deref());
-    let mut q = match query(&fields, PAGE) {
+    let q = match query(&fields, PAGE) {
         Ok(q) => q,
         Err(e) => return e.into_page(&headers),
     };
-    q.people = match people_in_view(&state, &viewer).await {
-        Ok(people) => Some(people),
-        Err(e) => return PageError::from(e).into_page(&headers),
-    };
-    let events = match state.store.audit(&q).await {
+    let Some(admin) = viewer.member() else { return StatusCode::FORBIDDEN.into_response() };
+    let action = q.action.clone().unwrap_or_default();
+    let events = match state.accounts.audit_log(&admin.user, &viewer.actor(ip), q, "audit.view", "admin page").await {
         Ok(events) => events,
         Err(e) => return PageError::from(e).into_page(&headers),
     };
-    state.accounts.audit(&viewer.actor(ip), "audit.view", "audit_log", None, "admin page").await;
-    let names = names(&state, &events).await;
+    let names = state.accounts.actor_names(&events).await;
     let older = (events.len() == PAGE as usize).then(|| events.last().map(|e| e.seq)).flatten();
     let page = AuditPage {
         layout: Layout::new("Audit log – Kith", &headers),
         events: events.iter().map(|e| row(e, &names)).collect(),
         actions: ACTIONS,
-        action: q.action.unwrap_or_default(),
+        action,
         older,
     };
     render(StatusCode::OK, &page)
@@ -197,21 +166,21 @@ pub async fn csv(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let fields = Fields::parse(raw.as_deref());
-    let mut q = match query(&fields, EXPORT_LIMIT) {
+    let q = match query(&fields, EXPORT_LIMIT) {
         Ok(q) => q,
         Err(PageError::BadRequest(m)) => return (StatusCode::BAD_REQUEST, m).into_response(),
         Err(_) => return StatusCode::BAD_REQUEST.into_response(),
     };
-    q.people = match people_in_view(&state, &viewer).await {
-        Ok(people) => Some(people),
-        Err(e) => return crate::Unavailable(e).into_response(),
-    };
-    let events = match state.store.audit(&q).await {
+    let Some(admin) = viewer.member() else { return StatusCode::FORBIDDEN.into_response() };
+    let events = match state.accounts.audit_log(&admin.user, &viewer.actor(ip), q, "audit.export", "CSV download").await
+    {
         Ok(events) => events,
-        Err(e) => return crate::Unavailable(e).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the audit log could not be read");
+            return (StatusCode::SERVICE_UNAVAILABLE, "The audit log cannot be read just now.").into_response();
+        }
     };
-    state.accounts.audit(&viewer.actor(ip), "audit.export", "audit_log", None, "CSV download").await;
-    let names = names(&state, &events).await;
+    let names = state.accounts.actor_names(&events).await;
     let mut out = String::from("seq,at,actor_id,actor_name,actor_roles,action,record_type,record_id,ip,reason\r\n");
     for e in &events {
         let actor_name = e.actor.and_then(|id| names.get(&id).cloned()).unwrap_or_default();

@@ -46,12 +46,13 @@ pub async fn follow_ups(
         Err(e) => return page_error(e, &headers),
     };
     let now = state.clock.now();
+    let names = match state.service_names(&open.iter().map(|(_, r)| r.service_id).collect::<Vec<_>>()).await {
+        Ok(names) => names,
+        Err(e) => return PageError::from(e).into_page(&headers),
+    };
     let mut rows = Vec::with_capacity(open.len());
     for (f, r) in open {
-        let service = match state.store.service(r.service_id).await {
-            Ok(Some(s)) => s.name,
-            _ => "a service no longer listed".into(),
-        };
+        let service = names.get(&r.service_id).cloned().unwrap_or_else(|| "a service no longer listed".into());
         rows.push(FollowUpRow {
             id: r.id.to_string(),
             due: kith_domain::opening::uk_local(f.due_at).format("%-d %B %Y").to_string(),

@@ -11,7 +11,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use kith_domain::account::{LinkPurpose, LinkUse, OrgKind, Permission, Role, Scope, SessionStage};
+use kith_domain::account::{LinkPurpose, LinkUse, Permission, SessionStage};
 use uuid::Uuid;
 
 #[derive(Template)]
@@ -71,13 +71,15 @@ pub async fn use_link(
                 .into_page(&headers);
         }
     };
-    let user = match state.store.user(link.user_id).await {
+    let user = match state.accounts.user(link.user_id).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => return unknown_link(&headers),
         Err(e) => return PageError::from(e).into_page(&headers),
     };
-    if let Some(current) = viewer.current() {
-        let _ = state.store.delete_session(&current.session.digest).await;
+    if let Some(current) = viewer.current()
+        && let Err(e) = state.accounts.end_session(&current.session).await
+    {
+        tracing::warn!(error = %e, "the session before a magic link could not be ended");
     }
     let started =
         state.accounts.start_session(user.id, SessionStage::Complete, Some((link.purpose, link.target))).await;
@@ -101,20 +103,21 @@ pub async fn use_link(
 
 /// Whether the viewer may look after this listing: a curator, a member of the group
 /// that runs it, or someone holding a link for it.
-async fn may_update(state: &AppState, viewer: &Viewer, service_id: Uuid, org: Option<Uuid>) -> bool {
+async fn may_update(state: &AppState, viewer: &Viewer, service: &kith_domain::hsds::Service) -> bool {
     if viewer.allows(Permission::Curate) {
         return true;
     }
-    if viewer.purpose() == Some((LinkPurpose::UpdateListing, service_id)) {
+    if viewer.purpose() == Some((LinkPurpose::UpdateListing, service.id)) {
         return true;
     }
-    let (Some(member), Some(org)) = (viewer.member(), org) else { return false };
-    let Ok(orgs) = state.store.organisations().await else { return false };
-    member.user.grants.iter().any(|g| {
-        g.role == Role::VcsMember
-            && matches!(g.scope, Scope::Organisation(id)
-                if orgs.iter().any(|o| o.id == id && o.kind == OrgKind::Vcs && o.directory_id == Some(org)))
-    })
+    let Some(member) = viewer.member() else { return false };
+    match state.runs_service(&member.user, service).await {
+        Ok(runs) => runs,
+        Err(e) => {
+            tracing::error!(error = %e, "who runs a listing could not be read");
+            false
+        }
+    }
 }
 
 #[derive(Template)]
@@ -135,9 +138,9 @@ async fn listing(
 ) -> Result<kith_domain::hsds::Service, Response> {
     let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    let service = state.store.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?;
+    let service = state.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?;
     let service = service.ok_or_else(missing)?;
-    if !may_update(state, viewer, id, service.organization_id).await {
+    if !may_update(state, viewer, &service).await {
         return Err(PageError::Forbidden(
             "You can check and update only your own group's listings. If this is your group's, ask a curator to add you to it."
                 .into(),
@@ -185,11 +188,7 @@ pub async fn verify(
         Err(response) => return response,
     };
     let by = if viewer.allows(Permission::Curate) { "a Kith curator" } else { "the group" };
-    if let Err(e) = state.store.mark_service_verified(service.id, by).await {
-        return PageError::from(e).into_page(&headers);
-    }
-    state.accounts.audit(&viewer.actor(ip), "listing.verify", "service", Some(service.id.to_string()), by).await;
-    match state.store.service(service.id).await {
+    match state.verify_listing(service.id, by, &viewer.actor(ip)).await {
         Ok(Some(updated)) => listing_page(&updated, &headers, true),
         Ok(None) => PageError::NotFound("The service has been removed.".into()).into_page(&headers),
         Err(e) => PageError::from(e).into_page(&headers),
@@ -292,7 +291,7 @@ async fn public_service(
 ) -> Result<kith_domain::hsds::Service, Response> {
     let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    state.store.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?.ok_or_else(missing)
+    state.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?.ok_or_else(missing)
 }
 
 pub async fn request_page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
@@ -321,7 +320,7 @@ pub async fn request_link(
         return render(status, &page);
     }
     let actor = kith_app::accounts::Actor::anonymous(ip);
-    if let Err(e) = send_link(&state, &service, fields.get("email"), &actor).await {
+    if let Err(e) = state.send_listing_link(&service, fields.get("email"), &actor).await {
         tracing::error!(error = %e, "a sign-in link could not be queued");
         return PageError::Unavailable("Kith cannot send links just now. Please try again in a few minutes.".into())
             .into_page(&headers);
@@ -356,60 +355,10 @@ pub async fn request_referral_link(
         return render(status, &page);
     }
     let actor = kith_app::accounts::Actor::anonymous(ip);
-    let sent = async {
-        let Some(user) = state.accounts.user_by_email(email).await? else { return Ok(()) };
-        let Some(referral) = state.store.referral(referral_id).await? else { return Ok(()) };
-        let member = referral.group_id.is_some_and(|g| {
-            user.grants.iter().any(|gr| gr.role == Role::VcsMember && gr.scope == Scope::Organisation(g))
-        });
-        if !member || user.disabled || referral.kind != kith_domain::referral::ReferralKind::Referral {
-            return Ok(());
-        }
-        let email_with = |token: &str| {
-            let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
-            let body = format!(
-                "Hello,\n\nSomeone asked Kith for a link to open a referral to your group. If it was you, open this link within {} minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
-                LinkPurpose::AnswerReferral.lifetime_minutes()
-            );
-            vec![state.outbox().email_message(email, "Open a referral to your group", &body, "magic_link")]
-        };
-        state.accounts.issue_magic_link(&user, LinkPurpose::AnswerReferral, referral_id, &actor, email_with).await?;
-        Ok::<(), kith_app::accounts::AccountsError>(())
-    };
-    if let Err(e) = sent.await {
+    if let Err(e) = state.send_referral_link(referral_id, email, &actor).await {
         tracing::error!(error = %e, "a referral link could not be queued");
         return PageError::Unavailable("Kith cannot send links just now. Please try again in a few minutes.".into())
             .into_page(&headers);
     }
     page.sent()
-}
-
-/// Queues the link if `email` belongs to a member of the group that runs `service`.
-async fn send_link(
-    state: &AppState,
-    service: &kith_domain::hsds::Service,
-    email: &str,
-    actor: &kith_app::accounts::Actor,
-) -> Result<(), kith_app::accounts::AccountsError> {
-    let Some(user) = state.accounts.user_by_email(email).await? else { return Ok(()) };
-    let orgs = state.store.organisations().await?;
-    let member = user.grants.iter().any(|g| {
-        g.role == Role::VcsMember
-            && matches!(g.scope, Scope::Organisation(id)
-                if orgs.iter().any(|o| o.id == id && o.directory_id.is_some() && o.directory_id == service.organization_id))
-    });
-    if !member || user.disabled {
-        return Ok(());
-    }
-    let email_with = |token: &str| {
-        let url = format!("{}/link/{token}", state.public_url.trim_end_matches('/'));
-        let body = format!(
-            "Hello,\n\nSomeone asked Kith for a link to check the listing for {name}. If it was you, open this link within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, you can ignore this email.\n\nKith\n",
-            name = service.name
-        );
-        let subject = format!("Check the listing for {}", service.name);
-        vec![state.outbox().email_message(email, &subject, &body, "magic_link")]
-    };
-    state.accounts.issue_magic_link(&user, LinkPurpose::UpdateListing, service.id, actor, email_with).await?;
-    Ok(())
 }

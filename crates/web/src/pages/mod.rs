@@ -51,24 +51,6 @@ pub(crate) fn may_refer() -> bool {
     })
 }
 
-/// The directory organisations whose groups take referrals through Kith: those with a
-/// community group account linked to them.
-pub(crate) async fn referring_organisations(
-    state: &crate::AppState,
-) -> Result<Vec<uuid::Uuid>, kith_store::StoreError> {
-    let mut ids: Vec<uuid::Uuid> = state
-        .store
-        .organisations()
-        .await?
-        .into_iter()
-        .filter(|o| o.kind == kith_domain::account::OrgKind::Vcs)
-        .filter_map(|o| o.directory_id)
-        .collect();
-    ids.sort();
-    ids.dedup();
-    Ok(ids)
-}
-
 /// Marks the cards whose services take referrals through Kith.
 pub(crate) fn mark_referrals<'a>(
     cards: impl IntoIterator<Item = (&'a mut view::Card, Option<uuid::Uuid>)>,
@@ -247,6 +229,41 @@ impl From<kith_app::directory::FindError> for PageError {
         match e {
             kith_app::directory::FindError::Store(e) => e.into(),
             kith_app::directory::FindError::Search(e) => e.into(),
+        }
+    }
+}
+
+impl From<kith_app::AccountsError> for PageError {
+    fn from(e: kith_app::AccountsError) -> Self {
+        use kith_app::AccountsError;
+        match e {
+            AccountsError::Invalid(m) => PageError::BadRequest(m),
+            e @ AccountsError::Locked(_) => PageError::TooMany(e.to_string()),
+            AccountsError::Store(e) => e.into(),
+            e @ AccountsError::Keys(_) => {
+                tracing::error!(error = %e, "sealed account details could not be opened");
+                PageError::Unavailable("Kith cannot show this just now. Please try again in a minute.".into())
+            }
+        }
+    }
+}
+
+impl From<kith_app::referrals::ReferralError> for PageError {
+    fn from(e: kith_app::referrals::ReferralError) -> Self {
+        use kith_app::referrals::ReferralError;
+        match e {
+            ReferralError::Forbidden(m) => PageError::Forbidden(m),
+            ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")),
+            ReferralError::Invalid(m) | ReferralError::Conflict(m) => PageError::BadRequest(m),
+            ReferralError::Ended(m) => PageError::Ended(m),
+            ReferralError::Fields(problems) => {
+                PageError::BadRequest(problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join(". "))
+            }
+            ReferralError::Store(e) => e.into(),
+            e @ ReferralError::Keys(_) => {
+                tracing::error!(error = %e, "sealed referral details could not be opened");
+                PageError::Unavailable("Kith cannot show this just now.".into())
+            }
         }
     }
 }

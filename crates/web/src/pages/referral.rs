@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use kith_app::referrals::ReferralError;
+use kith_app::referrals::{ReferralError, ReferralView, Viewing};
 use kith_domain::account::{Role, Scope};
 use kith_domain::referral::{DeclineReason, EndReason, Instrument, Outcome, TaskStatus};
 use uuid::Uuid;
@@ -22,20 +22,7 @@ fn when(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(super) fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
-    match e {
-        ReferralError::Forbidden(m) => PageError::Forbidden(m).into_page(headers),
-        ReferralError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")).into_page(headers),
-        ReferralError::Invalid(m) | ReferralError::Conflict(m) => PageError::BadRequest(m).into_page(headers),
-        ReferralError::Ended(m) => PageError::Ended(m).into_page(headers),
-        ReferralError::Fields(problems) => {
-            let message = problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join(". ");
-            PageError::BadRequest(message).into_page(headers)
-        }
-        e => {
-            tracing::error!(error = %e, "referral page failed");
-            PageError::Unavailable("Kith cannot show this just now.".into()).into_page(headers)
-        }
-    }
+    PageError::from(e).into_page(headers)
 }
 
 #[derive(Debug)]
@@ -101,58 +88,27 @@ pub async fn inbox(
     let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
     let user = &current.user;
     let actor = viewer.actor(ip);
-    let groups: Vec<Uuid> = user
-        .grants
-        .iter()
-        .filter_map(|g| match (g.role, g.scope) {
-            (Role::VcsMember, Scope::Organisation(id)) => Some(id),
-            _ => None,
-        })
-        .collect();
-    let mut rows = Vec::new();
-    let organisations = match state.store.organisations().await {
-        Ok(o) => o,
-        Err(e) => return PageError::from(e).into_page(&headers),
+    let entries = match state.referrals().inboxes(user, &actor).await {
+        Ok(entries) => entries,
+        Err(e) => return page_error(e, &headers),
     };
-    let referrals = state.referrals();
-    for group in groups {
-        let inbox = match referrals.inbox(user, &actor, group).await {
-            Ok(r) => r,
-            Err(e) => return page_error(e, &headers),
-        };
-        for r in inbox {
-            let service = match state.store.service(r.service_id).await {
-                Ok(Some(s)) => s.name,
-                _ => "a service no longer listed".into(),
-            };
-            // Initials only while the referral is open to the group; each read is audited.
-            let initials = match r.group_share() {
-                kith_domain::referral::GroupShare::Consented => {
-                    referrals.patient_details(user, &actor, r.patient_id, "inbox").await.ok().map(|p| initials(&p.name))
-                }
-                _ => None,
-            };
-            let contact = match state.store.patient(r.patient_id).await {
-                Ok(Some(p)) if initials.is_some() => contact_words(p.contact_method),
-                _ => "",
-            };
-            let practice = organisations
-                .iter()
-                .find(|o| o.id == r.referrer_org)
-                .map_or_else(|| "A practice no longer on Kith".to_owned(), |o| o.name.clone());
-            rows.push(Row {
+    let rows = entries
+        .into_iter()
+        .map(|entry| {
+            let r = entry.referral;
+            Row {
                 id: r.id.to_string(),
                 sent: when(r.created_at),
-                service,
+                service: entry.service.unwrap_or_else(|| "a service no longer listed".into()),
                 status: r.status.label(),
                 tone: status_tone(r.status),
                 safeguarding: r.safeguarding,
-                initials,
-                practice,
-                contact,
-            });
-        }
-    }
+                initials: entry.person.as_ref().map(|(name, _)| initials(name)),
+                practice: entry.practice.unwrap_or_else(|| "A practice no longer on Kith".to_owned()),
+                contact: entry.person.map_or("", |(_, how)| contact_words(how)),
+            }
+        })
+        .collect();
     render(StatusCode::OK, &InboxPage { layout: Layout::new("Referrals – Kith", &headers), rows })
 }
 
@@ -202,34 +158,23 @@ async fn referral_page(
     let Some(current) = viewer.for_referral(id) else { return Redirect::to("/signin").into_response() };
     let actor = viewer.actor(ip);
     let referrals = state.referrals();
-    let (referral, details) = match referrals.referral_details(&current.user, &actor, id).await {
-        Ok(found) => found,
+    let view = match referrals.view(&current.user, &actor, id, "referral page").await {
+        Ok(view) => view,
         Err(e) => return page_error(e, headers),
     };
-    let patient = match referrals.patient_details(&current.user, &actor, referral.patient_id, "referral page").await {
-        Ok(p) => p,
-        Err(e) => return page_error(e, headers),
-    };
-    let service = match state.store.service(referral.service_id).await {
-        Ok(Some(s)) => s.name,
-        _ => "a service no longer listed".into(),
-    };
-    let timeline = match state.store.timeline(referral.id).await {
-        Ok(t) => t
-            .iter()
-            .map(|e| {
-                (
-                    when(e.at),
-                    if e.note.is_empty() {
-                        e.status.label().to_owned()
-                    } else {
-                        format!("{} – {}", e.status.label(), e.note)
-                    },
-                )
-            })
-            .collect(),
-        Err(e) => return PageError::from(e).into_page(headers),
-    };
+    let ReferralView { referral, details, patient, viewing, service, timeline, follow_up, measures, .. } = view;
+    let service = service.unwrap_or_else(|| "a service no longer listed".into());
+    let timeline = timeline
+        .iter()
+        .map(|e| {
+            let what = if e.note.is_empty() {
+                e.status.label().to_owned()
+            } else {
+                format!("{} – {}", e.status.label(), e.note)
+            };
+            (when(e.at), what)
+        })
+        .collect();
     let mut facts = vec![("Reason", details.reason.clone())];
     if !details.what_matters.is_empty() {
         facts.push(("What matters to them", details.what_matters.clone()));
@@ -246,9 +191,8 @@ async fn referral_page(
             format!("{} with {}, on {}", consent.what, consent.with_whom, when(consent.given_at)),
         ));
     }
-    let group_side = referral.group_id.is_some_and(|g| {
-        current.user.grants.iter().any(|gr| gr.role == Role::VcsMember && gr.scope == Scope::Organisation(g))
-    });
+    let group_side = viewing == Viewing::Group;
+    let referrer_side = viewing == Viewing::Practice;
     let actions: Vec<(&'static str, &'static str)> = if group_side {
         [
             (TaskStatus::Accepted, "Accept"),
@@ -266,24 +210,6 @@ async fn referral_page(
     };
     // Decline reasons are the group's: the referrer only cancels.
     let reasons = if group_side { DeclineReason::ALL.iter().map(|r| r.label()).collect() } else { Vec::new() };
-    let referrer_side = current.user.grants.iter().any(|g| {
-        g.role != Role::VcsMember
-            && g.role.allows(kith_domain::account::Permission::PatientData)
-            && g.scope == Scope::Organisation(referral.referrer_org)
-    });
-    // Well-being answers and the practice's follow-up are not covered by the consent: the
-    // group sees only whether there is a follow-up, and what it reported itself.
-    let (follow_up, measures) = if referrer_side {
-        match referrals.measures(&current.user, &actor, referral.id).await {
-            Ok((_, measures, follow_up)) => (follow_up, measures),
-            Err(e) => return page_error(e, headers),
-        }
-    } else {
-        match state.store.follow_up(referral.id).await {
-            Ok(f) => (f, Vec::new()),
-            Err(e) => return PageError::from(e).into_page(headers),
-        }
-    };
     let mut follow_up_facts = Vec::new();
     if let Some(f) = follow_up.as_ref().filter(|_| !referrer_side)
         && let (Some(o), Some(at)) = (f.attendance, f.attendance_at)
@@ -564,7 +490,7 @@ async fn right_person(
         Err(e) => return page_error(e, headers),
     };
     let service = match Uuid::parse_str(service_id) {
-        Ok(sid) => match state.store.service(sid).await {
+        Ok(sid) => match state.service(sid).await {
             Ok(Some(s)) => s.name,
             Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
             Err(e) => return PageError::from(e).into_page(headers),
@@ -641,7 +567,7 @@ async fn refer_form(
     use kith_domain::referral::ContactMethod;
     let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
     let Ok(id) = Uuid::parse_str(service_id) else { return missing() };
-    let service = match state.store.service(id).await {
+    let service = match state.service(id).await {
         Ok(Some(s)) => s,
         Ok(None) => return missing(),
         Err(e) => return PageError::from(e).into_page(headers),
@@ -768,15 +694,12 @@ pub async fn refer_submit(
         Err(ReferralError::Fields(problems)) => add(problems),
         Err(e) => return page_error(e, &headers),
     }
-    let keyring = state.accounts.keyring();
     // An NHS number this practice already holds is the same person.
     let existing = match NhsNumber::parse(fields.get("nhs_number")) {
-        Ok(n) => state
-            .store
-            .patient_by_nhs_index(practice, &keyring.blind_index("nhs_number", n.as_str()))
-            .await
-            .ok()
-            .flatten(),
+        Ok(n) => match referrals.patient_with_nhs_number(&current.user, &actor, practice, &n).await {
+            Ok(found) => found,
+            Err(e) => return page_error(e, &headers),
+        },
         Err(_) => None,
     };
     let new_patient = NewPatient {
@@ -902,7 +825,7 @@ async fn check_answers(
     headers: &HeaderMap,
 ) -> Response {
     use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
-    let service = match state.store.service(service_id).await {
+    let service = match state.service(service_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
         Err(e) => return PageError::from(e).into_page(headers),
@@ -1016,7 +939,7 @@ pub async fn sent(
     if referral.referrer_org != practice {
         return refused();
     }
-    let service = match state.store.service(referral.service_id).await {
+    let service = match state.service(referral.service_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(&headers),
         Err(e) => return PageError::from(e).into_page(&headers),

@@ -47,7 +47,7 @@ async fn service_name(state: &AppState, id: &str) -> Result<(Uuid, String), Page
         PageError::NotFound("There is no service at this address. It may have been removed from the directory.".into())
     };
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    let service = state.store.service(id).await?.ok_or_else(missing)?;
+    let service = state.service(id).await?.ok_or_else(missing)?;
     Ok((id, service.name))
 }
 
@@ -129,7 +129,7 @@ pub async fn submit(
                     .into_page(&headers);
                 }
             }
-            if let Err(e) = state.store.add_problem_report(report).await {
+            if let Err(e) = state.report_problem(report).await {
                 return PageError::from(e).into_page(&headers);
             }
             let done = ReportDone {

@@ -226,7 +226,6 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
     let shortlist = super::shortlist::Shortlist::from_headers(headers);
 
     let terms = state
-        .store
         .taxonomy_terms(&TermQuery { taxonomy_id: None, parent_id: Some(None), page: PageRequest::new(1, 40) })
         .await?;
 
@@ -243,7 +242,7 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
     let mut results = None;
     let mut facets = None;
     if errors.is_empty() && form.searched() {
-        let referring = super::referring_organisations(state).await?;
+        let referring = state.organizations_taking_referrals().await?;
         let query = SearchQuery {
             text: Some(form.q.clone()).filter(|q| !q.is_empty()),
             needs: form.needs.clone(),

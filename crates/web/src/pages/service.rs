@@ -53,7 +53,7 @@ async fn show(state: &AppState, id: &str, fields: &Fields, headers: &HeaderMap) 
         PageError::NotFound("There is no service at this address. It may have been removed from the directory.".into())
     };
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    let service = state.store.service(id).await?.ok_or_else(missing)?;
+    let service = state.service(id).await?.ok_or_else(missing)?;
     let shortlist = super::shortlist::Shortlist::from_headers(headers);
     let closed = match service.status {
         ServiceStatus::Active => None,
@@ -72,7 +72,7 @@ async fn show(state: &AppState, id: &str, fields: &Fields, headers: &HeaderMap) 
         None => None,
     };
     let mut detail = Detail::new(&service, state.clock.now(), shortlist.contains(id));
-    let referring = super::referring_organisations(state).await?;
+    let referring = state.organizations_taking_referrals().await?;
     super::mark_referrals([(&mut detail.card, service.organization_id)], &referring);
     let page = ServicePage {
         layout: Layout::new(format!("{} – Kith", service.name), headers),

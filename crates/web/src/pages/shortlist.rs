@@ -95,13 +95,7 @@ struct SharedListPage {
 }
 
 async fn services(state: &AppState, list: &Shortlist) -> Result<Vec<kith_domain::hsds::Service>, PageError> {
-    let mut out = Vec::with_capacity(list.len());
-    for id in list.ids() {
-        if let Some(s) = state.store.service(*id).await? {
-            out.push(s);
-        }
-    }
-    Ok(out)
+    Ok(state.shortlist_services(list.ids()).await?)
 }
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -111,7 +105,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
         Err(e) => return e.into_page(&headers),
     };
     let now = state.clock.now();
-    let referring = match super::referring_organisations(&state).await {
+    let referring = match state.organizations_taking_referrals().await {
         Ok(r) => r,
         Err(e) => return PageError::from(e).into_page(&headers),
     };
@@ -149,17 +143,10 @@ pub async fn shared(State(state): State<AppState>, Path(code): Path<String>, hea
         PageError::NotFound("There is no list at this address. Check the link in your text message.".into())
             .into_page(&headers)
     };
-    if !kith_auth::token::well_formed_code(&code) {
-        return missing();
-    }
-    let ids = match state.store.shared_list(&code).await {
-        Ok(Some(ids)) => ids,
+    let found = match state.shared_list(&code).await {
+        Ok(Some(found)) => found,
         Ok(None) => return missing(),
         Err(e) => return PageError::from(e).into_page(&headers),
-    };
-    let found = match services(&state, &Shortlist(ids)).await {
-        Ok(s) => s,
-        Err(e) => return e.into_page(&headers),
     };
     let now = state.clock.now();
     let page = SharedListPage {
@@ -172,16 +159,7 @@ pub async fn shared(State(state): State<AppState>, Path(code): Path<String>, hea
 
 /// Keeps the list under a new short code, for the one link a text message carries.
 async fn share(state: &AppState, list: &Shortlist) -> Result<String, PageError> {
-    // A clash of 50 random bits is all but impossible; one more try covers it.
-    let mut last = None;
-    for _ in 0..2 {
-        let code = kith_auth::token::short_code();
-        match state.store.put_shared_list(&code, list.ids(), state.clock.now()).await {
-            Ok(()) => return Ok(code),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.map_or_else(|| PageError::Unavailable("Kith cannot keep the list just now.".into()), PageError::from))
+    Ok(state.share_list(list.ids()).await?)
 }
 
 /// What the leaflet says about one service: the same as the printed page.
@@ -521,7 +499,7 @@ pub async fn send(
     let links: Vec<String> = found.iter().map(|s| format!("{}/services/{}", state.public_url, s.id)).collect();
     // The practice that sent it, so the person knows who it is from.
     let practice = match viewer.member().and_then(|c| super::referral::practice_of(&c.user)) {
-        Some(id) => state.store.organisation(id).await.ok().flatten().map(|o| o.name),
+        Some(id) => state.accounts.organisation_name(id).await.ok().flatten(),
         None => None,
     };
     let outbox = state.outbox();

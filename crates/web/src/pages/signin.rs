@@ -66,7 +66,7 @@ pub(super) async fn begin_session(
     second_factor: bool,
 ) -> Result<String, AccountsError> {
     if let Some(current) = viewer.current() {
-        state.store.delete_session(&current.session.digest).await?;
+        state.accounts.end_session(&current.session).await?;
     }
     let (token, _) = state.accounts.start_session_with(user.id, stage, purpose, second_factor).await?;
     Ok(token)
@@ -367,7 +367,7 @@ pub async fn sign_out(
     Extension(ClientIp(ip)): Extension<ClientIp>,
 ) -> Response {
     if let Some(current) = viewer.current() {
-        if let Err(e) = state.store.delete_session(&current.session.digest).await {
+        if let Err(e) = state.accounts.end_session(&current.session).await {
             tracing::error!(error = %e, "a session could not be ended");
         }
         let actor = viewer.actor(ip);
@@ -383,7 +383,7 @@ pub async fn sign_out_everywhere(
     headers: HeaderMap,
 ) -> Response {
     let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
-    let ended = match state.store.delete_user_sessions(current.user.id).await {
+    let ended = match state.accounts.end_every_session(&current.user).await {
         Ok(n) => n,
         Err(e) => return PageError::from(e).into_page(&headers),
     };
