@@ -147,10 +147,10 @@ impl App {
         Ok(FoundJson { total: found.total, services: self.rendered_services(&ids).await? })
     }
 
-    /// Ids, scores and distances from the index, which has caught up with the change feed
-    /// unless another catch-up is already running.
+    /// Ids, scores and distances from the index. A search only reads the index: the jobs
+    /// runner's feed follower keeps it up with the directory, a second behind at most
+    /// ([`crate::jobs::Schedule`]), so no request waits on a catch-up or writes the index.
     async fn hits(&self, query: &SearchQuery) -> Result<kith_search::SearchResults, FindError> {
-        self.catch_up_if_idle().await;
         Ok(self.search.search(query)?)
     }
 

@@ -15,7 +15,9 @@
 //! - [`rendered`]: services' JSON kept between search answers;
 //! - [`shortlists`]: shortlists shared by a short code;
 //! - [`jobs`]: the background work a running server owns, and its shutdown;
-//! - [`demo_caseload`]: a synthetic caseload for the demo and the tests.
+//! - [`demo_caseload`]: a synthetic caseload for the demo and the tests;
+//! - `testing` (feature `testing`): a `TestApp` for tests, with captured messages and
+//!   the jobs run a round at a time.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use kith_domain::{Clock, SystemClock};
@@ -32,6 +34,8 @@ pub mod oidc;
 pub mod referrals;
 pub mod rendered;
 pub mod shortlists;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use accounts::{Accounts, AccountsError, Actor, NewUser};
 
@@ -143,14 +147,6 @@ impl App {
     /// the search answers from what the index has.
     pub async fn catch_up(&self) {
         let _turn = self.sync.lock().await;
-        self.apply_feed().await;
-    }
-
-    /// For a search request: catches up unless another catch-up is already running, in
-    /// which case the search does not queue behind it but answers from what the index
-    /// has, at most a moment old.
-    pub async fn catch_up_if_idle(&self) {
-        let Ok(_turn) = self.sync.try_lock() else { return };
         self.apply_feed().await;
     }
 

@@ -73,6 +73,9 @@ impl App {
     ) -> Result<Option<Service>, AccountsError> {
         self.store.mark_service_verified(service_id, by).await?;
         self.accounts.audit(actor, "listing.verify", "service", Some(service_id.to_string()), by).await;
+        // This instance's own change is in its searches at once, not at the follower's next
+        // round.
+        self.catch_up().await;
         Ok(self.store.service(service_id).await?)
     }
 

@@ -353,6 +353,13 @@ fn grants_in(user: &UserRecord, permission: Permission) -> impl Iterator<Item = 
     user.grants.iter().filter(move |g| g.role.allows(permission))
 }
 
+/// `news` to follow a colon mid-sentence: its first letter in lower case, and the rest,
+/// which may name a service, as it is.
+fn lowercase_first(news: &str) -> String {
+    let mut chars = news.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
 fn require(cond: bool, message: &str) -> Result<(), ReferralError> {
     if cond { Ok(()) } else { Err(ReferralError::Invalid(message.into())) }
 }
@@ -396,7 +403,7 @@ impl Referrals {
         let service = self.store.service(referral.service_id).await?.map_or_else(|| "a service".to_owned(), |s| s.name);
         let body = format!(
             "A referral you made to {service}: {}.\n\nSee it in Kith: {}/referrals/{}\n",
-            news.to_lowercase(),
+            lowercase_first(news),
             self.public_url,
             referral.id
         );

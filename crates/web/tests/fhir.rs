@@ -8,12 +8,12 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use kith_domain::FixedClock;
+use kith_app::testing::TestApp;
 use kith_domain::account::SessionStage;
 use kith_domain::referral::{ReferralKind, TaskStatus};
 use kith_fhir::schema::FhirSchema;
 use kith_store::Store;
-use kith_web::{App, AppState};
+use kith_web::AppState;
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -51,13 +51,12 @@ async fn call(
     (status, json, text)
 }
 
-async fn fhir_over_the_demo_caseload(store: Arc<dyn Store>) {
+async fn fhir_over_the_demo_caseload(t: &TestApp) {
     let Some(schema) = FhirSchema::load().unwrap() else { return };
+    let store = t.store().clone();
     let options = kith_demo::DemoOptions { seed: 11, services: 80, now: now() };
     store.write_batch(kith_demo::generate(&options)).await.unwrap();
-    let clock = Arc::new(FixedClock::new(now()));
-    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(App::new(store.clone(), search).with_clock(clock).with_public_url("https://kith.test"));
+    let state = AppState::new(t.app.clone());
     let log = kith_app::demo_caseload::seed(&state, 11, 60, 90, now()).await.unwrap().unwrap();
     let app = kith_web::router(state.clone());
     let users = store.users().await.unwrap();
@@ -226,17 +225,20 @@ fn futures_lite_status(store: &dyn Store, id: uuid::Uuid) -> TaskStatus {
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fhir_over_the_demo_caseload() {
-        let t = kith_store::testing::sqlite(std::sync::Arc::new(kith_domain::FixedClock::new(super::now()))).await;
-        super::fhir_over_the_demo_caseload(t.store.clone()).await;
+        let t =
+            super::TestApp::on(kith_store::Engine::Sqlite, "fhir_api").at(super::now()).public_url("https://kith.test");
+        super::fhir_over_the_demo_caseload(&t.build().await.unwrap()).await;
     }
 }
 
 mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fhir_over_the_demo_caseload() {
-        let clock = std::sync::Arc::new(kith_domain::FixedClock::new(super::now()));
-        let Some(t) = kith_store::testing::postgres(clock, "fhir_api").await else { return };
-        super::fhir_over_the_demo_caseload(t.store.clone()).await;
+        let t = super::TestApp::on(kith_store::Engine::Postgres, "fhir_api")
+            .at(super::now())
+            .public_url("https://kith.test");
+        let Some(t) = t.build().await else { return };
+        super::fhir_over_the_demo_caseload(&t).await;
         t.cleanup().await;
     }
 }

@@ -1,5 +1,6 @@
-//! A write shows up in search at once on the instance that made it, and within seconds
-//! on another instance sharing the PostgreSQL database, each with its own index.
+//! A write to the directory shows up in search within a second or so: each instance's
+//! jobs runner follows the change feed into its own index, on SQLite and on a second
+//! instance sharing the PostgreSQL database. Search requests only read the index.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,6 +8,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
+use kith_app::jobs::{Jobs, Schedule};
+use kith_app::notify::Senders;
+use kith_app::testing::Captured;
 use kith_domain::hsds::Service;
 use kith_domain::{FixedClock, ServiceStatus};
 use kith_store::Store;
@@ -20,10 +24,14 @@ fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()))
 }
 
-async fn instance(store: Arc<dyn Store>) -> Router {
+/// An instance as `kith serve` runs one: caught up, then its jobs running on the real
+/// schedule. The jobs stop when the returned handle is dropped.
+async fn instance(store: Arc<dyn Store>) -> (Router, Jobs) {
     let state = AppState::new(App::new(store, Arc::new(kith_search::SearchIndex::in_memory().unwrap())));
     state.catch_up().await;
-    router(state)
+    let senders = Senders { mail: Arc::new(Captured::default()), text: None };
+    let jobs = Jobs::start(&state, senders, Schedule::default());
+    (router(state), jobs)
 }
 
 async fn found(app: &Router, word: &str) -> u64 {
@@ -49,11 +57,13 @@ fn service(n: u128, name: &str) -> Service {
 }
 
 #[tokio::test]
-async fn a_write_is_searchable_at_once_on_sqlite() {
+async fn a_write_is_searchable_within_a_second_or_so_on_sqlite() {
     let t = kith_store::testing::sqlite(clock()).await;
-    let app = instance(t.store.clone()).await;
+    let (app, _jobs) = instance(t.store.clone()).await;
+    assert_eq!(found(&app, "quokka").await, 0);
     t.store.put_service(service(1, "Quokka Knitting Circle")).await.unwrap();
-    assert!(time_until_found(&app, "quokka", Duration::from_secs(1)).await < Duration::from_secs(1));
+    let took = time_until_found(&app, "quokka", Duration::from_secs(3)).await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
     t.cleanup().await;
 }
 
@@ -63,14 +73,14 @@ async fn a_write_reaches_a_second_instance_on_postgres() {
     let other: Arc<dyn Store> = Arc::new(
         kith_store::postgres::PostgresStore::connect_with(t.postgres_config().unwrap(), clock()).await.unwrap(),
     );
-    let a = instance(t.store.clone()).await;
-    let b = instance(other.clone()).await;
+    let (a, _jobs_a) = instance(t.store.clone()).await;
+    let (b, _jobs_b) = instance(other.clone()).await;
     assert_eq!(found(&b, "axolotl").await, 0);
 
     t.store.put_service(service(2, "Axolotl Allotment Society")).await.unwrap();
-    let on_a = time_until_found(&a, "axolotl", Duration::from_secs(1)).await;
+    let on_a = time_until_found(&a, "axolotl", Duration::from_secs(3)).await;
     let on_b = time_until_found(&b, "axolotl", Duration::from_secs(5)).await;
-    assert!(on_a < Duration::from_secs(1) && on_b < Duration::from_secs(5), "{on_a:?} {on_b:?}");
+    assert!(on_a < Duration::from_secs(3) && on_b < Duration::from_secs(5), "{on_a:?} {on_b:?}");
 
     // And a delete on the second instance leaves the first.
     other.delete_service(uuid::Uuid::from_u128(2)).await.unwrap();
@@ -92,7 +102,8 @@ async fn first_found(app: &Router, word: &str) -> Value {
 }
 
 /// Search answers reuse each service's JSON; an edit to the service, or to a place it
-/// shows, must still appear in the very next answer.
+/// shows, must appear in the first answer after the index has followed it (here, one
+/// round of the feed follower), not a copy kept from before.
 #[tokio::test]
 async fn an_edit_shows_in_the_next_answer_not_a_kept_copy() {
     use kith_domain::hsds::{Location, LocationType, ServiceAtLocation};
@@ -110,6 +121,7 @@ async fn an_edit_shows_in_the_next_answer_not_a_kept_copy() {
     batch.add_location(hall.clone());
     batch.add_service(circle.clone());
     t.store.write_batch(batch).await.unwrap();
+    state.catch_up().await;
 
     let first = first_found(&app, "quokka").await;
     assert_eq!(first["description"], "Tuesdays");
@@ -119,12 +131,14 @@ async fn an_edit_shows_in_the_next_answer_not_a_kept_copy() {
 
     circle.description = Some("Thursdays".into());
     t.store.put_service(circle).await.unwrap();
+    state.catch_up().await;
     assert_eq!(first_found(&app, "quokka").await["description"], "Thursdays");
 
     hall.name = Some("New Hall".into());
     let mut batch = kith_domain::DirectoryBatch::new();
     batch.add_location(hall);
     t.store.write_batch(batch).await.unwrap();
+    state.catch_up().await;
     assert_eq!(first_found(&app, "quokka").await["service_at_locations"][0]["location"]["name"], "New Hall");
     t.cleanup().await;
 }

@@ -7,18 +7,15 @@
 use chrono::{Duration, NaiveDate};
 use kith_app::accounts::{Actor, NewUser};
 use kith_app::referrals::{NewPatient, NewReferral, ReferralError};
+use kith_app::testing::TestApp;
 use kith_domain::account::{Area, AreaKind, Grant, OrgKind, Organisation, Role, Scope, UserRecord};
 use kith_domain::hsds::{Organization, Service};
 use kith_domain::referral::{ContactMethod, ReferralKind, TaskStatus};
 use kith_domain::{Clock, DirectoryBatch, FixedClock, ServiceStatus};
-use kith_store::{Alongside, Store};
-use kith_web::{App, AppState};
+use kith_store::Alongside;
+use kith_web::AppState;
 use std::sync::Arc;
 use uuid::Uuid;
-
-fn clock() -> Arc<FixedClock> {
-    Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()))
-}
 
 fn id(n: u128) -> Uuid {
     Uuid::from_u128(0x6b69_7468_0000_0000_0000_0000_0000_0000 + n)
@@ -39,7 +36,8 @@ struct Caseload {
     commissioner: UserRecord,
 }
 
-async fn caseload(store: Arc<dyn Store>) -> Caseload {
+async fn caseload(t: &TestApp) -> Caseload {
+    let store = t.store().clone();
     let mut batch = DirectoryBatch::new();
     for (org, service, name) in [(11, SERVICE_A, "Walking group"), (12, SERVICE_B, "Lunch club")] {
         batch.add_organization(Organization::new(id(org), format!("{name} trust"), "A local charity"));
@@ -64,9 +62,8 @@ async fn caseload(store: Arc<dyn Store>) -> Caseload {
         };
         store.put_organisation(org).await.unwrap();
     }
-    let clock = clock();
-    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(App::new(store, search).with_clock(clock.clone()));
+    let clock = t.clock.clone();
+    let state = AppState::new(t.app.clone());
     let user = |email: &str, role, scope| {
         let accounts = state.accounts.clone();
         let new =
@@ -103,8 +100,8 @@ fn actor(user: &UserRecord) -> Actor {
     Actor::of(user, None)
 }
 
-async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
-    let c = caseload(store).await;
+async fn referral_rules_on_a_synthetic_caseload(t: &TestApp) {
+    let c = caseload(t).await;
     let referrals = c.state.referrals();
     let rec = &c.receptionist;
 
@@ -225,12 +222,12 @@ async fn referral_rules_on_a_synthetic_caseload(store: Arc<dyn Store>) {
 
 /// The group's pages: the inbox lists the referral, the referral page shows what the
 /// person agreed to share, and accepting moves it on; another group is refused.
-async fn the_group_answers_a_referral_in_its_inbox(store: Arc<dyn Store>) {
+async fn the_group_answers_a_referral_in_its_inbox(t: &TestApp) {
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode, header};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let c = caseload(store).await;
+    let c = caseload(t).await;
     let referrals = c.state.referrals();
     let rec = &c.receptionist;
     let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
@@ -418,14 +415,14 @@ fn hidden_value(html: &str, name: &str) -> String {
 /// A signpost shares nothing with the group that runs the service; a referral shares
 /// only what the consent covers, and only until it ends (security.md, finding 2). Through
 /// the referrals service and through FHIR.
-async fn groups_see_only_what_the_consent_covers(store: Arc<dyn Store>) {
+async fn groups_see_only_what_the_consent_covers(t: &TestApp) {
     use axum::body::Body;
     use axum::http::{Request, StatusCode, header};
     use http_body_util::BodyExt;
     use kith_domain::account::SessionStage;
     use tower::ServiceExt;
 
-    let c = caseload(store).await;
+    let c = caseload(t).await;
     let referrals = c.state.referrals();
     let rec = &c.receptionist;
     let member = &c.member_a;
@@ -561,36 +558,38 @@ async fn groups_see_only_what_the_consent_covers(store: Arc<dyn Store>) {
     assert_eq!(inbox.len(), 1, "the inbox still lists it, with its status");
 }
 
+/// Each test, on a fresh application on SQLite and on PostgreSQL, in a module named
+/// after the test.
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
+        $(
+            mod $name {
+                use kith_app::testing::TestApp;
+                use kith_store::Engine;
+
                 #[tokio::test]
-                async fn $name() {
-                    let t = kith_store::testing::sqlite(super::clock()).await;
-                    super::$name(t.store.clone()).await;
+                async fn sqlite() {
+                    let t = TestApp::on(Engine::Sqlite, stringify!($name)).build().await.unwrap();
+                    super::$name(&t).await;
                 }
-            )*
-        }
-        mod postgres {
-            $(
+
                 #[tokio::test]
-                async fn $name() {
-                    let Some(t) = kith_store::testing::postgres(super::clock(), stringify!($name)).await else { return };
-                    super::$name(t.store.clone()).await;
+                async fn postgres() {
+                    let Some(t) = TestApp::on(Engine::Postgres, stringify!($name)).build().await else { return };
+                    super::$name(&t).await;
                     t.cleanup().await;
                 }
-            )*
-        }
+            }
+        )*
     };
 }
 
 /// Follow-up on an injected clock: a baseline, re-routing, the group's report of
 /// attendance, reminders when due and when overdue, and the outcome with ONS4. Someone
 /// else's referral, a bad answer and a second outcome are refused, changing nothing.
-async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
+async fn follow_ups_remind_escalate_and_record_outcomes(t: &TestApp) {
     use kith_domain::referral::{EndReason, Outcome};
-    let c = caseload(store).await;
+    let c = caseload(t).await;
     let referrals = c.state.referrals();
     let rec = &c.receptionist;
     let link_worker = c
@@ -657,38 +656,43 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
 
     // Reminders: none before 28 days; then one to the referrer; a week later, to the
     // referrer and the practice's link worker. Each once.
-    let (store, accounts) = (c.state.store().clone(), c.state.accounts.clone());
-    let sent_to = || {
-        let (store, accounts) = (store.clone(), accounts.clone());
-        async move {
-            let dir = tempfile::tempdir().unwrap();
-            let files = Arc::new(kith_app::notify::FileMailer::new(dir.path().to_owned()));
-            let senders = kith_app::notify::Senders { mail: files, text: None };
-            kith_app::notify::Outbox::new(store, accounts).deliver_due(&senders).await.unwrap();
-            let mut mails: Vec<String> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
-                .filter(|m| m.contains("follow-up"))
-                .collect();
-            mails.sort();
-            mails
-        }
-    };
-    let _ = sent_to().await; // the referrer's earlier updates
+    // The jobs run as a server runs them, and the emails are what each person receives.
+    t.run_jobs().await;
+    let earlier = t.take_emails();
+    let rerouted = earlier.iter().find(|m| m.subject.contains("re-routed")).unwrap();
+    assert!(
+        rerouted.body.starts_with("A referral you made to Walking group: re-routed to Lunch club."),
+        "{rerouted:?}"
+    );
+    let mut earlier: Vec<(String, String)> = earlier.into_iter().map(|m| (m.to, m.subject)).collect();
+    // Written at the same moment on the test's clock, so sent in no set order.
+    earlier.sort();
+    let said = |to: &str, subject: &str| (to.to_owned(), subject.to_owned());
+    assert_eq!(
+        earlier,
+        [
+            said("a@example.org", "A new referral to Walking group"),
+            said("rec@example.org", "Referral update: Accepted"),
+            said("rec@example.org", "Referral update: Started going (reported by the group)"),
+            said("rec@example.org", "Referral update: re-routed to Lunch club"),
+        ],
+        "the group's news and the referrer's updates, each once"
+    );
+    assert_eq!(t.store().outbox_counts().await.unwrap().pending, 0, "all sent");
     c.clock.advance(Duration::days(27));
-    assert_eq!(referrals.send_reminders().await.unwrap(), 0);
+    assert_eq!(t.run_jobs().await.reminders, 0);
     c.clock.advance(Duration::days(1));
-    assert_eq!(referrals.send_reminders().await.unwrap(), 1);
-    assert_eq!(referrals.send_reminders().await.unwrap(), 0, "once");
-    let due = sent_to().await;
+    assert_eq!(t.run_jobs().await, kith_app::jobs::Round { reminders: 1, sent: 1 });
+    assert_eq!(t.run_jobs().await.reminders, 0, "once");
+    let due = t.take_emails();
     assert_eq!(due.len(), 1);
-    assert!(due[0].contains("To: lw@example.org") && due[0].contains("Subject: A follow-up is due"), "{}", due[0]);
-    assert!(due[0].contains(&format!("/referrals/{}", moved.id)) && !due[0].contains("Jo Synthetic"));
+    assert_eq!((due[0].to.as_str(), due[0].subject.as_str()), ("lw@example.org", "A follow-up is due"));
+    assert!(due[0].body.contains(&format!("/referrals/{}", moved.id)) && !due[0].body.contains("Jo Synthetic"));
     c.clock.advance(Duration::days(7));
-    assert_eq!(referrals.send_reminders().await.unwrap(), 2, "the link worker and the referrer");
-    let overdue = sent_to().await;
-    for to in ["To: lw@example.org", "To: rec@example.org"] {
-        assert!(overdue.iter().any(|m| m.contains(to) && m.contains("overdue")), "{overdue:?}");
+    assert_eq!(t.run_jobs().await.reminders, 2, "the link worker and the referrer");
+    let overdue = t.take_emails();
+    for to in ["lw@example.org", "rec@example.org"] {
+        assert!(overdue.iter().any(|m| m.to == to && m.body.contains("overdue")), "{overdue:?}");
     }
     let open = referrals.follow_ups(&link_worker, &actor(&link_worker)).await.unwrap();
     assert_eq!(open.iter().map(|(f, _)| f.referral_id).collect::<Vec<_>>(), [moved.id]);
@@ -744,7 +748,7 @@ async fn follow_ups_remind_escalate_and_record_outcomes(store: Arc<dyn Store>) {
 /// the well-being answers; the group sees that the practice recorded a follow-up, what
 /// the group itself reported, and nothing more, on the page, in FHIR's Task, and in the
 /// view both are built from.
-async fn the_practices_follow_up_is_not_the_groups(store: Arc<dyn Store>) {
+async fn the_practices_follow_up_is_not_the_groups(t: &TestApp) {
     use axum::body::Body;
     use axum::http::{Request, StatusCode, header};
     use http_body_util::BodyExt;
@@ -753,7 +757,7 @@ async fn the_practices_follow_up_is_not_the_groups(store: Arc<dyn Store>) {
     use kith_domain::referral::Outcome;
     use tower::ServiceExt;
 
-    let c = caseload(store).await;
+    let c = caseload(t).await;
     let referrals = c.state.referrals();
     let (rec, member) = (&c.receptionist, &c.member_a);
     let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
@@ -834,8 +838,8 @@ on_both_engines!(
 /// A change and what must go with it, its audit entry and its emails, are written in one
 /// transaction: if either cannot be written, neither is the change (ADR 0007, ADR 0008).
 /// A read of personal data whose audit entry cannot be written is refused.
-async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::testing::TestStore) {
-    let c = caseload(t.store.clone()).await;
+async fn a_change_its_audit_entry_and_its_messages_go_together(t: &TestApp) {
+    let c = caseload(t).await;
     let referrals = c.state.referrals();
     let (rec, member) = (&c.receptionist, &c.member_a);
     let patient = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0018")).await.unwrap();
@@ -851,31 +855,31 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::t
         baseline: None,
     };
     let audited = |action: &'static str| {
-        let store = t.store.clone();
+        let store = t.store().clone();
         async move {
             let query = kith_domain::account::AuditQuery { limit: 1000, ..Default::default() };
             store.audit(&query).await.unwrap().iter().filter(|e| e.action == action).count()
         }
     };
-    let pending = || async { t.store.outbox_counts().await.unwrap().pending };
+    let pending = || async { t.store().outbox_counts().await.unwrap().pending };
 
     // The group's email cannot be queued: no referral, no audit entry.
-    t.refuse_inserts("outbox").await;
+    t.test_store().refuse_inserts("outbox").await;
     let failed = referrals.refer(rec, &actor(rec), to_a()).await.unwrap_err();
     assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
-    assert!(t.store.referrals_for_patient(patient.id).await.unwrap().is_empty(), "no referral");
+    assert!(t.store().referrals_for_patient(patient.id).await.unwrap().is_empty(), "no referral");
     assert_eq!(audited("referral.create").await, 0, "no audit entry");
-    t.allow_inserts("outbox").await;
+    t.test_store().allow_inserts("outbox").await;
 
     // The audit entry cannot be written: no referral, no email, and no new patient.
-    t.refuse_inserts("audit_log").await;
+    t.test_store().refuse_inserts("audit_log").await;
     let failed = referrals.refer(rec, &actor(rec), to_a()).await.unwrap_err();
     assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
-    assert!(t.store.referrals_for_patient(patient.id).await.unwrap().is_empty(), "no referral");
+    assert!(t.store().referrals_for_patient(patient.id).await.unwrap().is_empty(), "no referral");
     assert_eq!(pending().await, 0, "no email");
     let unaudited = referrals.add_patient(rec, &actor(rec), new_patient("999 000 0026")).await;
     assert!(unaudited.is_err(), "a patient is not added unaudited");
-    t.allow_inserts("audit_log").await;
+    t.test_store().allow_inserts("audit_log").await;
 
     // Both can be written: all three are.
     let referral = referrals.refer(rec, &actor(rec), to_a()).await.unwrap();
@@ -883,17 +887,17 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::t
     assert_eq!(pending().await, 1, "the group's member is told");
 
     // A status move and an outcome roll back with their audit entry or email too.
-    t.refuse_inserts("outbox").await;
+    t.test_store().refuse_inserts("outbox").await;
     let failed = referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap_err();
     assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
-    let stored = t.store.referral(referral.id).await.unwrap().unwrap();
+    let stored = t.store().referral(referral.id).await.unwrap().unwrap();
     assert_eq!(stored.status, TaskStatus::Requested, "not moved");
-    assert_eq!(t.store.timeline(referral.id).await.unwrap().len(), 1, "no step on the timeline");
-    t.allow_inserts("outbox").await;
-    t.refuse_inserts("audit_log").await;
+    assert_eq!(t.store().timeline(referral.id).await.unwrap().len(), 1, "no step on the timeline");
+    t.test_store().allow_inserts("outbox").await;
+    t.test_store().refuse_inserts("audit_log").await;
     let failed = referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap_err();
     assert!(matches!(failed, ReferralError::Store(_)), "{failed:?}");
-    assert_eq!(t.store.referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Requested);
+    assert_eq!(t.store().referral(referral.id).await.unwrap().unwrap().status, TaskStatus::Requested);
     assert_eq!(pending().await, 1, "the referrer is not told of a move that did not happen");
 
     // And personal data is not read unaudited.
@@ -901,7 +905,7 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::t
     assert!(matches!(read, Err(ReferralError::Store(_))), "{read:?}");
     let read = referrals.patient_details(rec, &actor(rec), patient.id, "test").await;
     assert!(matches!(read, Err(ReferralError::Store(_))), "{read:?}");
-    t.allow_inserts("audit_log").await;
+    t.test_store().allow_inserts("audit_log").await;
     assert!(referrals.referral_details(member, &actor(member), referral.id).await.is_ok());
     referrals.act(member, &actor(member), referral.id, TaskStatus::Accepted, "").await.unwrap();
     assert_eq!(pending().await, 2, "now the referrer is told");
@@ -911,7 +915,7 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::t
     let accounts = &c.state.accounts;
     let link_email =
         |_: &str| vec![outbox.email_message("shed@example.org", "Check the listing", "Open it", "magic_link")];
-    t.refuse_inserts("audit_log").await;
+    t.test_store().refuse_inserts("audit_log").await;
     let purpose = kith_domain::account::LinkPurpose::UpdateListing;
     let failed = accounts.issue_magic_link(member, purpose, id(SERVICE_A), &actor(member), link_email).await;
     assert!(failed.is_err(), "a link is not issued unaudited");
@@ -921,28 +925,14 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &kith_store::t
     let event = accounts.audit_event(&actor(rec), "shortlist.send", "outbox", Some(message.id.to_string()), "email");
     assert!(outbox.queue_audited(message, event).await.is_err());
     assert_eq!(pending().await, 2, "a list is not sent unaudited");
-    t.allow_inserts("audit_log").await;
-    t.refuse_inserts("outbox").await;
+    t.test_store().allow_inserts("audit_log").await;
+    t.test_store().refuse_inserts("outbox").await;
     let failed = accounts.issue_magic_link(member, purpose, id(SERVICE_A), &actor(member), link_email).await;
     assert!(failed.is_err(), "no link without its email");
     assert_eq!(audited("magic_link.issue").await, 0, "and no audit entry for it");
-    t.allow_inserts("outbox").await;
+    t.test_store().allow_inserts("outbox").await;
     accounts.issue_magic_link(member, purpose, id(SERVICE_A), &actor(member), link_email).await.unwrap();
     assert_eq!((audited("magic_link.issue").await, pending().await), (1, 3));
 }
 
-mod together {
-    #[tokio::test]
-    async fn sqlite_a_change_its_audit_entry_and_its_messages_go_together() {
-        let t = kith_store::testing::sqlite(super::clock()).await;
-        super::a_change_its_audit_entry_and_its_messages_go_together(&t).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_a_change_its_audit_entry_and_its_messages_go_together() {
-        let name = "a_change_its_audit_entry_and_its_messages_go_together";
-        let Some(t) = kith_store::testing::postgres(super::clock(), name).await else { return };
-        super::a_change_its_audit_entry_and_its_messages_go_together(&t).await;
-        t.cleanup().await;
-    }
-}
+on_both_engines!(a_change_its_audit_entry_and_its_messages_go_together);
