@@ -61,6 +61,18 @@ pub struct LiveSession {
     pub name: String,
 }
 
+/// One step of signing in, for [`Accounts::sign_in`].
+#[derive(Debug, Clone, Copy)]
+pub struct SignInStep<'a> {
+    pub stage: SessionStage,
+    /// What a link session is for; `None` for a full sign-in.
+    pub purpose: Option<(LinkPurpose, Uuid)>,
+    /// Whether a second factor began the session.
+    pub second_factor: bool,
+    /// How: "password", "password and code", "magic link", "oidc …".
+    pub how: &'a str,
+}
+
 /// What a person gives to create an account.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -588,8 +600,42 @@ impl Accounts {
         let now = self.clock.now();
         let session =
             SessionRecord { digest, user_id, stage, purpose, second_factor, created_at: now, last_seen_at: now };
-        self.store.create_session(session.clone()).await?;
+        self.store.create_session(session.clone(), None, kith_store::Alongside::none()).await?;
         Ok((token, session))
+    }
+
+    /// Signs `user` in, a step at a time: a new session (and token) for this step, which
+    /// replaces the session of the step before (`replacing`), written in one transaction
+    /// with its audit entry ("sign_in", or "sign_in_password" for a password still waiting
+    /// for its second factor; `how` says by what). Returns the token for the cookie.
+    pub async fn sign_in(
+        &self,
+        user: &UserRecord,
+        replacing: Option<&SessionRecord>,
+        step: SignInStep<'_>,
+        actor: &Actor,
+    ) -> Result<String, AccountsError> {
+        let (token, digest) = token::new_token();
+        let now = self.clock.now();
+        let SignInStep { stage, purpose, second_factor, how } = step;
+        let session = SessionRecord {
+            digest,
+            user_id: user.id,
+            stage,
+            purpose,
+            second_factor,
+            created_at: now,
+            last_seen_at: now,
+        };
+        let action = if stage == SessionStage::Complete { "sign_in" } else { "sign_in_password" };
+        let (record_type, record_id) = match purpose {
+            Some((purpose, target)) => (purpose.as_str(), target.to_string()),
+            None => ("user", user.id.to_string()),
+        };
+        let entry = self.audit_event(actor, action, record_type, Some(record_id), how);
+        let replacing = replacing.map(|s| s.digest.clone());
+        self.store.create_session(session, replacing, kith_store::Alongside::audited(entry)).await?;
+        Ok(token)
     }
 
     /// A single-use link for one purpose. Returns the token for the URL. `messages`

@@ -4,7 +4,7 @@
 
 use crate::App;
 use crate::accounts::{AccountsError, Actor};
-use kith_domain::account::{LinkPurpose, OrgKind, Role, Scope, UserRecord};
+use kith_domain::account::{LinkPurpose, OrgKind, UserRecord};
 use kith_domain::hsds::Service;
 use kith_domain::referral::ReferralKind;
 use kith_store::StoreError;
@@ -40,10 +40,8 @@ impl App {
     pub async fn runs_service(&self, user: &UserRecord, service: &Service) -> Result<bool, StoreError> {
         let Some(runner) = service.organization_id else { return Ok(false) };
         let orgs = self.store.organisations().await?;
-        Ok(user.grants.iter().any(|g| {
-            g.role == Role::VcsMember
-                && matches!(g.scope, Scope::Organisation(id)
-                    if orgs.iter().any(|o| o.id == id && o.kind == OrgKind::Vcs && o.directory_id == Some(runner)))
+        Ok(user.groups().any(|group| {
+            orgs.iter().any(|o| o.id == group && o.kind == OrgKind::Vcs && o.directory_id == Some(runner))
         }))
     }
 
@@ -102,9 +100,7 @@ impl App {
     pub async fn send_referral_link(&self, referral_id: Uuid, email: &str, actor: &Actor) -> Result<(), AccountsError> {
         let Some(user) = self.accounts.user_by_email(email).await? else { return Ok(()) };
         let Some(referral) = self.store.referral(referral_id).await? else { return Ok(()) };
-        let member = referral.group_id.is_some_and(|g| {
-            user.grants.iter().any(|gr| gr.role == Role::VcsMember && gr.scope == Scope::Organisation(g))
-        });
+        let member = referral.group_id.is_some_and(|g| user.member_of(g));
         if !member || user.disabled || referral.kind != ReferralKind::Referral {
             return Ok(());
         }

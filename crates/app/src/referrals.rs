@@ -442,7 +442,7 @@ impl Referrals {
         );
         let mut messages = Vec::new();
         for user in self.store.users().await? {
-            if user.disabled || !Self::member_of(&user, group) {
+            if user.disabled || !user.member_of(group) {
                 continue;
             }
             let Ok(profile) = self.accounts.profile(&user) else { continue };
@@ -456,27 +456,16 @@ impl Referrals {
         Ok(messages)
     }
 
-    /// Whether `user` holds patient-data roles in practice `org` (directly, not by area).
-    fn works_at(user: &UserRecord, org: Uuid) -> bool {
-        grants_in(user, Permission::PatientData)
-            .any(|g| g.role != Role::VcsMember && g.scope == Scope::Organisation(org))
-    }
-
     /// How `user` stands to `referral`: its practice's staff see all of it; the group it
     /// was sent to, what the consent covers while it is open.
     fn side(user: &UserRecord, referral: &ReferralRecord) -> Side {
-        if Self::works_at(user, referral.referrer_org) {
+        if user.works_at(referral.referrer_org) {
             Side::Practice
-        } else if referral.group_id.is_some_and(|g| Self::member_of(user, g)) {
+        } else if referral.group_id.is_some_and(|g| user.member_of(g)) {
             Side::Group(referral.group_share())
         } else {
             Side::Neither
         }
-    }
-
-    /// Whether `user` is a member of community group `org`.
-    fn member_of(user: &UserRecord, org: Uuid) -> bool {
-        user.grants.iter().any(|g| g.role == Role::VcsMember && g.scope == Scope::Organisation(org))
     }
 
     fn seal<T: Serialize>(&self, field: &str, id: Uuid, value: &T) -> Result<Sealed, ReferralError> {
@@ -496,7 +485,7 @@ impl Referrals {
         actor: &Actor,
         new: NewPatient,
     ) -> Result<PatientRecord, ReferralError> {
-        if !Self::works_at(user, new.organisation_id) {
+        if !user.works_at(new.organisation_id) {
             return Err(ReferralError::Forbidden("Only staff of the practice can add its patients".into()));
         }
         let CheckedPatient { name, birth_date, nhs_number, local_id, mobile, email, postcode } =
@@ -549,7 +538,7 @@ impl Referrals {
         practice: Uuid,
         nhs_number: &NhsNumber,
     ) -> Result<Option<PatientRecord>, ReferralError> {
-        if !Self::works_at(user, practice) {
+        if !user.works_at(practice) {
             return Err(ReferralError::Forbidden("Only the practice's staff can look up its patients".into()));
         }
         let index = self.accounts.keyring().blind_index("nhs_number", nhs_number.as_str());
@@ -585,7 +574,7 @@ impl Referrals {
         why: &str,
     ) -> Result<(PatientRecord, PatientDetails), ReferralError> {
         let patient = self.store.patient(patient_id).await?.ok_or(ReferralError::NotFound("patient"))?;
-        let practice = Self::works_at(user, patient.organisation_id);
+        let practice = user.works_at(patient.organisation_id);
         let group = !practice && {
             let referrals = self.store.referrals_for_patient(patient_id).await?;
             referrals.iter().any(|r| Self::side(user, r) == Side::Group(GroupShare::Consented))
@@ -678,14 +667,7 @@ impl Referrals {
     /// first, with who the person is while the referral is open to the group. Each
     /// person's details read is audited.
     pub async fn inboxes(&self, user: &UserRecord, actor: &Actor) -> Result<Vec<InboxEntry>, ReferralError> {
-        let groups: Vec<Uuid> = user
-            .grants
-            .iter()
-            .filter_map(|g| match (g.role, g.scope) {
-                (Role::VcsMember, Scope::Organisation(id)) => Some(id),
-                _ => None,
-            })
-            .collect();
+        let groups: Vec<Uuid> = user.groups().collect();
         let organisations = self.store.organisations().await?;
         let mut out = Vec::new();
         for group in groups {
@@ -815,7 +797,7 @@ impl Referrals {
         new: NewReferral,
     ) -> Result<ReferralRecord, ReferralError> {
         let patient = self.store.patient(new.patient_id).await?.ok_or(ReferralError::NotFound("patient"))?;
-        if !Self::works_at(user, patient.organisation_id) {
+        if !user.works_at(patient.organisation_id) {
             return Err(ReferralError::Forbidden("Only staff of the person's practice can refer them".into()));
         }
         let service = self.store.service(new.service_id).await?.ok_or(ReferralError::NotFound("service"))?;
@@ -903,7 +885,7 @@ impl Referrals {
             return Err(ReferralError::Ended(ended_message(&referral)));
         }
         let group_side = side == Side::Group(GroupShare::Consented);
-        let referrer_side = Self::works_at(user, referral.referrer_org);
+        let referrer_side = user.works_at(referral.referrer_org);
         let allowed = match to {
             TaskStatus::Received
             | TaskStatus::Accepted
@@ -1031,7 +1013,7 @@ impl Referrals {
         actor: &Actor,
         group_id: Uuid,
     ) -> Result<Vec<ReferralRecord>, ReferralError> {
-        if !Self::member_of(user, group_id) {
+        if !user.member_of(group_id) {
             return Err(ReferralError::Forbidden("You can see only your own group's referrals".into()));
         }
         self.accounts.audit_read(actor, "referral.inbox", "organisation", Some(group_id.to_string()), "inbox").await?;
@@ -1062,7 +1044,7 @@ impl Referrals {
         answers: Option<Vec<u8>>,
     ) -> Result<ReferralRecord, ReferralError> {
         let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
-        let referrer_side = Self::works_at(user, referral.referrer_org);
+        let referrer_side = user.works_at(referral.referrer_org);
         let group_side = Self::side(user, &referral) == Side::Group(GroupShare::Consented);
         if !referrer_side && !group_side {
             self.accounts
@@ -1216,23 +1198,14 @@ impl Referrals {
 
     /// The practices whose patients `user` works with directly.
     fn practices_of(user: &UserRecord) -> Vec<Uuid> {
-        grants_in(user, Permission::PatientData)
-            .filter(|g| g.role != Role::VcsMember)
-            .filter_map(|g| match g.scope {
-                Scope::Organisation(id) => Some(id),
-                Scope::Area(_) => None,
-            })
-            .collect()
+        user.practices().collect()
     }
 
     /// The organisations whose referrals `user` may see: the practices they work at and
     /// the groups they belong to.
     pub fn visible_to(user: &UserRecord) -> Vec<Uuid> {
         let mut orgs = Self::practices_of(user);
-        orgs.extend(user.grants.iter().filter(|g| g.role == Role::VcsMember).filter_map(|g| match g.scope {
-            Scope::Organisation(id) => Some(id),
-            Scope::Area(_) => None,
-        }));
+        orgs.extend(user.groups());
         orgs.sort();
         orgs.dedup();
         orgs
@@ -1348,7 +1321,7 @@ impl Referrals {
         let curates =
             user.grants.iter().any(|g| g.role.allows(Permission::Curate) || g.role.allows(Permission::Reports));
         let runs_it = match self.group_for(service).await? {
-            Some((group, _)) => Self::member_of(user, group),
+            Some((group, _)) => user.member_of(group),
             None => false,
         };
         if !curates && !runs_it {
@@ -1392,7 +1365,7 @@ impl Referrals {
             return Err(ReferralError::Forbidden("The Links report is for link workers and commissioners".into()));
         }
         let rows = self.store.links_counts(from, before).await?;
-        let own_patients = practices.iter().all(|(id, _)| Self::works_at(user, *id));
+        let own_patients = practices.iter().all(|(id, _)| user.works_at(*id));
         let mut report = LinksReport { own_patients, ..LinksReport::default() };
         let mut by_service: std::collections::HashMap<Uuid, LinksCount> = std::collections::HashMap::new();
         let mut by_practice: std::collections::HashMap<Uuid, LinksCount> = std::collections::HashMap::new();

@@ -247,6 +247,34 @@ impl UserRecord {
     pub fn requires_two_factor(&self) -> bool {
         self.grants.iter().any(|g| g.role.requires_two_factor())
     }
+
+    /// The practices whose patients this person works with directly: where they hold a
+    /// practice role that sees patient data (receptionist, clinician, link worker), granted
+    /// for the practice itself rather than for an area.
+    pub fn practices(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.grants.iter().filter_map(|g| match g.scope {
+            Scope::Organisation(id) if g.role.allows(Permission::PatientData) && g.role != Role::VcsMember => Some(id),
+            _ => None,
+        })
+    }
+
+    /// Whether this person is on the staff of `practice`, in the sense of [`practices`](Self::practices).
+    pub fn works_at(&self, practice: Uuid) -> bool {
+        self.practices().any(|p| p == practice)
+    }
+
+    /// The community groups this person is a member of.
+    pub fn groups(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.grants.iter().filter_map(|g| match (g.role, g.scope) {
+            (Role::VcsMember, Scope::Organisation(id)) => Some(id),
+            _ => None,
+        })
+    }
+
+    /// Whether this person is a member of community group `group`.
+    pub fn member_of(&self, group: Uuid) -> bool {
+        self.groups().any(|g| g == group)
+    }
 }
 
 named_enum! {

@@ -57,7 +57,14 @@ pub trait AccountStore: Send + Sync {
     async fn use_recovery_code(&self, user_id: Uuid, code_index: &str) -> Result<bool>;
     async fn recovery_codes_left(&self, user_id: Uuid) -> Result<u32>;
 
-    async fn create_session(&self, session: SessionRecord) -> Result<()>;
+    /// Starts a session, ending the one it replaces (`replacing`, by digest) and writing
+    /// what goes with it (its sign-in audit entry) in the same transaction.
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        replacing: Option<String>,
+        also: crate::Alongside,
+    ) -> Result<()>;
     async fn session(&self, digest: &str) -> Result<Option<SessionRecord>>;
     /// Notes activity on a session, for the idle timeout.
     async fn touch_session(&self, digest: &str, at: DateTime<Utc>) -> Result<()>;

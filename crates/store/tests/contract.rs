@@ -650,18 +650,21 @@ async fn sessions_rotate_expire_and_end_everywhere(store: &dyn Store, clock: &Fi
         created_at: t0,
         last_seen_at: t0,
     };
-    store.create_session(session("d1", SessionStage::SecondFactor)).await.unwrap();
+    store.create_session(session("d1", SessionStage::SecondFactor), None, Alongside::none()).await.unwrap();
     let password_only =
         SessionRecord { digest: "d0".into(), second_factor: false, ..session("d0", SessionStage::Complete) };
-    store.create_session(password_only.clone()).await.unwrap();
+    store.create_session(password_only.clone(), None, Alongside::none()).await.unwrap();
     assert_eq!(store.session("d0").await.unwrap(), Some(password_only), "which factors began it is kept");
     store.delete_session("d0").await.unwrap();
-    store.create_session(session("d2", SessionStage::Complete)).await.unwrap();
+    store.create_session(session("d2", SessionStage::Complete), None, Alongside::none()).await.unwrap();
     let mut linked = session("d3", SessionStage::Complete);
     linked.purpose = Some((LinkPurpose::UpdateListing, id(1)));
-    store.create_session(linked.clone()).await.unwrap();
+    store.create_session(linked.clone(), None, Alongside::none()).await.unwrap();
     assert_eq!(store.session("d3").await.unwrap(), Some(linked));
-    assert!(store.create_session(session("d1", SessionStage::Complete)).await.is_err(), "digests are unique");
+    assert!(
+        store.create_session(session("d1", SessionStage::Complete), None, Alongside::none()).await.is_err(),
+        "digests are unique"
+    );
 
     store.touch_session("d2", t0 + Duration::minutes(10)).await.unwrap();
     store.touch_session("d2", t0 + Duration::minutes(5)).await.unwrap();
@@ -669,8 +672,38 @@ async fn sessions_rotate_expire_and_end_everywhere(store: &dyn Store, clock: &Fi
 
     store.delete_session("d1").await.unwrap();
     assert!(store.session("d1").await.unwrap().is_none());
+
+    // A step up in sign-in: the new session replaces the old, and its audit entry is
+    // written with it, or none of it is.
+    let signed_in = AuditEvent {
+        seq: 0,
+        at: t0,
+        actor: Some(id(730)),
+        actor_roles: String::new(),
+        action: "sign_in".into(),
+        record_type: "user".into(),
+        record_id: Some(id(730).to_string()),
+        ip: None,
+        reason: "password and code".into(),
+    };
+    let audited = || async {
+        let q = AuditQuery { action: Some("sign_in".into()), limit: 10, ..Default::default() };
+        store.audit(&q).await.unwrap().len()
+    };
+    let clash = session("d3", SessionStage::Complete);
+    let failed = store.create_session(clash, Some("d2".into()), Alongside::audited(signed_in.clone())).await;
+    assert!(failed.is_err(), "a digest in use");
+    assert!(store.session("d2").await.unwrap().is_some(), "the old session is kept when the new one fails");
+    assert_eq!(audited().await, 0, "and no sign-in is recorded");
+    store
+        .create_session(session("d4", SessionStage::Complete), Some("d2".into()), Alongside::audited(signed_in))
+        .await
+        .unwrap();
+    assert!(store.session("d2").await.unwrap().is_none() && store.session("d4").await.unwrap().is_some());
+    assert_eq!(audited().await, 1);
+
     assert_eq!(store.delete_user_sessions(id(730)).await.unwrap(), 2);
-    assert!(store.session("d2").await.unwrap().is_none());
+    assert!(store.session("d4").await.unwrap().is_none());
 }
 
 async fn magic_links_work_once_and_expire(store: &dyn Store, clock: &FixedClock) {

@@ -933,6 +933,23 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &TestApp) {
     t.test_store().allow_inserts("outbox").await;
     accounts.issue_magic_link(member, purpose, id(SERVICE_A), &actor(member), link_email).await.unwrap();
     assert_eq!((audited("magic_link.issue").await, pending().await), (1, 3));
+
+    // A sign-in is written with its audit entry: with the log refusing, no session starts,
+    // and the session it would have replaced is kept.
+    use kith_app::accounts::SignInStep;
+    use kith_domain::account::SessionStage;
+    let (_, before) = accounts.start_session(member.id, SessionStage::SecondFactor, None).await.unwrap();
+    let step =
+        SignInStep { stage: SessionStage::Complete, purpose: None, second_factor: true, how: "password and code" };
+    t.test_store().refuse_inserts("audit_log").await;
+    assert!(accounts.sign_in(member, Some(&before), step, &actor(member)).await.is_err());
+    assert!(t.store().session(&before.digest).await.unwrap().is_some(), "the step before is kept");
+    assert_eq!(t.store().delete_user_sessions(member.id).await.unwrap(), 1, "and no new session");
+    t.test_store().allow_inserts("audit_log").await;
+    let (_, before) = accounts.start_session(member.id, SessionStage::SecondFactor, None).await.unwrap();
+    accounts.sign_in(member, Some(&before), step, &actor(member)).await.unwrap();
+    assert!(t.store().session(&before.digest).await.unwrap().is_none(), "replaced");
+    assert_eq!(audited("sign_in").await, 1);
 }
 
 on_both_engines!(a_change_its_audit_entry_and_its_messages_go_together);

@@ -276,24 +276,29 @@ impl AccountStore for PostgresStore {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    async fn create_session(&self, s: SessionRecord) -> Result<()> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                "INSERT INTO sessions (digest, user_id, stage, purpose, target, created_at, last_seen_at, second_factor)
+    async fn create_session(&self, s: SessionRecord, replacing: Option<String>, also: crate::Alongside) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(old) = &replacing {
+            tx.execute("DELETE FROM sessions WHERE digest = $1", &[old]).await?;
+        }
+        tx.execute(
+            "INSERT INTO sessions (digest, user_id, stage, purpose, target, created_at, last_seen_at, second_factor)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &s.digest,
-                    &s.user_id,
-                    &s.stage.as_str(),
-                    &s.purpose.map(|(p, _)| p.as_str()),
-                    &s.purpose.map(|(_, t)| t),
-                    &s.created_at,
-                    &s.last_seen_at,
-                    &s.second_factor,
-                ],
-            )
-            .await?;
+            &[
+                &s.digest,
+                &s.user_id,
+                &s.stage.as_str(),
+                &s.purpose.map(|(p, _)| p.as_str()),
+                &s.purpose.map(|(_, t)| t),
+                &s.created_at,
+                &s.last_seen_at,
+                &s.second_factor,
+            ],
+        )
+        .await?;
+        super::outbox::write_alongside(&tx, &also).await?;
+        tx.commit().await?;
         Ok(())
     }
 

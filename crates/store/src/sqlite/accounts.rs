@@ -333,8 +333,11 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn create_session(&self, s: SessionRecord) -> Result<()> {
+    async fn create_session(&self, s: SessionRecord, replacing: Option<String>, also: crate::Alongside) -> Result<()> {
         self.write(move |tx, _| {
+            if let Some(old) = &replacing {
+                tx.execute("DELETE FROM sessions WHERE digest = ?1", [old])?;
+            }
             tx.execute(
                 "INSERT INTO sessions (digest, user_id, stage, purpose, target, created_at, last_seen_at, second_factor)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -349,7 +352,7 @@ impl AccountStore for SqliteStore {
                     s.second_factor
                 ],
             )?;
-            Ok(())
+            super::outbox::write_alongside(tx, &also)
         })
         .await
     }

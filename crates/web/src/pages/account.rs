@@ -152,10 +152,7 @@ pub async fn home(
     let group_member = viewer.allows(Permission::OwnListing);
     let mut waiting = 0;
     if group_member {
-        for grant in &user.grants {
-            let (kith_domain::account::Role::VcsMember, Scope::Organisation(group)) = (grant.role, grant.scope) else {
-                continue;
-            };
+        for group in user.groups() {
             match referrals.inbox(user, &actor, group).await {
                 Ok(inbox) => {
                     waiting += inbox

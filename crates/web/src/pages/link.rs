@@ -11,6 +11,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use kith_app::accounts::SignInStep;
 use kith_domain::account::{LinkPurpose, LinkUse, Permission, SessionStage};
 use uuid::Uuid;
 
@@ -76,22 +77,21 @@ pub async fn use_link(
         Ok(_) => return unknown_link(&headers),
         Err(e) => return PageError::from(e).into_page(&headers),
     };
-    if let Some(current) = viewer.current()
-        && let Err(e) = state.accounts.end_session(&current.session).await
-    {
-        tracing::warn!(error = %e, "the session before a magic link could not be ended");
-    }
-    let started =
-        state.accounts.start_session(user.id, SessionStage::Complete, Some((link.purpose, link.target))).await;
-    let token = match started {
-        Ok((token, _)) => token,
+    // A link session is limited to its purpose, and counts as having no second factor.
+    let actor = kith_app::accounts::Actor::of(&user, ip);
+    let step = SignInStep {
+        stage: SessionStage::Complete,
+        purpose: Some((link.purpose, link.target)),
+        second_factor: false,
+        how: "magic link",
+    };
+    let token = match super::signin::begin_session(&state, &viewer, &user, step, &actor).await {
+        Ok(token) => token,
         Err(e) => {
             tracing::error!(error = %e, "a magic-link session could not start");
             return PageError::Unavailable("Kith cannot sign you in just now.".into()).into_page(&headers);
         }
     };
-    let actor = kith_app::accounts::Actor::of(&user, ip);
-    state.accounts.audit(&actor, "sign_in", link.purpose.as_str(), Some(link.target.to_string()), "magic link").await;
     let to = match link.purpose {
         LinkPurpose::UpdateListing => format!("/services/{}/update", link.target),
         LinkPurpose::AnswerReferral => format!("/referrals/{}", link.target),

@@ -43,12 +43,7 @@ use kith_domain::account::Permission;
 
 /// Whether the viewer refers people: practice staff who see patient data.
 pub(crate) fn may_refer() -> bool {
-    crate::auth::session::current_viewer().member().is_some_and(|c| {
-        c.user
-            .grants
-            .iter()
-            .any(|g| g.role.allows(Permission::PatientData) && g.role != kith_domain::account::Role::VcsMember)
-    })
+    crate::auth::session::current_viewer().member().is_some_and(|c| c.user.practices().next().is_some())
 }
 
 /// Marks the cards whose services take referrals through Kith.

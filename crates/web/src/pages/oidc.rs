@@ -3,7 +3,7 @@
 
 use super::PageError;
 use super::form::Fields;
-use super::signin::{begin_session, redirect_with_cookie, safe_next};
+use super::signin::{begin_session, complete, redirect_with_cookie, safe_next};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use axum::Extension;
@@ -11,7 +11,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kith_app::oidc::Pending;
-use kith_domain::account::SessionStage;
 
 /// The cookie that carries a sign-in in progress, sealed. `SameSite=Lax` lets it come
 /// back with the provider's redirect, which is a top-level GET.
@@ -127,16 +126,15 @@ pub async fn callback(
     // The provider has checked who this is, to its own standard (CIS2: a smartcard or
     // equivalent); Kith does not ask for its own second factor on top.
     // The provider asked for its own second factor (CIS2: a smartcard or an authenticator).
-    let token = match begin_session(&state, &viewer, &user, SessionStage::Complete, None, true).await {
+    let signed_in = kith_app::accounts::Actor::of(&user, ip);
+    let how = format!("oidc {}", oidc.config.issuer);
+    let token = match begin_session(&state, &viewer, &user, complete(&how), &signed_in).await {
         Ok(token) => token,
         Err(e) => {
             tracing::error!(error = %e, "an OIDC session could not start");
             return PageError::Unavailable("Kith cannot sign you in just now.".into()).into_page(&headers);
         }
     };
-    let signed_in = kith_app::accounts::Actor::of(&user, ip);
-    let reason = format!("oidc {}", oidc.config.issuer);
-    state.accounts.audit(&signed_in, "sign_in", "user", Some(user.id.to_string()), &reason).await;
     let mut response = redirect_with_cookie(&pending.next, &token);
     response.headers_mut().append(
         header::SET_COOKIE,

@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kith_app::referrals::{ReferralError, ReferralView, Viewing};
-use kith_domain::account::{Role, Scope};
 use kith_domain::referral::{DeclineReason, EndReason, Instrument, Outcome, TaskStatus};
 use uuid::Uuid;
 
@@ -551,10 +550,7 @@ form_errors!(ReferPage);
 
 /// The practice a member of staff refers from: the first practice they work at.
 pub(super) fn practice_of(user: &kith_domain::account::UserRecord) -> Option<Uuid> {
-    user.grants.iter().find_map(|g| match (g.role, g.scope) {
-        (Role::Receptionist | Role::Clinician | Role::LinkWorker, Scope::Organisation(id)) => Some(id),
-        _ => None,
-    })
+    user.practices().next()
 }
 
 async fn refer_form(

@@ -13,10 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use kith_app::accounts::{AccountsError, PasswordOutcome};
+use kith_app::accounts::{AccountsError, PasswordOutcome, SignInStep};
 use kith_auth::totp::Secret;
-use kith_domain::account::{LinkPurpose, SessionStage, UserRecord};
-use uuid::Uuid;
+use kith_domain::account::{SessionStage, UserRecord};
 
 /// Where to go after signing in: a path on this site only, never another site.
 pub fn safe_next(next: &str) -> String {
@@ -55,21 +54,22 @@ fn signin_page(
     SignInPage { layout: Layout::new(title, headers), oidc, next, email, notice: None, errors }
 }
 
-/// Ends the session the browser holds, if any, and starts a new one: the one place
-/// sessions begin, so rotation cannot be forgotten.
+/// Starts a new session for this step of signing in, replacing the one the browser
+/// holds, if any, and recording the sign-in with it: the one place sessions begin, so
+/// rotation and the audit entry cannot be forgotten.
 pub(super) async fn begin_session(
     state: &AppState,
     viewer: &Viewer,
     user: &UserRecord,
-    stage: SessionStage,
-    purpose: Option<(LinkPurpose, Uuid)>,
-    second_factor: bool,
+    step: SignInStep<'_>,
+    actor: &kith_app::accounts::Actor,
 ) -> Result<String, AccountsError> {
-    if let Some(current) = viewer.current() {
-        state.accounts.end_session(&current.session).await?;
-    }
-    let (token, _) = state.accounts.start_session_with(user.id, stage, purpose, second_factor).await?;
-    Ok(token)
+    state.accounts.sign_in(user, viewer.current().map(|c| &c.session), step, actor).await
+}
+
+/// A step that completes sign-in, begun with a second factor (or a provider's own).
+pub(super) fn complete(how: &str) -> SignInStep<'_> {
+    SignInStep { stage: SessionStage::Complete, purpose: None, second_factor: true, how }
 }
 
 /// A 303 to `to`, setting the session cookie.
@@ -151,13 +151,12 @@ pub async fn submit(
     };
     // A password alone: if the account's roles come to need a second factor while this
     // session is open, it is asked for then.
-    let token = match begin_session(&state, &viewer, &user, stage, None, false).await {
+    let actor = kith_app::accounts::Actor::of(&user, ip);
+    let step = SignInStep { stage, purpose: None, second_factor: false, how: "password" };
+    let token = match begin_session(&state, &viewer, &user, step, &actor).await {
         Ok(token) => token,
         Err(e) => return unavailable(&e, &headers),
     };
-    let actor = kith_app::accounts::Actor::of(&user, ip);
-    let action = if stage == SessionStage::Complete { "sign_in" } else { "sign_in_password" };
-    state.accounts.audit(&actor, action, "user", Some(user.id.to_string()), "password").await;
     redirect_with_cookie(&to, &token)
 }
 
@@ -214,11 +213,8 @@ pub async fn code_submit(
         Err(locked @ AccountsError::Locked(_)) => return fail(StatusCode::TOO_MANY_REQUESTS, locked.to_string()),
         Err(e) => return unavailable(&e, &headers),
     }
-    match begin_session(&state, &viewer, &user, SessionStage::Complete, None, true).await {
-        Ok(token) => {
-            state.accounts.audit(&actor, "sign_in", "user", Some(user.id.to_string()), "password and code").await;
-            redirect_with_cookie(&next, &token)
-        }
+    match begin_session(&state, &viewer, &user, complete("password and code"), &actor).await {
+        Ok(token) => redirect_with_cookie(&next, &token),
         Err(e) => unavailable(&e, &headers),
     }
 }
@@ -334,11 +330,10 @@ pub async fn two_factor_submit(
         }
         Err(e) => return unavailable(&e, &headers),
     };
-    let token = match begin_session(&state, &viewer, &user, SessionStage::Complete, None, true).await {
+    let token = match begin_session(&state, &viewer, &user, complete("password and new code"), &actor).await {
         Ok(token) => token,
         Err(e) => return unavailable(&e, &headers),
     };
-    state.accounts.audit(&actor, "sign_in", "user", Some(user.id.to_string()), "password and new code").await;
     let page = RecoveryPage { layout: Layout::new("Two-step sign-in is on – Kith", &headers), codes, next };
     let mut response = render(StatusCode::OK, &page);
     response.headers_mut().append(header::SET_COOKIE, session::set_cookie(&token));
