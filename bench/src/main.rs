@@ -20,9 +20,9 @@ mod referrals;
 mod search;
 
 use anyhow::{Context, Result, bail};
+use kith_datasets::import::import_streaming;
 use kith_domain::directory::{Related, nest_service};
 use kith_domain::{Clock, FixedClock};
-use kith_interop::import::import_streaming;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -153,7 +153,7 @@ async fn import_once<S: kith_store::Store>(
     expected: usize,
     window: Option<usize>,
 ) -> Result<Run> {
-    let window = window.unwrap_or_else(|| kith_interop::import::window_for(store.engine()));
+    let window = window.unwrap_or_else(|| kith_datasets::import::window_for(store.engine()));
     let started = Instant::now();
     let streamed = import_streaming(&store, vec![feed.to_owned()], window, |_| {}).await?;
     let closing = Instant::now();

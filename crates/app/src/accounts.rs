@@ -3,8 +3,8 @@
 //! they reach the store and opened only here.
 
 use chrono::{DateTime, Duration, Utc};
-use kith_auth::totp::{self, Secret};
-use kith_auth::{Keyring, password, token};
+use kith_crypto::totp::{self, Secret};
+use kith_crypto::{Keyring, password, token};
 use kith_domain::Clock;
 use kith_domain::account::{
     Area, AuditEvent, AuditQuery, Grant, LinkPurpose, LinkUse, MagicLink, Organisation, Permission, Sealed,
@@ -45,7 +45,7 @@ pub enum AccountsError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("a sealed field could not be opened: {0}")]
-    Keys(#[from] kith_auth::KeyringError),
+    Keys(#[from] kith_crypto::KeyringError),
 }
 
 /// How often a session in use is marked as seen (its idle time counts from then): at most

@@ -73,7 +73,7 @@ impl App {
     /// long as the process: give the real one with [`with_keyring`](Self::with_keyring).
     pub fn new(store: Arc<dyn Store>, search: Arc<kith_search::SearchIndex>) -> App {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let keyring = Arc::new(kith_auth::Keyring::generate());
+        let keyring = Arc::new(kith_crypto::Keyring::generate());
         App {
             accounts: Arc::new(Accounts::new(store.clone(), keyring, clock.clone())),
             store,
@@ -97,7 +97,7 @@ impl App {
     }
 
     /// The same, sealing personal fields with `keyring`.
-    pub fn with_keyring(mut self, keyring: kith_auth::Keyring) -> App {
+    pub fn with_keyring(mut self, keyring: kith_crypto::Keyring) -> App {
         self.accounts = Arc::new(Accounts::new(self.store.clone(), Arc::new(keyring), self.clock.clone()));
         self
     }

@@ -279,9 +279,9 @@ impl Oidc {
     pub async fn begin(&self, next: &str, now: i64) -> Result<(String, Pending), OidcError> {
         let provider = self.provider(false).await?;
         let pending = Pending {
-            state: kith_auth::token::new_token().0,
-            nonce: kith_auth::token::new_token().0,
-            verifier: kith_auth::token::new_token().0,
+            state: kith_crypto::token::new_token().0,
+            nonce: kith_crypto::token::new_token().0,
+            verifier: kith_crypto::token::new_token().0,
             next: next.to_owned(),
             expires: now + PENDING_SECONDS,
         };
@@ -308,7 +308,7 @@ impl Oidc {
         if now > pending.expires {
             return Err(OidcError::Rejected("the sign-in took too long; start again".into()));
         }
-        if !kith_auth::constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
+        if !kith_crypto::constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
             return Err(OidcError::Rejected("the reply does not match a sign-in started here".into()));
         }
         let provider = self.provider(false).await?;
@@ -317,7 +317,7 @@ impl Oidc {
             "iss": self.config.client_id,
             "sub": self.config.client_id,
             "aud": token_endpoint,
-            "jti": kith_auth::token::new_token().0,
+            "jti": kith_crypto::token::new_token().0,
             "iat": now,
             "exp": now + 300,
         }))?;
@@ -413,7 +413,7 @@ impl Oidc {
         if claims["iat"].as_i64().is_some_and(|iat| iat > now + LEEWAY_SECONDS) {
             return reject("the ID token is dated in the future");
         }
-        if !kith_auth::constant_time_eq(claims["nonce"].as_str().unwrap_or("").as_bytes(), nonce.as_bytes()) {
+        if !kith_crypto::constant_time_eq(claims["nonce"].as_str().unwrap_or("").as_bytes(), nonce.as_bytes()) {
             return reject("the ID token was not issued for this sign-in");
         }
         let subject = claims["sub"].as_str().unwrap_or("").to_owned();

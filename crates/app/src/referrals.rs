@@ -47,7 +47,7 @@ pub enum ReferralError {
     #[error(transparent)]
     Store(StoreError),
     #[error("sealed details could not be opened: {0}")]
-    Keys(#[from] kith_auth::KeyringError),
+    Keys(#[from] kith_crypto::KeyringError),
 }
 
 impl From<StoreError> for ReferralError {

@@ -16,7 +16,7 @@ impl App {
     /// The services on a shared list, or `None` if no list has that code. The code's
     /// shape is checked first, so a malformed one costs no database read.
     pub async fn shared_list(&self, code: &str) -> Result<Option<Vec<Service>>, StoreError> {
-        if !kith_auth::token::well_formed_code(code) {
+        if !kith_crypto::token::well_formed_code(code) {
             return Ok(None);
         }
         match self.store.shared_list(code).await? {
@@ -28,11 +28,11 @@ impl App {
     /// Keeps a list under a new short code and returns the code.
     pub async fn share_list(&self, ids: &[Uuid]) -> Result<String, StoreError> {
         // A clash of 50 random bits is all but impossible; one more try covers it.
-        let code = kith_auth::token::short_code();
+        let code = kith_crypto::token::short_code();
         match self.store.put_shared_list(&code, ids, self.clock.now()).await {
             Ok(()) => Ok(code),
             Err(_) => {
-                let code = kith_auth::token::short_code();
+                let code = kith_crypto::token::short_code();
                 self.store.put_shared_list(&code, ids, self.clock.now()).await?;
                 Ok(code)
             }

@@ -5,7 +5,7 @@
 use crate::cli::{Global, OrgsCommand, UsersCommand};
 use anyhow::{Context, Result, bail};
 use kith_app::accounts::{Accounts, Actor, NewUser};
-use kith_auth::Keyring;
+use kith_crypto::Keyring;
 use kith_domain::Clock;
 use kith_domain::account::{Area, AreaKind, Grant, LinkPurpose, OrgKind, Organisation, Scope};
 use kith_store::Store;
@@ -75,7 +75,7 @@ fn read_password(from_stdin: bool) -> Result<(String, bool)> {
         return Ok((password, false));
     }
     // Six groups of four from an alphabet without look-alikes: 120 random bits.
-    let codes = kith_auth::totp::recovery_codes();
+    let codes = kith_crypto::totp::recovery_codes();
     Ok((codes.iter().take(2).cloned().collect::<Vec<_>>().join("-"), true))
 }
 

@@ -4,9 +4,9 @@
 use crate::cli::{Cli, Command, ExportFormat, Global, KeysCommand, Listen};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use kith_datasets::import::StreamError;
+use kith_datasets::{ImportReport, Importer, store_batch};
 use kith_domain::{Clock, DirectoryBatch, SystemClock};
-use kith_interop::import::StreamError;
-use kith_interop::{ImportReport, Importer, store_batch};
 use kith_store::Store;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -117,7 +117,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export { format: ExportFormat::Hsds, dir } => {
             let store = open(&cli.global, clock).await?;
             let bar = spinner(format!("Exporting to {}", dir.display()));
-            let summary = kith_interop::export_hsds(&*store, &dir, &mut |n| bar.inc(n))
+            let summary = kith_datasets::export_hsds(&*store, &dir, &mut |n| bar.inc(n))
                 .await
                 .with_context(|| format!("export to {} failed", dir.display()))?;
             bar.finish_and_clear();
@@ -146,7 +146,7 @@ pub(crate) fn spinner(message: String) -> ProgressBar {
     bar
 }
 
-async fn write(store: &dyn Store, batch: DirectoryBatch, message: &str) -> Result<kith_interop::import::StoreOutcome> {
+async fn write(store: &dyn Store, batch: DirectoryBatch, message: &str) -> Result<kith_datasets::import::StoreOutcome> {
     let bar = ProgressBar::new(batch.len() as u64).with_message(message.to_owned());
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records ({per_sec}, {eta} left)")
@@ -154,7 +154,7 @@ async fn write(store: &dyn Store, batch: DirectoryBatch, message: &str) -> Resul
             .progress_chars("=> "),
     );
     let outcome =
-        store_batch(store, batch, kith_interop::import::DEFAULT_CHUNK, &mut |done, _| bar.set_position(done as u64))
+        store_batch(store, batch, kith_datasets::import::DEFAULT_CHUNK, &mut |done, _| bar.set_position(done as u64))
             .await
             .context("writing to the database failed; records written before the failure are kept")?;
     bar.finish_and_clear();
@@ -233,10 +233,10 @@ async fn import_streaming(
             .progress_chars("=> "),
     );
     let shown = bar.clone();
-    let streamed = kith_interop::import::import_streaming(
+    let streamed = kith_datasets::import::import_streaming(
         &*store,
         paths.to_vec(),
-        kith_interop::import::window_for(store.engine()),
+        kith_datasets::import::window_for(store.engine()),
         move |at| {
             shown.set_message(format!("Importing {}", at.source));
             shown.set_length(at.total as u64);

@@ -4,8 +4,8 @@
 use crate::cli::{GeoCommand, IndexArg};
 use crate::commands::spinner;
 use anyhow::{Context, Result, bail};
+use kith_datasets::geo::{GeoFileKind, GeoRead, KNOWN_LAYOUTS, detect, read_deprivation, read_places, read_postcodes};
 use kith_domain::geo::DeprivationIndex;
-use kith_interop::geo::{GeoFileKind, GeoRead, KNOWN_LAYOUTS, detect, read_deprivation, read_places, read_postcodes};
 use kith_store::Store;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::Duration;
 use http_body_util::BodyExt;
 use kith_app::accounts::{Actor, NewUser};
-use kith_auth::totp::Secret;
+use kith_crypto::totp::Secret;
 use kith_domain::account::{
     Area, AreaKind, Grant, LinkPurpose, OrgKind, Organisation, Role, Scope, SessionStage, UserRecord,
 };
@@ -235,11 +235,11 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
 }
 
 fn concrete(path: &str) -> String {
-    let (token, _) = kith_auth::token::new_token();
+    let (token, _) = kith_crypto::token::new_token();
     path.replace("/oruk/organizations/{id}", &format!("/oruk/organizations/{}", id(GROUP_A)))
         .replace("{id}", &id(SERVICE_A).to_string())
         .replace("{token}", &token)
-        .replace("{code}", &kith_auth::token::short_code())
+        .replace("{code}", &kith_crypto::token::short_code())
         .replace("{*path}", "no-such-file.css")
 }
 
@@ -358,7 +358,7 @@ async fn sign_in_with_two_factors_rotates_the_session(store: Arc<dyn Store>) {
     k.user("ada@example.org", Role::AreaAdmin, Scope::Area(id(AREA))).await;
 
     // A session id planted before sign-in (session fixation) is not honoured after it.
-    let planted = format!("__Host-kith_session={}", kith_auth::token::new_token().0);
+    let planted = format!("__Host-kith_session={}", kith_crypto::token::new_token().0);
     let body = form(&[("email", "Ada@Example.org "), ("password", PASSWORD), ("next", "/admin/audit")]);
     let reply = send(&k.app, Method::POST, "/signin", Some(&planted), &body).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
@@ -518,7 +518,7 @@ async fn magic_links_work_once_for_one_listing(store: Arc<dyn Store>) {
     let expired = send(&k.app, Method::POST, &format!("/link/{late}"), None, "").await;
     assert_eq!(expired.status, StatusCode::GONE);
     assert!(expired.body.contains("expired") && expired.body.contains("30 minutes"), "{}", expired.body);
-    let made_up = send(&k.app, Method::POST, &format!("/link/{}", kith_auth::token::new_token().0), None, "").await;
+    let made_up = send(&k.app, Method::POST, &format!("/link/{}", kith_crypto::token::new_token().0), None, "").await;
     assert_eq!(made_up.status, StatusCode::NOT_FOUND);
     assert!(made_up.body.contains("not one Kith recognises"));
     // Requests for links are limited per address.
@@ -583,7 +583,7 @@ async fn link_sessions_cannot_enrol_a_second_factor(store: Arc<dyn Store>) {
         assert!(denied(&setup), "{purpose:?}: {} {}", setup.status, setup.body);
         assert!(!setup.body.contains("name=\"enrol\""), "no secret is offered to a link session");
         // Even with a secret sealed to this session, the step is refused.
-        let digest = kith_auth::token::digest(cookie.split('=').nth(1).unwrap());
+        let digest = kith_crypto::token::digest(cookie.split('=').nth(1).unwrap());
         let secret = Secret::generate();
         let sealed = k.state.accounts.keyring().seal(&secret.to_base32(), &format!("enrol:{digest}"));
         let code = secret.code_at(k.clock.now().timestamp());
@@ -1004,7 +1004,7 @@ mod provider {
         assert_eq!(q["client_id"], p.client_id);
         assert_eq!(q["code_challenge_method"], "S256");
         assert!(q["scope"].split(' ').any(|s| s == "openid"));
-        let code = kith_auth::token::new_token().0;
+        let code = kith_crypto::token::new_token().0;
         let email = p.email.lock().unwrap().clone();
         p.codes.lock().unwrap().insert(code.clone(), (q["nonce"].clone(), q["code_challenge"].clone(), email));
         let query = serde_urlencoded::to_string([("code", code.as_str()), ("state", q["state"].as_str())]).unwrap();

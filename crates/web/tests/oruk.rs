@@ -122,7 +122,7 @@ async fn demo_responses_validate_against_the_oruk_schemas() {
 async fn the_bristol_feed_served_back_validates() {
     let Some(shared) = shared_dir("the_bristol_feed_served_back_validates") else { return };
     let t = kith_store::testing::sqlite(clock()).await;
-    let mut importer = kith_interop::Importer::new();
+    let mut importer = kith_datasets::Importer::new();
     importer.add_path(&shared.join("data/oruk-v1/bristol-services.json")).unwrap();
     let (batch, _) = importer.finish();
     t.store.write_batch(batch).await.unwrap();

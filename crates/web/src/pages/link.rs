@@ -24,7 +24,7 @@ struct LinkPage {
 }
 
 pub async fn page(Path(token): Path<String>, headers: HeaderMap) -> Response {
-    if !kith_auth::token::well_formed(&token) {
+    if !kith_crypto::token::well_formed(&token) {
         return unknown_link(&headers);
     }
     let page = LinkPage {

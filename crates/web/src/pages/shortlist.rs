@@ -163,7 +163,7 @@ async fn share(state: &AppState, list: &Shortlist) -> Result<String, PageError> 
 }
 
 /// What the leaflet says about one service: the same as the printed page.
-fn entry(d: &Detail) -> kith_leaflet::Entry {
+fn entry(d: &Detail) -> kith_pdf::Entry {
     let mut rows = Vec::new();
     // A closed service says so first, and gives no times to turn up at.
     if let Some(closed) = d.card.closed {
@@ -202,7 +202,7 @@ fn entry(d: &Detail) -> kith_leaflet::Entry {
             format!("this listing was last checked: {}", d.card.verified.text),
         ));
     }
-    kith_leaflet::Entry {
+    kith_pdf::Entry {
         name: d.card.name.clone(),
         organisation: d.card.organisation.clone(),
         summary: d.card.summary.clone(),
@@ -228,7 +228,7 @@ pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let local = kith_domain::opening::uk_local(now);
     let date = local.date();
     use chrono::Datelike;
-    let leaflet = kith_leaflet::Leaflet {
+    let leaflet = kith_pdf::Leaflet {
         title: "Services we talked about".into(),
         subtitle: format!("Given to you on {}", date.format("%-d %B %Y")),
         footer: "Listings change: check with a service before you go.".into(),
@@ -377,7 +377,7 @@ pub async fn send_page(axum::Extension(viewer): axum::Extension<crate::auth::Vie
 
 /// The shortlist as an email: each service with where, when, phone, website and cost,
 /// naming the practice it came from when staff send it.
-fn email_body(entries: &[kith_leaflet::Entry], links: &[String], practice: Option<&str>) -> String {
+fn email_body(entries: &[kith_pdf::Entry], links: &[String], practice: Option<&str>) -> String {
     let mut out = match practice {
         Some(p) => format!("Services we talked about at {p}\n\n"),
         None => String::from("Services we talked about\n\n"),
@@ -398,7 +398,7 @@ fn email_body(entries: &[kith_leaflet::Entry], links: &[String], practice: Optio
 
 /// The shortlist as a text message of at most two segments: who it is from, each
 /// service's name and phone (as many as fit), and one short link to them all, live.
-fn text_body(entries: &[kith_leaflet::Entry], link: &str, practice: Option<&str>) -> String {
+fn text_body(entries: &[kith_pdf::Entry], link: &str, practice: Option<&str>) -> String {
     let head = match practice {
         Some(p) => format!("{p}: services we talked about:"),
         None => String::from("Services we talked about:"),
@@ -495,7 +495,7 @@ pub async fn send(
         Err(e) => return e.into_page(&headers),
     };
     let now = state.clock.now();
-    let entries: Vec<kith_leaflet::Entry> = found.iter().map(|s| entry(&Detail::new(s, now, true))).collect();
+    let entries: Vec<kith_pdf::Entry> = found.iter().map(|s| entry(&Detail::new(s, now, true))).collect();
     let links: Vec<String> = found.iter().map(|s| format!("{}/services/{}", state.public_url, s.id)).collect();
     // The practice that sent it, so the person knows who it is from.
     let practice = match viewer.member().and_then(|c| super::referral::practice_of(&c.user)) {

@@ -14,7 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kith_app::accounts::{AccountsError, PasswordOutcome, SignInStep};
-use kith_auth::totp::Secret;
+use kith_crypto::totp::Secret;
 use kith_domain::account::{SessionStage, UserRecord};
 
 /// Where to go after signing in: a path on this site only, never another site.
@@ -122,7 +122,7 @@ pub async fn submit(
     }
     if password.is_empty() {
         errors.push(field_error("password", "Enter your password"));
-    } else if password.chars().count() > kith_auth::password::MAX_LENGTH {
+    } else if password.chars().count() > kith_crypto::password::MAX_LENGTH {
         errors.push(field_error("password", "Enter a correct email address and password"));
     }
     if !errors.is_empty() {

@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use kith_datasets::geo::{GeoFileKind, detect, read_deprivation, read_postcodes};
 use kith_domain::FixedClock;
 use kith_domain::geo::DeprivationIndex;
 use kith_domain::postcode::{Outward, Postcode};
-use kith_interop::geo::{GeoFileKind, detect, read_deprivation, read_postcodes};
 use kith_store::testing::{TestStore, shared_dir};
 use std::collections::HashSet;
 use std::path::Path;

@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+use kith_datasets::import::{Progress, import_streaming};
+use kith_datasets::{Importer, store_batch};
 use kith_domain::FixedClock;
-use kith_interop::import::{Progress, import_streaming};
-use kith_interop::{Importer, store_batch};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;

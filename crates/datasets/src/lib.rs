@@ -1,9 +1,11 @@
-//! Directory data in and out of Kith.
+//! Datasets in and out of Kith: the directory, and the reference data search and the
+//! reports stand on.
 //!
 //! - [`import`]: HSDS 3.0 / ORUK 3.0 JSON and the ORUK v1 list form, with every
 //!   rejected record reported by JSON path.
 //! - [`export`]: the whole directory as HSDS 3.0 JSON.
 //! - [`html`]: turning published HTML descriptions into plain text.
+//! - [`geo`]: ONS postcode directories and the IMD / SIMD deprivation files.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod export;

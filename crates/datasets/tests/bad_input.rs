@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+use kith_datasets::{ImportError, ImportReport, Importer, store_batch};
 use kith_domain::FixedClock;
-use kith_interop::{ImportError, ImportReport, Importer, store_batch};
 use kith_store::testing::TestStore;
 use serde_json::json;
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+use kith_datasets::{Importer, export_hsds, store_batch};
 use kith_domain::FixedClock;
-use kith_interop::{Importer, export_hsds, store_batch};
 use kith_store::testing::{TestStore, shared_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ fn assert_valid_with(validator: &jsonschema::Validator, rel: &str, instance: &Va
     assert!(errors.is_empty(), "{label} does not validate against {rel}:\n{}", errors.join("\n"));
 }
 
-async fn import_paths(store: &TestStore, paths: &[PathBuf]) -> kith_interop::ImportReport {
+async fn import_paths(store: &TestStore, paths: &[PathBuf]) -> kith_datasets::ImportReport {
     let mut importer = Importer::new();
     for path in paths {
         importer.add_path(path).unwrap_or_else(|e| panic!("{e}"));
@@ -57,7 +57,7 @@ async fn import_paths(store: &TestStore, paths: &[PathBuf]) -> kith_interop::Imp
     report
 }
 
-async fn export(store: &TestStore) -> (tempfile::TempDir, kith_interop::ExportSummary) {
+async fn export(store: &TestStore) -> (tempfile::TempDir, kith_datasets::ExportSummary) {
     let dir = tempfile::tempdir().unwrap();
     let summary = export_hsds(&*store.store, dir.path(), &mut |_| {}).await.unwrap();
     (dir, summary)
