@@ -97,6 +97,10 @@ fn refused(e: ReferralError) -> Response {
     }
 }
 
+/// A FHIR answer: the resource, or an OperationOutcome saying why not. Either way a
+/// response, so a handler's refusals are `?`.
+pub type Answer = Result<Response, Response>;
+
 fn store_failed(e: kith_store::StoreError) -> Response {
     refused(ReferralError::Store(e))
 }
@@ -120,21 +124,18 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     reply(StatusCode::OK, &kith_fhir::capability_statement(&base(&state), state.clock.now()))
 }
 
-pub async fn healthcare_service(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id, "HealthcareService") {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+pub async fn healthcare_service(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+    let id = parse_id(&id, "HealthcareService")?;
     let service = match state.service(id).await {
         Ok(Some(s)) => s,
-        Ok(None) => return not_found("HealthcareService"),
-        Err(e) => return store_failed(e),
+        Ok(None) => return Err(not_found("HealthcareService")),
+        Err(e) => return Err(store_failed(e)),
     };
     let org = match service.organization_id {
         Some(o) => state.organization_name(o).await.ok().flatten(),
         None => None,
     };
-    reply(StatusCode::OK, &kith_fhir::healthcare_service(&base(&state), &service, org.as_deref()))
+    Ok(reply(StatusCode::OK, &kith_fhir::healthcare_service(&base(&state), &service, org.as_deref())))
 }
 
 /// A referral as its viewer may see it, with the names its resources show.
@@ -188,43 +189,34 @@ macro_rules! read_handler {
             Extension(viewer): Extension<Viewer>,
             Extension(ClientIp(ip)): Extension<ClientIp>,
             Path(id): Path<String>,
-        ) -> Response {
-            let user = match signed_in(&viewer) {
-                Ok(u) => u,
-                Err(r) => return r,
-            };
-            let id = match parse_id(&id, $kind) {
-                Ok(id) => id,
-                Err(r) => return r,
-            };
-            let $loaded = match load(&$state, user, &viewer.actor(ip), id).await {
-                Ok(l) => l,
-                Err(r) => return r,
-            };
+        ) -> Answer {
+            let user = signed_in(&viewer)?;
+            let id = parse_id(&id, $kind)?;
+            let $loaded = load(&$state, user, &viewer.actor(ip), id).await?;
             $make
         }
     };
 }
 
 read_handler!(service_request, "ServiceRequest", |state, loaded| {
-    reply(
+    Ok(reply(
         StatusCode::OK,
         &kith_fhir::service_request(&base(&state), &loaded.referral, &loaded.details, &loaded.names()),
-    )
+    ))
 });
 
 read_handler!(task, "Task", |state, loaded| {
     if loaded.referral.kind == kith_domain::referral::ReferralKind::Signpost {
-        return not_found("Task");
+        return Err(not_found("Task"));
     }
-    reply(StatusCode::OK, &task_of(&state, &loaded))
+    Ok(reply(StatusCode::OK, &task_of(&state, &loaded)))
 });
 
 read_handler!(consent, "Consent", |state, loaded| {
     let _ = &state;
     match &loaded.details.consent {
-        Some(c) => reply(StatusCode::OK, &kith_fhir::consent(&loaded.referral, c, &loaded.names())),
-        None => not_found("Consent"),
+        Some(c) => Ok(reply(StatusCode::OK, &kith_fhir::consent(&loaded.referral, c, &loaded.names()))),
+        None => Err(not_found("Consent")),
     }
 });
 
@@ -233,28 +225,23 @@ pub async fn patient(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Path(id): Path<String>,
-) -> Response {
-    let user = match signed_in(&viewer) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let Ok(id) = Uuid::parse_str(&id) else { return not_found("Patient") };
-    let (record, details) = match state.referrals().patient(user, &viewer.actor(ip), id, "FHIR API").await {
-        Ok(found) => found,
-        Err(e) => return refused(e),
-    };
+) -> Answer {
+    let user = signed_in(&viewer)?;
+    let id = Uuid::parse_str(&id).map_err(|_| not_found("Patient"))?;
+    let (record, details) =
+        state.referrals().patient(user, &viewer.actor(ip), id, "FHIR API").await.map_err(refused)?;
     let practice = match state.accounts.organisation_name(record.organisation_id).await {
         Ok(name) => name.unwrap_or_else(|| "The practice".to_owned()),
         Err(e) => {
             tracing::error!(error = %e, "a practice's name could not be read");
-            return problem(
+            return Err(problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 IssueType::Exception,
                 "Kith cannot answer just now; try again",
-            );
+            ));
         }
     };
-    reply(StatusCode::OK, &kith_fhir::patient(&base(&state), &record, &details, &practice))
+    Ok(reply(StatusCode::OK, &kith_fhir::patient(&base(&state), &record, &details, &practice)))
 }
 
 /// Observations: an outcome measure by its id, or a follow-up outcome as `outcome-{referral}`.
@@ -263,30 +250,23 @@ pub async fn observation(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Path(id): Path<String>,
-) -> Response {
-    let user = match signed_in(&viewer) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let user = signed_in(&viewer)?;
     let actor = viewer.actor(ip);
     if let Some(referral) = id.strip_prefix("outcome-").and_then(|r| Uuid::parse_str(r).ok()) {
-        let (record, _, follow_up) = match state.referrals().measures(user, &actor, referral).await {
-            Ok(found) => found,
-            Err(e) => return refused(e),
-        };
+        let (record, _, follow_up) = state.referrals().measures(user, &actor, referral).await.map_err(refused)?;
         return match follow_up.and_then(|f| kith_fhir::outcome_observation(&base(&state), &f, record.patient_id)) {
-            Some(o) => reply(StatusCode::OK, &o),
-            None => not_found("Observation"),
+            Some(o) => Ok(reply(StatusCode::OK, &o)),
+            None => Err(not_found("Observation")),
         };
     }
-    let Ok(id) = Uuid::parse_str(&id) else { return not_found("Observation") };
+    let id = Uuid::parse_str(&id).map_err(|_| not_found("Observation"))?;
     let referrals = state.referrals();
-    let measure = match referrals.measure(user, &actor, id).await {
-        Ok(m) => m,
-        Err(ReferralError::NotFound(_)) => return not_found("Observation"),
-        Err(e) => return refused(e),
-    };
-    reply(StatusCode::OK, &kith_fhir::measure_observation(&base(&state), &measure, referrals.instrument()))
+    let measure = referrals.measure(user, &actor, id).await.map_err(|e| match e {
+        ReferralError::NotFound(_) => not_found("Observation"),
+        e => refused(e),
+    })?;
+    Ok(reply(StatusCode::OK, &kith_fhir::measure_observation(&base(&state), &measure, referrals.instrument())))
 }
 
 /// Search parameters, checked: anything Kith does not understand is refused, not ignored.
@@ -383,24 +363,18 @@ async fn search_referrals(
     ip: Option<String>,
     raw: Option<&str>,
     kind: &str,
-) -> Response {
-    let user = match signed_in(viewer) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let user = signed_in(viewer)?;
     let (date_param, allowed): (&str, &[&str]) = match kind {
         "Task" => ("authored-on", &["patient", "status", "authored-on"]),
         _ => ("authored", &["patient", "status", "authored"]),
     };
-    let search = match parse_search(raw, date_param, allowed) {
-        Ok(s) => s,
-        Err(m) => return bad_search(&m),
-    };
+    let search = parse_search(raw, date_param, allowed).map_err(|m| bad_search(&m))?;
     // Task statuses are Kith's own; ServiceRequest statuses summarise them.
     let task_status = match (kind, search.status.as_deref()) {
         ("Task", Some(code)) => match TaskStatus::parse(code) {
             Some(s) => Some(s),
-            None => return bad_search(&format!("{code:?} is not a Task status")),
+            None => return Err(bad_search(&format!("{code:?} is not a Task status"))),
         },
         _ => None,
     };
@@ -410,7 +384,7 @@ async fn search_referrals(
         ("ServiceRequest", Some("completed")) => Some(kith_fhir::RequestStatus::Completed),
         ("ServiceRequest", Some("revoked")) => Some(kith_fhir::RequestStatus::Revoked),
         ("ServiceRequest", Some(code)) => {
-            return bad_search(&format!("{code:?} is not a status: use active, on-hold, completed or revoked"));
+            return Err(bad_search(&format!("{code:?} is not a status: use active, on-hold, completed or revoked")));
         }
         _ => None,
     };
@@ -425,10 +399,7 @@ async fn search_referrals(
         limit: if request_status.is_some() { 1000 } else { search.count + 1 },
         offset: if request_status.is_some() { 0 } else { search.offset },
     };
-    let found = match state.referrals().search(user, &actor, query).await {
-        Ok(f) => f,
-        Err(e) => return refused(e),
-    };
+    let found = state.referrals().search(user, &actor, query).await.map_err(refused)?;
     // A ServiceRequest's status follows from the referral's, so the page is chosen
     // before anything is opened: only the referrals shown are read (and audited).
     let (window, more): (Vec<&ReferralRecord>, bool) = match request_status {
@@ -447,7 +418,7 @@ async fn search_referrals(
         let loaded = match load_checked(state, user, &actor, referral.id).await {
             Ok(l) => l,
             Err(ReferralError::Forbidden(_) | ReferralError::Ended(_)) => continue,
-            Err(e) => return refused(e),
+            Err(e) => return Err(refused(e)),
         };
         let resource: Resource = if kind == "Task" {
             task_of(state, &loaded).into()
@@ -459,7 +430,7 @@ async fn search_referrals(
     let total = u64::from(search.offset) + page.len() as u64 + u64::from(more);
     let next = next_url(state, kind, raw, &search, more);
     let bundle = kith_fhir::bundle_searchset(&base(state), &self_url(state, kind, raw), total, page, next);
-    reply(StatusCode::OK, &bundle)
+    Ok(reply(StatusCode::OK, &bundle))
 }
 
 pub async fn search_service_requests(
@@ -467,7 +438,7 @@ pub async fn search_service_requests(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> Answer {
     search_referrals(&state, &viewer, ip, raw.as_deref(), "ServiceRequest").await
 }
 
@@ -476,7 +447,7 @@ pub async fn search_tasks(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> Answer {
     search_referrals(&state, &viewer, ip, raw.as_deref(), "Task").await
 }
 
@@ -486,24 +457,15 @@ pub async fn search_observations(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let user = match signed_in(&viewer) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let search = match parse_search(raw.as_deref(), "date", &["patient"]) {
-        Ok(s) => s,
-        Err(m) => return bad_search(&m),
-    };
+) -> Answer {
+    let user = signed_in(&viewer)?;
+    let search = parse_search(raw.as_deref(), "date", &["patient"]).map_err(|m| bad_search(&m))?;
     let Some(patient) = search.patient else {
-        return bad_search("Search Observations by patient: Observation?patient=Patient/<id>");
+        return Err(bad_search("Search Observations by patient: Observation?patient=Patient/<id>"));
     };
     let actor = viewer.actor(ip);
     let query = ReferralQuery { patient: Some(patient), limit: 500, ..Default::default() };
-    let found = match state.referrals().search(user, &actor, query).await {
-        Ok(f) => f,
-        Err(e) => return refused(e),
-    };
+    let found = state.referrals().search(user, &actor, query).await.map_err(refused)?;
     let referrals = state.referrals();
     let mut resources: Vec<Resource> = Vec::new();
     for referral in &found {
@@ -511,7 +473,7 @@ pub async fn search_observations(
         let (_, measures, follow_up) = match referrals.measures(user, &actor, referral.id).await {
             Ok(found) => found,
             Err(ReferralError::Forbidden(_)) => continue,
-            Err(e) => return refused(e),
+            Err(e) => return Err(refused(e)),
         };
         for m in &measures {
             resources.push(kith_fhir::measure_observation(&base(&state), m, referrals.instrument()).into());
@@ -526,7 +488,7 @@ pub async fn search_observations(
     let next = next_url(&state, "Observation", raw.as_deref(), &search, more);
     let bundle =
         kith_fhir::bundle_searchset(&base(&state), &self_url(&state, "Observation", raw.as_deref()), total, page, next);
-    reply(StatusCode::OK, &bundle)
+    Ok(reply(StatusCode::OK, &bundle))
 }
 
 /// A client changes a Task's status: the whole Task with a new status, or a JSON Patch.
@@ -538,52 +500,38 @@ pub async fn update_task(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let user = match signed_in(&viewer) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let id = match parse_id(&id, "Task") {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let user = signed_in(&viewer)?;
+    let id = parse_id(&id, "Task")?;
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/fhir+json") || t.contains("json"));
     if !json_type {
-        return problem(
+        return Err(problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IssueType::Invalid,
             "Send the Task as application/fhir+json, or a patch as application/json-patch+json",
-        );
+        ));
     }
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, IssueType::Structure, &format!("The body is not JSON: {e}")),
-    };
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, IssueType::Structure, &format!("The body is not JSON: {e}")))?;
     if let Some(body_id) = value.get("id").and_then(|v| v.as_str())
         && body_id != id.to_string()
     {
-        return problem(
+        return Err(problem(
             StatusCode::BAD_REQUEST,
             IssueType::Invalid,
             "The Task's id must match the address it is sent to",
-        );
+        ));
     }
-    let (to, reason) = match kith_fhir::requested_status(&value) {
-        Ok(found) => found,
-        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Invalid, &e.to_string()),
-    };
+    let (to, reason) = kith_fhir::requested_status(&value)
+        .map_err(|e| problem(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Invalid, &e.to_string()))?;
     let actor = viewer.actor(ip);
-    match state.referrals().move_to(user, &actor, id, to, reason.as_deref().unwrap_or("")).await {
-        Ok(()) => {}
-        Err(ReferralError::NotFound(_)) => return not_found("Task"),
-        Err(e) => return refused(e),
-    }
-    let loaded = match load(&state, user, &actor, id).await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    reply(StatusCode::OK, &task_of(&state, &loaded))
+    state.referrals().move_to(user, &actor, id, to, reason.as_deref().unwrap_or("")).await.map_err(|e| match e {
+        ReferralError::NotFound(_) => not_found("Task"),
+        e => refused(e),
+    })?;
+    let loaded = load(&state, user, &actor, id).await?;
+    Ok(reply(StatusCode::OK, &task_of(&state, &loaded)))
 }
