@@ -263,6 +263,26 @@ impl From<kith_app::referrals::ReferralError> for PageError {
     }
 }
 
+/// A page, or the page that says why not. Either way a response, so a handler's
+/// refusals are `?` (with [`OrPage::or_page`]).
+pub type Shown = Result<Response, Response>;
+
+/// Turns an error from the application into the page that explains it, for `?`.
+pub trait OrPage<T> {
+    // The error is the response itself, returned once per request: boxing it saves nothing.
+    #[allow(clippy::result_large_err)]
+    fn or_page(self, headers: &HeaderMap) -> Result<T, Response>;
+}
+
+impl<T, E> OrPage<T> for Result<T, E>
+where
+    PageError: From<E>,
+{
+    fn or_page(self, headers: &HeaderMap) -> Result<T, Response> {
+        self.map_err(|e| PageError::from(e).into_page(headers))
+    }
+}
+
 impl PageError {
     pub fn into_page(self, headers: &HeaderMap) -> Response {
         let (status, heading, message) = match self {

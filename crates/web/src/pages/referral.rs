@@ -3,7 +3,7 @@
 //! may see is decided by the referrals service; these pages only show it.
 
 use super::search::FieldError;
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, Shown, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use askama::Template;
@@ -83,14 +83,11 @@ pub async fn inbox(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
-) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+) -> Shown {
+    let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let user = &current.user;
     let actor = viewer.actor(ip);
-    let entries = match state.referrals().inboxes(user, &actor).await {
-        Ok(entries) => entries,
-        Err(e) => return page_error(e, &headers),
-    };
+    let entries = state.referrals().inboxes(user, &actor).await.or_page(&headers)?;
     let rows = entries
         .into_iter()
         .map(|entry| {
@@ -108,7 +105,7 @@ pub async fn inbox(
             }
         })
         .collect();
-    render(StatusCode::OK, &InboxPage { layout: Layout::new("Referrals – Kith", &headers), rows })
+    Ok(render(StatusCode::OK, &InboxPage { layout: Layout::new("Referrals – Kith", &headers), rows }))
 }
 
 #[derive(Template)]
@@ -151,16 +148,23 @@ async fn referral_page(
     headers: &HeaderMap,
     errors: Vec<FieldError>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(id) else {
-        return PageError::NotFound("There is no referral at this address.".into()).into_page(headers);
-    };
-    let Some(current) = viewer.for_referral(id) else { return Redirect::to("/signin").into_response() };
+    shown_referral(state, viewer, ip, id, headers, errors).await.unwrap_or_else(|refused| refused)
+}
+
+async fn shown_referral(
+    state: &AppState,
+    viewer: &Viewer,
+    ip: Option<String>,
+    id: &str,
+    headers: &HeaderMap,
+    errors: Vec<FieldError>,
+) -> Shown {
+    let missing = || PageError::NotFound("There is no referral at this address.".into()).into_page(headers);
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
+    let Some(current) = viewer.for_referral(id) else { return Ok(Redirect::to("/signin").into_response()) };
     let actor = viewer.actor(ip);
     let referrals = state.referrals();
-    let view = match referrals.view(&current.user, &actor, id, "referral page").await {
-        Ok(view) => view,
-        Err(e) => return page_error(e, headers),
-    };
+    let view = referrals.view(&current.user, &actor, id, "referral page").await.or_page(headers)?;
     let ReferralView { referral, details, patient, viewing, service, timeline, follow_up, measures, .. } = view;
     let service = service.unwrap_or_else(|| "a service no longer listed".into());
     let timeline = timeline
@@ -292,7 +296,7 @@ async fn referral_page(
         errors,
     };
     let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    render(status, &page)
+    Ok(render(status, &page))
 }
 
 /// The date of birth from the GOV.UK date input (`birth_day`, `birth_month`,
