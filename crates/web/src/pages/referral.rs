@@ -486,19 +486,19 @@ async fn right_person(
     patient: &kith_domain::referral::PatientRecord,
     fields: &super::form::Fields,
     headers: &HeaderMap,
-) -> Response {
+) -> Shown {
     use kith_domain::referral::{masked_name, masked_number, same_person};
-    let stored = match state.referrals().patient_details(user, actor, patient.id, "right-person check").await {
-        Ok(d) => d,
-        Err(e) => return page_error(e, headers),
-    };
+    let stored =
+        state.referrals().patient_details(user, actor, patient.id, "right-person check").await.or_page(headers)?;
     let service = match Uuid::parse_str(service_id) {
         Ok(sid) => match state.service(sid).await {
             Ok(Some(s)) => s.name,
-            Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
-            Err(e) => return PageError::from(e).into_page(headers),
+            Ok(None) => {
+                return Err(PageError::NotFound("There is no service at this address.".into()).into_page(headers));
+            }
+            Err(e) => return Err(PageError::from(e).into_page(headers)),
         },
-        Err(_) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
+        Err(_) => return Err(PageError::NotFound("There is no service at this address.".into()).into_page(headers)),
     };
     let typed_birth = birth_date(fields);
     let mut shown = vec![("Name", masked_name(&stored.name))];
@@ -523,7 +523,7 @@ async fn right_person(
         typed_birth: typed_birth.map(|d| d.format("%-d %B %Y").to_string()).unwrap_or_default(),
         carried: fields.pairs_without(&["same_person"]),
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 #[derive(Template)]
@@ -563,19 +563,16 @@ async fn refer_form(
     fields: &super::form::Fields,
     headers: &HeaderMap,
     errors: Vec<FieldError>,
-) -> Response {
+) -> Shown {
     use kith_domain::referral::ContactMethod;
     let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
-    let Ok(id) = Uuid::parse_str(service_id) else { return missing() };
+    let Ok(id) = Uuid::parse_str(service_id) else { return Err(missing()) };
     let service = match state.service(id).await {
         Ok(Some(s)) => s,
-        Ok(None) => return missing(),
-        Err(e) => return PageError::from(e).into_page(headers),
+        Ok(None) => return Err(missing()),
+        Err(e) => return Err(PageError::from(e).into_page(headers)),
     };
-    let group = match state.referrals().group_for(&service).await {
-        Ok(group) => group,
-        Err(e) => return page_error(e, headers),
-    };
+    let group = state.referrals().group_for(&service).await.or_page(headers)?;
     let takes_referrals = group.is_some();
     let group = group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name);
     let value = |name: &str| fields.get(name).to_owned();
@@ -637,7 +634,7 @@ async fn refer_form(
         errors,
     };
     let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    render(status, &page)
+    Ok(render(status, &page))
 }
 
 pub async fn refer_page(
@@ -645,9 +642,9 @@ pub async fn refer_page(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
+) -> Shown {
     if viewer.member().and_then(|c| practice_of(&c.user)).is_none() {
-        return PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers);
+        return Err(PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers));
     }
     refer_form(&state, &id, &super::form::Fields::default(), &headers, Vec::new()).await
 }
@@ -660,16 +657,16 @@ pub async fn refer_submit(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Shown {
     use kith_app::referrals::{NewPatient, NewReferral};
     use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let fields = super::form::Fields::parse(std::str::from_utf8(&body).ok());
     let Some(practice) = practice_of(&current.user) else {
-        return PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers);
+        return Err(PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers));
     };
     let Ok(service_id) = Uuid::parse_str(&id) else {
-        return PageError::NotFound("There is no service at this address.".into()).into_page(&headers);
+        return Err(PageError::NotFound("There is no service at this address.".into()).into_page(&headers));
     };
     // "Change" on the check-your-answers page: back to the form, every answer kept.
     if fields.has("change") {
@@ -692,14 +689,11 @@ pub async fn refer_submit(
     match referrals.check_new(kind, service_id, fields.get("reason"), consent.as_ref()).await {
         Ok(()) => {}
         Err(ReferralError::Fields(problems)) => add(problems),
-        Err(e) => return page_error(e, &headers),
+        Err(e) => return Err(page_error(e, &headers)),
     }
     // An NHS number this practice already holds is the same person.
     let existing = match NhsNumber::parse(fields.get("nhs_number")) {
-        Ok(n) => match referrals.patient_with_nhs_number(&current.user, &actor, practice, &n).await {
-            Ok(found) => found,
-            Err(e) => return page_error(e, &headers),
-        },
+        Ok(n) => referrals.patient_with_nhs_number(&current.user, &actor, practice, &n).await.or_page(&headers)?,
         Err(_) => None,
     };
     let new_patient = NewPatient {
@@ -741,7 +735,7 @@ pub async fn refer_submit(
     }
     // Nothing is written until every answer has been read back (check your answers).
     if fields.get("step") != "send" {
-        return check_answers(&state, service_id, kind, &fields, existing.is_some(), &headers).await;
+        return Ok(check_answers(&state, service_id, kind, &fields, existing.is_some(), &headers).await);
     }
     let patient = match existing {
         Some(p) => p,
@@ -750,7 +744,7 @@ pub async fn refer_submit(
             Err(ReferralError::Fields(problems)) => {
                 return refer_form(&state, &id, &fields, &headers, field_errors(problems)).await;
             }
-            Err(e) => return page_error(e, &headers),
+            Err(e) => return Err(page_error(e, &headers)),
         },
     };
     let new = NewReferral {
@@ -765,11 +759,11 @@ pub async fn refer_submit(
         baseline,
     };
     match referrals.refer(&current.user, &actor, new).await {
-        Ok(r) => Redirect::to(&format!("/referrals/{}/sent", r.id)).into_response(),
+        Ok(r) => Ok(Redirect::to(&format!("/referrals/{}/sent", r.id)).into_response()),
         Err(ReferralError::Fields(problems)) => {
             refer_form(&state, &id, &fields, &headers, field_errors(problems)).await
         }
-        Err(e) => page_error(e, &headers),
+        Err(e) => Err(page_error(e, &headers)),
     }
 }
 
