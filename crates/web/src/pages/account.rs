@@ -1,7 +1,7 @@
 //! The signed-in person's own account: who Kith thinks they are, their roles, two-step
 //! sign-in, and signing out everywhere.
 
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use askama::Template;
@@ -111,9 +111,9 @@ pub async fn home(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     use kith_domain::referral::TaskStatus;
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let user = &current.user;
     let actor = viewer.actor(ip);
     let referrals = state.referrals();
@@ -123,18 +123,13 @@ pub async fn home(
     if refers {
         match referrals.follow_ups(user, &actor).await {
             Ok(open) => follow_ups_due = open.iter().filter(|(f, _)| f.due_at <= now).count(),
-            Err(e) => return super::referral::page_error(e, &headers),
+            Err(e) => return Err(super::referral::page_error(e, &headers)),
         }
         let query = kith_store::referrals::ReferralQuery { limit: 50, ..Default::default() };
-        let found = match referrals.search(user, &actor, query).await {
-            Ok(found) => found,
-            Err(e) => return super::referral::page_error(e, &headers),
-        };
+        let found = referrals.search(user, &actor, query).await.or_page(&headers)?;
         let mine: Vec<_> = found.into_iter().filter(|r| r.referrer_user == user.id).take(10).collect();
-        let names = match state.service_names(&mine.iter().map(|r| r.service_id).collect::<Vec<_>>()).await {
-            Ok(n) => n,
-            Err(e) => return PageError::from(e).into_page(&headers),
-        };
+        let names =
+            state.service_names(&mine.iter().map(|r| r.service_id).collect::<Vec<_>>()).await.or_page(&headers)?;
         recent = mine
             .iter()
             .map(|r| {
@@ -160,7 +155,7 @@ pub async fn home(
                         .filter(|r| matches!(r.status, TaskStatus::Requested | TaskStatus::Received))
                         .count();
                 }
-                Err(e) => return super::referral::page_error(e, &headers),
+                Err(e) => return Err(super::referral::page_error(e, &headers)),
             }
         }
     }
@@ -175,5 +170,5 @@ pub async fn home(
         reports: viewer.allows(Permission::Reports),
         admin: viewer.allows(Permission::Audit),
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }

@@ -2,8 +2,7 @@
 //! people signposted and referred started, and are still going four weeks on.
 
 use super::form::Fields;
-use super::referral::page_error;
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use askama::Template;
@@ -38,18 +37,13 @@ pub async fn follow_ups(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
-) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+) -> PageResult {
+    let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let actor = viewer.actor(ip);
-    let open = match state.referrals().follow_ups(&current.user, &actor).await {
-        Ok(open) => open,
-        Err(e) => return page_error(e, &headers),
-    };
+    let open = state.referrals().follow_ups(&current.user, &actor).await.or_page(&headers)?;
     let now = state.clock.now();
-    let names = match state.service_names(&open.iter().map(|(_, r)| r.service_id).collect::<Vec<_>>()).await {
-        Ok(names) => names,
-        Err(e) => return PageError::from(e).into_page(&headers),
-    };
+    let names =
+        state.service_names(&open.iter().map(|(_, r)| r.service_id).collect::<Vec<_>>()).await.or_page(&headers)?;
     let mut rows = Vec::with_capacity(open.len());
     for (f, r) in open {
         let service = names.get(&r.service_id).cloned().unwrap_or_else(|| "a service no longer listed".into());
@@ -62,7 +56,7 @@ pub async fn follow_ups(
             group_says: f.attendance.map(|a| a.describe()).unwrap_or_default(),
         });
     }
-    render(StatusCode::OK, &FollowUpsPage { layout: Layout::new("Follow-ups – Kith", &headers), rows })
+    Ok(render(StatusCode::OK, &FollowUpsPage { layout: Layout::new("Follow-ups – Kith", &headers), rows }))
 }
 
 #[derive(Template)]
@@ -132,31 +126,28 @@ pub async fn links(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+) -> PageResult {
+    let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let fields = Fields::parse(raw.as_deref());
     let format = fields.get("format");
     if !matches!(format, "" | "html" | "csv") {
-        return PageError::BadRequest("format is html or csv".into()).into_page(&headers);
+        return Err(PageError::BadRequest("format is html or csv".into()).into_page(&headers));
     }
     let now = state.clock.now();
     let (from, to, error) = match period(&fields, now) {
         Ok((from, to)) => (from, to, None),
-        Err(m) if format == "csv" => return PageError::BadRequest(m).into_page(&headers),
+        Err(m) if format == "csv" => return Err(PageError::BadRequest(m).into_page(&headers)),
         Err(m) => (now.date_naive() - Duration::days(365), now.date_naive(), Some(m)),
     };
     let actor = viewer.actor(ip);
-    let report = match state
+    let report = state
         .referrals()
         .links_report(&current.user, &actor, start_of(from), start_of(to + Duration::days(1)))
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return page_error(e, &headers),
-    };
+        .or_page(&headers)?;
     let report = report.published();
     if format == "csv" {
-        return csv(&report, from, to);
+        return Ok(csv(&report, from, to));
     }
     let page = LinksPage {
         layout: Layout::new(
@@ -174,7 +165,7 @@ pub async fn links(
         error,
     };
     let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    render(status, &page)
+    Ok(render(status, &page))
 }
 
 fn csv(report: &PublishedLinks, from: NaiveDate, to: NaiveDate) -> Response {

@@ -265,7 +265,7 @@ impl From<kith_app::referrals::ReferralError> for PageError {
 
 /// A page, or the page that says why not. Either way a response, so a handler's
 /// refusals are `?` (with [`OrPage::or_page`]).
-pub type Shown = Result<Response, Response>;
+pub type PageResult = Result<Response, Response>;
 
 /// Turns an error from the application into the page that explains it, for `?`.
 pub trait OrPage<T> {

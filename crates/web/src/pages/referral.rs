@@ -3,7 +3,7 @@
 //! may see is decided by the referrals service; these pages only show it.
 
 use super::search::FieldError;
-use super::{Layout, OrPage, PageError, Shown, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use askama::Template;
@@ -83,7 +83,7 @@ pub async fn inbox(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
-) -> Shown {
+) -> PageResult {
     let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let user = &current.user;
     let actor = viewer.actor(ip);
@@ -158,7 +158,7 @@ async fn shown_referral(
     id: &str,
     headers: &HeaderMap,
     errors: Vec<FieldError>,
-) -> Shown {
+) -> PageResult {
     let missing = || PageError::NotFound("There is no referral at this address.".into()).into_page(headers);
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
     let Some(current) = viewer.for_referral(id) else { return Ok(Redirect::to("/signin").into_response()) };
@@ -486,7 +486,7 @@ async fn right_person(
     patient: &kith_domain::referral::PatientRecord,
     fields: &super::form::Fields,
     headers: &HeaderMap,
-) -> Shown {
+) -> PageResult {
     use kith_domain::referral::{masked_name, masked_number, same_person};
     let stored =
         state.referrals().patient_details(user, actor, patient.id, "right-person check").await.or_page(headers)?;
@@ -563,7 +563,7 @@ async fn refer_form(
     fields: &super::form::Fields,
     headers: &HeaderMap,
     errors: Vec<FieldError>,
-) -> Shown {
+) -> PageResult {
     use kith_domain::referral::ContactMethod;
     let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
     let Ok(id) = Uuid::parse_str(service_id) else { return Err(missing()) };
@@ -642,7 +642,7 @@ pub async fn refer_page(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Shown {
+) -> PageResult {
     if viewer.member().and_then(|c| practice_of(&c.user)).is_none() {
         return Err(PageError::Forbidden("Only practice staff can refer people.".into()).into_page(&headers));
     }
@@ -657,7 +657,7 @@ pub async fn refer_submit(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Shown {
+) -> PageResult {
     use kith_app::referrals::{NewPatient, NewReferral};
     use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
     let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
