@@ -615,10 +615,8 @@ impl Referrals {
         let (referral, details, side) = self.open_referral(user, actor, referral_id, "details and timeline").await?;
         let (record, patient) = self.patient(user, actor, referral.patient_id, why).await?;
         let viewing = if side == Side::Practice { Viewing::Practice } else { Viewing::Group };
-        let (measures, follow_up) = match viewing {
-            Viewing::Practice => (self.store.measures(referral_id).await?, self.store.follow_up(referral_id).await?),
-            Viewing::Group => (Vec::new(), self.store.follow_up(referral_id).await?),
-        };
+        let measures = if viewing == Viewing::Practice { self.store.measures(referral_id).await? } else { Vec::new() };
+        let follow_up = self.store.follow_up(referral_id).await?;
         let mut timeline = self.store.timeline(referral_id).await?;
         let follow_up = match (viewing, follow_up) {
             (Viewing::Group, Some(f)) => {
