@@ -10,8 +10,8 @@ use kith_domain::account::{
     Area, AuditEvent, AuditQuery, Grant, LinkPurpose, LinkUse, MagicLink, Organisation, Permission, Sealed,
     SessionRecord, SessionStage, UserRecord, areas_with, people_within,
 };
-use kith_store::accounts::{SEALED_FIELDS, seal_context};
-use kith_store::{Store, StoreError};
+use kith_store::accounts::{AccountWrite, SEALED_FIELDS, seal_context};
+use kith_store::{Alongside, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -280,11 +280,13 @@ impl Accounts {
             disabled: false,
             created_at: self.clock.now(),
         };
-        self.store.put_user(user.clone()).await.map_err(|e| match e {
-            StoreError::Conflict(m) => AccountsError::Invalid(m),
-            e => AccountsError::Store(e),
-        })?;
-        self.audit(actor, "user.create", "user", Some(id.to_string()), &roles_label(&user.grants)).await;
+        let audit = self.audit_event(actor, "user.create", "user", Some(id.to_string()), &roles_label(&user.grants));
+        self.store.write_account(AccountWrite::user(user.clone()), Alongside::audited(audit)).await.map_err(
+            |e| match e {
+                StoreError::Conflict(m) => AccountsError::Invalid(m),
+                e => AccountsError::Store(e),
+            },
+        )?;
         Ok(user)
     }
 
@@ -305,11 +307,24 @@ impl Accounts {
         user.totp_secret = None;
         user.totp_last_step = None;
         user.disabled = false;
-        self.store.put_user(user.clone()).await?;
-        self.store.set_recovery_codes(user.id, Vec::new()).await?;
-        let ended = self.store.delete_user_sessions(user.id).await?;
-        self.audit(actor, "user.reset", "user", Some(user.id.to_string()), &format!("{ended} sessions ended")).await;
+        let audit = self.audit_event(actor, "user.reset", "user", Some(user.id.to_string()), "every session ended");
+        let write = AccountWrite { user: user.clone(), recovery_codes: Some(Vec::new()), end_sessions: true };
+        self.store.write_account(write, Alongside::audited(audit)).await?;
         Ok(user)
+    }
+
+    /// Gives an account one more role, in one place. Returns false when it held it there
+    /// already (nothing is written).
+    pub async fn grant(&self, user: &UserRecord, grant: Grant, actor: &Actor) -> Result<bool, AccountsError> {
+        if user.grants.contains(&grant) {
+            return Ok(false);
+        }
+        let mut user = user.clone();
+        user.grants.push(grant);
+        let audit =
+            self.audit_event(actor, "user.grant", "user", Some(user.id.to_string()), &roles_label(&user.grants));
+        self.store.write_account(AccountWrite::user(user), Alongside::audited(audit)).await?;
+        Ok(true)
     }
 
     /// How long to wait before another attempt under `key`, if at all.
@@ -456,12 +471,12 @@ impl Accounts {
         let mut updated = user.clone();
         updated.totp_secret = Some(self.seal("users.totp_secret", user.id, &secret.to_base32()));
         updated.totp_last_step = Some(step);
-        self.store.put_user(updated).await?;
         let codes = totp::recovery_codes();
         let indexes =
             codes.iter().map(|c| self.keyring.blind_index("recovery", &totp::normalise_recovery_code(c))).collect();
-        self.store.set_recovery_codes(user.id, indexes).await?;
-        self.audit(actor, "two_factor.enrol", "user", Some(user.id.to_string()), "authenticator app").await;
+        let audit = self.audit_event(actor, "two_factor.enrol", "user", Some(user.id.to_string()), "authenticator app");
+        let write = AccountWrite { user: updated, recovery_codes: Some(indexes), end_sessions: false };
+        self.store.write_account(write, Alongside::audited(audit)).await?;
         Ok(codes)
     }
 
@@ -507,7 +522,7 @@ impl Accounts {
         let Some(session) = self.store.session(&digest).await? else { return Ok(None) };
         let now = self.clock.now();
         if session.expired(now) {
-            if let Err(e) = self.store.delete_session(&digest).await {
+            if let Err(e) = self.store.delete_session(&digest, Alongside::none()).await {
                 tracing::warn!(error = %e, "an expired session could not be removed");
             }
             return Ok(None);
@@ -526,13 +541,17 @@ impl Accounts {
     }
 
     /// Ends one session, as signing out of this browser does.
-    pub async fn end_session(&self, session: &SessionRecord) -> Result<(), AccountsError> {
-        Ok(self.store.delete_session(&session.digest).await?)
+    /// Signs out of one browser: the session ends with its audit entry, or neither.
+    pub async fn end_session(&self, session: &SessionRecord, actor: &Actor) -> Result<(), AccountsError> {
+        let audit = self.audit_event(actor, "sign_out", "user", Some(session.user_id.to_string()), "this browser");
+        Ok(self.store.delete_session(&session.digest, Alongside::audited(audit)).await?)
     }
 
-    /// Ends every session of an account, in every browser; returns how many ended.
-    pub async fn end_every_session(&self, user: &UserRecord) -> Result<u64, AccountsError> {
-        Ok(self.store.delete_user_sessions(user.id).await?)
+    /// Ends every session of an account, in every browser, with its audit entry; returns
+    /// how many ended.
+    pub async fn end_every_session(&self, user: &UserRecord, actor: &Actor) -> Result<u64, AccountsError> {
+        let audit = self.audit_event(actor, "sign_out_everywhere", "user", Some(user.id.to_string()), "every browser");
+        Ok(self.store.delete_user_sessions(user.id, Alongside::audited(audit)).await?)
     }
 
     /// The audit log as `admin` may read it: only the events of people with a grant in
@@ -600,7 +619,7 @@ impl Accounts {
         let now = self.clock.now();
         let session =
             SessionRecord { digest, user_id, stage, purpose, second_factor, created_at: now, last_seen_at: now };
-        self.store.create_session(session.clone(), None, kith_store::Alongside::none()).await?;
+        self.store.create_session(session.clone(), None, Alongside::none()).await?;
         Ok((token, session))
     }
 
@@ -634,7 +653,7 @@ impl Accounts {
         };
         let entry = self.audit_event(actor, action, record_type, Some(record_id), how);
         let replacing = replacing.map(|s| s.digest.clone());
-        self.store.create_session(session, replacing, kith_store::Alongside::audited(entry)).await?;
+        self.store.create_session(session, replacing, Alongside::audited(entry)).await?;
         Ok(token)
     }
 
@@ -665,7 +684,7 @@ impl Accounts {
                     expires_at: now + Duration::minutes(purpose.lifetime_minutes()),
                     used_at: None,
                 },
-                kith_store::Alongside {
+                Alongside {
                     audit: vec![self.audit_event(
                         actor,
                         "magic_link.issue",

@@ -4,11 +4,11 @@
 //! answers ([`crate::rendered`]).
 
 use crate::App;
+use crate::locate::{LocateError, Located};
 use crate::rendered::Rendered;
 use kith_domain::hsds::{Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::report::ProblemReport;
 use kith_search::{Facets, Hit, SearchQuery};
-use kith_store::locate::{LocateError, Located};
 use kith_store::{Counts, Engine, Page, PageRequest, ServiceQuery, StoreError, TermQuery};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -126,7 +126,7 @@ impl App {
     /// A place typed in a "where" box (a postcode, a part of one, a town or a
     /// neighbourhood), from the local postcode table: no call leaves the machine.
     pub async fn locate(&self, place: &str) -> Result<Located, LocateError> {
-        kith_store::locate::locate(&*self.store, place).await
+        crate::locate::locate(&*self.store, place).await
     }
 
     /// The services that answer `query`, read in one batch.

@@ -29,6 +29,7 @@ pub mod demo_caseload;
 pub mod directory;
 pub mod jobs;
 pub mod listings;
+pub mod locate;
 pub mod notify;
 pub mod oidc;
 pub mod referrals;

@@ -94,20 +94,18 @@ pub async fn users(
     match command {
         UsersCommand::Grant { email, role, org, area } => {
             let scope = scope(&*store, org, area).await?;
-            let mut user = accounts
+            let user = accounts
                 .user_by_email(&email)
                 .await?
                 .with_context(|| format!("there is no user with the email {email}"))?;
             let grant = Grant { role: role.role(), scope };
-            if user.grants.contains(&grant) {
+            if !accounts.grant(&user, grant, &Actor::cli()).await? {
                 println!("{email} already holds that role there.");
                 return Ok(ExitCode::SUCCESS);
             }
-            user.grants.push(grant);
-            store.put_user(user.clone()).await?;
-            let label = kith_app::accounts::roles_label(&user.grants);
-            accounts.audit(&Actor::cli(), "user.grant", "user", Some(user.id.to_string()), &label).await;
-            println!("{email} now holds: {label}");
+            let mut grants = user.grants;
+            grants.push(grant);
+            println!("{email} now holds: {}", kith_app::accounts::roles_label(&grants));
         }
         UsersCommand::Add { email, name, role, org, area, password_stdin } => {
             let scope = scope(&*store, org, area).await?;

@@ -104,7 +104,7 @@ async fn load_files(
 }
 
 async fn lookup(store: &dyn Store, query: &str) -> Result<ExitCode> {
-    let found = match kith_store::locate::locate(store, query).await {
+    let found = match kith_app::locate::locate(store, query).await {
         Ok(found) => found,
         Err(e) => bail!("{e}"),
     };

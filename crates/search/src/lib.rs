@@ -59,9 +59,10 @@ pub struct Near {
 }
 
 impl Near {
-    /// Round a place Kith found for a "where" box.
-    pub fn located(place: &kith_store::locate::Located, radius_km: f64) -> Near {
-        Near { point: place.point(), radius_km: radius_km.clamp(0.1, MAX_RADIUS_KM), area_codes: place.area_codes() }
+    /// Round a point, taking in services that cover any of `area_codes`; the radius is
+    /// kept between 100 m and [`MAX_RADIUS_KM`].
+    pub fn around(point: Point, area_codes: Vec<String>, radius_km: f64) -> Near {
+        Near { point, radius_km: radius_km.clamp(0.1, MAX_RADIUS_KM), area_codes }
     }
 }
 

@@ -9,12 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use kith_app::locate::locate;
 use kith_demo::places::PLACES;
 use kith_domain::FixedClock;
 use kith_domain::geo::Point;
 use kith_search::sync::catch_up;
-use kith_search::{Near, SearchIndex, SearchQuery};
-use kith_store::locate::locate;
+use kith_search::{SearchIndex, SearchQuery};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -100,7 +100,7 @@ async fn recall_at_10_over_the_labelled_queries() {
         let located = locate(&*t.store, place).await.unwrap_or_else(|e| panic!("{place}: {e}"));
         let query = SearchQuery {
             text: Some(text.into()),
-            near: Some(Near::located(&located, RADIUS_KM)),
+            near: Some(located.near(RADIUS_KM)),
             limit: 10,
             ..Default::default()
         };

@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use kith_app::locate::locate;
 use kith_domain::FixedClock;
 use kith_domain::geo::Point;
 use kith_search::sync::catch_up;
 use kith_search::{Attending, Near, SearchIndex, SearchQuery, SearchResults};
-use kith_store::locate::locate;
 use kith_store::testing::TestStore;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ async fn demo() -> Demo {
 
 impl Demo {
     async fn near(&self, place: &str, km: f64) -> Near {
-        Near::located(&locate(&*self.t.store, place).await.unwrap(), km)
+        locate(&*self.t.store, place).await.unwrap().near(km)
     }
 
     fn names(&self, r: &SearchResults) -> Vec<String> {

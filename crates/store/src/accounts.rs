@@ -29,6 +29,24 @@ pub fn seal_context(field: &str, row_id: Uuid) -> String {
     format!("{field}:{row_id}")
 }
 
+/// An account and what changes with it, written together by
+/// [`AccountStore::write_account`].
+#[derive(Debug, Clone)]
+pub struct AccountWrite {
+    pub user: UserRecord,
+    /// Replaces the account's recovery codes (blind indexes; empty clears them).
+    pub recovery_codes: Option<Vec<String>>,
+    /// Ends every session the account has.
+    pub end_sessions: bool,
+}
+
+impl AccountWrite {
+    /// The account alone.
+    pub fn user(user: UserRecord) -> AccountWrite {
+        AccountWrite { user, recovery_codes: None, end_sessions: false }
+    }
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Adds or replaces an area.
@@ -43,7 +61,13 @@ pub trait AccountStore: Send + Sync {
 
     /// Adds a user, or replaces one with the same id, with their grants. An email
     /// already used by another user is a [`StoreError::Conflict`](crate::StoreError::Conflict).
-    async fn put_user(&self, user: UserRecord) -> Result<()>;
+    async fn put_user(&self, user: UserRecord) -> Result<()> {
+        self.write_account(AccountWrite::user(user), crate::Alongside::none()).await.map(|_| ())
+    }
+    /// Writes an account as [`put_user`](Self::put_user) does, with what changes beside it
+    /// (its recovery codes, its sessions) and its audit entry, in one transaction.
+    /// Returns how many sessions ended.
+    async fn write_account(&self, write: AccountWrite, also: crate::Alongside) -> Result<u64>;
     async fn user(&self, id: Uuid) -> Result<Option<UserRecord>>;
     async fn user_by_email_index(&self, email_index: &str) -> Result<Option<UserRecord>>;
     /// Every user, oldest first.
@@ -68,9 +92,11 @@ pub trait AccountStore: Send + Sync {
     async fn session(&self, digest: &str) -> Result<Option<SessionRecord>>;
     /// Notes activity on a session, for the idle timeout.
     async fn touch_session(&self, digest: &str, at: DateTime<Utc>) -> Result<()>;
-    async fn delete_session(&self, digest: &str) -> Result<()>;
-    /// Ends every session a user has ("sign out everywhere"). Returns how many.
-    async fn delete_user_sessions(&self, user_id: Uuid) -> Result<u64>;
+    /// Ends one session, with what goes beside it (its sign-out audit entry).
+    async fn delete_session(&self, digest: &str, also: crate::Alongside) -> Result<()>;
+    /// Ends every session a user has ("sign out everywhere"), with what goes beside it.
+    /// Returns how many.
+    async fn delete_user_sessions(&self, user_id: Uuid, also: crate::Alongside) -> Result<u64>;
 
     /// Keeps a new magic link with what goes beside it (its audit entry, the email that
     /// carries it), in one transaction.

@@ -9,7 +9,6 @@
 pub mod accounts;
 mod doc;
 mod error;
-pub mod locate;
 mod migrate;
 pub mod outbox;
 pub mod postgres;

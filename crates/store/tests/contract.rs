@@ -655,7 +655,7 @@ async fn sessions_rotate_expire_and_end_everywhere(store: &dyn Store, clock: &Fi
         SessionRecord { digest: "d0".into(), second_factor: false, ..session("d0", SessionStage::Complete) };
     store.create_session(password_only.clone(), None, Alongside::none()).await.unwrap();
     assert_eq!(store.session("d0").await.unwrap(), Some(password_only), "which factors began it is kept");
-    store.delete_session("d0").await.unwrap();
+    store.delete_session("d0", Alongside::none()).await.unwrap();
     store.create_session(session("d2", SessionStage::Complete), None, Alongside::none()).await.unwrap();
     let mut linked = session("d3", SessionStage::Complete);
     linked.purpose = Some((LinkPurpose::UpdateListing, id(1)));
@@ -670,7 +670,7 @@ async fn sessions_rotate_expire_and_end_everywhere(store: &dyn Store, clock: &Fi
     store.touch_session("d2", t0 + Duration::minutes(5)).await.unwrap();
     assert_eq!(store.session("d2").await.unwrap().unwrap().last_seen_at, t0 + Duration::minutes(10));
 
-    store.delete_session("d1").await.unwrap();
+    store.delete_session("d1", Alongside::none()).await.unwrap();
     assert!(store.session("d1").await.unwrap().is_none());
 
     // A step up in sign-in: the new session replaces the old, and its audit entry is
@@ -702,7 +702,7 @@ async fn sessions_rotate_expire_and_end_everywhere(store: &dyn Store, clock: &Fi
     assert!(store.session("d2").await.unwrap().is_none() && store.session("d4").await.unwrap().is_some());
     assert_eq!(audited().await, 1);
 
-    assert_eq!(store.delete_user_sessions(id(730)).await.unwrap(), 2);
+    assert_eq!(store.delete_user_sessions(id(730), Alongside::none()).await.unwrap(), 2);
     assert!(store.session("d4").await.unwrap().is_none());
 }
 

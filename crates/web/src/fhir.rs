@@ -126,11 +126,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 
 pub async fn healthcare_service(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     let id = parse_id(&id, "HealthcareService")?;
-    let service = match state.service(id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(not_found("HealthcareService")),
-        Err(e) => return Err(store_failed(e)),
-    };
+    let service = state.service(id).await.map_err(store_failed)?.ok_or_else(|| not_found("HealthcareService"))?;
     let org = match service.organization_id {
         Some(o) => state.organization_name(o).await.ok().flatten(),
         None => None,

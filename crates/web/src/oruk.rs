@@ -11,9 +11,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
+use kith_app::locate::{LocateError, Located};
 use kith_domain::postcode::Postcode;
-use kith_search::{Near, SearchQuery};
-use kith_store::locate::{LocateError, Located};
+use kith_search::SearchQuery;
 use kith_store::{Page, PageRequest, ServiceQuery, TermQuery};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -348,7 +348,7 @@ async fn service_filters(state: &AppState, p: &Params, page: PageRequest) -> Api
     if let Some(text) = p.str("postcode") {
         let located = locate_postcode(state, text).await?;
         let radius = proximity.map_or(kith_search::DEFAULT_RADIUS_KM, |m| m / 1000.0);
-        let mut near = Near::located(&located, radius);
+        let mut near = located.near(radius);
         if proximity.is_none() {
             // Without a proximity, ORUK asks for services whose area holds the postcode;
             // Kith also counts a venue within the default radius as local.

@@ -944,12 +944,32 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &TestApp) {
     t.test_store().refuse_inserts("audit_log").await;
     assert!(accounts.sign_in(member, Some(&before), step, &actor(member)).await.is_err());
     assert!(t.store().session(&before.digest).await.unwrap().is_some(), "the step before is kept");
-    assert_eq!(t.store().delete_user_sessions(member.id).await.unwrap(), 1, "and no new session");
+    assert_eq!(t.store().delete_user_sessions(member.id, Alongside::none()).await.unwrap(), 1, "and no new session");
     t.test_store().allow_inserts("audit_log").await;
     let (_, before) = accounts.start_session(member.id, SessionStage::SecondFactor, None).await.unwrap();
     accounts.sign_in(member, Some(&before), step, &actor(member)).await.unwrap();
     assert!(t.store().session(&before.digest).await.unwrap().is_none(), "replaced");
     assert_eq!(audited("sign_in").await, 1);
+
+    // Signing out, here or everywhere, and a new role: each with its audit entry, or none.
+    let (_, open) = accounts.start_session(member.id, SessionStage::Complete, None).await.unwrap();
+    let role = rec.grants[0];
+    t.test_store().refuse_inserts("audit_log").await;
+    assert!(accounts.end_session(&open, &actor(member)).await.is_err());
+    assert!(accounts.end_every_session(member, &actor(member)).await.is_err());
+    assert!(t.store().session(&open.digest).await.unwrap().is_some(), "still signed in: nothing was recorded");
+    assert!(accounts.grant(member, role, &kith_app::accounts::Actor::cli()).await.is_err());
+    assert!(!t.store().user(member.id).await.unwrap().unwrap().grants.contains(&role), "no role unaudited");
+    t.test_store().allow_inserts("audit_log").await;
+    accounts.end_session(&open, &actor(member)).await.unwrap();
+    assert!(t.store().session(&open.digest).await.unwrap().is_none());
+    assert!(accounts.grant(member, role, &kith_app::accounts::Actor::cli()).await.unwrap());
+    assert!(t.store().user(member.id).await.unwrap().unwrap().grants.contains(&role));
+    assert_eq!(accounts.end_every_session(member, &actor(member)).await.unwrap(), 1);
+    assert_eq!(
+        (audited("sign_out").await, audited("user.grant").await, audited("sign_out_everywhere").await),
+        (1, 1, 1)
+    );
 }
 
 on_both_engines!(a_change_its_audit_entry_and_its_messages_go_together);

@@ -1,7 +1,7 @@
 //! Accounts on PostgreSQL.
 
 use super::PostgresStore;
-use crate::accounts::{AccountStore, SealedField};
+use crate::accounts::{AccountStore, AccountWrite, SealedField};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,6 +12,16 @@ use kith_domain::account::{
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
+
+async fn replace_recovery_codes(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, codes: &[String]) -> Result<()> {
+    tx.execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id]).await?;
+    tx.execute(
+        "INSERT INTO recovery_codes (user_id, code_index) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+        &[&user_id, &codes],
+    )
+    .await?;
+    Ok(())
+}
 
 fn corrupt(what: &'static str, id: impl std::fmt::Display, reason: &str) -> StoreError {
     StoreError::Corrupt { what, id: id.to_string(), reason: reason.to_owned() }
@@ -182,7 +192,8 @@ impl AccountStore for PostgresStore {
         orgs_from(&**client, rows).await
     }
 
-    async fn put_user(&self, user: UserRecord) -> Result<()> {
+    async fn write_account(&self, write: AccountWrite, also: crate::Alongside) -> Result<u64> {
+        let user = &write.user;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         tx.execute(
@@ -214,8 +225,17 @@ impl AccountStore for PostgresStore {
             )
             .await?;
         }
+        if let Some(codes) = &write.recovery_codes {
+            replace_recovery_codes(&tx, user.id, codes).await?;
+        }
+        let ended = if write.end_sessions {
+            tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.id]).await?
+        } else {
+            0
+        };
+        super::outbox::write_alongside(&tx, &also).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(ended)
     }
 
     async fn user(&self, id: Uuid) -> Result<Option<UserRecord>> {
@@ -251,12 +271,7 @@ impl AccountStore for PostgresStore {
     async fn set_recovery_codes(&self, user_id: Uuid, code_indexes: Vec<String>) -> Result<()> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id]).await?;
-        tx.execute(
-            "INSERT INTO recovery_codes (user_id, code_index) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-            &[&user_id, &code_indexes],
-        )
-        .await?;
+        replace_recovery_codes(&tx, user_id, &code_indexes).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -321,15 +336,22 @@ impl AccountStore for PostgresStore {
         Ok(())
     }
 
-    async fn delete_session(&self, digest: &str) -> Result<()> {
-        let client = self.pool.get().await?;
-        client.execute("DELETE FROM sessions WHERE digest = $1", &[&digest]).await?;
+    async fn delete_session(&self, digest: &str, also: crate::Alongside) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("DELETE FROM sessions WHERE digest = $1", &[&digest]).await?;
+        super::outbox::write_alongside(&tx, &also).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_user_sessions(&self, user_id: Uuid) -> Result<u64> {
-        let client = self.pool.get().await?;
-        Ok(client.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id]).await?)
+    async fn delete_user_sessions(&self, user_id: Uuid, also: crate::Alongside) -> Result<u64> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let ended = tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id]).await?;
+        super::outbox::write_alongside(&tx, &also).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     async fn create_magic_link(&self, l: MagicLink, also: crate::Alongside) -> Result<()> {

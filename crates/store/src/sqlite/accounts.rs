@@ -1,7 +1,7 @@
 //! Accounts on SQLite.
 
 use super::SqliteStore;
-use crate::accounts::{AccountStore, SealedField};
+use crate::accounts::{AccountStore, AccountWrite, SealedField};
 use crate::doc::{parse_ts, ts};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -12,6 +12,15 @@ use kith_domain::account::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
+
+fn replace_recovery_codes(tx: &rusqlite::Transaction<'_>, user_id: &str, code_indexes: &[String]) -> Result<()> {
+    tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO recovery_codes (user_id, code_index) VALUES (?1, ?2)")?;
+    for code in code_indexes {
+        stmt.execute(params![user_id, code])?;
+    }
+    Ok(())
+}
 
 fn corrupt(what: &'static str, id: &str, reason: &str) -> StoreError {
     StoreError::Corrupt { what, id: id.to_owned(), reason: reason.to_owned() }
@@ -223,8 +232,9 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn put_user(&self, user: UserRecord) -> Result<()> {
+    async fn write_account(&self, write: AccountWrite, also: crate::Alongside) -> Result<u64> {
         self.write(move |tx, _| {
+            let user = &write.user;
             let id = user.id.to_string();
             tx.execute(
                 "INSERT INTO users (id, email_index, email, name, password_hash, totp_secret, totp_last_step, disabled, created_at)
@@ -258,7 +268,13 @@ impl AccountStore for SqliteStore {
             for g in &user.grants {
                 stmt.execute(params![id, g.role.as_str(), g.scope.kind(), g.scope.id().to_string()])?;
             }
-            Ok(())
+            if let Some(codes) = &write.recovery_codes {
+                replace_recovery_codes(tx, &id, codes)?;
+            }
+            let ended =
+                if write.end_sessions { tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&id])? as u64 } else { 0 };
+            super::outbox::write_alongside(tx, &also)?;
+            Ok(ended)
         })
         .await
     }
@@ -297,17 +313,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn set_recovery_codes(&self, user_id: Uuid, code_indexes: Vec<String>) -> Result<()> {
-        self.write(move |tx, _| {
-            let id = user_id.to_string();
-            tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [&id])?;
-            let mut stmt =
-                tx.prepare_cached("INSERT OR IGNORE INTO recovery_codes (user_id, code_index) VALUES (?1, ?2)")?;
-            for code in &code_indexes {
-                stmt.execute(params![id, code])?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |tx, _| replace_recovery_codes(tx, &user_id.to_string(), &code_indexes)).await
     }
 
     async fn use_recovery_code(&self, user_id: Uuid, code_index: &str) -> Result<bool> {
@@ -381,19 +387,21 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn delete_session(&self, digest: &str) -> Result<()> {
+    async fn delete_session(&self, digest: &str, also: crate::Alongside) -> Result<()> {
         let digest = digest.to_owned();
         self.write(move |tx, _| {
             tx.execute("DELETE FROM sessions WHERE digest = ?1", [&digest])?;
-            Ok(())
+            super::outbox::write_alongside(tx, &also)
         })
         .await
     }
 
-    async fn delete_user_sessions(&self, user_id: Uuid) -> Result<u64> {
-        self.write(
-            move |tx, _| Ok(tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id.to_string()])? as u64),
-        )
+    async fn delete_user_sessions(&self, user_id: Uuid, also: crate::Alongside) -> Result<u64> {
+        self.write(move |tx, _| {
+            let ended = tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id.to_string()])? as u64;
+            super::outbox::write_alongside(tx, &also)?;
+            Ok(ended)
+        })
         .await
     }
 

@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use kith_domain::account::{LinkPurpose, Permission, Scope};
 
 #[derive(Template)]
@@ -40,26 +40,21 @@ pub async fn page(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let current = match &viewer {
         Viewer::SignedIn(current) => current,
-        Viewer::Pending(c) => return Redirect::to(crate::auth::access::second_step(c)).into_response(),
-        Viewer::Anonymous => return Redirect::to("/signin").into_response(),
+        Viewer::Pending(c) => return Ok(Redirect::to(crate::auth::access::second_step(c)).into_response()),
+        Viewer::Anonymous => return Ok(Redirect::to("/signin").into_response()),
     };
     let user = &current.user;
-    let profile = match state.accounts.profile(user) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "an account's sealed fields could not be opened");
-            return PageError::Unavailable("Your account details cannot be shown just now.".into()).into_page(&headers);
-        }
-    };
+    let profile = state.accounts.profile(user).map_err(|e| {
+        tracing::error!(error = %e, "an account's sealed fields could not be opened");
+        PageError::Unavailable("Your account details cannot be shown just now.".into()).into_page(&headers)
+    })?;
     let accounts = &state.accounts;
-    let (orgs, areas, left) =
-        match (accounts.organisations().await, accounts.areas().await, accounts.recovery_codes_left(user).await) {
-            (Ok(o), Ok(a), Ok(l)) => (o, a, l),
-            (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return PageError::from(e).into_page(&headers),
-        };
+    let orgs = accounts.organisations().await.or_page(&headers)?;
+    let areas = accounts.areas().await.or_page(&headers)?;
+    let left = accounts.recovery_codes_left(user).await.or_page(&headers)?;
     let roles = user
         .grants
         .iter()
@@ -71,7 +66,12 @@ pub async fn page(
             format!("{} at {}", g.role.label(), place.unwrap_or_else(|| "an organisation no longer listed".into()))
         })
         .collect();
-    state.accounts.audit(&viewer.actor(ip), "account.view", "user", Some(user.id.to_string()), "own account").await;
+    // The page shows the person's own email and name: no entry, no page.
+    let actor = viewer.actor(ip);
+    accounts
+        .audit_read(&actor, "account.view", "user", Some(user.id.to_string()), "own account")
+        .await
+        .or_page(&headers)?;
     let page = AccountPage {
         layout: Layout::new("Your account – Kith", &headers),
         name: profile.name,
@@ -85,7 +85,7 @@ pub async fn page(
         refers: super::may_refer(),
         reports: viewer.allows(Permission::Reports),
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 #[derive(Template)]
@@ -121,10 +121,8 @@ pub async fn home(
     let now = state.clock.now();
     let (mut follow_ups_due, mut recent) = (0, Vec::new());
     if refers {
-        match referrals.follow_ups(user, &actor).await {
-            Ok(open) => follow_ups_due = open.iter().filter(|(f, _)| f.due_at <= now).count(),
-            Err(e) => return Err(super::referral::page_error(e, &headers)),
-        }
+        let open = referrals.follow_ups(user, &actor).await.or_page(&headers)?;
+        follow_ups_due = open.iter().filter(|(f, _)| f.due_at <= now).count();
         let query = kith_store::referrals::ReferralQuery { limit: 50, ..Default::default() };
         let found = referrals.search(user, &actor, query).await.or_page(&headers)?;
         let mine: Vec<_> = found.into_iter().filter(|r| r.referrer_user == user.id).take(10).collect();
@@ -148,15 +146,9 @@ pub async fn home(
     let mut waiting = 0;
     if group_member {
         for group in user.groups() {
-            match referrals.inbox(user, &actor, group).await {
-                Ok(inbox) => {
-                    waiting += inbox
-                        .iter()
-                        .filter(|r| matches!(r.status, TaskStatus::Requested | TaskStatus::Received))
-                        .count();
-                }
-                Err(e) => return Err(super::referral::page_error(e, &headers)),
-            }
+            let inbox = referrals.inbox(user, &actor, group).await.or_page(&headers)?;
+            waiting +=
+                inbox.iter().filter(|r| matches!(r.status, TaskStatus::Requested | TaskStatus::Received)).count();
         }
     }
     let page = HomePage {

@@ -2,7 +2,7 @@
 //! it is itself recorded.
 
 use super::form::Fields;
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use crate::auth::session::{ClientIp, Viewer};
 use askama::Template;
@@ -117,18 +117,16 @@ pub async fn page(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let fields = Fields::parse(raw.as_deref());
-    let q = match query(&fields, PAGE) {
-        Ok(q) => q,
-        Err(e) => return e.into_page(&headers),
-    };
-    let Some(admin) = viewer.member() else { return StatusCode::FORBIDDEN.into_response() };
+    let q = query(&fields, PAGE).or_page(&headers)?;
+    let Some(admin) = viewer.member() else { return Err(StatusCode::FORBIDDEN.into_response()) };
     let action = q.action.clone().unwrap_or_default();
-    let events = match state.accounts.audit_log(&admin.user, &viewer.actor(ip), q, "audit.view", "admin page").await {
-        Ok(events) => events,
-        Err(e) => return PageError::from(e).into_page(&headers),
-    };
+    let events = state
+        .accounts
+        .audit_log(&admin.user, &viewer.actor(ip), q, "audit.view", "admin page")
+        .await
+        .or_page(&headers)?;
     let names = state.accounts.actor_names(&events).await;
     let older = (events.len() == PAGE as usize).then(|| events.last().map(|e| e.seq)).flatten();
     let page = AuditPage {
@@ -138,7 +136,7 @@ pub async fn page(
         action,
         older,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// A CSV field, quoted when it must be, and defused if a spreadsheet would read it as a

@@ -3,7 +3,7 @@
 //! Opening the link shows a button rather than signing in at once, so an email scanner
 //! that follows links cannot use it up.
 
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use crate::auth::session::{self, ClientIp, Viewer};
 use askama::Template;
@@ -49,34 +49,33 @@ pub async fn use_link(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Path(token): Path<String>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let link = match state.accounts.use_magic_link(&token).await {
         Ok(LinkUse::Accepted(link)) => link,
         Ok(LinkUse::Expired) => {
-            return PageError::Gone(
+            return Err(PageError::Gone(
                 "This sign-in link has expired: links work for 30 minutes, or 10 for a referral. Ask for a new link and use it straight away."
                     .into(),
             )
-            .into_page(&headers);
+            .into_page(&headers));
         }
         Ok(LinkUse::AlreadyUsed) => {
-            return PageError::Gone(
+            return Err(PageError::Gone(
                 "This sign-in link has already been used, and each link works only once. Ask for a new link.".into(),
             )
-            .into_page(&headers);
+            .into_page(&headers));
         }
-        Ok(LinkUse::Unknown) => return unknown_link(&headers),
+        Ok(LinkUse::Unknown) => return Err(unknown_link(&headers)),
         Err(e) => {
             tracing::error!(error = %e, "a magic link could not be checked");
-            return PageError::Unavailable("Kith cannot sign you in just now. Please try again in a minute.".into())
-                .into_page(&headers);
+            return Err(PageError::Unavailable(
+                "Kith cannot sign you in just now. Please try again in a minute.".into(),
+            )
+            .into_page(&headers));
         }
     };
-    let user = match state.accounts.user(link.user_id).await {
-        Ok(Some(u)) if !u.disabled => u,
-        Ok(_) => return unknown_link(&headers),
-        Err(e) => return PageError::from(e).into_page(&headers),
-    };
+    let user = state.accounts.user(link.user_id).await.or_page(&headers)?;
+    let Some(user) = user.filter(|u| !u.disabled) else { return Err(unknown_link(&headers)) };
     // A link session is limited to its purpose, and counts as having no second factor.
     let actor = kith_app::accounts::Actor::of(&user, ip);
     let step = SignInStep {
@@ -85,20 +84,17 @@ pub async fn use_link(
         second_factor: false,
         how: "magic link",
     };
-    let token = match super::signin::begin_session(&state, &viewer, &user, step, &actor).await {
-        Ok(token) => token,
-        Err(e) => {
-            tracing::error!(error = %e, "a magic-link session could not start");
-            return PageError::Unavailable("Kith cannot sign you in just now.".into()).into_page(&headers);
-        }
-    };
+    let token = super::signin::begin_session(&state, &viewer, &user, step, &actor).await.map_err(|e| {
+        tracing::error!(error = %e, "a magic-link session could not start");
+        PageError::Unavailable("Kith cannot sign you in just now.".into()).into_page(&headers)
+    })?;
     let to = match link.purpose {
         LinkPurpose::UpdateListing => format!("/services/{}/update", link.target),
         LinkPurpose::AnswerReferral => format!("/referrals/{}", link.target),
     };
     let mut response = Redirect::to(&to).into_response();
     response.headers_mut().append(header::SET_COOKIE, session::set_cookie(&token));
-    response
+    Ok(response)
 }
 
 /// Whether the viewer may look after this listing: a curator, a member of the group
@@ -136,10 +132,7 @@ async fn listing(
     id: &str,
     headers: &HeaderMap,
 ) -> Result<kith_domain::hsds::Service, Response> {
-    let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
-    let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    let service = state.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?;
-    let service = service.ok_or_else(missing)?;
+    let service = super::listed_service(state, id, headers).await?;
     if !may_update(state, viewer, &service).await {
         return Err(PageError::Forbidden(
             "You can check and update only your own group's listings. If this is your group's, ask a curator to add you to it."
@@ -284,18 +277,8 @@ impl LinkRequestPage {
 
 form_errors!(LinkRequestPage);
 
-async fn public_service(
-    state: &AppState,
-    id: &str,
-    headers: &HeaderMap,
-) -> Result<kith_domain::hsds::Service, Response> {
-    let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
-    let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    state.service(id).await.map_err(|e| PageError::from(e).into_page(headers))?.ok_or_else(missing)
-}
-
 pub async fn request_page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    match public_service(&state, &id, &headers).await {
+    match super::listed_service(&state, &id, &headers).await {
         Ok(service) => render(StatusCode::OK, &LinkRequestPage::for_listing(&service, &headers)),
         Err(r) => r,
     }
@@ -310,7 +293,7 @@ pub async fn request_link(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let service = match public_service(&state, &id, &headers).await {
+    let service = match super::listed_service(&state, &id, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };

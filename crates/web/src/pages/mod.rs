@@ -228,6 +228,15 @@ impl From<kith_app::directory::FindError> for PageError {
     }
 }
 
+impl From<kith_app::locate::LocateError> for PageError {
+    fn from(e: kith_app::locate::LocateError) -> Self {
+        match e {
+            kith_app::locate::LocateError::Store(e) => e.into(),
+            other => PageError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 impl From<kith_app::AccountsError> for PageError {
     fn from(e: kith_app::AccountsError) -> Self {
         use kith_app::AccountsError;
@@ -265,6 +274,32 @@ impl From<kith_app::referrals::ReferralError> for PageError {
 
 /// A page, or the page that says why not. Either way a response, so a handler's
 /// refusals are `?` (with [`OrPage::or_page`]).
+/// The listing a page is about, by the id in its address, or the page that says there is
+/// none.
+pub(crate) async fn listed_service(
+    state: &crate::AppState,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<kith_domain::hsds::Service, Response> {
+    match uuid::Uuid::parse_str(id) {
+        Ok(id) => listed_service_by_id(state, id, headers).await,
+        Err(_) => Err(no_service(headers)),
+    }
+}
+
+/// As [`listed_service`], for an id already read.
+pub(crate) async fn listed_service_by_id(
+    state: &crate::AppState,
+    id: uuid::Uuid,
+    headers: &HeaderMap,
+) -> Result<kith_domain::hsds::Service, Response> {
+    state.service(id).await.or_page(headers)?.ok_or_else(|| no_service(headers))
+}
+
+fn no_service(headers: &HeaderMap) -> Response {
+    PageError::NotFound("There is no service at this address.".into()).into_page(headers)
+}
+
 pub type PageResult = Result<Response, Response>;
 
 /// Turns an error from the application into the page that explains it, for `?`.

@@ -20,6 +20,11 @@ fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     kith_domain::opening::uk_local(at).format("%-d %B %Y, %H:%M").to_string()
 }
 
+/// The name of the group a referral goes to, as the page says it.
+fn group_name(group: Option<(Uuid, String)>) -> String {
+    group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name)
+}
+
 pub(super) fn page_error(e: ReferralError, headers: &HeaderMap) -> Response {
     PageError::from(e).into_page(headers)
 }
@@ -490,16 +495,7 @@ async fn right_person(
     use kith_domain::referral::{masked_name, masked_number, same_person};
     let stored =
         state.referrals().patient_details(user, actor, patient.id, "right-person check").await.or_page(headers)?;
-    let service = match Uuid::parse_str(service_id) {
-        Ok(sid) => match state.service(sid).await {
-            Ok(Some(s)) => s.name,
-            Ok(None) => {
-                return Err(PageError::NotFound("There is no service at this address.".into()).into_page(headers));
-            }
-            Err(e) => return Err(PageError::from(e).into_page(headers)),
-        },
-        Err(_) => return Err(PageError::NotFound("There is no service at this address.".into()).into_page(headers)),
-    };
+    let service = super::listed_service(state, service_id, headers).await?.name;
     let typed_birth = birth_date(fields);
     let mut shown = vec![("Name", masked_name(&stored.name))];
     if let Some(born) = stored.birth_date {
@@ -565,16 +561,10 @@ async fn refer_form(
     errors: Vec<FieldError>,
 ) -> PageResult {
     use kith_domain::referral::ContactMethod;
-    let missing = || PageError::NotFound("There is no service at this address.".into()).into_page(headers);
-    let Ok(id) = Uuid::parse_str(service_id) else { return Err(missing()) };
-    let service = match state.service(id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(missing()),
-        Err(e) => return Err(PageError::from(e).into_page(headers)),
-    };
+    let service = super::listed_service(state, service_id, headers).await?;
     let group = state.referrals().group_for(&service).await.or_page(headers)?;
     let takes_referrals = group.is_some();
-    let group = group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name);
+    let group = group_name(group);
     let value = |name: &str| fields.get(name).to_owned();
     let title = if errors.is_empty() { "Refer or signpost – Kith" } else { "Error: Refer or signpost – Kith" };
     let page = ReferPage {
@@ -735,7 +725,7 @@ pub async fn refer_submit(
     }
     // Nothing is written until every answer has been read back (check your answers).
     if fields.get("step") != "send" {
-        return Ok(check_answers(&state, service_id, kind, &fields, existing.is_some(), &headers).await);
+        return check_answers(&state, service_id, kind, &fields, existing.is_some(), &headers).await;
     }
     let patient = match existing {
         Some(p) => p,
@@ -817,17 +807,10 @@ async fn check_answers(
     fields: &super::form::Fields,
     held: bool,
     headers: &HeaderMap,
-) -> Response {
+) -> PageResult {
     use kith_domain::referral::{ContactMethod, NhsNumber, ReferralKind};
-    let service = match state.service(service_id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(headers),
-        Err(e) => return PageError::from(e).into_page(headers),
-    };
-    let group = match state.referrals().group_for(&service).await {
-        Ok(group) => group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name),
-        Err(e) => return page_error(e, headers),
-    };
+    let service = super::listed_service_by_id(state, service_id, headers).await?;
+    let group = group_name(state.referrals().group_for(&service).await.or_page(headers)?);
     let referral = kind == ReferralKind::Referral;
     let given = |name: &str| Some(fields.get(name)).filter(|v| !v.is_empty()).map(str::to_owned);
     let mut person: Vec<(&'static str, String, &'static str)> = Vec::new();
@@ -895,7 +878,7 @@ async fn check_answers(
         ],
         carried: fields.pairs_without(&["step", "change"]),
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 #[derive(Template)]
@@ -918,30 +901,20 @@ pub async fn sent(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let Ok(id) = Uuid::parse_str(&id) else {
-        return PageError::NotFound("There is no referral at this address.".into()).into_page(&headers);
+        return Err(PageError::NotFound("There is no referral at this address.".into()).into_page(&headers));
     };
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
+    let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let refused = || PageError::Forbidden("Only the practice that referred sees this page.".into()).into_page(&headers);
-    let Some(practice) = practice_of(&current.user) else { return refused() };
+    let Some(practice) = practice_of(&current.user) else { return Err(refused()) };
     let referrals = state.referrals();
-    let (referral, _) = match referrals.referral_details(&current.user, &viewer.actor(ip), id).await {
-        Ok(found) => found,
-        Err(e) => return page_error(e, &headers),
-    };
+    let (referral, _) = referrals.referral_details(&current.user, &viewer.actor(ip), id).await.or_page(&headers)?;
     if referral.referrer_org != practice {
-        return refused();
+        return Err(refused());
     }
-    let service = match state.service(referral.service_id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return PageError::NotFound("There is no service at this address.".into()).into_page(&headers),
-        Err(e) => return PageError::from(e).into_page(&headers),
-    };
-    let group = match referrals.group_for(&service).await {
-        Ok(group) => group.map_or_else(|| "the group that runs it".to_owned(), |(_, name)| name),
-        Err(e) => return page_error(e, &headers),
-    };
+    let service = super::listed_service_by_id(&state, referral.service_id, &headers).await?;
+    let group = group_name(referrals.group_for(&service).await.or_page(&headers)?);
     let referral_kind = referral.kind == kith_domain::referral::ReferralKind::Referral;
     let title = if referral_kind { "Referral sent – Kith" } else { "Signpost saved – Kith" };
     let page = SentPage {
@@ -956,5 +929,5 @@ pub async fn sent(
             .map(|d| kith_domain::opening::uk_local(d).format("%-d %B %Y").to_string())
             .unwrap_or_default(),
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }

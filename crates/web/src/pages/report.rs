@@ -3,7 +3,7 @@
 
 use super::form::Fields;
 use super::search::FieldError;
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use askama::Template;
 use axum::body::Bytes;
@@ -96,49 +96,13 @@ pub async fn submit(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let (id, name) = match service_name(&state, &id).await {
-        Ok(found) => found,
-        Err(e) => return e.into_page(&headers),
-    };
+) -> PageResult {
+    let (id, name) = service_name(&state, &id).await.or_page(&headers)?;
     let fields = Fields::parse(std::str::from_utf8(&body).ok());
     let kind = ProblemKind::parse(fields.get("kind"));
     let details = fields.get("details").to_owned();
-    match ProblemReport::new(Uuid::new_v4(), id, kind, &details, state.clock.now()) {
-        Ok(report) => {
-            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), kith_app::accounts::limit_address);
-            let allowed = state.accounts.allow_attempt(&format!("report:{from}"), REPORTS_PER_ADDRESS).await;
-            let allowed = match allowed {
-                Ok(true) => state.accounts.allow_attempt(&format!("report-listing:{id}"), REPORTS_PER_LISTING).await,
-                other => other,
-            };
-            match allowed {
-                Ok(true) => {}
-                Ok(false) => {
-                    let minutes = kith_app::accounts::WINDOW_MINUTES;
-                    return PageError::TooMany(format!(
-                        "Several reports about this have been sent from here already. Thank you: wait {minutes} minutes before sending another."
-                    ))
-                    .into_page(&headers);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a problem report's limit could not be checked");
-                    return PageError::Unavailable(
-                        "Kith cannot take reports just now. Please try again in a minute.".into(),
-                    )
-                    .into_page(&headers);
-                }
-            }
-            if let Err(e) = state.report_problem(report).await {
-                return PageError::from(e).into_page(&headers);
-            }
-            let done = ReportDone {
-                layout: Layout::new("Thank you for reporting a problem – Kith", &headers),
-                service_id: id.to_string(),
-                service_name: name,
-            };
-            render(StatusCode::OK, &done)
-        }
+    let report = match ProblemReport::new(Uuid::new_v4(), id, kind, &details, state.clock.now()) {
+        Ok(report) => report,
         Err(problems) => {
             let errors = problems
                 .into_iter()
@@ -148,7 +112,36 @@ pub async fn submit(
                     suggestions: Vec::new(),
                 })
                 .collect();
-            render(StatusCode::BAD_REQUEST, &form(&headers, id, name, kind, details, errors))
+            return Ok(render(StatusCode::BAD_REQUEST, &form(&headers, id, name, kind, details, errors)));
+        }
+    };
+    let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), kith_app::accounts::limit_address);
+    let allowed = match state.accounts.allow_attempt(&format!("report:{from}"), REPORTS_PER_ADDRESS).await {
+        Ok(true) => state.accounts.allow_attempt(&format!("report-listing:{id}"), REPORTS_PER_LISTING).await,
+        other => other,
+    };
+    match allowed {
+        Ok(true) => {}
+        Ok(false) => {
+            let minutes = kith_app::accounts::WINDOW_MINUTES;
+            return Err(PageError::TooMany(format!(
+                "Several reports about this have been sent from here already. Thank you: wait {minutes} minutes before sending another."
+            ))
+            .into_page(&headers));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a problem report's limit could not be checked");
+            return Err(PageError::Unavailable(
+                "Kith cannot take reports just now. Please try again in a minute.".into(),
+            )
+            .into_page(&headers));
         }
     }
+    state.report_problem(report).await.or_page(&headers)?;
+    let done = ReportDone {
+        layout: Layout::new("Thank you for reporting a problem – Kith", &headers),
+        service_id: id.to_string(),
+        service_name: name,
+    };
+    Ok(render(StatusCode::OK, &done))
 }

@@ -10,8 +10,8 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use kith_search::{Attending, Near, SearchQuery};
-use kith_store::locate::LocateError;
+use kith_app::locate::LocateError;
+use kith_search::{Attending, SearchQuery};
 use kith_store::{PageRequest, TermQuery};
 
 const PAGE_SIZE: usize = 10;
@@ -232,10 +232,9 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
     let mut near = None;
     if errors.is_empty() && !form.place.is_empty() {
         match state.locate(&form.place).await {
-            Ok(place) => near = Some((Near::located(&place, f64::from(form.miles) * 1.609_344), place.label())),
+            Ok(place) => near = Some((place.near(f64::from(form.miles) * 1.609_344), place.label())),
             Err(e) if e.is_input() => errors.push(where_error(&form, &e)),
-            Err(LocateError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(PageError::Unavailable(e.to_string())),
+            Err(e) => return Err(e.into()),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::form::Fields;
 use super::view::{Card, Detail};
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use askama::Template;
 use axum::Json;
@@ -98,17 +98,11 @@ async fn services(state: &AppState, list: &Shortlist) -> Result<Vec<kith_domain:
     Ok(state.shortlist_services(list.ids()).await?)
 }
 
-pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let list = Shortlist::from_headers(&headers);
-    let found = match services(&state, &list).await {
-        Ok(s) => s,
-        Err(e) => return e.into_page(&headers),
-    };
+    let found = services(&state, &list).await.or_page(&headers)?;
     let now = state.clock.now();
-    let referring = match state.organizations_taking_referrals().await {
-        Ok(r) => r,
-        Err(e) => return PageError::from(e).into_page(&headers),
-    };
+    let referring = state.organizations_taking_referrals().await.or_page(&headers)?;
     let mut cards: Vec<Card> = found.iter().map(|s| Card::new(s, None, now, true)).collect();
     super::mark_referrals(cards.iter_mut().zip(found.iter().map(|s| s.organization_id)), &referring);
     let page = ShortlistPage {
@@ -117,15 +111,12 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
         full: list.len() >= MAX,
         can_refer: super::may_refer(),
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
-pub async fn print(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn print(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let list = Shortlist::from_headers(&headers);
-    let found = match services(&state, &list).await {
-        Ok(s) => s,
-        Err(e) => return e.into_page(&headers),
-    };
+    let found = services(&state, &list).await.or_page(&headers)?;
     let now = state.clock.now();
     let page = PrintPage {
         layout: Layout::new("Services we talked about – Kith", &headers),
@@ -133,20 +124,17 @@ pub async fn print(State(state): State<AppState>, headers: HeaderMap) -> Respons
         date: kith_domain::opening::uk_local(now).format("%-d %B %Y").to_string(),
         linked: false,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// `GET /l/{code}`: the services of a list sent by text, as they are listed now. The
 /// code names services only, so the page is public.
-pub async fn shared(State(state): State<AppState>, Path(code): Path<String>, headers: HeaderMap) -> Response {
-    let missing = || {
-        PageError::NotFound("There is no list at this address. Check the link in your text message.".into())
-            .into_page(&headers)
-    };
-    let found = match state.shared_list(&code).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return missing(),
-        Err(e) => return PageError::from(e).into_page(&headers),
+pub async fn shared(State(state): State<AppState>, Path(code): Path<String>, headers: HeaderMap) -> PageResult {
+    let Some(found) = state.shared_list(&code).await.or_page(&headers)? else {
+        return Err(PageError::NotFound(
+            "There is no list at this address. Check the link in your text message.".into(),
+        )
+        .into_page(&headers));
     };
     let now = state.clock.now();
     let page = SharedListPage {
@@ -154,7 +142,7 @@ pub async fn shared(State(state): State<AppState>, Path(code): Path<String>, hea
         services: found.iter().map(|s| Detail::new(s, now, true)).collect(),
         linked: true,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// Keeps the list under a new short code, for the one link a text message carries.
@@ -211,19 +199,16 @@ fn entry(d: &Detail) -> kith_pdf::Entry {
 }
 
 /// `GET /shortlist/leaflet.pdf`: the shortlist as a tagged PDF/UA-1 leaflet.
-pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let list = Shortlist::from_headers(&headers);
     if list.is_empty() {
-        return PageError::BadRequest(
+        return Err(PageError::BadRequest(
             "The shortlist is empty, so there is nothing to put in a leaflet. Add services to the shortlist first."
                 .into(),
         )
-        .into_page(&headers);
+        .into_page(&headers));
     }
-    let found = match services(&state, &list).await {
-        Ok(s) => s,
-        Err(e) => return e.into_page(&headers),
-    };
+    let found = services(&state, &list).await.or_page(&headers)?;
     let now = state.clock.now();
     let local = kith_domain::opening::uk_local(now);
     let date = local.date();
@@ -235,7 +220,7 @@ pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> Respo
         date: (date.year(), u8::try_from(date.month()).unwrap_or(1), u8::try_from(date.day()).unwrap_or(1)),
         entries: found.iter().map(|s| entry(&Detail::new(s, now, true))).collect(),
     };
-    match tokio::task::spawn_blocking(move || leaflet.pdf()).await {
+    let made = match tokio::task::spawn_blocking(move || leaflet.pdf()).await {
         Ok(Ok(typeset)) => (
             [
                 (header::CONTENT_TYPE, "application/pdf"),
@@ -255,7 +240,8 @@ pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> Respo
             PageError::Unavailable("The leaflet could not be made just now. You can print the page instead.".into())
                 .into_page(&headers)
         }
-    }
+    };
+    Ok(made)
 }
 
 /// Only a path on this site, so a crafted form cannot send the person elsewhere.
@@ -422,11 +408,11 @@ pub async fn send(
     axum::Extension(viewer): axum::Extension<crate::auth::Viewer>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     use kith_domain::contact::{masked, plausible_email, uk_mobile};
     let list = Shortlist::from_headers(&headers);
     if list.is_empty() {
-        return empty_list(&headers);
+        return Ok(empty_list(&headers));
     }
     let fields = Fields::parse(std::str::from_utf8(&body).ok());
     let how = fields.get("how").to_owned();
@@ -464,7 +450,7 @@ pub async fn send(
             None
         }
     };
-    let Some(address) = address else { return render(StatusCode::BAD_REQUEST, &page) };
+    let Some(address) = address else { return Ok(render(StatusCode::BAD_REQUEST, &page)) };
     let minutes = kith_app::accounts::WINDOW_MINUTES;
     // The recipient is counted by a keyed digest: the limit table never holds the address.
     let recipient = format!("send-to:{}", state.accounts.keyring().blind_index("recipient", &address.to_lowercase()));
@@ -488,12 +474,9 @@ pub async fn send(
     };
     if let Some(message) = refusal {
         page.errors.push(error("to", &message));
-        return render(StatusCode::TOO_MANY_REQUESTS, &page);
+        return Ok(render(StatusCode::TOO_MANY_REQUESTS, &page));
     }
-    let found = match services(&state, &list).await {
-        Ok(s) => s,
-        Err(e) => return e.into_page(&headers),
-    };
+    let found = services(&state, &list).await.or_page(&headers)?;
     let now = state.clock.now();
     let entries: Vec<kith_pdf::Entry> = found.iter().map(|s| entry(&Detail::new(s, now, true))).collect();
     let links: Vec<String> = found.iter().map(|s| format!("{}/services/{}", state.public_url, s.id)).collect();
@@ -507,10 +490,7 @@ pub async fn send(
         let body = email_body(&entries, &links, practice.as_deref());
         outbox.email_message(&address, "Services we talked about", &body, "shortlist")
     } else {
-        let code = match share(&state, &list).await {
-            Ok(code) => code,
-            Err(e) => return e.into_page(&headers),
-        };
+        let code = share(&state, &list).await.or_page(&headers)?;
         let link = format!("{}/l/{code}", state.public_url);
         outbox.text_message(&address, &text_body(&entries, &link, practice.as_deref()), "shortlist")
     };
@@ -519,13 +499,9 @@ pub async fn send(
     let what = if how == "email" { "email" } else { "text message" };
     let audit =
         state.accounts.audit_event(&viewer.actor(ip), "shortlist.send", "outbox", Some(message.id.to_string()), what);
-    match outbox.queue_audited(message, audit).await {
-        Ok(_) => {
-            page.layout = Layout::new("Shortlist sent – Kith", &headers);
-            page.sent_to = Some(masked(&address));
-            page.errors.clear();
-            render(StatusCode::OK, &page)
-        }
-        Err(e) => PageError::from(e).into_page(&headers),
-    }
+    outbox.queue_audited(message, audit).await.or_page(&headers)?;
+    page.layout = Layout::new("Shortlist sent – Kith", &headers);
+    page.sent_to = Some(masked(&address));
+    page.errors.clear();
+    Ok(render(StatusCode::OK, &page))
 }

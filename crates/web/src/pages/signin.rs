@@ -4,7 +4,7 @@
 
 use super::form::Fields;
 use super::search::FieldError;
-use super::{Layout, PageError, render};
+use super::{Layout, OrPage, PageError, PageResult, render};
 use crate::AppState;
 use crate::auth::session::{self, ClientIp, Viewer};
 use askama::Template;
@@ -109,7 +109,7 @@ pub async fn submit(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let fields = Fields::parse(std::str::from_utf8(&body).ok());
     let next = safe_next(fields.get("next"));
     let email = fields.get("email").to_owned();
@@ -126,19 +126,19 @@ pub async fn submit(
         errors.push(field_error("password", "Enter a correct email address and password"));
     }
     if !errors.is_empty() {
-        return render(StatusCode::BAD_REQUEST, &signin_page(&state, &headers, next, email, errors));
+        return Ok(render(StatusCode::BAD_REQUEST, &signin_page(&state, &headers, next, email, errors)));
     }
     let outcome = match state.accounts.check_password(&email, &password, ip.clone()).await {
         Ok(outcome) => outcome,
         Err(AccountsError::Invalid(message)) => {
             let errors = vec![field_error("email", message)];
-            return render(StatusCode::BAD_REQUEST, &signin_page(&state, &headers, next, email, errors));
+            return Ok(render(StatusCode::BAD_REQUEST, &signin_page(&state, &headers, next, email, errors)));
         }
         Err(locked @ AccountsError::Locked(_)) => {
             let errors = vec![field_error("email", locked.to_string())];
-            return render(StatusCode::TOO_MANY_REQUESTS, &signin_page(&state, &headers, next, email, errors));
+            return Ok(render(StatusCode::TOO_MANY_REQUESTS, &signin_page(&state, &headers, next, email, errors)));
         }
-        Err(e) => return unavailable(&e, &headers),
+        Err(e) => return Err(unavailable(&e, &headers)),
     };
     let (user, stage, to) = match outcome {
         PasswordOutcome::Complete(user) => (user, SessionStage::Complete, next.clone()),
@@ -153,11 +153,8 @@ pub async fn submit(
     // session is open, it is asked for then.
     let actor = kith_app::accounts::Actor::of(&user, ip);
     let step = SignInStep { stage, purpose: None, second_factor: false, how: "password" };
-    let token = match begin_session(&state, &viewer, &user, step, &actor).await {
-        Ok(token) => token,
-        Err(e) => return unavailable(&e, &headers),
-    };
-    redirect_with_cookie(&to, &token)
+    let token = begin_session(&state, &viewer, &user, step, &actor).await.map_err(|e| unavailable(&e, &headers))?;
+    Ok(redirect_with_cookie(&to, &token))
 }
 
 #[derive(Template)]
@@ -184,10 +181,10 @@ pub async fn code_submit(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let fields = Fields::parse(std::str::from_utf8(&body).ok());
     let next = safe_next(fields.get("next"));
-    let Some(current) = viewer.current() else { return Redirect::to("/signin").into_response() };
+    let Some(current) = viewer.current() else { return Ok(Redirect::to("/signin").into_response()) };
     let user = current.user.clone();
     let fail = |status, message: String| {
         let page = CodePage {
@@ -199,24 +196,24 @@ pub async fn code_submit(
     };
     let code = fields.get("code");
     if code.is_empty() {
-        return fail(StatusCode::BAD_REQUEST, "Enter the 6-digit code from your authenticator app".into());
+        return Ok(fail(StatusCode::BAD_REQUEST, "Enter the 6-digit code from your authenticator app".into()));
     }
     let actor = viewer.actor(ip);
     match state.accounts.check_code(&user, code, &actor).await {
         Ok(true) => {}
         Ok(false) => {
-            return fail(
+            return Ok(fail(
                 StatusCode::BAD_REQUEST,
                 "That code is not right. Enter the code your app shows now, or a recovery code".into(),
-            );
+            ));
         }
-        Err(locked @ AccountsError::Locked(_)) => return fail(StatusCode::TOO_MANY_REQUESTS, locked.to_string()),
-        Err(e) => return unavailable(&e, &headers),
+        Err(locked @ AccountsError::Locked(_)) => return Ok(fail(StatusCode::TOO_MANY_REQUESTS, locked.to_string())),
+        Err(e) => return Err(unavailable(&e, &headers)),
     }
-    match begin_session(&state, &viewer, &user, complete("password and code"), &actor).await {
-        Ok(token) => redirect_with_cookie(&next, &token),
-        Err(e) => unavailable(&e, &headers),
-    }
+    let token = begin_session(&state, &viewer, &user, complete("password and code"), &actor)
+        .await
+        .map_err(|e| unavailable(&e, &headers))?;
+    Ok(redirect_with_cookie(&next, &token))
 }
 
 #[derive(Template)]
@@ -303,21 +300,21 @@ pub async fn two_factor_submit(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let fields = Fields::parse(std::str::from_utf8(&body).ok());
     let next = safe_next(fields.get("next"));
     // The route's rule has already refused link sessions; this keeps the rule next to the
     // step that begins a full session, should the route ever change.
     let Some(current) = viewer.current().filter(|_| viewer.may_enrol()) else {
-        return Redirect::to("/signin").into_response();
+        return Ok(Redirect::to("/signin").into_response());
     };
     if current.user.totp_secret.is_some() {
-        return Redirect::to("/account").into_response();
+        return Ok(Redirect::to("/account").into_response());
     }
     let opened = state.accounts.keyring().open(fields.get("enrol"), &enrol_context(&viewer)).ok();
     let Some(secret) = opened.as_deref().and_then(Secret::from_base32) else {
-        return PageError::BadRequest("This form has expired. Start setting up two-step sign-in again.".into())
-            .into_page(&headers);
+        return Err(PageError::BadRequest("This form has expired. Start setting up two-step sign-in again.".into())
+            .into_page(&headers));
     };
     let user = current.user.clone();
     let actor = viewer.actor(ip);
@@ -326,18 +323,17 @@ pub async fn two_factor_submit(
         Err(AccountsError::Invalid(message)) => {
             let errors = vec![field_error("code", message)];
             let page = two_factor_page(&state, &viewer, &headers, next, &secret, errors);
-            return render(StatusCode::BAD_REQUEST, &page);
+            return Ok(render(StatusCode::BAD_REQUEST, &page));
         }
-        Err(e) => return unavailable(&e, &headers),
+        Err(e) => return Err(unavailable(&e, &headers)),
     };
-    let token = match begin_session(&state, &viewer, &user, complete("password and new code"), &actor).await {
-        Ok(token) => token,
-        Err(e) => return unavailable(&e, &headers),
-    };
+    let token = begin_session(&state, &viewer, &user, complete("password and new code"), &actor)
+        .await
+        .map_err(|e| unavailable(&e, &headers))?;
     let page = RecoveryPage { layout: Layout::new("Two-step sign-in is on – Kith", &headers), codes, next };
     let mut response = render(StatusCode::OK, &page);
     response.headers_mut().append(header::SET_COOKIE, session::set_cookie(&token));
-    response
+    Ok(response)
 }
 
 /// Clears the cookie and the shortlist (a shared desk's next person must not see the last
@@ -362,11 +358,10 @@ pub async fn sign_out(
     Extension(ClientIp(ip)): Extension<ClientIp>,
 ) -> Response {
     if let Some(current) = viewer.current() {
-        if let Err(e) = state.accounts.end_session(&current.session).await {
+        // The cookie goes either way: a session the store could not end lapses on its own.
+        if let Err(e) = state.accounts.end_session(&current.session, &viewer.actor(ip)).await {
             tracing::error!(error = %e, "a session could not be ended");
         }
-        let actor = viewer.actor(ip);
-        state.accounts.audit(&actor, "sign_out", "user", Some(current.user.id.to_string()), "this browser").await;
     }
     signed_out("/signin?signed_out=yes")
 }
@@ -376,16 +371,10 @@ pub async fn sign_out_everywhere(
     Extension(viewer): Extension<Viewer>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
-) -> Response {
-    let Some(current) = viewer.member() else { return Redirect::to("/signin").into_response() };
-    let ended = match state.accounts.end_every_session(&current.user).await {
-        Ok(n) => n,
-        Err(e) => return PageError::from(e).into_page(&headers),
-    };
-    let actor = viewer.actor(ip);
-    let reason = format!("{ended} sessions ended");
-    state.accounts.audit(&actor, "sign_out_everywhere", "user", Some(current.user.id.to_string()), &reason).await;
-    signed_out("/signin?signed_out=everywhere")
+) -> PageResult {
+    let Some(current) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
+    state.accounts.end_every_session(&current.user, &viewer.actor(ip)).await.or_page(&headers)?;
+    Ok(signed_out("/signin?signed_out=everywhere"))
 }
 
 #[cfg(test)]

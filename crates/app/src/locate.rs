@@ -1,9 +1,10 @@
 //! Turning what someone typed in a "where" box into a point and the areas it lies in.
 
-use crate::{OutwardArea, Store, StoreError};
 use kith_domain::geo::{Place, Point, PostcodeInfo};
 use kith_domain::postcode::{Postcode, PostcodeError, Whereabouts};
 use kith_domain::spelling::edit_distance;
+use kith_search::Near;
+use kith_store::{OutwardArea, Store, StoreError, place_key};
 use serde::Serialize;
 
 /// A place Kith found for a "where" box.
@@ -32,6 +33,11 @@ impl Located {
             Located::Outward(area) => area.local_authority.iter().cloned().collect(),
             Located::Place(place) => place.local_authority.iter().cloned().collect(),
         }
+    }
+
+    /// A search around it, `radius_km` wide, that also takes services covering its areas.
+    pub fn near(&self, radius_km: f64) -> Near {
+        Near::around(self.point(), self.area_codes(), radius_km)
     }
 
     /// How to name it back to the person: "G31 2ER", "G31", "Parkhead".
@@ -135,8 +141,8 @@ pub async fn locate(store: &dyn Store, input: &str) -> Result<Located, LocateErr
         },
         Whereabouts::Place(name) => {
             let mut places = store.places_named(&name, 20).await?;
-            let key = crate::place_key(&name);
-            if let Some(i) = places.iter().position(|p| crate::place_key(&p.name) == key) {
+            let key = place_key(&name);
+            if let Some(i) = places.iter().position(|p| place_key(&p.name) == key) {
                 return Ok(Located::Place(places.swap_remove(i)));
             }
             if places.len() == 1 {
