@@ -27,6 +27,7 @@ use std::sync::Arc;
 pub mod accounts;
 pub mod demo_caseload;
 pub mod directory;
+pub mod imports;
 pub mod jobs;
 pub mod listings;
 pub mod locate;
@@ -127,8 +128,8 @@ impl App {
         self
     }
 
-    /// The store, for the command line's imports and for tests that look behind the
-    /// application at what was written.
+    /// The store, for the command line's geography and account commands and for tests
+    /// that look behind the application at what was written.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -136,6 +137,11 @@ impl App {
     /// The outbox: messages queued now, sent by [`notify::Outbox::deliver_due`].
     pub fn outbox(&self) -> notify::Outbox {
         notify::Outbox::new(self.store.clone(), self.accounts.clone())
+    }
+
+    /// Directory imports: files, and batches already read.
+    pub fn imports(&self) -> imports::Imports {
+        imports::Imports::new(self.store.clone())
     }
 
     /// Patients and referrals, with their rules.

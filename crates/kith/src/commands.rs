@@ -4,8 +4,8 @@
 use crate::cli::{Cli, Command, ExportFormat, Global, KeysCommand, Listen};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use kith_datasets::import::StreamError;
-use kith_datasets::{ImportReport, Importer, store_batch};
+use kith_app::imports::Imports;
+use kith_datasets::ImportReport;
 use kith_domain::{Clock, DirectoryBatch, SystemClock};
 use kith_store::Store;
 use std::process::ExitCode;
@@ -39,10 +39,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             store.put_postcodes(geography.postcodes).await.context("loading the demo postcodes")?;
             store.put_places(geography.places).await.context("loading the demo place names")?;
             store.put_deprivation(geography.deprivation).await.context("loading the demo deprivation ranks")?;
-            let written = write(&*store, batch, "Loading the demo directory").await?;
+            let written = write(store.clone(), batch, "Loading the demo directory").await?;
             println!(
                 "Demo directory: {services} services from {orgs} organisations at {places} places, and {postcodes} postcodes ({} new or changed records)",
-                written.written.total()
+                written.total()
             );
             let keyring = match caseload {
                 0 => None,
@@ -146,19 +146,25 @@ pub(crate) fn spinner(message: String) -> ProgressBar {
     bar
 }
 
-async fn write(store: &dyn Store, batch: DirectoryBatch, message: &str) -> Result<kith_datasets::import::StoreOutcome> {
-    let bar = ProgressBar::new(batch.len() as u64).with_message(message.to_owned());
+fn records_bar(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0).with_message(message.to_owned());
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records ({per_sec}, {eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let outcome =
-        store_batch(store, batch, kith_datasets::import::DEFAULT_CHUNK, &mut |done, _| bar.set_position(done as u64))
-            .await
-            .context("writing to the database failed; records written before the failure are kept")?;
+    bar
+}
+
+async fn write(store: Arc<dyn Store>, batch: DirectoryBatch, message: &str) -> Result<kith_store::WriteSummary> {
+    let bar = records_bar(message);
+    bar.set_length(batch.len() as u64);
+    let written = Imports::new(store)
+        .write_batch(batch, &mut |done, _| bar.set_position(done as u64))
+        .await
+        .context("writing to the database failed; records written before the failure are kept")?;
     bar.finish_and_clear();
-    Ok(outcome)
+    Ok(written)
 }
 
 async fn import(
@@ -168,16 +174,24 @@ async fn import(
     strict: bool,
     report_path: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    let (report, written) = if strict {
-        import_strict(global, clock, paths).await?
-    } else {
-        import_streaming(global, clock, paths).await?
-    };
+    let store = open(global, clock).await?;
+    let bar = records_bar("Importing");
+    let shown = bar.clone();
+    let imported = Imports::new(store)
+        .files(paths.to_vec(), strict, move |at| {
+            shown.set_message(format!("Importing {}", at.source));
+            shown.set_length(at.total as u64);
+            shown.set_position(at.done as u64);
+        })
+        .await;
+    bar.finish_and_clear();
+    let imported = imported?;
+    let report = &imported.report;
     if let Some(path) = report_path {
-        let json = serde_json::to_vec_pretty(&report).context("cannot write the report")?;
+        let json = serde_json::to_vec_pretty(report).context("cannot write the report")?;
         std::fs::write(path, json).with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    print_problems(&report, report_path.is_some());
+    print_problems(report, report_path.is_some());
     if report.records == 0 {
         for note in &report.notes {
             eprintln!("{note}");
@@ -185,76 +199,15 @@ async fn import(
         bail!("no records found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }
     let rejected = report.rejected.len();
-    if strict && rejected > 0 {
+    if imported.refused_as_strict(strict) {
         bail!("nothing imported: {rejected} of {} records are invalid and --strict is set", report.records);
     }
-    let w = written;
+    let w = imported.written;
     println!(
         "Imported {} of {} records ({rejected} rejected). New or changed: {} services, {} organisations, {} locations, {} taxonomy terms, {} taxonomies.",
         report.accepted, report.records, w.services, w.organizations, w.locations, w.taxonomy_terms, w.taxonomies
     );
     Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
-}
-
-/// `--strict`: every record is read and checked before anything is written, so the
-/// whole input is held in memory.
-async fn import_strict(
-    global: &Global,
-    clock: Arc<dyn Clock>,
-    paths: &[std::path::PathBuf],
-) -> Result<(ImportReport, kith_store::WriteSummary)> {
-    let mut importer = Importer::new();
-    for path in paths {
-        let bar = spinner(format!("Reading {}", path.display()));
-        let read = importer.add_path(path);
-        bar.finish_and_clear();
-        read?;
-    }
-    let (batch, report) = importer.finish();
-    if !report.rejected.is_empty() || report.records == 0 {
-        return Ok((report, kith_store::WriteSummary::default()));
-    }
-    let store = open(global, clock).await?;
-    let outcome = write(&*store, batch, "Importing").await?;
-    Ok((report, outcome.written))
-}
-
-/// The default: records are written a window at a time while the next is read.
-async fn import_streaming(
-    global: &Global,
-    clock: Arc<dyn Clock>,
-    paths: &[std::path::PathBuf],
-) -> Result<(ImportReport, kith_store::WriteSummary)> {
-    let store = open(global, clock).await?;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let shown = bar.clone();
-    let streamed = kith_datasets::import::import_streaming(
-        &*store,
-        paths.to_vec(),
-        kith_datasets::import::window_for(store.engine()),
-        move |at| {
-            shown.set_message(format!("Importing {}", at.source));
-            shown.set_length(at.total as u64);
-            shown.set_position(at.done as u64);
-        },
-    )
-    .await;
-    bar.finish_and_clear();
-    match streamed {
-        Ok(streamed) => Ok((streamed.report, streamed.written)),
-        Err(StreamError::Read(e)) if paths.len() > 1 => {
-            Err(anyhow::Error::new(e).context("the import stopped; what earlier files held is kept"))
-        }
-        Err(StreamError::Read(e)) => Err(e.into()),
-        Err(StreamError::Store(e)) => Err(anyhow::Error::new(e).context(
-            "writing to the database failed; records written before the failure are kept, and importing again is safe",
-        )),
-    }
 }
 
 fn print_problems(report: &ImportReport, has_report_file: bool) {

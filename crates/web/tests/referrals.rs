@@ -958,12 +958,12 @@ async fn a_change_its_audit_entry_and_its_messages_go_together(t: &TestApp) {
     assert!(accounts.end_session(&open, &actor(member)).await.is_err());
     assert!(accounts.end_every_session(member, &actor(member)).await.is_err());
     assert!(t.store().session(&open.digest).await.unwrap().is_some(), "still signed in: nothing was recorded");
-    assert!(accounts.grant(member, role, &kith_app::accounts::Actor::cli()).await.is_err());
+    assert!(accounts.grant(member, role, &Actor::cli()).await.is_err());
     assert!(!t.store().user(member.id).await.unwrap().unwrap().grants.contains(&role), "no role unaudited");
     t.test_store().allow_inserts("audit_log").await;
     accounts.end_session(&open, &actor(member)).await.unwrap();
     assert!(t.store().session(&open.digest).await.unwrap().is_none());
-    assert!(accounts.grant(member, role, &kith_app::accounts::Actor::cli()).await.unwrap());
+    assert!(accounts.grant(member, role, &Actor::cli()).await.unwrap());
     assert!(t.store().user(member.id).await.unwrap().unwrap().grants.contains(&role));
     assert_eq!(accounts.end_every_session(member, &actor(member)).await.unwrap(), 1);
     assert_eq!(
