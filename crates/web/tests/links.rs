@@ -7,13 +7,11 @@
 use chrono::Duration;
 use kith_app::accounts::{Actor, NewUser};
 use kith_app::demo_caseload::{self, SeededCase};
-use kith_domain::FixedClock;
+use kith_app::testing::TestApp;
 use kith_domain::account::{Grant, Role, Scope};
 use kith_domain::referral::{LinksCount, Outcome, ReferralKind};
-use kith_store::Store;
-use kith_web::{App, AppState};
+use kith_web::AppState;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use uuid::Uuid;
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -46,12 +44,10 @@ fn tally(cases: &[&SeededCase]) -> LinksCount {
     c
 }
 
-async fn the_links_report_matches_a_count_of_the_seeded_caseload(store: Arc<dyn Store>) {
+async fn the_links_report_matches_a_count_of_the_seeded_caseload(t: &TestApp) {
     let options = kith_demo::DemoOptions { seed: 7, services: 120, now: now() };
-    store.write_batch(kith_demo::generate(&options)).await.unwrap();
-    let clock = Arc::new(FixedClock::new(now()));
-    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(App::new(store.clone(), search).with_clock(clock.clone()));
+    t.store().write_batch(kith_demo::generate(&options)).await.unwrap();
+    let state = AppState::new(t.app.clone());
     let log = demo_caseload::seed(&state, 7, 300, 120, now()).await.unwrap().expect("a first seeding");
     assert_eq!(log.len(), 300);
     assert!(demo_caseload::seed(&state, 7, 300, 120, now()).await.unwrap().is_none(), "seeded once");
@@ -150,7 +146,7 @@ async fn the_links_report_matches_a_count_of_the_seeded_caseload(store: Arc<dyn 
         .await
         .unwrap();
     let (busiest, cases) = by_service.iter().max_by_key(|(_, cases)| cases.len()).unwrap();
-    let service = store.service(*busiest).await.unwrap().unwrap();
+    let service = t.store().service(*busiest).await.unwrap().unwrap();
     let mut recent = cases.clone();
     recent.retain(|c| c.made_at >= now() - Duration::days(365));
     assert_eq!(referrals.service_outcomes(&curator, &service).await.unwrap(), Some(tally(&recent)));
@@ -203,17 +199,17 @@ async fn the_links_report_matches_a_count_of_the_seeded_caseload(store: Arc<dyn 
 mod sqlite {
     #[tokio::test]
     async fn the_links_report_matches_a_count_of_the_seeded_caseload() {
-        let t = kith_store::testing::sqlite(std::sync::Arc::new(kith_domain::FixedClock::new(super::now()))).await;
-        super::the_links_report_matches_a_count_of_the_seeded_caseload(t.store.clone()).await;
+        let t = super::TestApp::on(kith_store::Engine::Sqlite, "links_report").at(super::now()).build().await.unwrap();
+        super::the_links_report_matches_a_count_of_the_seeded_caseload(&t).await;
     }
 }
 
 mod postgres {
     #[tokio::test]
     async fn the_links_report_matches_a_count_of_the_seeded_caseload() {
-        let clock = std::sync::Arc::new(kith_domain::FixedClock::new(super::now()));
-        let Some(t) = kith_store::testing::postgres(clock, "links_report").await else { return };
-        super::the_links_report_matches_a_count_of_the_seeded_caseload(t.store.clone()).await;
+        let t = super::TestApp::on(kith_store::Engine::Postgres, "links_report").at(super::now());
+        let Some(t) = t.build().await else { return };
+        super::the_links_report_matches_a_count_of_the_seeded_caseload(&t).await;
         t.cleanup().await;
     }
 }

@@ -8,9 +8,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use kith_app::notify::{Email, FileMailer, Mailer, NotifyMailer, Senders, SmtpMailer, Text, Texter};
+use kith_app::testing::TestApp;
 use kith_domain::hsds::Service;
 use kith_domain::{DirectoryBatch, FixedClock, ServiceStatus};
-use kith_web::{App, AppState, router};
+use kith_web::{AppState, router};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -37,7 +38,12 @@ async fn send(app: &Router, method: Method, uri: &str, cookie: &str, body: &str)
 
 #[tokio::test]
 async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::on(kith_store::Engine::Sqlite, "notify")
+        .at(kith_domain::Clock::now(&*clock()))
+        .public_url("https://kith.example.org")
+        .build()
+        .await
+        .unwrap();
     let mut batch = DirectoryBatch::new();
     let ids = [Uuid::from_u128(1), Uuid::from_u128(2)];
     for (id, name) in ids.iter().zip(["Walking group", "Lunch club"]) {
@@ -45,11 +51,8 @@ async fn the_shortlist_goes_by_email_and_text_through_the_outbox() {
         s.description = Some(format!("{name} every week"));
         batch.add_service(s);
     }
-    t.store.write_batch(batch).await.unwrap();
-    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(
-        App::new(t.store.clone(), search).with_clock(clock()).with_public_url("https://kith.example.org"),
-    );
+    t.store().write_batch(batch).await.unwrap();
+    let state = AppState::new(t.app.clone());
     let app = router(state.clone());
     let shortlist = format!("kith_shortlist={}.{}", ids[0], ids[1]);
     // Without signing in, only email is offered (security.md, finding 5).

@@ -8,9 +8,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use kith_app::testing::TestApp;
 use kith_domain::FixedClock;
-use kith_store::testing::{TestStore, shared_dir};
-use kith_web::{App, AppState, router};
+use kith_store::testing::shared_dir;
+use kith_web::{AppState, router};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,19 +21,18 @@ fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()))
 }
 
-async fn demo_app(t: &TestStore) -> Router {
+async fn demo_app(t: &TestApp) -> Router {
     let now = clock().now_utc();
     let batch = kith_demo::generate(&kith_demo::DemoOptions::new(now));
     let geo = kith_demo::geography::geography(&batch, 2026);
-    t.store.put_postcodes(geo.postcodes).await.unwrap();
-    t.store.put_places(geo.places).await.unwrap();
-    t.store.write_batch(batch).await.unwrap();
+    t.store().put_postcodes(geo.postcodes).await.unwrap();
+    t.store().put_places(geo.places).await.unwrap();
+    t.store().write_batch(batch).await.unwrap();
     app(t).await
 }
 
-async fn app(t: &TestStore) -> Router {
-    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(App::new(t.store.clone(), search));
+async fn app(t: &TestApp) -> Router {
+    let state = AppState::new(t.app.clone());
     state.catch_up().await;
     router(state)
 }
@@ -108,10 +108,10 @@ async fn check_all_endpoints(app: &Router, shared: &Path) {
 #[tokio::test]
 async fn demo_responses_validate_against_the_oruk_schemas() {
     let Some(shared) = shared_dir("demo_responses_validate_against_the_oruk_schemas") else { return };
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("oruk").await;
     let app = demo_app(&t).await;
     check_all_endpoints(&app, &shared).await;
-    let pc = t.store.postcodes_with_prefix("KY1 ", 1).await.unwrap()[0].postcode.to_string().replace(' ', "%20");
+    let pc = t.store().postcodes_with_prefix("KY1 ", 1).await.unwrap()[0].postcode.to_string().replace(' ', "%20");
     let near = get(&app, &format!("/oruk/service_at_locations?postcode={pc}&proximity=3000&per_page=5")).await;
     assert!(near["total_items"].as_u64().unwrap() > 0);
     assert_valid(&shared, "service_at_location_list.json", &near, "service_at_locations near KY1");
@@ -121,11 +121,11 @@ async fn demo_responses_validate_against_the_oruk_schemas() {
 #[tokio::test]
 async fn the_bristol_feed_served_back_validates() {
     let Some(shared) = shared_dir("the_bristol_feed_served_back_validates") else { return };
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("oruk").await;
     let mut importer = kith_datasets::Importer::new();
     importer.add_path(&shared.join("data/oruk-v1/bristol-services.json")).unwrap();
     let (batch, _) = importer.finish();
-    t.store.write_batch(batch).await.unwrap();
+    t.store().write_batch(batch).await.unwrap();
     let app = app(&t).await;
     check_all_endpoints(&app, &shared).await;
     t.cleanup().await;
@@ -133,7 +133,7 @@ async fn the_bristol_feed_served_back_validates() {
 
 #[tokio::test]
 async fn filters_combine_and_page() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("oruk").await;
     let app = demo_app(&t).await;
     let all = get(&app, "/oruk/services?per_page=1000").await;
     assert_eq!(all["total_items"], 450);
@@ -146,7 +146,7 @@ async fn filters_combine_and_page() {
     assert_eq!(p2["page_number"], 2);
     assert_ne!(p1["contents"][0]["id"], p2["contents"][0]["id"]);
 
-    let pc = t.store.postcodes_with_prefix("G31 ", 1).await.unwrap()[0].postcode.to_string().replace(' ', "%20");
+    let pc = t.store().postcodes_with_prefix("G31 ", 1).await.unwrap()[0].postcode.to_string().replace(' ', "%20");
     let lonely = get(&app, &format!("/oruk/services?search=lonely&postcode={pc}&per_page=50")).await;
     let total = lonely["total_items"].as_u64().unwrap();
     assert!(total > 0);
@@ -180,7 +180,7 @@ async fn filters_combine_and_page() {
 
 #[tokio::test]
 async fn bad_requests_get_a_400_naming_the_parameter() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("oruk").await;
     let app = demo_app(&t).await;
     for (uri, needle) in [
         ("/oruk/services?page=0", "page"),
@@ -226,7 +226,7 @@ async fn bad_requests_get_a_400_naming_the_parameter() {
 
 #[tokio::test]
 async fn the_openapi_document_names_every_route_and_is_snapshot() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("oruk").await;
     let app = demo_app(&t).await;
     let doc = get(&app, "/oruk/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");

@@ -8,9 +8,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use kith_app::testing::TestApp;
 use kith_domain::{Clock, FixedClock};
-use kith_store::testing::TestStore;
-use kith_web::{App, AppState, router};
+use kith_web::{AppState, router};
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -18,14 +18,13 @@ fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()))
 }
 
-async fn demo_app(t: &TestStore) -> Router {
+async fn demo_app(t: &TestApp) -> Router {
     let batch = kith_demo::generate(&kith_demo::DemoOptions::new(clock().now()));
     let geo = kith_demo::geography::geography(&batch, 2026);
-    t.store.put_postcodes(geo.postcodes).await.unwrap();
-    t.store.put_places(geo.places).await.unwrap();
-    t.store.write_batch(batch).await.unwrap();
-    let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
-    let state = AppState::new(App::new(t.store.clone(), search).with_clock(clock()));
+    t.store().put_postcodes(geo.postcodes).await.unwrap();
+    t.store().put_places(geo.places).await.unwrap();
+    t.store().write_batch(batch).await.unwrap();
+    let state = AppState::new(t.app.clone());
     state.catch_up().await;
     router(state)
 }
@@ -85,7 +84,7 @@ fn cookie_from(page: &Page) -> String {
 
 #[tokio::test]
 async fn a_postcode_and_a_need_find_local_services_with_the_facts_to_choose() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let page = get(&app, "/?where=g31+2er&q=lonely").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -109,7 +108,7 @@ async fn a_postcode_and_a_need_find_local_services_with_the_facts_to_choose() {
 /// is shown it says it is closed, never when it next opens (security.md, finding 8).
 #[tokio::test]
 async fn a_closed_service_is_never_shown_as_open() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let batch = kith_demo::generate(&kith_demo::DemoOptions::new(clock().now()));
     let closed = batch
@@ -141,14 +140,14 @@ async fn a_closed_service_is_never_shown_as_open() {
 /// service pages, as a filter, and in what the form offers (security.md, finding 10).
 #[tokio::test]
 async fn referral_or_signpost_is_known_before_the_form() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let page = get(&app, "/?where=G31+2ER&q=lonely").await;
     assert!(!page.body.contains("Takes referrals through Kith</strong>"), "no group has an account yet");
     let none = get(&app, "/?where=G31+2ER&q=lonely&referrals=yes").await;
     assert_eq!(result_ids(&none.body).len(), 0, "no service takes referrals yet");
     let first = result_ids(&page.body)[0].clone();
-    let service = t.store.service(first.parse().unwrap()).await.unwrap().unwrap();
+    let service = t.store().service(first.parse().unwrap()).await.unwrap().unwrap();
     let group = kith_domain::account::Organisation {
         id: uuid::Uuid::from_u128(0xabc),
         kind: kith_domain::account::OrgKind::Vcs,
@@ -157,7 +156,7 @@ async fn referral_or_signpost_is_known_before_the_form() {
         directory_id: service.organization_id,
         areas: vec![],
     };
-    t.store.put_organisation(group).await.unwrap();
+    t.store().put_organisation(group).await.unwrap();
     let page = get(&app, "/?where=G31+2ER&q=lonely").await;
     let card = page.body.split(&format!("id=\"service-{first}\"")).nth(1).unwrap().split("</li>").next().unwrap();
     assert!(card.contains("Takes referrals through Kith"), "{card}");
@@ -165,7 +164,7 @@ async fn referral_or_signpost_is_known_before_the_form() {
     let ids = result_ids(&only.body);
     assert!(ids.contains(&first), "{}", only.body);
     for id in &ids {
-        let s = t.store.service(id.parse().unwrap()).await.unwrap().unwrap();
+        let s = t.store().service(id.parse().unwrap()).await.unwrap().unwrap();
         assert_eq!(s.organization_id, service.organization_id, "only services whose group takes referrals");
     }
     let service_page = get(&app, &format!("/services/{first}")).await;
@@ -177,7 +176,7 @@ async fn referral_or_signpost_is_known_before_the_form() {
 
 #[tokio::test]
 async fn bad_input_is_explained_on_the_page_with_a_400() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     for (uri, message) in [
         ("/?where=G31+2ER&age=old", "Enter age as a whole number"),
@@ -204,7 +203,7 @@ async fn bad_input_is_explained_on_the_page_with_a_400() {
 
 #[tokio::test]
 async fn nothing_found_suggests_a_wider_search() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let page = get(&app, "/?where=G31+2ER&q=xylophone+zeppelin&free=yes").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -216,7 +215,7 @@ async fn nothing_found_suggests_a_wider_search() {
 
 #[tokio::test]
 async fn the_shortlist_lives_in_a_cookie_and_prints_and_makes_a_leaflet() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let results = get(&app, "/?where=G31+2ER&q=lonely").await;
     let ids = result_ids(&results.body);
@@ -277,7 +276,7 @@ async fn the_shortlist_lives_in_a_cookie_and_prints_and_makes_a_leaflet() {
 
 #[tokio::test]
 async fn a_post_from_another_site_is_refused() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let cross_site = Request::builder()
         .method(Method::POST)
@@ -301,7 +300,7 @@ async fn a_post_from_another_site_is_refused() {
 
 #[tokio::test]
 async fn a_service_page_says_how_to_get_there_and_takes_problem_reports() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let results = get(&app, "/?where=G31+2ER&q=walking+group").await;
     let id = result_ids(&results.body)[0].clone();
@@ -322,7 +321,7 @@ async fn a_service_page_says_how_to_get_there_and_takes_problem_reports() {
     let sent = post(&app, &uri, "kind=times&details=Thursdays+now", None).await;
     assert_eq!(sent.status, StatusCode::OK);
     assert!(sent.body.contains("Thank you"));
-    let kept = t.store.problem_reports(Some(id.parse().unwrap()), 10).await.unwrap();
+    let kept = t.store().problem_reports(Some(id.parse().unwrap()), 10).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].details, "Thursdays now");
     assert_eq!(kept[0].created_at, clock().now(), "stamped by the injected clock");
@@ -334,7 +333,7 @@ async fn a_service_page_says_how_to_get_there_and_takes_problem_reports() {
     let flood = post(&app, &uri, "kind=times&details=one+too+many", None).await;
     assert_eq!(flood.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(flood.body.contains("wait 15 minutes"), "{}", flood.body);
-    assert_eq!(t.store.problem_reports(Some(id.parse().unwrap()), 10).await.unwrap().len(), 5);
+    assert_eq!(t.store().problem_reports(Some(id.parse().unwrap()), 10).await.unwrap().len(), 5);
 
     assert_eq!(get(&app, "/services/not-an-id").await.status, StatusCode::NOT_FOUND);
     assert_eq!(get(&app, &format!("/services/{}", uuid::Uuid::nil())).await.status, StatusCode::NOT_FOUND);
@@ -344,7 +343,7 @@ async fn a_service_page_says_how_to_get_there_and_takes_problem_reports() {
 
 #[tokio::test]
 async fn assets_are_embedded_gzipped_and_cached_and_pages_are_compressed() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     let home = get(&app, "/").await;
     let at = home.body.find("href=\"/assets/kith.").unwrap() + 6;
@@ -367,7 +366,7 @@ async fn assets_are_embedded_gzipped_and_cached_and_pages_are_compressed() {
 
 #[tokio::test]
 async fn every_page_has_a_strict_policy_and_only_the_widget_may_be_framed() {
-    let t = kith_store::testing::sqlite(clock()).await;
+    let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;
     for uri in ["/", "/?where=G31+2ER&q=lonely", "/shortlist", "/shortlist/print", "/nowhere", "/readyz", "/oruk/"] {
         let page = get(&app, uri).await;
