@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-use kith_domain::FixedClock;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 fn kith(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kith"))
@@ -187,9 +185,9 @@ fn serve_answers_over_http() {
 
 #[tokio::test]
 async fn the_same_commands_work_on_postgresql() {
-    let clock = Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()));
-    let Some(db) = kith_store::testing::postgres(clock, "the_same_commands_work_on_postgresql").await else { return };
-    let url = db.postgres_url().unwrap();
+    let test = kith_app::testing::TestApp::on(kith_store::Engine::Postgres, "the_same_commands_work_on_postgresql");
+    let Some(t) = test.build().await else { return };
+    let url = t.test_store().postgres_url().unwrap();
     let data = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_kith"))
@@ -239,12 +237,20 @@ async fn the_same_commands_work_on_postgresql() {
     let out = with_keys(&["keys", "rotate"]);
     assert!(stdout(&out).contains("re-encrypted 2 fields"), "{}", stdout(&out));
     assert!(stdout(&with_keys(&["users", "list"])).contains("cam@example.org"));
+    let out = with_keys(&["users", "grant", "cam@example.org", "--role", "curator", "--area", &area]);
+    assert!(stdout(&out).contains("curator@area"), "{}", stdout(&out));
+    // Each change the commands made is on the record beside it.
+    let query = kith_domain::account::AuditQuery { limit: 100, ..Default::default() };
+    let recorded: Vec<String> = t.store().audit(&query).await.unwrap().into_iter().map(|e| e.action).collect();
+    for action in ["user.create", "keys.rotate", "user.grant"] {
+        assert!(recorded.iter().any(|a| a == action), "{action} in {recorded:?}");
+    }
 
     let server = serve(data.path(), Some((&url, &key_file)));
     let health = get(server.port, "/healthz");
     drop(server);
     assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":120"), "{health}");
-    db.cleanup().await;
+    t.cleanup().await;
 }
 
 #[test]
