@@ -7,7 +7,7 @@ use kith_crypto::totp::{self, Secret};
 use kith_crypto::{Keyring, password, token};
 use kith_domain::Clock;
 use kith_domain::account::{
-    Area, AuditEvent, AuditQuery, Grant, LinkPurpose, LinkUse, MagicLink, Organisation, Permission, Sealed,
+    Area, AuditEvent, AuditQuery, Grant, LinkPurpose, LinkUse, MagicLink, Organisation, Permission, Scope, Sealed,
     SessionRecord, SessionStage, UserRecord, areas_with, people_within,
 };
 use kith_store::accounts::{AccountWrite, SEALED_FIELDS, seal_context};
@@ -496,6 +496,32 @@ impl Accounts {
     }
 
     /// A practice's or group's name.
+    /// Roles as a person reads them: "Link worker at Parkhead Surgery, Curator for
+    /// Glasgow East PCN". A place Kith no longer has is named by its id.
+    pub async fn describe_grants(&self, grants: &[Grant]) -> Result<String, AccountsError> {
+        if grants.is_empty() {
+            return Ok("no roles".into());
+        }
+        let areas = self.store.areas().await?;
+        let mut out = Vec::new();
+        for g in grants {
+            let place = match g.scope {
+                Scope::Organisation(id) => {
+                    let name =
+                        self.store.organisation(id).await?.map_or_else(|| format!("organisation {id}"), |o| o.name);
+                    format!("at {name}")
+                }
+                Scope::Area(id) => {
+                    let name =
+                        areas.iter().find(|a| a.id == id).map_or_else(|| format!("area {id}"), |a| a.name.clone());
+                    format!("for {name}")
+                }
+            };
+            out.push(format!("{} {place}", g.role.label()));
+        }
+        Ok(out.join(", "))
+    }
+
     pub async fn organisation_name(&self, id: Uuid) -> Result<Option<String>, AccountsError> {
         Ok(self.store.organisation(id).await?.map(|o| o.name))
     }

@@ -89,6 +89,15 @@ pub enum FormField {
     Kind,
     Reason,
     Consent,
+    /// What happened at follow-up.
+    Outcome,
+    /// Why they stopped or never went.
+    EndReason,
+    /// The well-being questions, by the first.
+    Wellbeing,
+    /// The service a referral is re-routed to.
+    Service,
+    RerouteConsent,
 }
 
 impl FormField {
@@ -104,6 +113,11 @@ impl FormField {
             FormField::Kind => "kind",
             FormField::Reason => "reason",
             FormField::Consent => "consent",
+            FormField::Outcome => "outcome",
+            FormField::EndReason => "reason",
+            FormField::Wellbeing => "ons4-1",
+            FormField::Service => "service",
+            FormField::RerouteConsent => "reroute_consent",
         }
     }
 }
@@ -334,6 +348,14 @@ pub struct Referrals {
     follow_up_days: i64,
 }
 
+/// Whether a move to the status a referral already has is refused (a person pressed a
+/// button twice, or two people did) or done already (a system repeats its request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    Refused,
+    AlreadyThere,
+}
+
 /// How someone stands to a referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -358,6 +380,11 @@ fn grants_in(user: &UserRecord, permission: Permission) -> impl Iterator<Item = 
 fn lowercase_first(news: &str) -> String {
     let mut chars = news.chars();
     chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// One problem, with the field it belongs to.
+fn one_problem(field: FormField, message: impl Into<String>) -> ReferralError {
+    ReferralError::Fields(vec![problem(field, message)])
 }
 
 fn require(cond: bool, message: &str) -> Result<(), ReferralError> {
@@ -407,8 +434,13 @@ impl Referrals {
             self.public_url,
             referral.id
         );
-        let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
+        let outbox = self.outbox();
         Ok(vec![outbox.email_message(&email, &format!("Referral update: {news}"), &body, "referral_update")])
+    }
+
+    /// The outbox this service's messages are sealed for.
+    fn outbox(&self) -> crate::notify::Outbox {
+        crate::notify::Outbox::new(self.store.clone(), self.accounts.clone())
     }
 
     /// Who follows a referral up: the referrer if they are a link worker at the practice,
@@ -435,7 +467,7 @@ impl Referrals {
         service: &str,
     ) -> Result<Vec<OutboxMessage>, ReferralError> {
         let Some(group) = referral.group_id else { return Ok(Vec::new()) };
-        let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
+        let outbox = self.outbox();
         let body = format!(
             "A practice has referred someone to {service} through Kith.\n\nTo see who, and why, open {}/referrals/{}/link and ask for a link that opens it, or sign in to Kith and look in your group's referrals.\n\nThis email holds no personal details.\n\nKith\n",
             self.public_url, referral.id
@@ -716,11 +748,7 @@ impl Referrals {
         to: TaskStatus,
         note: &str,
     ) -> Result<(), ReferralError> {
-        let current = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
-        if current.status != to {
-            self.act(user, actor, referral_id, to, note).await?;
-        }
-        Ok(())
+        self.change(user, actor, referral_id, to, note, Repeat::AlreadyThere).await.map(|_| ())
     }
 
     /// Checks what a signpost or referral needs before anything is written: a reason
@@ -838,7 +866,7 @@ impl Referrals {
         };
         let baseline = match new.baseline {
             Some(answers) => {
-                self.instrument().check(&answers).map_err(ReferralError::Invalid)?;
+                self.instrument().check(&answers).map_err(|m| one_problem(FormField::Wellbeing, m))?;
                 Some(MeasureRecord {
                     id: Uuid::new_v4(),
                     referral_id: id,
@@ -877,6 +905,20 @@ impl Referrals {
         to: TaskStatus,
         note: &str,
     ) -> Result<ReferralRecord, ReferralError> {
+        self.change(user, actor, referral_id, to, note, Repeat::Refused).await
+    }
+
+    /// [`act`](Self::act) and [`move_to`](Self::move_to): one read of the referral, the
+    /// checks of who may move it, then the move unless `repeat` allows it to be there.
+    async fn change(
+        &self,
+        user: &UserRecord,
+        actor: &Actor,
+        referral_id: Uuid,
+        to: TaskStatus,
+        note: &str,
+        repeat: Repeat,
+    ) -> Result<ReferralRecord, ReferralError> {
         let referral = self.store.referral(referral_id).await?.ok_or(ReferralError::NotFound("referral"))?;
         let side = Self::side(user, &referral);
         if side == Side::Group(GroupShare::Ended) {
@@ -899,6 +941,9 @@ impl Referrals {
                 .audit(actor, "referral.change_refused", "referral", Some(referral_id.to_string()), to.code())
                 .await;
             return Err(ReferralError::Forbidden("This referral is not yours to change".into()));
+        }
+        if repeat == Repeat::AlreadyThere && referral.status == to {
+            return Ok(referral);
         }
         referral.status.transition(to).map_err(|e| ReferralError::Invalid(e.to_string()))?;
         if to == TaskStatus::Rejected {
@@ -1062,7 +1107,10 @@ impl Referrals {
         let now = self.accounts.now();
         let measure = match answers {
             Some(_) if by_group => {
-                return Err(ReferralError::Invalid("Well-being answers are recorded by the person's practice".into()));
+                return Err(one_problem(
+                    FormField::Wellbeing,
+                    "Well-being answers are recorded by the person's practice",
+                ));
             }
             Some(answers) => {
                 self.instrument().check(&answers).map_err(ReferralError::Invalid)?;
@@ -1130,7 +1178,12 @@ impl Referrals {
                 service.name
             )));
         };
-        require(consent_confirmed, "Confirm the person agreed to their details going to the new group")?;
+        if !consent_confirmed {
+            return Err(one_problem(
+                FormField::RerouteConsent,
+                "Confirm the person agreed to their details going to the new group",
+            ));
+        }
         let from = self.store.service(referral.service_id).await?.map_or_else(|| "a service".to_owned(), |s| s.name);
         let now = self.accounts.now();
         let id = Uuid::new_v4();
@@ -1254,7 +1307,7 @@ impl Referrals {
     /// Each is sent once, however many instances sweep. Returns how many were sent.
     pub async fn send_reminders(&self) -> Result<usize, ReferralError> {
         let now = self.accounts.now();
-        let outbox = crate::notify::Outbox::new(self.store.clone(), self.accounts.clone());
+        let outbox = self.outbox();
         let mut sent = 0;
         for (follow_up, which) in self.store.reminders_due(now, 200).await? {
             if !self.store.mark_reminded(follow_up.referral_id, which, now).await? {

@@ -331,6 +331,16 @@ pub enum Outcome {
     CouldNotContact,
 }
 
+/// What is wrong with an outcome as given, naming the part to put right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OutcomeError {
+    #[error("Choose what happened: still attending, started, stopped, never went, or could not contact")]
+    NoOutcome,
+    /// Stopping and never attending need a reason from the list.
+    #[error("Choose why they stopped, or why they never went")]
+    NoReason,
+}
+
 impl Outcome {
     /// The outcome codes, as stored, in the order a form offers them.
     pub const CODES: [&'static str; 5] =
@@ -355,21 +365,15 @@ impl Outcome {
     }
 
     /// Reads a stored or submitted outcome. Stopping and never attending need a reason.
-    pub fn parse(code: &str, reason: Option<&str>) -> Result<Outcome, String> {
-        let reason = || {
-            reason
-                .and_then(EndReason::parse)
-                .ok_or_else(|| "Choose why they stopped, or why they never went".to_owned())
-        };
+    pub fn parse(code: &str, reason: Option<&str>) -> Result<Outcome, OutcomeError> {
+        let reason = || reason.and_then(EndReason::parse).ok_or(OutcomeError::NoReason);
         match code {
             "started" => Ok(Outcome::Started),
             "still_attending" => Ok(Outcome::StillAttending),
             "stopped" => Ok(Outcome::Stopped(reason()?)),
             "never_attended" => Ok(Outcome::NeverAttended(reason()?)),
             "could_not_contact" => Ok(Outcome::CouldNotContact),
-            _ => {
-                Err("Choose what happened: still attending, started, stopped, never went, or could not contact".into())
-            }
+            _ => Err(OutcomeError::NoOutcome),
         }
     }
 
@@ -692,9 +696,10 @@ mod tests {
             assert_eq!(o.code(), code);
             assert_ne!(o.label(), "Unknown");
         }
-        assert!(Outcome::parse("stopped", None).unwrap_err().contains("why they stopped"));
-        assert!(Outcome::parse("stopped", Some("bored")).is_err());
-        assert!(Outcome::parse("gone", None).unwrap_err().starts_with("Choose what happened"));
+        assert_eq!(Outcome::parse("stopped", None), Err(OutcomeError::NoReason));
+        assert_eq!(Outcome::parse("stopped", Some("bored")), Err(OutcomeError::NoReason));
+        assert_eq!(Outcome::parse("gone", None), Err(OutcomeError::NoOutcome));
+        assert!(OutcomeError::NoOutcome.to_string().starts_with("Choose what happened"));
         assert_eq!(Outcome::Stopped(EndReason::Cost).describe(), "Stopped going: it cost too much");
         for r in EndReason::ALL {
             assert_eq!(EndReason::parse(r.code()), Some(r));

@@ -105,7 +105,7 @@ pub async fn users(
             }
             let mut grants = user.grants;
             grants.push(grant);
-            println!("{email} now holds: {}", kith_app::accounts::roles_label(&grants));
+            println!("{email} now holds: {}", accounts.describe_grants(&grants).await?);
         }
         UsersCommand::Add { email, name, role, org, area, password_stdin } => {
             let scope = scope(&*store, org, area).await?;

@@ -80,7 +80,7 @@ async fn add_event(tx: &Tx<'_>, e: &ReferralEvent) -> Result<()> {
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 fn outcome(code: Option<&str>, reason: Option<&str>) -> Result<Option<Outcome>> {
-    code.map(|c| Outcome::parse(c, reason).map_err(|e| corrupt("follow-up", &e))).transpose()
+    code.map(|c| Outcome::parse(c, reason).map_err(|e| corrupt("follow-up", &e.to_string()))).transpose()
 }
 
 /// A follow-up is dropped when its referral is declined or cancelled: nobody went.

@@ -137,7 +137,7 @@ fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
 }
 
 fn outcome(code: Option<String>, reason: Option<&str>) -> Result<Option<Outcome>> {
-    code.map(|c| Outcome::parse(&c, reason).map_err(|e| corrupt("follow-up", &e))).transpose()
+    code.map(|c| Outcome::parse(&c, reason).map_err(|e| corrupt("follow-up", &e.to_string()))).transpose()
 }
 
 /// A follow-up is dropped when its referral is declined or cancelled: nobody went.

@@ -12,8 +12,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use kith_app::referrals::{ReferralError, ReferralView, Viewing};
-use kith_domain::referral::{DeclineReason, EndReason, Instrument, Outcome, TaskStatus};
+use kith_app::referrals::{FormField, ReferralError, ReferralView, Viewing};
+use kith_domain::referral::{DeclineReason, EndReason, Instrument, Outcome, OutcomeError, TaskStatus};
 use uuid::Uuid;
 
 fn when(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -371,10 +371,12 @@ pub async fn outcome(
     let reason = Some(fields.get("reason")).filter(|r| !r.is_empty());
     let outcome = match Outcome::parse(fields.get("outcome"), reason) {
         Ok(o) => o,
-        Err(m) => {
-            let field =
-                if fields.get("outcome").is_empty() || m.starts_with("Choose what") { "outcome" } else { "reason" };
-            return referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await;
+        Err(e) => {
+            let field = match e {
+                OutcomeError::NoOutcome => FormField::Outcome,
+                OutcomeError::NoReason => FormField::EndReason,
+            };
+            return referral_page(&state, &viewer, ip, &id, &headers, error(field.name(), e.to_string())).await;
         }
     };
     let answers = match ons4_answers(&fields) {
@@ -384,9 +386,11 @@ pub async fn outcome(
     let actor = viewer.actor(ip.clone());
     match state.referrals().record_outcome(&current.user, &actor, referral_id, outcome, answers).await {
         Ok(_) => Redirect::to(&format!("/referrals/{referral_id}")).into_response(),
+        Err(ReferralError::Fields(problems)) => {
+            referral_page(&state, &viewer, ip, &id, &headers, field_errors(problems)).await
+        }
         Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
-            let field = if m.contains("question") || m.contains("Answer") { "ons4-1" } else { "outcome" };
-            referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await
+            referral_page(&state, &viewer, ip, &id, &headers, error(FormField::Outcome.name(), m)).await
         }
         Err(e) => page_error(e, &headers),
     }
@@ -418,9 +422,11 @@ pub async fn reroute(
     let consent = fields.get("reroute_consent") == "yes";
     match state.referrals().reroute(&current.user, &actor, referral_id, service_id, consent).await {
         Ok(new) => Redirect::to(&format!("/referrals/{}", new.id)).into_response(),
+        Err(ReferralError::Fields(problems)) => {
+            referral_page(&state, &viewer, ip, &id, &headers, field_errors(problems)).await
+        }
         Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
-            let field = if m.contains("Confirm") { "reroute_consent" } else { "service" };
-            referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await
+            referral_page(&state, &viewer, ip, &id, &headers, error(FormField::Service.name(), m)).await
         }
         Err(e) => page_error(e, &headers),
     }

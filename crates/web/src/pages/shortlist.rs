@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use kith_app::shortlists::{Handout, Row, SendShortlist, SendTo, Sender, ShortlistError};
 use uuid::Uuid;
 
 pub const COOKIE: &str = "kith_shortlist";
@@ -145,20 +146,15 @@ pub async fn shared(State(state): State<AppState>, Path(code): Path<String>, hea
     Ok(render(StatusCode::OK, &page))
 }
 
-/// Keeps the list under a new short code, for the one link a text message carries.
-async fn share(state: &AppState, list: &Shortlist) -> Result<String, PageError> {
-    Ok(state.share_list(list.ids()).await?)
-}
-
-/// What the leaflet says about one service: the same as the printed page.
-fn entry(d: &Detail) -> kith_pdf::Entry {
+/// What a handout says about one service: the same as the printed page.
+fn handout(d: &Detail) -> Handout {
     let mut rows = Vec::new();
     // A closed service says so first, and gives no times to turn up at.
     if let Some(closed) = d.card.closed {
-        rows.push(("Status".to_owned(), format!("{closed}: check with them before going")));
+        rows.push((Row::Status, format!("{closed}: check with them before going")));
     }
     if let Some(v) = d.venues.first() {
-        rows.push(("Where".to_owned(), v.address.join(", ")));
+        rows.push((Row::Where, v.address.join(", ")));
     }
     let when = if d.card.closed.is_some() {
         Vec::new()
@@ -168,33 +164,40 @@ fn entry(d: &Detail) -> kith_pdf::Entry {
         d.opening.clone()
     };
     if !when.is_empty() {
-        rows.push(("When".to_owned(), when.join("; ")));
+        rows.push((Row::When, when.join("; ")));
     }
     if let Some(p) = d.phones.first() {
-        rows.push(("Phone".to_owned(), p.number.clone()));
+        rows.push((Row::Phone, p.number.clone()));
     }
     match (&d.website, &d.email) {
-        (Some(w), _) => rows.push(("Website".to_owned(), w.clone())),
-        (None, Some(e)) => rows.push(("Email".to_owned(), e.clone())),
+        (Some(w), _) => rows.push((Row::Website, w.clone())),
+        (None, Some(e)) => rows.push((Row::Email, e.clone())),
         (None, None) => {}
     }
-    rows.push(("Cost".to_owned(), d.card.cost.clone()));
+    rows.push((Row::Cost, d.card.cost.clone()));
     // How to start going, and a warning when the listing has not been checked lately:
     // what the person needs on paper, as on the page.
     if let Some(how) = d.how_to_apply.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
-        rows.push(("How to join".to_owned(), super::view::summary(how, 300)));
+        rows.push((Row::HowToJoin, super::view::summary(how, 300)));
     }
     if d.card.verified.stale {
-        rows.push((
-            "Check before going".to_owned(),
-            format!("this listing was last checked: {}", d.card.verified.text),
-        ));
+        rows.push((Row::CheckBeforeGoing, format!("this listing was last checked: {}", d.card.verified.text)));
     }
-    kith_pdf::Entry {
+    Handout {
         name: d.card.name.clone(),
         organisation: d.card.organisation.clone(),
         summary: d.card.summary.clone(),
         rows,
+    }
+}
+
+/// The leaflet's entry for a handout.
+fn leaflet_entry(h: Handout) -> kith_pdf::Entry {
+    kith_pdf::Entry {
+        name: h.name,
+        organisation: h.organisation,
+        summary: h.summary,
+        rows: h.rows.into_iter().map(|(row, value)| (row.label().to_owned(), value)).collect(),
     }
 }
 
@@ -218,7 +221,7 @@ pub async fn leaflet(State(state): State<AppState>, headers: HeaderMap) -> PageR
         subtitle: format!("Given to you on {}", date.format("%-d %B %Y")),
         footer: "Listings change: check with a service before you go.".into(),
         date: (date.year(), u8::try_from(date.month()).unwrap_or(1), u8::try_from(date.day()).unwrap_or(1)),
-        entries: found.iter().map(|s| entry(&Detail::new(s, now, true))).collect(),
+        entries: found.iter().map(|s| leaflet_entry(handout(&Detail::new(s, now, true)))).collect(),
     };
     let made = match tokio::task::spawn_blocking(move || leaflet.pdf()).await {
         Ok(Ok(typeset)) => (
@@ -328,14 +331,6 @@ struct SendPage {
 
 form_errors!(SendPage);
 
-/// Lists one address (or /64) may send in [`kith_app::accounts::WINDOW_MINUTES`]
-/// without signing in, so the form cannot mail strangers in bulk.
-const SENDS_PER_ADDRESS: u32 = 5;
-/// Lists one signed-in person may send in the window: a busy desk, not a mailing list.
-const SENDS_PER_PERSON: u32 = 30;
-/// Lists one email address or mobile may be sent in the window, whoever sends them.
-const SENDS_PER_RECIPIENT: u32 = 3;
-
 fn empty_list(headers: &HeaderMap) -> Response {
     PageError::BadRequest(
         "The shortlist is empty, so there is nothing to send. Add services to the shortlist first.".into(),
@@ -361,46 +356,6 @@ pub async fn send_page(axum::Extension(viewer): axum::Extension<crate::auth::Vie
     render(StatusCode::OK, &page)
 }
 
-/// The shortlist as an email: each service with where, when, phone, website and cost,
-/// naming the practice it came from when staff send it.
-fn email_body(entries: &[kith_pdf::Entry], links: &[String], practice: Option<&str>) -> String {
-    let mut out = match practice {
-        Some(p) => format!("Services we talked about at {p}\n\n"),
-        None => String::from("Services we talked about\n\n"),
-    };
-    for (e, link) in entries.iter().zip(links) {
-        out.push_str(&format!("{}\n", e.name));
-        if let Some(org) = &e.organisation {
-            out.push_str(&format!("{org}\n"));
-        }
-        for (label, value) in &e.rows {
-            out.push_str(&format!("{label}: {value}\n"));
-        }
-        out.push_str(&format!("More: {link}\n\n"));
-    }
-    out.push_str("Listings change: check with a service before you go.\n");
-    out
-}
-
-/// The shortlist as a text message of at most two segments: who it is from, each
-/// service's name and phone (as many as fit), and one short link to them all, live.
-fn text_body(entries: &[kith_pdf::Entry], link: &str, practice: Option<&str>) -> String {
-    let head = match practice {
-        Some(p) => format!("{p}: services we talked about:"),
-        None => String::from("Services we talked about:"),
-    };
-    let lines: Vec<String> = entries
-        .iter()
-        .enumerate()
-        .map(|(n, e)| {
-            let phone = e.rows.iter().find(|(l, _)| l == "Phone").map(|(_, v)| format!(" {v}")).unwrap_or_default();
-            let closed = if e.rows.iter().any(|(l, _)| l == "Status") { " (closed just now)" } else { "" };
-            format!("{}. {}{closed}{phone}", n + 1, e.name)
-        })
-        .collect();
-    kith_domain::sms::fit(&head, &lines, &format!("Details: {link}"), 60, 2)
-}
-
 /// `POST /shortlist/send`: checks the address, queues the message, and says so.
 pub async fn send(
     State(state): State<AppState>,
@@ -409,7 +364,6 @@ pub async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> PageResult {
-    use kith_domain::contact::{masked, plausible_email, uk_mobile};
     let list = Shortlist::from_headers(&headers);
     if list.is_empty() {
         return Ok(empty_list(&headers));
@@ -428,80 +382,30 @@ pub async fn send(
     };
     let error =
         |field, message: &str| super::search::FieldError { field, message: message.into(), suggestions: vec![] };
-    let address = match how.as_str() {
-        "email" if plausible_email(&to) => Some(to.trim().to_owned()),
-        "email" => {
-            page.errors.push(error("to", "Enter an email address in the correct format, like name@example.org"));
-            None
-        }
-        "text" if !page.texts => {
-            page.errors.push(error("how", "Sign in to send a text message, or send the list by email"));
-            None
-        }
-        "text" => match uk_mobile(&to) {
-            Some(number) => Some(number),
-            None => {
-                page.errors.push(error("to", "Enter a UK mobile number, like 07700 900123"));
-                None
-            }
-        },
-        _ => {
-            page.errors.push(error("how", "Choose email or text message"));
-            None
+    let to = match SendTo::parse(&how, &to, page.texts) {
+        Ok(to) => to,
+        Err((field, message)) => {
+            page.errors.push(error(field.name(), message));
+            return Ok(render(StatusCode::BAD_REQUEST, &page));
         }
     };
-    let Some(address) = address else { return Ok(render(StatusCode::BAD_REQUEST, &page)) };
-    let minutes = kith_app::accounts::WINDOW_MINUTES;
-    // The recipient is counted by a keyed digest: the limit table never holds the address.
-    let recipient = format!("send-to:{}", state.accounts.keyring().blind_index("recipient", &address.to_lowercase()));
-    let (sender, limit) = match viewer.member() {
-        Some(current) => (format!("send-by:{}", current.user.id), SENDS_PER_PERSON),
-        None => {
-            let from = ip.as_deref().map_or_else(|| "unknown".to_owned(), kith_app::accounts::limit_address);
-            (format!("send:{from}"), SENDS_PER_ADDRESS)
-        }
+    let sender = match viewer.member() {
+        Some(current) => Sender::Member(&current.user),
+        None => Sender::Anyone { ip: ip.as_deref() },
     };
-    let refusal = if !state.accounts.allow_attempt(&recipient, SENDS_PER_RECIPIENT).await.unwrap_or(false) {
-        Some(format!(
-            "This address has been sent several lists already. Wait {minutes} minutes, or print the list instead."
-        ))
-    } else if !state.accounts.allow_attempt(&sender, limit).await.unwrap_or(false) {
-        Some(format!(
-            "Several lists have been sent from here already. Wait {minutes} minutes, or print the list instead."
-        ))
-    } else {
-        None
-    };
-    if let Some(message) = refusal {
-        page.errors.push(error("to", &message));
-        return Ok(render(StatusCode::TOO_MANY_REQUESTS, &page));
-    }
-    let found = services(&state, &list).await.or_page(&headers)?;
+    let actor = viewer.actor(ip.clone());
+    let send = SendShortlist { ids: list.ids(), to, sender, actor: &actor };
     let now = state.clock.now();
-    let entries: Vec<kith_pdf::Entry> = found.iter().map(|s| entry(&Detail::new(s, now, true))).collect();
-    let links: Vec<String> = found.iter().map(|s| format!("{}/services/{}", state.public_url, s.id)).collect();
-    // The practice that sent it, so the person knows who it is from.
-    let practice = match viewer.member().and_then(|c| super::referral::practice_of(&c.user)) {
-        Some(id) => state.accounts.organisation_name(id).await.ok().flatten(),
-        None => None,
-    };
-    let outbox = state.outbox();
-    let message = if how == "email" {
-        let body = email_body(&entries, &links, practice.as_deref());
-        outbox.email_message(&address, "Services we talked about", &body, "shortlist")
-    } else {
-        let code = share(&state, &list).await.or_page(&headers)?;
-        let link = format!("{}/l/{code}", state.public_url);
-        outbox.text_message(&address, &text_body(&entries, &link, practice.as_deref()), "shortlist")
-    };
-    // The address is personal data: the audit says a list went, not where. The entry
-    // and the message are written together or not at all.
-    let what = if how == "email" { "email" } else { "text message" };
-    let audit =
-        state.accounts.audit_event(&viewer.actor(ip), "shortlist.send", "outbox", Some(message.id.to_string()), what);
-    outbox.queue_audited(message, audit).await.or_page(&headers)?;
-    page.layout = Layout::new("Shortlist sent – Kith", &headers);
-    page.sent_to = Some(masked(&address));
-    page.errors.clear();
-    Ok(render(StatusCode::OK, &page))
+    match state.send_shortlist(send, |s| handout(&Detail::new(s, now, true))).await {
+        Ok(masked) => {
+            page.layout = Layout::new("Shortlist sent – Kith", &headers);
+            page.sent_to = Some(masked);
+            Ok(render(StatusCode::OK, &page))
+        }
+        Err(e @ (ShortlistError::TooManyToThisAddress | ShortlistError::TooManyFromHere)) => {
+            page.errors.push(error("to", &e.to_string()));
+            Ok(render(StatusCode::TOO_MANY_REQUESTS, &page))
+        }
+        Err(ShortlistError::Store(e)) => Err(PageError::from(e).into_page(&headers)),
+    }
 }
