@@ -152,17 +152,6 @@ async fn referral_page(
     id: &str,
     headers: &HeaderMap,
     errors: Vec<FieldError>,
-) -> Response {
-    shown_referral(state, viewer, ip, id, headers, errors).await.unwrap_or_else(|refused| refused)
-}
-
-async fn shown_referral(
-    state: &AppState,
-    viewer: &Viewer,
-    ip: Option<String>,
-    id: &str,
-    headers: &HeaderMap,
-    errors: Vec<FieldError>,
 ) -> PageResult {
     let missing = || PageError::NotFound("There is no referral at this address.".into()).into_page(headers);
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
@@ -363,10 +352,10 @@ pub async fn outcome(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let (referral_id, current, fields) = match posted(&viewer, &id, &headers, &body) {
         Ok(found) => found,
-        Err(r) => return *r,
+        Err(r) => return Err(*r),
     };
     let reason = Some(fields.get("reason")).filter(|r| !r.is_empty());
     let outcome = match Outcome::parse(fields.get("outcome"), reason) {
@@ -385,14 +374,14 @@ pub async fn outcome(
     };
     let actor = viewer.actor(ip.clone());
     match state.referrals().record_outcome(&current.user, &actor, referral_id, outcome, answers).await {
-        Ok(_) => Redirect::to(&format!("/referrals/{referral_id}")).into_response(),
+        Ok(_) => Ok(Redirect::to(&format!("/referrals/{referral_id}")).into_response()),
         Err(ReferralError::Fields(problems)) => {
             referral_page(&state, &viewer, ip, &id, &headers, field_errors(problems)).await
         }
         Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
             referral_page(&state, &viewer, ip, &id, &headers, error(FormField::Outcome.name(), m)).await
         }
-        Err(e) => page_error(e, &headers),
+        Err(e) => Err(page_error(e, &headers)),
     }
 }
 
@@ -404,11 +393,11 @@ pub async fn reroute(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(member) = viewer.member() else { return Redirect::to("/signin").into_response() };
+) -> PageResult {
+    let Some(member) = viewer.member() else { return Ok(Redirect::to("/signin").into_response()) };
     let (referral_id, _, fields) = match posted(&viewer, &id, &headers, &body) {
         Ok(found) => found,
-        Err(r) => return *r,
+        Err(r) => return Err(*r),
     };
     let current = member;
     // The service's id, or its address in Kith, as copied from its page.
@@ -421,14 +410,14 @@ pub async fn reroute(
     let actor = viewer.actor(ip.clone());
     let consent = fields.get("reroute_consent") == "yes";
     match state.referrals().reroute(&current.user, &actor, referral_id, service_id, consent).await {
-        Ok(new) => Redirect::to(&format!("/referrals/{}", new.id)).into_response(),
+        Ok(new) => Ok(Redirect::to(&format!("/referrals/{}", new.id)).into_response()),
         Err(ReferralError::Fields(problems)) => {
             referral_page(&state, &viewer, ip, &id, &headers, field_errors(problems)).await
         }
         Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
             referral_page(&state, &viewer, ip, &id, &headers, error(FormField::Service.name(), m)).await
         }
-        Err(e) => page_error(e, &headers),
+        Err(e) => Err(page_error(e, &headers)),
     }
 }
 
@@ -438,7 +427,7 @@ pub async fn page(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     referral_page(&state, &viewer, ip, &id, &headers, Vec::new()).await
 }
 
@@ -449,10 +438,10 @@ pub async fn change(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> PageResult {
     let (referral_id, current, fields) = match posted(&viewer, &id, &headers, &body) {
         Ok(found) => found,
-        Err(r) => return *r,
+        Err(r) => return Err(*r),
     };
     let Some(to) = TaskStatus::parse(fields.get("to")) else {
         return referral_page(&state, &viewer, ip, &id, &headers, error("to", "Choose what happens next".into())).await;
@@ -460,12 +449,12 @@ pub async fn change(
     let note = fields.get("note");
     let actor = viewer.actor(ip.clone());
     match state.referrals().act(&current.user, &actor, referral_id, to, note).await {
-        Ok(_) => Redirect::to(&format!("/referrals/{referral_id}")).into_response(),
+        Ok(_) => Ok(Redirect::to(&format!("/referrals/{referral_id}")).into_response()),
         Err(ReferralError::Invalid(m) | ReferralError::Conflict(m)) => {
             let field = if to == TaskStatus::Rejected || !note.is_empty() { "note" } else { "to" };
             referral_page(&state, &viewer, ip, &id, &headers, error(field, m)).await
         }
-        Err(e) => page_error(e, &headers),
+        Err(e) => Err(page_error(e, &headers)),
     }
 }
 
