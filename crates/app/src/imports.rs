@@ -3,9 +3,10 @@
 //! to come). The search index is not touched here: each instance's change-feed follower
 //! picks up what was written.
 
-use kith_datasets::import::{DEFAULT_CHUNK, StreamError, import_streaming, window_for};
+use kith_datasets::import::{DEFAULT_CHUNK, StreamError, import_streaming_placed, window_for};
 use kith_datasets::{ImportError, ImportReport, Importer, store_batch};
 use kith_domain::DirectoryBatch;
+use kith_domain::geo::WholeArea;
 use kith_store::{Store, StoreError, WriteSummary};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,19 +73,21 @@ impl Imports {
     ///
     /// With `strict`, every record is read and checked before anything is written, and a
     /// single rejection means nothing is. Otherwise records are written a window at a time
-    /// while the next is read, and rejected records are left out. `progress` hears how far
-    /// through each file the import is.
+    /// while the next is read, and rejected records are left out. A service with no venue
+    /// and no service area is given `areas`, the places the whole input covers (none
+    /// leaves it as it is). `progress` hears how far through each file the import is.
     pub async fn files(
         &self,
         paths: Vec<PathBuf>,
         strict: bool,
+        areas: Vec<WholeArea>,
         mut progress: impl FnMut(Progress<'_>) + Send + 'static,
     ) -> Result<Imported, ImportFailure> {
         if strict {
             // Reading and checking is all CPU: on the blocking pool, with the callback
             // handed back for the writing that follows.
             let read = tokio::task::spawn_blocking(move || {
-                let mut importer = Importer::new();
+                let mut importer = Importer::new().with_areas(areas);
                 for path in &paths {
                     let source = path.display().to_string();
                     progress(Progress { source: &source, done: 0, total: 0 });
@@ -106,7 +109,7 @@ impl Imports {
             return Ok(Imported { report, written });
         }
         let many = paths.len() > 1;
-        match import_streaming(&*self.store, paths, window_for(self.store.engine()), progress).await {
+        match import_streaming_placed(&*self.store, paths, window_for(self.store.engine()), areas, progress).await {
             Ok(streamed) => Ok(Imported { report: streamed.report, written: streamed.written }),
             Err(StreamError::Read(e)) if many => Err(ImportFailure::ReadAfterWriting(e)),
             Err(StreamError::Read(e)) => Err(ImportFailure::Read(e)),

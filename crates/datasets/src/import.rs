@@ -9,6 +9,7 @@
 
 use crate::oruk_v1;
 use kith_domain::DirectoryBatch;
+use kith_domain::geo::WholeArea;
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
 use kith_domain::validate::{Checker, MAX_RAW_CHARS, MAX_TEXT_CHARS, Problem, Severity, oversized_strings};
 use kith_store::{Store, StoreError, WriteSummary};
@@ -108,6 +109,14 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
     /// Things worth saying about a file that are not about one record.
     pub notes: Vec<String>,
+    /// Services with no venue and no service area given the area their source covers
+    /// (`--area`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub placed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A file Kith cannot read at all. Nothing from it is imported.
@@ -141,6 +150,8 @@ pub struct Importer {
     /// Where each top-level id was first seen, and a fingerprint of its text, to tell
     /// an exact repeat from a conflicting duplicate after the first was written.
     seen: HashMap<(RecordKind, uuid::Uuid), Seen>,
+    /// The places the whole input covers, given to services that name none.
+    areas: Vec<WholeArea>,
 }
 
 #[derive(Debug)]
@@ -193,6 +204,17 @@ pub fn window_for(engine: kith_store::Engine) -> usize {
 impl Importer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Gives each service with no venue and no service area the places in `areas` (the
+    /// places its source covers), so that search finds it from any postcode inside.
+    pub fn with_areas(mut self, areas: Vec<WholeArea>) -> Self {
+        self.areas = areas;
+        self
+    }
+
+    fn place(&mut self) {
+        self.report.placed += kith_domain::geo::place_without_venue(&mut self.batch.services, &self.areas);
     }
 
     /// Reads a file, or every `.json` file in a directory: taxonomies, terms,
@@ -306,6 +328,7 @@ impl Importer {
                 self.add_record(record.get(), source, path, outcome);
             }
             if let Some((_, flush)) = flush.as_mut() {
+                self.place();
                 flush(std::mem::take(&mut self.batch), Progress { source, done, total })?;
             }
         }
@@ -364,7 +387,8 @@ impl Importer {
         &self.report
     }
 
-    pub fn finish(self) -> (DirectoryBatch, ImportReport) {
+    pub fn finish(mut self) -> (DirectoryBatch, ImportReport) {
+        self.place();
         (self.batch, self.report)
     }
 }
@@ -861,13 +885,25 @@ pub async fn import_streaming(
     store: &dyn Store,
     paths: Vec<PathBuf>,
     window: usize,
+    progress: impl FnMut(Progress<'_>) + Send + 'static,
+) -> Result<Streamed, StreamError> {
+    import_streaming_placed(store, paths, window, Vec::new(), progress).await
+}
+
+/// [`import_streaming`], giving services with no venue and no service area the places
+/// in `areas` (see [`Importer::with_areas`]).
+pub async fn import_streaming_placed(
+    store: &dyn Store,
+    paths: Vec<PathBuf>,
+    window: usize,
+    areas: Vec<WholeArea>,
     mut progress: impl FnMut(Progress<'_>) + Send + 'static,
 ) -> Result<Streamed, StreamError> {
     // One window waits while one is written: reading runs ahead by at most that.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<DirectoryBatch>(1);
     let reader = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let mut importer = Importer::new();
+        let mut importer = Importer::new().with_areas(areas);
         let mut flush = |batch: DirectoryBatch, at: Progress<'_>| {
             progress(at);
             if batch.is_empty() {

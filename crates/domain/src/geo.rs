@@ -175,3 +175,159 @@ mod tests {
         assert!(!Point { lat: 48.85, lon: 2.35 }.in_uk());
     }
 }
+
+/// A place a whole source of services covers, by its GSS code (a council, health board,
+/// ICB or country): `kith import --area E06000023`, or `--area E06000099=Somewhere` for a
+/// place whose name Kith does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WholeArea {
+    pub code: String,
+    pub name: String,
+}
+
+/// Codes that name the same place: a council or health board given a new code when its
+/// boundary changed. Either finds services filed under the other.
+const SAME_PLACE: &[(&str, &str)] = &[
+    ("E08000019", "E08000039"), // Sheffield
+    ("E08000020", "E08000037"), // Gateshead
+    ("E06000048", "E06000057"), // Northumberland
+    ("S12000015", "S12000047"), // Fife
+    ("S12000024", "S12000048"), // Perth and Kinross
+    ("S12000046", "S12000049"), // Glasgow City
+    ("S12000044", "S12000050"), // North Lanarkshire
+    ("S08000018", "S08000029"), // NHS Fife
+    ("S08000027", "S08000030"), // NHS Tayside
+    ("S08000021", "S08000031"), // NHS Greater Glasgow and Clyde
+    ("S08000023", "S08000032"), // NHS Lanarkshire
+];
+
+/// Names of the places Kith's own geography covers, so `--area CODE` needs no name.
+const NAMES: &[(&str, &str)] = &[
+    ("E06000023", "Bristol"),
+    ("E08000019", "Sheffield"),
+    ("E08000039", "Sheffield"),
+    ("S12000046", "Glasgow"),
+    ("S12000049", "Glasgow"),
+    ("S12000015", "Fife"),
+    ("S12000047", "Fife"),
+    ("S08000018", "NHS Fife"),
+    ("S08000029", "NHS Fife"),
+    ("S08000021", "NHS Greater Glasgow and Clyde"),
+    ("S08000031", "NHS Greater Glasgow and Clyde"),
+    ("E92000001", "England"),
+    ("S92000003", "Scotland"),
+    ("W92000004", "Wales"),
+    ("N92000002", "Northern Ireland"),
+];
+
+/// Whether text is shaped like a GSS code: a letter, two digits, six digits ("S12000049").
+pub fn is_gss_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 9 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
+}
+
+/// The other codes the place `code` has had or has now (not `code` itself).
+pub fn same_place(code: &str) -> impl Iterator<Item = &'static str> + '_ {
+    SAME_PLACE.iter().filter_map(move |&(old, new)| match code {
+        c if c == old => Some(new),
+        c if c == new => Some(old),
+        _ => None,
+    })
+}
+
+impl WholeArea {
+    /// Reads `CODE` or `CODE=Name`. A code Kith does not know needs its name.
+    pub fn parse(text: &str) -> Result<WholeArea, String> {
+        let (code, name) = match text.split_once('=') {
+            Some((code, name)) => (code.trim().to_uppercase(), Some(name.trim())),
+            None => (text.trim().to_uppercase(), None),
+        };
+        if !is_gss_code(&code) {
+            return Err(format!(
+                "\"{}\" is not a GSS area code: give one like E06000023 (a council, health board, ICB or country), optionally with its name as E06000023=Bristol",
+                text.trim()
+            ));
+        }
+        let known = NAMES.iter().find(|(c, _)| *c == code).map(|(_, n)| (*n).to_owned());
+        match name.filter(|n| !n.is_empty()).map(str::to_owned).or(known) {
+            Some(name) => Ok(WholeArea { code, name }),
+            None => Err(format!("Kith does not know the name of {code}; give it as {code}=Name, like {code}=Bristol")),
+        }
+    }
+
+    /// The service area a service with no venue is given: the whole place, found by
+    /// its code (and the codes it has had) from any postcode inside it. The same service
+    /// and place always give the same id, so importing again changes nothing.
+    pub fn service_area(&self, service_id: uuid::Uuid) -> crate::hsds::ServiceArea {
+        let id = uuid::Uuid::new_v5(&service_id, format!("kith:whole-area:{}", self.code).as_bytes());
+        crate::hsds::ServiceArea {
+            id,
+            service_id: Some(service_id),
+            name: Some(self.name.clone()),
+            description: Some(format!("Serves all of {}", self.name)),
+            extent: Some(self.code.clone()),
+            extent_type: Some("kith:area".into()),
+            uri: Some(format!("http://statistics.data.gov.uk/id/statistical-geography/{}", self.code)),
+            attributes: Vec::new(),
+            metadata: Vec::new(),
+            extra: crate::hsds::Extra::default(),
+        }
+    }
+}
+
+/// Gives each service with no venue and no service area one area per place in `areas`,
+/// the places its source covers. Returns how many services were placed.
+pub fn place_without_venue(services: &mut [crate::hsds::Service], areas: &[WholeArea]) -> usize {
+    if areas.is_empty() {
+        return 0;
+    }
+    let mut placed = 0;
+    for s in services.iter_mut().filter(|s| s.service_at_locations.is_empty() && s.service_areas.is_empty()) {
+        s.service_areas = areas.iter().map(|a| a.service_area(s.id)).collect();
+        placed += 1;
+    }
+    placed
+}
+
+#[cfg(test)]
+mod whole_area_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_code_is_read_with_or_without_its_name() {
+        assert_eq!(
+            WholeArea::parse("e06000023").unwrap(),
+            WholeArea { code: "E06000023".into(), name: "Bristol".into() }
+        );
+        assert_eq!(WholeArea::parse("E06000099=Somewhere").unwrap().name, "Somewhere");
+        assert!(WholeArea::parse("E06000099").unwrap_err().contains("E06000099=Name"));
+        assert!(WholeArea::parse("Bristol").unwrap_err().contains("not a GSS area code"));
+    }
+
+    #[test]
+    fn old_and_new_codes_name_the_same_place() {
+        assert_eq!(same_place("E08000019").collect::<Vec<_>>(), ["E08000039"]);
+        assert_eq!(same_place("E08000039").collect::<Vec<_>>(), ["E08000019"]);
+        assert_eq!(same_place("E06000023").count(), 0);
+    }
+
+    #[test]
+    fn only_a_service_with_no_venue_and_no_area_is_placed_and_always_the_same_way() {
+        let bristol = WholeArea::parse("E06000023").unwrap();
+        let mut services = vec![crate::hsds::Service::new(
+            uuid::Uuid::from_u128(1),
+            "Lunch club",
+            crate::status::ServiceStatus::Active,
+        )];
+        let mut with_area = services[0].clone();
+        with_area.id = uuid::Uuid::from_u128(2);
+        with_area.service_areas = vec![bristol.service_area(uuid::Uuid::from_u128(9))];
+        services.push(with_area.clone());
+        assert_eq!(place_without_venue(&mut services, std::slice::from_ref(&bristol)), 1);
+        assert_eq!(services[0].service_areas[0].description.as_deref(), Some("Serves all of Bristol"));
+        assert_eq!(services[1], with_area);
+        let again = bristol.service_area(uuid::Uuid::from_u128(1));
+        assert_eq!(services[0].service_areas[0], again);
+    }
+}

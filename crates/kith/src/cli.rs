@@ -226,6 +226,13 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
 
+        /// The place these services cover, by GSS code (a council, health board, ICB or
+        /// country); repeat for several. A service with no venue and no area of its own
+        /// is then found from any postcode inside and shown as "Serves all of …". Give a
+        /// name for a code Kith does not know: E06000099=Somewhere
+        #[arg(long = "area", value_name = "CODE", value_parser = parse_area)]
+        areas: Vec<kith_domain::geo::WholeArea>,
+
         /// Write the full report (every rejection and warning) to this file as JSON
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
@@ -484,6 +491,10 @@ pub enum ExportFormat {
     /// HSDS 3.0 JSON: services.json, organizations.json, locations.json, taxonomies.json
     /// and taxonomy_terms.json, each an HSDS paged response
     Hsds,
+}
+
+fn parse_area(text: &str) -> Result<kith_domain::geo::WholeArea, String> {
+    kith_domain::geo::WholeArea::parse(text)
 }
 
 #[cfg(test)]

@@ -78,8 +78,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { paths, strict, report } => {
-            import(&cli.global, clock, &paths, strict, report.as_deref()).await
+        Command::Import { paths, strict, report, areas } => {
+            import(&cli.global, clock, &paths, strict, areas, report.as_deref()).await
         }
         Command::Reindex => {
             let store = open(&cli.global, clock).await?;
@@ -172,13 +172,14 @@ async fn import(
     clock: Arc<dyn Clock>,
     paths: &[std::path::PathBuf],
     strict: bool,
+    areas: Vec<kith_domain::geo::WholeArea>,
     report_path: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     let store = open(global, clock).await?;
     let bar = records_bar("Importing");
     let shown = bar.clone();
     let imported = Imports::new(store)
-        .files(paths.to_vec(), strict, move |at| {
+        .files(paths.to_vec(), strict, areas, move |at| {
             shown.set_message(format!("Importing {}", at.source));
             shown.set_length(at.total as u64);
             shown.set_position(at.done as u64);
@@ -207,6 +208,12 @@ async fn import(
         "Imported {} of {} records ({rejected} rejected). New or changed: {} services, {} organisations, {} locations, {} taxonomy terms, {} taxonomies.",
         report.accepted, report.records, w.services, w.organizations, w.locations, w.taxonomy_terms, w.taxonomies
     );
+    if report.placed > 0 {
+        println!(
+            "{} services with no venue or area of their own are listed as serving the whole place given with --area.",
+            report.placed
+        );
+    }
     Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 

@@ -371,3 +371,47 @@ fn keys_can_come_from_the_environment() {
     let bad = run(&["users", "list"], "lookup = nonsense");
     assert!(stderr(&bad).contains("cannot use the keys in KITH_KEYS"), "{}", stderr(&bad));
 }
+
+/// Bristol's real ORUK v1 feed lists no venues. Loaded the way a practice would, with the
+/// place it covers, its services are found from a Bristol postcode and say where they
+/// serve; loading it again changes nothing.
+#[test]
+fn a_real_feed_with_no_venues_is_found_near_a_postcode_in_the_place_it_covers() {
+    let Some(shared) = kith_store::testing::shared_dir("a_real_feed_with_no_venues_is_found_near_a_postcode") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let postcodes = shared.join("data/geo/postcodes-bristol.csv");
+    let feed = shared.join("data/oruk-v1/bristol-services.json");
+    assert!(kith(data.path(), &["geo", "import", postcodes.to_str().unwrap()]).status.success());
+
+    let refused = kith(data.path(), &["import", feed.to_str().unwrap(), "--area", "Bristol"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("not a GSS area code"), "{}", stderr(&refused));
+
+    let out = kith(data.path(), &["import", feed.to_str().unwrap(), "--area", "E06000023"]);
+    assert_eq!(out.status.code(), Some(2), "two records in the real feed are refused: {}", stderr(&out));
+    assert!(stdout(&out).contains("New or changed: 817 services"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("817 services with no venue or area of their own"), "{}", stdout(&out));
+    let again = kith(data.path(), &["import", feed.to_str().unwrap(), "--area", "E06000023"]);
+    assert!(stdout(&again).contains("New or changed: 0 services, 0 organisations"), "{}", stdout(&again));
+
+    let server = serve(data.path(), None);
+    // The server builds its index from the store as it starts: wait for it.
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = get(server.port, "/?q=lonely&where=BS1+5TR");
+        if page.contains("Serves all of Bristol") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Serves all of Bristol"), "area-wide services are found near BS1 5TR");
+    let found = page.split("services for “lonely” near BS1 5TR").next().unwrap_or_default();
+    let count: usize = found.rsplit('>').next().unwrap_or_default().trim().parse().unwrap_or(0);
+    assert!(count >= 5, "at least five services for \"lonely\" near BS1 5TR, found {count}");
+    // A Sheffield postcode is not in Bristol: Kith does not know it, and says so.
+    let elsewhere = get(server.port, "/?q=lonely&where=S1+1AA");
+    assert!(!elsewhere.contains("Serves all of Bristol"), "a place outside Bristol finds none of them");
+}

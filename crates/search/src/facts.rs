@@ -162,15 +162,14 @@ pub struct ServiceFacts {
     pub modified: i64,
 }
 
-/// Whether text looks like a GSS area code: a letter, two digits, six digits ("S12000049").
-fn is_area_code(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 9 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
-}
-
+/// The GSS codes in text, with the codes the same places have had or have now, so a
+/// service filed under Sheffield's old code is found from a postcode giving its new one.
 fn area_codes(text: &str) -> Vec<String> {
-    let mut out: Vec<String> =
-        text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| is_area_code(w)).map(str::to_owned).collect();
+    let mut out: Vec<String> = Vec::new();
+    for code in text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| kith_domain::geo::is_gss_code(w)) {
+        out.push(code.to_owned());
+        out.extend(kith_domain::geo::same_place(code).map(str::to_owned));
+    }
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
     for (word, code) in [("scotland", "S92000003"), ("england", "E92000001"), ("wales", "W92000004")] {
@@ -323,8 +322,12 @@ mod tests {
 
     #[test]
     fn area_codes_from_service_areas() {
-        assert_eq!(area_codes("S12000047"), vec!["S12000047"]);
-        assert_eq!(area_codes("https://statistics.gov.scot/id/statistical-geography/S12000049"), vec!["S12000049"]);
+        assert_eq!(area_codes("S12000047"), vec!["S12000047", "S12000015"]);
+        assert_eq!(area_codes("E06000023"), vec!["E06000023"]);
+        assert_eq!(
+            area_codes("https://statistics.gov.scot/id/statistical-geography/S12000049"),
+            vec!["S12000049", "S12000046"]
+        );
         assert_eq!(area_codes("All of Scotland"), vec!["S92000003"]);
         assert_eq!(area_codes("United Kingdom"), vec!["national"]);
         assert!(area_codes("Fife").is_empty());

@@ -40,7 +40,7 @@ pub struct Card {
     pub name: String,
     pub organisation: Option<String>,
     pub summary: Option<String>,
-    /// "0.4 miles away", "Covers your area", "Online or by phone".
+    /// "0.4 miles away", "Serves all of Bristol", "Online or by phone".
     pub place: Option<String>,
     /// The next opening; never for a service that is not running.
     pub next: Option<String>,
@@ -61,7 +61,12 @@ impl Card {
         let place = hit.and_then(|h| match (h.distance_km, h.covers_area) {
             (Some(km), false) => Some(miles_away(km)),
             (Some(km), true) if km <= 1.0 => Some(miles_away(km)),
-            (_, true) => Some("Covers your area".to_owned()),
+            (_, true) => Some(
+                s.service_areas
+                    .iter()
+                    .find_map(|a| a.name.as_deref())
+                    .map_or_else(|| "Covers your area".to_owned(), |name| format!("Serves all of {name}")),
+            ),
             (None, false) => None,
         });
         let place = place.or_else(|| s.service_at_locations.is_empty().then(|| "Online or by phone".to_owned()));
