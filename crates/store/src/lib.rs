@@ -9,6 +9,7 @@
 pub mod accounts;
 mod doc;
 mod error;
+pub mod feeds;
 mod migrate;
 pub mod outbox;
 pub mod postgres;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 
 pub use accounts::AccountStore;
 pub use error::StoreError;
+pub use feeds::FeedStore;
 pub use outbox::OutboxStore;
 pub use referrals::ReferralStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -201,7 +203,7 @@ pub struct OutwardArea {
 /// The directory's storage contract. Every write is one transaction and appends to the
 /// change feed in it; reads of services return them fully nested (`service_full`).
 #[async_trait]
-pub trait Store: AccountStore + OutboxStore + ReferralStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AccountStore + FeedStore + OutboxStore + ReferralStore + Send + Sync + std::fmt::Debug {
     fn engine(&self) -> Engine;
 
     /// Stores every record in the batch in one transaction, inserting new ones and

@@ -40,6 +40,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0011_session_factors.sql"),
     },
     Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/sqlite/0012_shared_lists.sql") },
+    Migration { version: 13, name: "feeds", sql: include_str!("../migrations/sqlite/0013_feeds.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -75,6 +76,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0011_session_factors.sql"),
     },
     Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/postgres/0012_shared_lists.sql") },
+    Migration { version: 13, name: "feeds", sql: include_str!("../migrations/postgres/0013_feeds.sql") },
 ];
 
 #[cfg(test)]

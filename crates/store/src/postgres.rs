@@ -6,6 +6,7 @@
 //! by commit (see the migration for why).
 
 mod accounts;
+mod feeds;
 mod geo;
 mod outbox;
 mod referrals;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod checkpoint;
+mod feeds;
 mod geo;
 mod outbox;
 mod referrals;

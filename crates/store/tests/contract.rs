@@ -865,6 +865,71 @@ async fn shared_lists_keep_their_services_in_order_under_one_code(store: &dyn St
     assert_eq!(store.shared_list("K7QW2M9XHP").await.unwrap().unwrap(), services, "unchanged");
 }
 
+async fn feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls(store: &dyn Store, clock: &FixedClock) {
+    use kith_domain::feed::{Feed, FeedPull};
+    let now = clock.now();
+    let feed = |n: u128, name: &str| Feed {
+        id: id(n),
+        name: name.into(),
+        url: format!("https://{name}.example/api"),
+        areas: vec![kith_domain::geo::WholeArea::parse("E06000023").unwrap()],
+        every_hours: 24,
+        created_at: now,
+    };
+    store.add_feed(&feed(950, "bristol")).await.unwrap();
+    store.add_feed(&feed(951, "another")).await.unwrap();
+    let taken = store.add_feed(&feed(952, "bristol")).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let names: Vec<String> = store.feeds().await.unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["another", "bristol"]);
+    assert_eq!(store.feeds().await.unwrap()[1], feed(950, "bristol"), "read back as written");
+
+    // Both are due; each is claimed once while its lease runs.
+    let first = store.claim_due_feed(now, 600).await.unwrap().unwrap();
+    let second = store.claim_due_feed(now, 600).await.unwrap().unwrap();
+    assert_ne!(first.id, second.id);
+    assert_eq!(store.claim_due_feed(now, 600).await.unwrap(), None, "both are claimed");
+    // A claim whose holder stopped lapses.
+    let lapsed = store.claim_due_feed(now + Duration::seconds(601), 600).await.unwrap().unwrap();
+    assert_eq!(lapsed.id, first.id);
+
+    let pull = FeedPull {
+        id: id(960),
+        feed_id: id(950),
+        started_at: now,
+        finished_at: now + Duration::seconds(3),
+        pages: 17,
+        services: 817,
+        written: 817,
+        rejected: 2,
+        problems: vec!["a service with no name".into()],
+        error: None,
+    };
+    store.record_pull(&pull, now + Duration::hours(24)).await.unwrap();
+    let later = FeedPull {
+        id: id(961),
+        started_at: now + Duration::hours(24),
+        error: Some("the host did not answer".into()),
+        ..pull.clone()
+    };
+    store.record_pull(&later, now + Duration::hours(48)).await.unwrap();
+    assert_eq!(store.pulls(id(950), 10).await.unwrap(), [later.clone(), pull.clone()], "newest first");
+    assert_eq!(store.pulls(id(950), 1).await.unwrap(), [later]);
+    // Recorded: not due again until its next pull, whoever asks.
+    let due: Vec<Uuid> = [store.claim_due_feed(now + Duration::seconds(1300), 600).await.unwrap()]
+        .into_iter()
+        .flatten()
+        .map(|f| f.id)
+        .collect();
+    assert!(!due.contains(&id(950)), "bristol is not due until its next pull");
+    let gone = FeedPull { id: id(962), feed_id: id(999), ..pull };
+    assert!(matches!(store.record_pull(&gone, now).await, Err(StoreError::NotFound { .. })));
+
+    assert!(store.remove_feed(id(950)).await.unwrap());
+    assert!(!store.remove_feed(id(950)).await.unwrap());
+    assert!(store.pulls(id(950), 10).await.unwrap().is_empty(), "its pulls go with it");
+}
+
 /// A practice, a group, a referrer and a patient, for the referral tests.
 async fn caseload_setup(store: &dyn Store, clock: &FixedClock) -> (PatientRecord, Uuid, Uuid, Uuid) {
     use kith_domain::referral::ContactMethod;
@@ -1360,6 +1425,7 @@ contract!(
     sealed_fields_page_and_are_replaced,
     the_outbox_claims_once_retries_and_erases_what_it_sent,
     shared_lists_keep_their_services_in_order_under_one_code,
+    feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls,
     referrals_move_by_the_rules_with_a_timeline,
     follow_ups_remind_escalate_and_close_with_an_outcome,
     referrals_are_searched_rerouted_and_counted,
