@@ -11,6 +11,7 @@
 //!   rules and their messages;
 //! - [`notify`]: the outbox and the ways out (files, SMTP, GOV.UK Notify);
 //! - [`directory`]: finding services, for the search page, the widget and the ORUK API;
+//! - [`feeds`]: ORUK feeds registered once and pulled on their schedule;
 //! - [`listings`]: groups looking after their own listings, and the links that let them;
 //! - [`rendered`]: services' JSON kept between search answers;
 //! - [`shortlists`]: shortlists shared by a short code;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 pub mod accounts;
 pub mod demo_caseload;
 pub mod directory;
+pub mod feeds;
 pub mod imports;
 pub mod jobs;
 pub mod listings;
@@ -142,6 +144,11 @@ impl App {
     /// Directory imports: files, and batches already read.
     pub fn imports(&self) -> imports::Imports {
         imports::Imports::new(self.store.clone())
+    }
+
+    /// Directory feeds, pulled on their schedule.
+    pub fn feeds(&self) -> Result<feeds::Feeds, feeds::FeedError> {
+        feeds::Feeds::new(self.store.clone(), self.clock.clone())
     }
 
     /// Patients and referrals, with their rules.

@@ -273,7 +273,8 @@ impl Importer {
         // type: no intermediate tree of the whole file.
         let shape_error = || ImportError::Shape {
             source_name: source.to_owned(),
-            message: "expected a JSON object, a list of objects, or a paged response with `contents`".into(),
+            message: "expected a JSON object, a list of objects, or a paged response with `contents` (or `content`)"
+                .into(),
         };
         let records: Vec<(String, &RawValue)> = match text.trim_start().as_bytes().first() {
             Some(b'[') => {
@@ -284,7 +285,8 @@ impl Importer {
                 let top: TopObject<'_> = serde_json::from_str(text).map_err(|e| json_error(&e, source))?;
                 match top.contents {
                     Some(items) => {
-                        items.into_iter().enumerate().map(|(i, v)| (format!("$.contents[{i}]"), v)).collect()
+                        let key = top.contents_key;
+                        items.into_iter().enumerate().map(|(i, v)| (format!("$.{key}[{i}]"), v)).collect()
                     }
                     None if top.fields.contains_key("openapi_url") && !top.fields.contains_key("id") => {
                         let version = top
@@ -622,9 +624,12 @@ impl Parsed {
 }
 
 /// A file's top-level object, read in one pass: the records of its `contents` list, when
-/// it is a paged response, and its other fields.
+/// it is a paged response (ORUK 3.0; `content` in the Spring pages of ORUK v1 APIs), and
+/// its other fields.
 struct TopObject<'a> {
     contents: Option<Vec<&'a RawValue>>,
+    /// `contents` or `content`, for the records' paths.
+    contents_key: &'static str,
     fields: HashMap<Cow<'a, str>, &'a RawValue>,
 }
 
@@ -637,10 +642,14 @@ impl<'de> serde::Deserialize<'de> for TopObject<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut top = TopObject { contents: None, fields: HashMap::new() };
+                let mut top = TopObject { contents: None, contents_key: "contents", fields: HashMap::new() };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "contents" {
-                        top.contents = map.next_value::<Contents<'de>>()?.0;
+                    if key == "contents" || (key == "content" && top.contents.is_none()) {
+                        let items = map.next_value::<Contents<'de>>()?.0;
+                        if items.is_some() {
+                            top.contents = items;
+                            top.contents_key = if key == "contents" { "contents" } else { "content" };
+                        }
                     } else {
                         top.fields.insert(key, map.next_value()?);
                     }

@@ -1,0 +1,392 @@
+//! Feeds: a council's or a group's ORUK API, registered once (`kith feeds add`) and
+//! pulled on its schedule, by hand (`kith feeds pull`) or by the jobs runner.
+//!
+//! A pull reads every page before it writes anything: a feed that stops answering, sends
+//! a web page, a truncated page, a page far too large or pages that loop is recorded
+//! with the reason, and nothing it served is written. Then what was read is written as
+//! an import is, updating services by id, so pulling an unchanged feed changes nothing.
+
+use crate::imports::Imports;
+use chrono::Duration as Span;
+use kith_datasets::Importer;
+use kith_domain::Clock;
+use kith_domain::feed::{DEFAULT_EVERY_HOURS, Feed, FeedPull, check_name, check_url};
+use kith_domain::geo::WholeArea;
+use kith_store::{Store, StoreError};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How a pull behaves towards the feed's server.
+#[derive(Debug, Clone)]
+pub struct Politeness {
+    /// Services asked for a page.
+    pub per_page: u32,
+    /// More pages than this is taken for a feed that never ends.
+    pub max_pages: u32,
+    /// A page larger than this is refused.
+    pub max_page_bytes: usize,
+    /// Tries of one request when the server is unreachable, times out or answers 5xx.
+    pub tries: u32,
+    /// The first wait between tries; it doubles each time.
+    pub backoff: Duration,
+    /// How long one request may take.
+    pub timeout: Duration,
+}
+
+impl Default for Politeness {
+    fn default() -> Self {
+        Politeness {
+            per_page: 50,
+            max_pages: 10_000,
+            max_page_bytes: 50 * 1024 * 1024,
+            tries: 3,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long an instance holds a feed it is pulling before another may take it over.
+pub const PULL_LEASE_SECONDS: i64 = 30 * 60;
+/// Refusals kept with a pull's record.
+const PROBLEMS_KEPT: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// Something the person can put right; the message says what.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("there is no feed named {0}; `kith feeds list` shows them")]
+    NoSuchFeed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Registers, lists, pulls and removes feeds.
+#[derive(Clone)]
+pub struct Feeds {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    politeness: Politeness,
+}
+
+impl std::fmt::Debug for Feeds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feeds").field("politeness", &self.politeness).finish_non_exhaustive()
+    }
+}
+
+/// A feed and its latest pull, for `kith feeds list` and the curators' page.
+#[derive(Debug, Clone)]
+pub struct FeedStatus {
+    pub feed: Feed,
+    pub last: Option<FeedPull>,
+}
+
+impl Feeds {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Feeds, FeedError> {
+        Feeds::with_politeness(store, clock, Politeness::default())
+    }
+
+    pub fn with_politeness(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        politeness: Politeness,
+    ) -> Result<Feeds, FeedError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                "Kith/",
+                env!("CARGO_PKG_VERSION"),
+                " (directory feed reader; +https://github.com/kith)"
+            ))
+            .timeout(politeness.timeout)
+            .connect_timeout(politeness.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| FeedError::Invalid(format!("cannot set up HTTPS: {e}")))?;
+        Ok(Feeds { store, clock, http, politeness })
+    }
+
+    /// Registers a feed. Without a name it is called by its host.
+    pub async fn add(
+        &self,
+        url: &str,
+        name: Option<&str>,
+        areas: Vec<WholeArea>,
+        every_hours: Option<u32>,
+    ) -> Result<Feed, FeedError> {
+        let url = check_url(url).map_err(FeedError::Invalid)?;
+        let name = match name {
+            Some(n) => check_name(n).map_err(FeedError::Invalid)?,
+            None => {
+                let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default();
+                check_name(host).map_err(FeedError::Invalid)?
+            }
+        };
+        let every_hours = every_hours.unwrap_or(DEFAULT_EVERY_HOURS);
+        if every_hours == 0 || every_hours > 24 * 90 {
+            return Err(FeedError::Invalid("pull a feed every 1 hour to 90 days (--every 24h, --every 7d)".into()));
+        }
+        let feed = Feed { id: Uuid::new_v4(), name, url, areas, every_hours, created_at: self.clock.now() };
+        match self.store.add_feed(&feed).await {
+            Ok(()) => Ok(feed),
+            Err(StoreError::Conflict(m)) => Err(FeedError::Invalid(m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every feed with its latest pull.
+    pub async fn list(&self) -> Result<Vec<FeedStatus>, FeedError> {
+        let mut out = Vec::new();
+        for feed in self.store.feeds().await? {
+            let last = self.store.pulls(feed.id, 1).await?.into_iter().next();
+            out.push(FeedStatus { feed, last });
+        }
+        Ok(out)
+    }
+
+    /// A feed by its name.
+    pub async fn named(&self, name: &str) -> Result<Feed, FeedError> {
+        let feeds = self.store.feeds().await?;
+        feeds.into_iter().find(|f| f.name == name.trim()).ok_or_else(|| FeedError::NoSuchFeed(name.trim().to_owned()))
+    }
+
+    /// Forgets a feed and its pulls; the services it brought stay.
+    pub async fn remove(&self, name: &str) -> Result<(), FeedError> {
+        let feed = self.named(name).await?;
+        self.store.remove_feed(feed.id).await?;
+        Ok(())
+    }
+
+    /// Pulls one feed now and records the pull, whatever its outcome.
+    pub async fn pull(&self, feed: &Feed) -> Result<FeedPull, FeedError> {
+        let started_at = self.clock.now();
+        let mut pull = FeedPull {
+            id: Uuid::new_v4(),
+            feed_id: feed.id,
+            started_at,
+            finished_at: started_at,
+            pages: 0,
+            services: 0,
+            written: 0,
+            rejected: 0,
+            problems: Vec::new(),
+            error: None,
+        };
+        match self.read_all(feed, &mut pull).await {
+            Ok(importer) => {
+                let (batch, report) = importer.finish();
+                pull.rejected = report.rejected.len() as u64;
+                pull.problems = report.rejected.iter().take(PROBLEMS_KEPT).map(ToString::to_string).collect();
+                pull.services = batch.services.len() as u64;
+                let mut quiet = |_, _| {};
+                match Imports::new(self.store.clone()).write_batch(batch, &mut quiet).await {
+                    Ok(written) => pull.written = written.services,
+                    Err(e) => pull.error = Some(format!("the database refused what the feed served: {e}")),
+                }
+            }
+            Err(reason) => pull.error = Some(reason),
+        }
+        pull.finished_at = self.clock.now();
+        let next = pull.finished_at + Span::hours(i64::from(feed.every_hours));
+        self.store.record_pull(&pull, next).await?;
+        Ok(pull)
+    }
+
+    /// Pulls every feed that is due, one at a time; with several instances each feed is
+    /// pulled by one of them. Returns how many were pulled.
+    pub async fn pull_due(&self) -> Result<usize, FeedError> {
+        let mut pulled = 0;
+        while let Some(feed) = self.store.claim_due_feed(self.clock.now(), PULL_LEASE_SECONDS).await? {
+            let pull = self.pull(&feed).await?;
+            match &pull.error {
+                None => {
+                    tracing::info!(feed = %feed.name, services = pull.services, written = pull.written, "feed pulled");
+                }
+                Some(e) => tracing::warn!(feed = %feed.name, error = %e, "feed pull failed"),
+            }
+            pulled += 1;
+        }
+        Ok(pulled)
+    }
+
+    /// Reads every page of the feed's services, or says why not.
+    async fn read_all(&self, feed: &Feed, pull: &mut FeedPull) -> Result<Importer, String> {
+        let mut importer = Importer::new().with_areas(feed.areas.clone());
+        let base = format!("{}/services", feed.url);
+        let per_page = self.politeness.per_page;
+        let mut asked: Option<i64> = None;
+        let mut previous_ids: Option<Vec<String>> = None;
+        // The first page's number says whether the feed counts from 0 (Spring) or 1.
+        let mut first_number = None;
+        loop {
+            let url = match asked {
+                None => format!("{base}?per_page={per_page}&size={per_page}"),
+                Some(n) => format!("{base}?page={n}&per_page={per_page}&size={per_page}"),
+            };
+            let bytes = self.get(&url).await?;
+            let page = Page::read(&bytes).map_err(|m| format!("{url}: {m}"))?;
+            pull.pages += 1;
+            if let (Some(n), Some(got)) = (asked, page.number)
+                && got != n
+            {
+                return Err(format!("{url}: asked for page {n} and was given page {got}: the feed's paging loops"));
+            }
+            if page.ids.is_empty() && asked.is_some() {
+                break;
+            }
+            if previous_ids.as_ref().is_some_and(|ids| *ids == page.ids) {
+                return Err(format!("{url}: the same services as the page before: the feed's paging loops"));
+            }
+            importer.add_bytes(&bytes, &url, None).map_err(|e| e.to_string())?;
+            let first = *first_number.get_or_insert(page.number.unwrap_or(1));
+            let next = page.next(first);
+            previous_ids = Some(page.ids);
+            let Some(next) = next else { break };
+            if pull.pages >= self.politeness.max_pages {
+                return Err(format!(
+                    "the feed has more than {} pages: Kith stopped, taking it for a feed that never ends",
+                    self.politeness.max_pages
+                ));
+            }
+            asked = Some(next);
+        }
+        Ok(importer)
+    }
+
+    /// One request, tried again with back-off when the server is unreachable, slow or
+    /// failing, read up to the page limit.
+    async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut wait = self.politeness.backoff;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let last = tries >= self.politeness.tries.max(1);
+            match self.get_once(url).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(Failure::Final(m)) => return Err(m),
+                Err(Failure::Again(m)) if last => {
+                    return Err(format!("{m} (tried {tries} times)"));
+                }
+                Err(Failure::Again(_)) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+    }
+
+    async fn get_once(&self, url: &str) -> Result<Vec<u8>, Failure> {
+        let mut response =
+            self.http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| {
+                if e.is_timeout() {
+                    Failure::Again(format!("{url} did not answer in {} s", self.politeness.timeout.as_secs()))
+                } else {
+                    Failure::Again(format!("cannot reach {url}: {}", root_cause(&e)))
+                }
+            })?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(Failure::Again(format!("{url} answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(Failure::Final(format!("{url} answered {status}: check the feed's address")));
+        }
+        let limit = self.politeness.max_page_bytes;
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| Failure::Again(format!("{url} stopped sending: {}", root_cause(&e))))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(Failure::Final(format!(
+                    "{url} sent more than {} MB in one page: Kith refuses a page that large",
+                    limit / (1024 * 1024)
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let start = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+        if start == Some(b'<') {
+            return Err(Failure::Final(format!(
+                "{url} answered with a web page (HTML), not JSON: check the feed's address points at its API"
+            )));
+        }
+        Ok(body)
+    }
+}
+
+enum Failure {
+    /// Worth trying again.
+    Again(String),
+    Final(String),
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// What paging a feed needs from one page: its number, the ids on it, and how many
+/// pages there are. ORUK 3.0 pages (`contents`, `page_number`, `total_pages`), ORUK v1
+/// Spring pages (`content`, `number`, `totalPages`, `last`) and bare lists.
+#[derive(Debug)]
+struct Page {
+    number: Option<i64>,
+    total_pages: Option<i64>,
+    last: Option<bool>,
+    ids: Vec<String>,
+}
+
+impl Page {
+    fn read(bytes: &[u8]) -> Result<Page, String> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_eof() {
+                format!("the page ends too early: it looks truncated ({e})")
+            } else {
+                format!("the page is not valid JSON: {e}")
+            }
+        })?;
+        let ids = |items: &Value| -> Vec<String> {
+            items
+                .as_array()
+                .map(|a| a.iter().map(|s| s.get("id").map(ToString::to_string).unwrap_or_default()).collect())
+                .unwrap_or_default()
+        };
+        let int = |v: &Value, key: &str| v.get(key).and_then(Value::as_i64);
+        match &value {
+            Value::Array(_) => Ok(Page { number: None, total_pages: Some(1), last: Some(true), ids: ids(&value) }),
+            Value::Object(o) if o.contains_key("contents") => Ok(Page {
+                number: int(&value, "page_number"),
+                total_pages: int(&value, "total_pages"),
+                last: value.get("last_page").and_then(Value::as_bool),
+                ids: ids(&value["contents"]),
+            }),
+            Value::Object(o) if o.contains_key("content") => Ok(Page {
+                number: int(&value, "number"),
+                total_pages: int(&value, "totalPages"),
+                last: value.get("last").and_then(Value::as_bool),
+                ids: ids(&value["content"]),
+            }),
+            _ => Err("the page is neither a list of services nor an ORUK page of them (contents or content)".into()),
+        }
+    }
+
+    /// The page to ask for next, or `None` after the last. `first` is the number of the
+    /// feed's first page (0 or 1).
+    fn next(&self, first: i64) -> Option<i64> {
+        if self.last == Some(true) || self.ids.is_empty() {
+            return None;
+        }
+        let number = self.number?;
+        match self.total_pages.map(|t| t - 1 + first) {
+            Some(last) if number >= last => None,
+            _ => Some(number + 1),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Pulling feeds from a real HTTP server on 127.0.0.1 that serves Bristol's real ORUK v1
+//! feed a page at a time, and broken variants of it. Both engines.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kith_app::feeds::{Feeds, Politeness};
+use kith_app::testing::TestApp;
+use kith_domain::geo::WholeArea;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What the stand-in server answers: status, content type and body, for a path and query.
+type Answer = Arc<dyn Fn(&str) -> (u16, &'static str, Vec<u8>) + Send + Sync>;
+
+/// A real HTTP/1.1 server on a free port of 127.0.0.1, one connection at a time, each
+/// closed after its answer. Returns its base address.
+async fn serve(answer: Answer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&request);
+                let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (status, kind, body) = answer(&target);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn query(target: &str, key: &str) -> Option<i64> {
+    let (_, q) = target.split_once('?')?;
+    q.split('&').find_map(|p| p.strip_prefix(&format!("{key}="))).and_then(|v| v.parse().ok())
+}
+
+/// Bristol's services as a Spring page: `content`, `number` from 0, `totalPages`.
+fn spring_page(services: &[Value], target: &str) -> Vec<u8> {
+    let size = query(target, "size").unwrap_or(20) as usize;
+    let number = query(target, "page").unwrap_or(0) as usize;
+    let total_pages = services.len().div_ceil(size);
+    let content: Vec<Value> = services.iter().skip(number * size).take(size).cloned().collect();
+    let body = json!({
+        "content": content, "totalElements": services.len(), "totalPages": total_pages,
+        "number": number, "size": size, "first": number == 0, "last": number + 1 >= total_pages,
+    });
+    serde_json::to_vec(&body).unwrap()
+}
+
+fn bristol() -> Option<Vec<Value>> {
+    let shared = kith_store::testing::shared_dir("feeds")?;
+    let bytes = std::fs::read(shared.join("data/oruk-v1/bristol-services.json")).unwrap();
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+fn quick() -> Politeness {
+    Politeness { backoff: Duration::from_millis(20), timeout: Duration::from_secs(5), ..Politeness::default() }
+}
+
+fn feeds(t: &TestApp, politeness: Politeness) -> Feeds {
+    Feeds::with_politeness(t.store().clone(), t.clock.clone(), politeness).unwrap()
+}
+
+async fn services(t: &TestApp) -> u64 {
+    t.store().counts().await.unwrap().services
+}
+
+async fn last_seq(t: &TestApp) -> i64 {
+    let mut seq = 0;
+    loop {
+        let changes = t.store().changes_since(seq, 10_000).await.unwrap();
+        match changes.last() {
+            Some(c) => seq = c.seq,
+            None => return seq,
+        }
+    }
+}
+
+async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
+    let Some(all) = bristol() else { return };
+    let named = all.iter().filter(|s| s["name"].as_str().is_some_and(|n| !n.trim().is_empty())).count();
+    let served = Arc::new(all);
+    let pages = served.clone();
+    let url = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&pages, target)))).await;
+    let feeds = feeds(t, Politeness { per_page: 50, ..quick() });
+    let area = WholeArea::parse("E06000023").unwrap();
+    let feed = feeds.add(&format!("{url}/services"), Some("bristol"), vec![area.clone()], None).await.unwrap();
+    assert_eq!(feed.url, url, "Kith adds /services itself");
+
+    let pull = feeds.pull(&feed).await.unwrap();
+    assert_eq!(pull.error, None);
+    assert_eq!(pull.pages, served.len().div_ceil(50) as u32, "every page, once");
+    assert!(pull.services as usize * 100 >= named * 95, "{} of {named} named services", pull.services);
+    assert_eq!(services(t).await, pull.services);
+    assert_eq!(pull.rejected, 2, "the real feed's two unusable records: {:?}", pull.problems);
+    let first_named = served.iter().find(|s| s["name"].as_str().is_some_and(|n| !n.trim().is_empty())).unwrap();
+    let stored = t.store().services_by_ids(&[uuid_of(first_named)]).await.unwrap();
+    assert_eq!(stored[0].service_areas[0].description.as_deref(), Some("Serves all of Bristol"));
+
+    // Pulled again unchanged: nothing is written, the change feed does not move.
+    let seq = last_seq(t).await;
+    t.clock.advance(chrono::Duration::hours(24));
+    let again = feeds.pull(&feed).await.unwrap();
+    assert_eq!((again.error.as_deref(), again.written, again.unchanged()), (None, 0, pull.services));
+    assert_eq!(last_seq(t).await, seq, "no change-feed entries");
+
+    // The same feed at a second address adds no duplicate service.
+    let mirror = feeds.add(&format!("{url}/mirror"), Some("mirror"), vec![area], None).await;
+    let mirror = mirror.unwrap();
+    let mirrored = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&served, target)))).await;
+    let mirror = kith_domain::feed::Feed { url: mirrored, ..mirror };
+    t.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(feeds.pull(&mirror).await.unwrap().written, 0);
+    assert_eq!(services(t).await, pull.services);
+
+    let listed = feeds.list().await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.feed.name.as_str()).collect::<Vec<_>>(), ["bristol", "mirror"]);
+    assert_eq!(listed[0].last.as_ref().map(|p| p.id), Some(again.id), "the latest pull is shown");
+    let taken = feeds.add(&url, Some("bristol"), vec![], None).await.unwrap_err();
+    assert!(taken.to_string().contains("already"), "{taken}");
+}
+
+fn uuid_of(service: &Value) -> uuid::Uuid {
+    // The ORUK v1 ids are UUIDs in Bristol's feed.
+    uuid::Uuid::parse_str(service["id"].as_str().unwrap()).unwrap()
+}
+
+async fn a_broken_feed_is_recorded_and_nothing_stored_is_lost(t: &TestApp) {
+    let Some(all) = bristol() else { return };
+    let served = Arc::new(all);
+    let good = served.clone();
+    let url = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&good, target)))).await;
+    let feeds_ = feeds(t, Politeness { per_page: 100, max_page_bytes: 2 * 1024 * 1024, ..quick() });
+    let feed = feeds_.add(&url, Some("bristol"), vec![], None).await.unwrap();
+    assert_eq!(feeds_.pull(&feed).await.unwrap().error, None);
+    let held = services(t).await;
+    let seq = last_seq(t).await;
+
+    let s = served.clone();
+    let truncated: Answer = Arc::new(move |target: &str| {
+        let mut page = spring_page(&s, target);
+        if query(target, "page") == Some(3) {
+            page.truncate(page.len() / 2);
+        }
+        (200, "application/json", page)
+    });
+    let s = served.clone();
+    let looping: Answer = Arc::new(move |_: &str| (200, "application/json", spring_page(&s, "/services?size=100")));
+    let s = served.clone();
+    let huge: Answer = Arc::new(move |target: &str| {
+        if query(target, "page") == Some(2) {
+            let mut big = s[1].clone();
+            big["description"] = json!("x".repeat(3 * 1024 * 1024));
+            return (
+                200,
+                "application/json",
+                serde_json::to_vec(&json!({"content": [big], "number": 2, "totalPages": 9})).unwrap(),
+            );
+        }
+        (200, "application/json", spring_page(&s, target))
+    });
+    let cases: Vec<(&str, Answer, &str)> = vec![
+        (
+            "failing",
+            Arc::new(|_: &str| (500, "text/plain", b"oops".to_vec())),
+            "answered 500 Internal Server Error (tried 3 times)",
+        ),
+        (
+            "html",
+            Arc::new(|_: &str| (200, "text/html", b"<!doctype html><p>Sign in".to_vec())),
+            "web page (HTML), not JSON",
+        ),
+        ("truncated", truncated, "truncated"),
+        ("looping", looping, "paging loops"),
+        ("huge", huge, "more than 2 MB in one page"),
+        ("gone", Arc::new(|_: &str| (404, "text/plain", Vec::new())), "404 Not Found: check the feed's address"),
+    ];
+    for (name, answer, expected) in cases {
+        let broken = serve(answer).await;
+        let feed = kith_domain::feed::Feed { url: broken, ..feed.clone() };
+        let pull = feeds_.pull(&feed).await.unwrap();
+        let error = pull.error.unwrap_or_default();
+        assert!(error.contains(expected), "{name}: {error}");
+        assert_eq!(services(t).await, held, "{name}: nothing stored is lost");
+        assert_eq!(last_seq(t).await, seq, "{name}: nothing is half-updated");
+    }
+    // A host that does not answer at all.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let feed = kith_domain::feed::Feed { url: format!("http://127.0.0.1:{port}"), ..feed.clone() };
+    let error = feeds_.pull(&feed).await.unwrap().error.unwrap_or_default();
+    assert!(error.contains("cannot reach") && error.contains("tried 3 times"), "{error}");
+    let pulls = t.store().pulls(feed.id, 20).await.unwrap();
+    assert_eq!(pulls.len(), 8, "every pull is recorded, failed or not");
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use kith_app::testing::TestApp;
+                use kith_store::Engine;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let t = TestApp::on(Engine::Sqlite, stringify!($name)).build().await.unwrap();
+                    super::$name(&t).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(t) = TestApp::on(Engine::Postgres, stringify!($name)).build().await else { return };
+                    super::$name(&t).await;
+                    t.cleanup().await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_engines!(bristols_feed_pulled_page_by_page, a_broken_feed_is_recorded_and_nothing_stored_is_lost);
