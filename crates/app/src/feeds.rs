@@ -191,7 +191,9 @@ impl Feeds {
             Err(reason) => pull.error = Some(reason),
         }
         pull.finished_at = self.clock.now();
-        let next = pull.finished_at + Span::hours(i64::from(feed.every_hours));
+        // A failed pull is tried again within the hour, not at the next scheduled pull.
+        let hours = if pull.succeeded() { feed.every_hours } else { feed.every_hours.min(1) };
+        let next = pull.finished_at + Span::hours(i64::from(hours));
         self.store.record_pull(&pull, next).await?;
         Ok(pull)
     }

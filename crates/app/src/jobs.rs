@@ -19,11 +19,13 @@ pub struct Schedule {
     pub follow_feed: Duration,
     /// Queueing reminders and sending what the outbox holds.
     pub outbox: Duration,
+    /// Looking for directory feeds due a pull.
+    pub feeds: Duration,
 }
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule { follow_feed: Duration::from_secs(1), outbox: Duration::from_secs(2) }
+        Schedule { follow_feed: Duration::from_secs(1), outbox: Duration::from_secs(2), feeds: Duration::from_secs(60) }
     }
 }
 
@@ -47,6 +49,13 @@ impl Jobs {
         // Reminders then the outbox; the same round tests run with `run_round`.
         let messenger = app.clone();
         let senders = std::sync::Arc::new(senders);
+        let puller = app.clone();
+        tasks.spawn(every(schedule.feeds, stopping.clone(), move || {
+            let app = puller.clone();
+            async move {
+                pull_round(&app).await;
+            }
+        }));
         tasks.spawn(every(schedule.outbox, stopping, move || {
             let app = messenger.clone();
             let senders = senders.clone();
@@ -96,6 +105,19 @@ where
 }
 
 /// Reminders first, so that those due now go out in the same round.
+/// Pulls the directory feeds that are due; a feed another instance is pulling is left
+/// to it. Returns how many were pulled.
+async fn pull_round(app: &App) -> usize {
+    let pulled = match app.feeds() {
+        Ok(feeds) => feeds.pull_due().await,
+        Err(e) => Err(e),
+    };
+    pulled.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "directory feeds could not be pulled; trying again shortly");
+        0
+    })
+}
+
 async fn send_round(app: &App, senders: &Senders) -> Result<(usize, usize), crate::referrals::ReferralError> {
     let reminders = app.referrals().send_reminders().await?;
     let sent = app.outbox().deliver_due(senders).await?;
@@ -109,6 +131,8 @@ pub struct Round {
     pub reminders: usize,
     /// Messages sent from the outbox.
     pub sent: usize,
+    /// Directory feeds pulled.
+    pub feeds: usize,
 }
 
 /// One round of every job, in the order the runner keeps: the search index follows the
@@ -116,11 +140,12 @@ pub struct Round {
 /// logged, as the runner logs it, and the round reports what it managed.
 pub async fn run_round(app: &App, senders: &Senders) -> Round {
     app.catch_up().await;
+    let feeds = pull_round(app).await;
     match send_round(app, senders).await {
-        Ok((reminders, sent)) => Round { reminders, sent },
+        Ok((reminders, sent)) => Round { reminders, sent, feeds },
         Err(e) => {
             tracing::warn!(error = %e, "the outbox could not be worked through");
-            Round::default()
+            Round { feeds, ..Round::default() }
         }
     }
 }

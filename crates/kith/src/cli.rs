@@ -242,6 +242,14 @@ pub enum Command {
     #[command(subcommand)]
     Geo(GeoCommand),
 
+    /// Directory feeds: a council's or a group's Open Referral API, pulled on a schedule
+    ///
+    /// `kith serve` pulls each registered feed when it is due; with several instances on
+    /// PostgreSQL, one of them pulls each feed. A pull reads every page before it writes
+    /// anything, so a feed that breaks half-way loses nothing already stored.
+    #[command(subcommand)]
+    Feeds(FeedsCommand),
+
     /// Rebuild the search index from the database
     ///
     /// Kith keeps the index up to date by itself; rebuild after restoring a backup, or if
@@ -270,6 +278,44 @@ pub enum Command {
         /// Folder to write into (created if missing)
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedsCommand {
+    /// Register a feed by its API's address (Kith reads URL/services, every page)
+    Add {
+        /// The API's base address, like https://example.org/api
+        #[arg(value_name = "URL")]
+        url: String,
+
+        /// What to call it in `kith feeds pull` and `list` (default: the host's name)
+        #[arg(long)]
+        name: Option<String>,
+
+        /// The place the feed's services cover, by GSS code, for services with no venue
+        /// or area of their own; repeat for several (see `kith import --help`)
+        #[arg(long = "area", value_name = "CODE", value_parser = parse_area)]
+        areas: Vec<kith_domain::geo::WholeArea>,
+
+        /// How often to pull it: hours or days, like 12h or 7d
+        #[arg(long, value_name = "INTERVAL", default_value = "24h", value_parser = parse_every)]
+        every: u32,
+    },
+
+    /// Pull one feed now, or every feed
+    Pull {
+        /// The feed's name (all feeds when left out)
+        name: Option<String>,
+    },
+
+    /// The feeds, each with its last pull
+    List,
+
+    /// Stop pulling a feed (the services it brought stay in the directory)
+    Remove {
+        /// The feed's name
+        name: String,
     },
 }
 
@@ -491,6 +537,24 @@ pub enum ExportFormat {
     /// HSDS 3.0 JSON: services.json, organizations.json, locations.json, taxonomies.json
     /// and taxonomy_terms.json, each an HSDS paged response
     Hsds,
+}
+
+/// "24h", "7d" or a bare number of hours.
+fn parse_every(text: &str) -> Result<u32, String> {
+    let text = text.trim().to_lowercase();
+    let (number, hours_each) = match text.strip_suffix('d') {
+        Some(days) => (days, 24),
+        None => (text.strip_suffix('h').unwrap_or(&text), 1),
+    };
+    number
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(hours_each))
+        .filter(|h| (1..=24 * 90).contains(h))
+        .ok_or_else(|| {
+            format!("\"{text}\" is not an interval Kith can use: give hours or days from 1h to 90d, like 24h or 7d")
+        })
 }
 
 fn parse_area(text: &str) -> Result<kith_domain::geo::WholeArea, String> {

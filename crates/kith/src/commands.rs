@@ -97,6 +97,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             println!("Indexed {n} services in {}", index_dir(&cli.global).display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Feeds(command) => {
+            let store = open(&cli.global, clock.clone()).await?;
+            feeds(store, clock, command).await
+        }
         Command::Geo(command) => {
             let store = open(&cli.global, clock).await?;
             crate::geo::run(&*store, command).await
@@ -215,6 +219,96 @@ async fn import(
         );
     }
     Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli::FeedsCommand) -> Result<ExitCode> {
+    use crate::cli::FeedsCommand;
+    let feeds = kith_app::feeds::Feeds::new(store, clock)?;
+    match command {
+        FeedsCommand::Add { url, name, areas, every } => {
+            let feed = feeds.add(&url, name.as_deref(), areas, Some(every)).await?;
+            println!(
+                "Added the feed {} ({}/services), pulled every {}. `kith feeds pull {}` pulls it now; `kith serve` pulls it when due.",
+                feed.name,
+                feed.url,
+                every_text(feed.every_hours),
+                feed.name
+            );
+        }
+        FeedsCommand::Pull { name } => {
+            let chosen = match name {
+                Some(name) => vec![feeds.named(&name).await?],
+                None => feeds.list().await?.into_iter().map(|s| s.feed).collect(),
+            };
+            if chosen.is_empty() {
+                bail!("there are no feeds to pull; add one with `kith feeds add URL`");
+            }
+            let mut failed = 0;
+            for feed in chosen {
+                eprintln!("Pulling {} ...", feed.name);
+                let pull = feeds.pull(&feed).await?;
+                match &pull.error {
+                    None => println!(
+                        "{}: {} services in {} {}, {} new or changed, {} unchanged, {} refused ({}).",
+                        feed.name,
+                        pull.services,
+                        pull.pages,
+                        if pull.pages == 1 { "page" } else { "pages" },
+                        pull.written,
+                        pull.unchanged(),
+                        pull.rejected,
+                        pull.took()
+                    ),
+                    Some(e) => {
+                        failed += 1;
+                        eprintln!("{}: the pull failed and nothing from it was written: {e}", feed.name);
+                    }
+                }
+                for problem in pull.problems.iter().take(SHOWN_REJECTIONS) {
+                    eprintln!("refused: {problem}");
+                }
+            }
+            if failed > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        FeedsCommand::List => {
+            let listed = feeds.list().await?;
+            if listed.is_empty() {
+                println!("No feeds yet. Add one with `kith feeds add URL --area CODE`.");
+            }
+            for s in listed {
+                let last = match &s.last {
+                    None => "never pulled".to_owned(),
+                    Some(p) => match &p.error {
+                        None => format!(
+                            "last pulled {}: {} services, {} new or changed, {} refused",
+                            p.started_at.format("%-d %b %Y %H:%M"),
+                            p.services,
+                            p.written,
+                            p.rejected
+                        ),
+                        Some(e) => format!("last pull {} failed: {e}", p.started_at.format("%-d %b %Y %H:%M")),
+                    },
+                };
+                println!("{}\t{}/services\tevery {}\t{last}", s.feed.name, s.feed.url, every_text(s.feed.every_hours));
+            }
+        }
+        FeedsCommand::Remove { name } => {
+            feeds.remove(&name).await?;
+            println!("Removed the feed {name}. Its services stay in the directory.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn every_text(hours: u32) -> String {
+    match hours {
+        24 => "day".into(),
+        h if h % 24 == 0 => format!("{} days", h / 24),
+        1 => "hour".into(),
+        h => format!("{h} hours"),
+    }
 }
 
 fn print_problems(report: &ImportReport, has_report_file: bool) {

@@ -415,3 +415,67 @@ fn a_real_feed_with_no_venues_is_found_near_a_postcode_in_the_place_it_covers() 
     let elsewhere = get(server.port, "/?q=lonely&where=S1+1AA");
     assert!(!elsewhere.contains("Serves all of Bristol"), "a place outside Bristol finds none of them");
 }
+
+/// A real HTTP server on 127.0.0.1 serving `body` as JSON at every path, one connection
+/// at a time. Returns its base address.
+fn feed_server(body: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+#[test]
+fn feeds_are_added_pulled_listed_and_removed() {
+    let Some(shared) = kith_store::testing::shared_dir("feeds_are_added_pulled_listed_and_removed") else { return };
+    let data = tempfile::tempdir().unwrap();
+    let url = feed_server(std::fs::read(shared.join("data/oruk-v1/bristol-services.json")).unwrap());
+
+    let out = kith(data.path(), &["feeds", "list"]);
+    assert!(stdout(&out).contains("No feeds yet"), "{}", stdout(&out));
+    let bad = kith(data.path(), &["feeds", "add", &url, "--every", "fortnightly"]);
+    assert!(stderr(&bad).contains("give hours or days from 1h to 90d"), "{}", stderr(&bad));
+    let bad = kith(data.path(), &["feeds", "add", "ftp://example.org"]);
+    assert!(stderr(&bad).contains("must start with https:// or http://"), "{}", stderr(&bad));
+
+    let out = kith(data.path(), &["feeds", "add", &url, "--name", "bristol", "--area", "E06000023", "--every", "7d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("pulled every 7 days"), "{}", stdout(&out));
+    let out = kith(data.path(), &["feeds", "pull", "bristol"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("bristol: 817 services in 1 page, 817 new or changed, 0 unchanged, 2 refused"),
+        "{}",
+        stdout(&out)
+    );
+    let out = kith(data.path(), &["feeds", "pull"]);
+    assert!(stdout(&out).contains("0 new or changed, 817 unchanged"), "{}", stdout(&out));
+    let out = kith(data.path(), &["feeds", "list"]);
+    assert!(
+        stdout(&out).contains("bristol\t") && stdout(&out).contains("817 services, 0 new or changed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = kith(data.path(), &["feeds", "pull", "nowhere"]);
+    assert!(stderr(&out).contains("there is no feed named nowhere"), "{}", stderr(&out));
+    assert!(kith(data.path(), &["feeds", "remove", "bristol"]).status.success());
+    assert!(stdout(&kith(data.path(), &["feeds", "list"])).contains("No feeds yet"));
+}

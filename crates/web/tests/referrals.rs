@@ -682,7 +682,7 @@ async fn follow_ups_remind_escalate_and_record_outcomes(t: &TestApp) {
     c.clock.advance(Duration::days(27));
     assert_eq!(t.run_jobs().await.reminders, 0);
     c.clock.advance(Duration::days(1));
-    assert_eq!(t.run_jobs().await, kith_app::jobs::Round { reminders: 1, sent: 1 });
+    assert_eq!(t.run_jobs().await, kith_app::jobs::Round { reminders: 1, sent: 1, feeds: 0 });
     assert_eq!(t.run_jobs().await.reminders, 0, "once");
     let due = t.take_emails();
     assert_eq!(due.len(), 1);
