@@ -309,6 +309,8 @@ async fn measure(engine: &'static str, store: Arc<dyn Store>, n: usize, runs: us
     let (from, before) = (now - Duration::days(400), now + Duration::days(1));
     let mut reports = Vec::with_capacity(runs);
     let mut counts = Default::default();
+    // Let the writes above settle (the WAL checkpoint after them) before timing reads.
+    tokio::time::sleep(Elapsed::from_secs(2)).await;
     for run in 0..=runs {
         let t = Instant::now();
         let report = c.referrals.links_report(&c.commissioner, &actor, from, before).await?;
