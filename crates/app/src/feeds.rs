@@ -101,7 +101,7 @@ impl Feeds {
             .user_agent(concat!(
                 "Kith/",
                 env!("CARGO_PKG_VERSION"),
-                " (directory feed reader; +https://github.com/kith)"
+                " (community services directory; Open Referral feed reader)"
             ))
             .timeout(politeness.timeout)
             .connect_timeout(politeness.timeout.min(Duration::from_secs(10)))

@@ -34,7 +34,10 @@ async fn serve(answer: Answer) -> String {
                 }
                 let head = String::from_utf8_lossy(&request);
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let (status, kind, body) = answer(&target);
+                // Kith names itself to the feeds it reads.
+                let named = head.to_lowercase().contains("\r\nuser-agent: kith/");
+                let (status, kind, body) =
+                    if named { answer(&target) } else { (400, "text/plain", b"who are you?".to_vec()) };
                 let head = format!(
                     "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
