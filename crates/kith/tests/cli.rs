@@ -419,6 +419,11 @@ fn a_real_feed_with_no_venues_is_found_near_a_postcode_in_the_place_it_covers() 
 /// A real HTTP server on 127.0.0.1 serving `body` as JSON at every path, one connection
 /// at a time. Returns its base address.
 fn feed_server(body: Vec<u8>) -> String {
+    feed_server_with(move |_| body.clone(), std::time::Duration::ZERO)
+}
+
+/// The same, answering each request target with `answer`, after `delay`.
+fn feed_server_with(answer: impl Fn(&str) -> Vec<u8> + Send + 'static, delay: std::time::Duration) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -432,6 +437,9 @@ fn feed_server(body: Vec<u8>) -> String {
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
+            let target = String::from_utf8_lossy(&request).split_whitespace().nth(1).unwrap_or("/").to_owned();
+            std::thread::sleep(delay);
+            let body = answer(&target);
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
@@ -478,4 +486,50 @@ fn feeds_are_added_pulled_listed_and_removed() {
     assert!(stderr(&out).contains("there is no feed named nowhere"), "{}", stderr(&out));
     assert!(kith(data.path(), &["feeds", "remove", "bristol"]).status.success());
     assert!(stdout(&kith(data.path(), &["feeds", "list"])).contains("No feeds yet"));
+}
+
+/// A pull killed half-way leaves the store as it was, and the next pull completes it.
+#[test]
+fn a_pull_killed_half_way_loses_nothing_and_the_next_completes_it() {
+    let Some(shared) = kith_store::testing::shared_dir("a_pull_killed_half_way") else { return };
+    let data = tempfile::tempdir().unwrap();
+    let all: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(shared.join("data/oruk-v1/bristol-services.json")).unwrap()).unwrap();
+    // Spring pages of 50, numbered from 0, each a little slow.
+    let url = feed_server_with(
+        move |target| {
+            let page: usize = target
+                .split(['?', '&'])
+                .find_map(|p| p.strip_prefix("page="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let total = all.len().div_ceil(50);
+            let content: Vec<_> = all.iter().skip(page * 50).take(50).cloned().collect();
+            let body =
+                serde_json::json!({"content": content, "number": page, "totalPages": total, "last": page + 1 >= total});
+            serde_json::to_vec(&body).unwrap()
+        },
+        std::time::Duration::from_millis(150),
+    );
+    assert!(kith(data.path(), &["feeds", "add", &url, "--name", "bristol", "--area", "E06000023"]).status.success());
+    let mut pulling = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["feeds", "pull", "bristol"])
+        .env_remove("KITH_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Several of its 17 pages in, and long before the last.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    pulling.kill().unwrap();
+    pulling.wait().unwrap();
+    let out = kith(data.path(), &["export", "--format", "hsds", data.path().join("half").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(total(&data.path().join("half"), "services.json"), 0, "nothing from the killed pull is written");
+
+    let out = kith(data.path(), &["feeds", "pull", "bristol"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("817 services in 17 pages, 817 new or changed"), "{}", stdout(&out));
 }
