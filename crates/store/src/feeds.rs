@@ -24,11 +24,3 @@ pub trait FeedStore: Send + Sync {
     /// The feed's latest pulls, newest first.
     async fn pulls(&self, feed_id: Uuid, limit: u32) -> Result<Vec<FeedPull>>;
 }
-
-pub(crate) fn to_doc<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| crate::StoreError::Database(e.to_string()))
-}
-
-pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(what: &'static str, id: &str, doc: &str) -> Result<T> {
-    serde_json::from_str(doc).map_err(|e| crate::StoreError::Corrupt { what, id: id.to_owned(), reason: e.to_string() })
-}

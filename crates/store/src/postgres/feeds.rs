@@ -1,32 +1,23 @@
 //! Feeds on PostgreSQL: instances claim a due feed with SKIP LOCKED and a lease, so each
 //! feed is pulled by one of them.
 
-use super::PostgresStore;
+use super::{PostgresStore, decode};
 use crate::feeds::FeedStore;
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use kith_domain::feed::{Feed, FeedPull};
-use serde_json::Value;
+use tokio_postgres::types::Json;
 use uuid::Uuid;
-
-fn to_value<T: serde::Serialize>(value: &T) -> Result<Value> {
-    serde_json::to_value(value).map_err(|e| StoreError::Database(e.to_string()))
-}
-
-fn from_value<T: serde::de::DeserializeOwned>(what: &'static str, id: Uuid, doc: Value) -> Result<T> {
-    serde_json::from_value(doc).map_err(|e| StoreError::Corrupt { what, id: id.to_string(), reason: e.to_string() })
-}
 
 #[async_trait]
 impl FeedStore for PostgresStore {
     async fn add_feed(&self, feed: &Feed) -> Result<()> {
         let client = self.pool.get().await?;
-        let doc = to_value(feed)?;
         let added = client
             .execute(
                 "INSERT INTO feeds (id, name, doc, next_pull_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                &[&feed.id, &feed.name, &doc, &feed.created_at],
+                &[&feed.id, &feed.name, &Json(feed), &feed.created_at],
             )
             .await?;
         if added == 0 {
@@ -38,7 +29,7 @@ impl FeedStore for PostgresStore {
     async fn feeds(&self) -> Result<Vec<Feed>> {
         let client = self.pool.get().await?;
         let rows = client.query("SELECT id, doc FROM feeds ORDER BY name", &[]).await?;
-        rows.into_iter().map(|r| from_value("feed", r.get(0), r.get(1))).collect()
+        rows.iter().map(|r| decode("feed", r)).collect()
     }
 
     async fn remove_feed(&self, id: Uuid) -> Result<bool> {
@@ -59,7 +50,7 @@ impl FeedStore for PostgresStore {
                 &[&now, &until],
             )
             .await?;
-        row.map(|r| from_value("feed", r.get(0), r.get(1))).transpose()
+        row.map(|r| decode("feed", &r)).transpose()
     }
 
     async fn record_pull(&self, pull: &FeedPull, next_at: DateTime<Utc>) -> Result<()> {
@@ -71,10 +62,9 @@ impl FeedStore for PostgresStore {
         if known == 0 {
             return Err(StoreError::NotFound { what: "feed", id: pull.feed_id });
         }
-        let doc = to_value(pull)?;
         tx.execute(
             "INSERT INTO feed_pulls (id, feed_id, started_at, doc) VALUES ($1, $2, $3, $4)",
-            &[&pull.id, &pull.feed_id, &pull.started_at, &doc],
+            &[&pull.id, &pull.feed_id, &pull.started_at, &Json(pull)],
         )
         .await?;
         tx.commit().await?;
@@ -89,6 +79,6 @@ impl FeedStore for PostgresStore {
                 &[&feed_id, &i64::from(limit)],
             )
             .await?;
-        rows.into_iter().map(|r| from_value("feed pull", r.get(0), r.get(1))).collect()
+        rows.iter().map(|r| decode("feed pull", r)).collect()
     }
 }

@@ -1,19 +1,19 @@
 //! Feeds on SQLite. One writer, so a claim is one UPDATE ... RETURNING.
 
 use super::SqliteStore;
-use crate::doc::{parse_ts, ts};
-use crate::feeds::{FeedStore, from_doc, to_doc};
+use crate::doc::{decode, encode, ts};
+use crate::feeds::FeedStore;
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use kith_domain::feed::{Feed, FeedPull};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 #[async_trait]
 impl FeedStore for SqliteStore {
     async fn add_feed(&self, feed: &Feed) -> Result<()> {
-        let (id, name, doc, due) = (feed.id.to_string(), feed.name.clone(), to_doc(feed)?, ts(feed.created_at));
+        let (id, name, doc, due) = (feed.id.to_string(), feed.name.clone(), encode(feed)?, ts(feed.created_at));
         self.write(move |tx, _| {
             let added = tx.execute(
                 "INSERT INTO feeds (id, name, doc, next_pull_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
@@ -34,7 +34,7 @@ impl FeedStore for SqliteStore {
             let mut out = Vec::new();
             for row in rows {
                 let (id, doc) = row?;
-                out.push(from_doc("feed", &id, &doc)?);
+                out.push(decode("feed", &id, &doc)?);
             }
             Ok(out)
         })
@@ -59,12 +59,8 @@ impl FeedStore for SqliteStore {
                     params![now_s, until],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
-            claimed.map(|(id, doc)| from_doc("feed", &id, &doc)).transpose()
+                .optional()?;
+            claimed.map(|(id, doc)| decode("feed", &id, &doc)).transpose()
         })
         .await
     }
@@ -72,7 +68,7 @@ impl FeedStore for SqliteStore {
     async fn record_pull(&self, pull: &FeedPull, next_at: DateTime<Utc>) -> Result<()> {
         let feed_uuid = pull.feed_id;
         let (id, feed_id, started, doc, next) =
-            (pull.id.to_string(), pull.feed_id.to_string(), ts(pull.started_at), to_doc(pull)?, ts(next_at));
+            (pull.id.to_string(), pull.feed_id.to_string(), ts(pull.started_at), encode(pull)?, ts(next_at));
         self.write(move |tx, _| {
             let known = tx.execute(
                 "UPDATE feeds SET next_pull_at = ?2, lease_until = NULL WHERE id = ?1",
@@ -94,16 +90,14 @@ impl FeedStore for SqliteStore {
         let feed_id = feed_id.to_string();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, started_at, doc FROM feed_pulls WHERE feed_id = ?1 ORDER BY started_at DESC, id LIMIT ?2",
+                "SELECT id, doc FROM feed_pulls WHERE feed_id = ?1 ORDER BY started_at DESC, id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![feed_id, limit], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })?;
+            let rows =
+                stmt.query_map(params![feed_id, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, started, doc) = row?;
-                parse_ts(&started)?;
-                out.push(from_doc("feed pull", &id, &doc)?);
+                let (id, doc) = row?;
+                out.push(decode("feed pull", &id, &doc)?);
             }
             Ok(out)
         })
