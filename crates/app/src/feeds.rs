@@ -10,7 +10,7 @@ use crate::imports::Imports;
 use chrono::Duration as Span;
 use kith_datasets::Importer;
 use kith_domain::Clock;
-use kith_domain::feed::{DEFAULT_EVERY_HOURS, Feed, FeedPull, check_name, check_url};
+use kith_domain::feed::{DEFAULT_EVERY_HOURS, Feed, FeedPull, MAX_EVERY_HOURS, check_name, check_url};
 use kith_domain::geo::WholeArea;
 use kith_store::{Store, StoreError};
 use serde_json::Value;
@@ -127,7 +127,7 @@ impl Feeds {
             }
         };
         let every_hours = every_hours.unwrap_or(DEFAULT_EVERY_HOURS);
-        if every_hours == 0 || every_hours > 24 * 90 {
+        if !(1..=MAX_EVERY_HOURS).contains(&every_hours) {
             return Err(FeedError::Invalid("pull a feed every 1 hour to 90 days (--every 24h, --every 7d)".into()));
         }
         let feed = Feed { id: Uuid::new_v4(), name, url, areas, every_hours, created_at: self.clock.now() };

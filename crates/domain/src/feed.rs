@@ -23,6 +23,8 @@ pub struct Feed {
 
 /// Hours between pulls unless a feed says otherwise.
 pub const DEFAULT_EVERY_HOURS: u32 = 24;
+/// The longest a feed may go between pulls: 90 days.
+pub const MAX_EVERY_HOURS: u32 = 24 * 90;
 
 /// One pull of a feed: when, how long, what it found, and what went wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -551,7 +551,7 @@ fn parse_every(text: &str) -> Result<u32, String> {
         .parse::<u32>()
         .ok()
         .and_then(|n| n.checked_mul(hours_each))
-        .filter(|h| (1..=24 * 90).contains(h))
+        .filter(|h| (1..=kith_domain::feed::MAX_EVERY_HOURS).contains(h))
         .ok_or_else(|| {
             format!("\"{text}\" is not an interval Kith can use: give hours or days from 1h to 90d, like 24h or 7d")
         })
