@@ -12,6 +12,7 @@ use kith_datasets::Importer;
 use kith_domain::Clock;
 use kith_domain::feed::{DEFAULT_EVERY_HOURS, Feed, FeedPull, MAX_EVERY_HOURS, check_name, check_url};
 use kith_domain::geo::WholeArea;
+use kith_domain::provenance::{DEFAULT_WITHDRAW_AFTER, Source, Stamp};
 use kith_store::{Store, StoreError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ impl Default for Politeness {
 
 /// How long an instance holds a feed it is pulling before another may take it over.
 pub const PULL_LEASE_SECONDS: i64 = 30 * 60;
+/// The most complete pulls a feed may let a service be missing from before it is withdrawn.
+pub const MAX_WITHDRAW_AFTER: u32 = 30;
 /// Refusals kept with a pull's record.
 const PROBLEMS_KEPT: usize = 10;
 
@@ -117,6 +120,7 @@ impl Feeds {
         name: Option<&str>,
         areas: Vec<WholeArea>,
         every_hours: Option<u32>,
+        withdraw_after: Option<u32>,
     ) -> Result<Feed, FeedError> {
         let url = check_url(url).map_err(FeedError::Invalid)?;
         let name = match name {
@@ -130,7 +134,14 @@ impl Feeds {
         if !(1..=MAX_EVERY_HOURS).contains(&every_hours) {
             return Err(FeedError::Invalid("pull a feed every 1 hour to 90 days (--every 24h, --every 7d)".into()));
         }
-        let feed = Feed { id: Uuid::new_v4(), name, url, areas, every_hours, created_at: self.clock.now() };
+        let withdraw_after = withdraw_after.unwrap_or(DEFAULT_WITHDRAW_AFTER);
+        if !(1..=MAX_WITHDRAW_AFTER).contains(&withdraw_after) {
+            return Err(FeedError::Invalid(format!(
+                "withdraw a service after 1 to {MAX_WITHDRAW_AFTER} pulls without it (--withdraw-after 2)"
+            )));
+        }
+        let feed =
+            Feed { id: Uuid::new_v4(), name, url, areas, every_hours, withdraw_after, created_at: self.clock.now() };
         match self.store.add_feed(&feed).await {
             Ok(()) => Ok(feed),
             Err(StoreError::Conflict(m)) => Err(FeedError::Invalid(m)),
@@ -172,20 +183,27 @@ impl Feeds {
             pages: 0,
             services: 0,
             written: 0,
+            new: 0,
+            withdrawn: 0,
             rejected: 0,
             problems: Vec::new(),
             error: None,
         };
         match self.read_all(feed, &mut pull).await {
             Ok(importer) => {
-                let (batch, report) = importer.finish();
+                let (mut batch, report) = importer.finish();
                 pull.rejected = report.rejected.len() as u64;
                 pull.problems = report.rejected.iter().take(PROBLEMS_KEPT).map(ToString::to_string).collect();
                 pull.services = batch.services.len() as u64;
-                let mut quiet = |_, _| {};
-                match Imports::new(self.store.clone()).write_batch(batch, &mut quiet).await {
-                    Ok(written) => pull.written = written.services,
-                    Err(e) => pull.error = Some(format!("the database refused what the feed served: {e}")),
+                let source = Source::Feed(feed.id);
+                batch.stamp = Some(Stamp { source: source.clone(), round: pull.id });
+                if let Err(e) = self.write(batch, &mut pull).await {
+                    pull.error = Some(format!("the database refused what the feed served: {e}"));
+                } else {
+                    // Every page was read and written: what the feed no longer lists is
+                    // missing from one more pull.
+                    let withdrawn = self.store.close_round(&source, pull.id, feed.withdraw_after).await?;
+                    pull.withdrawn = withdrawn.len() as u64;
                 }
             }
             Err(reason) => pull.error = Some(reason),
@@ -196,6 +214,17 @@ impl Feeds {
         let next = pull.finished_at + Span::hours(i64::from(hours));
         self.store.record_pull(&pull, next).await?;
         Ok(pull)
+    }
+
+    /// Writes what a pull read, counting the services Kith did not hold before.
+    async fn write(&self, batch: kith_domain::DirectoryBatch, pull: &mut FeedPull) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = batch.services.iter().map(|s| s.id).collect();
+        let held = self.store.existing_services(&ids).await?.len();
+        let mut quiet = |_, _| {};
+        let written = Imports::new(self.store.clone()).write_batch(batch, &mut quiet).await?;
+        pull.written = written.services;
+        pull.new = ids.len().saturating_sub(held) as u64;
+        Ok(())
     }
 
     /// Pulls every feed that is due, one at a time; with several instances each feed is

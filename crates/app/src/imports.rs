@@ -1,7 +1,7 @@
 //! Bringing a directory in: files read and checked by `kith-datasets`, written to the
-//! store the one way every caller shares (`kith import`, `kith demo`, and the feed pulls
-//! to come). The search index is not touched here: each instance's change-feed follower
-//! picks up what was written.
+//! store the one way every caller shares (`kith import`, `kith demo` and feed pulls).
+//! The search index is not touched here: each instance's change-feed follower picks up
+//! what was written.
 
 use kith_datasets::import::{DEFAULT_CHUNK, StreamError, import_streaming_placed, window_for};
 use kith_datasets::{ImportError, ImportReport, Importer, store_batch};
@@ -10,6 +10,7 @@ use kith_domain::geo::WholeArea;
 use kith_store::{Store, StoreError, WriteSummary};
 use std::path::PathBuf;
 use std::sync::Arc;
+use uuid::Uuid;
 
 pub use kith_datasets::import::Progress;
 
@@ -87,25 +88,33 @@ impl Imports {
             // Reading and checking is all CPU: on the blocking pool, with the callback
             // handed back for the writing that follows.
             let read = tokio::task::spawn_blocking(move || {
-                let mut importer = Importer::new().with_areas(areas);
+                let mut importer = Importer::new().with_areas(areas).with_round(Uuid::new_v4());
+                let mut batches = Vec::new();
                 for path in &paths {
                     let source = path.display().to_string();
                     progress(Progress { source: &source, done: 0, total: 0 });
-                    if let Err(e) = importer.add_path(path) {
-                        return (Err(e), progress);
+                    match importer.read_file(path) {
+                        Ok(batch) => batches.push(batch),
+                        Err(e) => return (Err(e), progress),
                     }
                 }
-                (Ok(importer.finish()), progress)
+                (Ok((batches, importer.finish().1)), progress)
             })
             .await;
             let (read, mut progress) = read.map_err(|e| ImportFailure::Stopped(e.to_string()))?;
-            let (batch, report) = read.map_err(ImportFailure::Read)?;
+            let (batches, report) = read.map_err(ImportFailure::Read)?;
             if !report.rejected.is_empty() || report.records == 0 {
                 return Ok(Imported { report, written: WriteSummary::default() });
             }
-            let total = batch.len();
-            let mut shown = |done, _| progress(Progress { source: "checked records", done, total });
-            let written = self.write_batch(batch, &mut shown).await?;
+            let total: usize = batches.iter().map(DirectoryBatch::len).sum();
+            let mut written = WriteSummary::default();
+            let mut before = 0;
+            for batch in batches {
+                let size = batch.len();
+                let mut shown = |done, _| progress(Progress { source: "checked records", done: before + done, total });
+                written.add(self.write_batch(batch, &mut shown).await?);
+                before += size;
+            }
             return Ok(Imported { report, written });
         }
         let many = paths.len() > 1;

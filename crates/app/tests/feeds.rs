@@ -5,7 +5,9 @@
 
 use kith_app::feeds::{Feeds, Politeness};
 use kith_app::testing::TestApp;
+use kith_domain::feed::Feed;
 use kith_domain::geo::WholeArea;
+use kith_domain::provenance::{RecordKind, Source};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +108,7 @@ async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
     let url = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&pages, target)))).await;
     let feeds = feeds(t, Politeness { per_page: 50, ..quick() });
     let area = WholeArea::parse("E06000023").unwrap();
-    let feed = feeds.add(&format!("{url}/services"), Some("bristol"), vec![area.clone()], None).await.unwrap();
+    let feed = feeds.add(&format!("{url}/services"), Some("bristol"), vec![area.clone()], None, None).await.unwrap();
     assert_eq!(feed.url, url, "Kith adds /services itself");
 
     let pull = feeds.pull(&feed).await.unwrap();
@@ -127,10 +129,11 @@ async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
     assert_eq!(last_seq(t).await, seq, "no change-feed entries");
 
     // The same feed at a second address adds no duplicate service.
-    let mirror = feeds.add(&format!("{url}/mirror"), Some("mirror"), vec![area], None).await;
+    let mirror = feeds.add(&format!("{url}/mirror"), Some("mirror"), vec![area], None, None).await;
     let mirror = mirror.unwrap();
-    let mirrored = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&served, target)))).await;
-    let mirror = kith_domain::feed::Feed { url: mirrored, ..mirror };
+    let pages = served.clone();
+    let mirrored = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&pages, target)))).await;
+    let mirror = Feed { url: mirrored, ..mirror };
     t.clock.advance(chrono::Duration::hours(1));
     assert_eq!(feeds.pull(&mirror).await.unwrap().written, 0);
     assert_eq!(services(t).await, pull.services);
@@ -138,7 +141,44 @@ async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
     let listed = feeds.list().await.unwrap();
     assert_eq!(listed.iter().map(|s| s.feed.name.as_str()).collect::<Vec<_>>(), ["bristol", "mirror"]);
     assert_eq!(listed[0].last.as_ref().map(|p| p.id), Some(again.id), "the latest pull is shown");
-    let taken = feeds.add(&url, Some("bristol"), vec![], None).await.unwrap_err();
+    let one = uuid_of(first_named);
+    let sources = t.store().provenance(RecordKind::Service, &[one]).await.unwrap();
+    let sources: Vec<Source> = sources.into_iter().map(|p| p.source).collect();
+    assert_eq!(sources, [Source::Feed(feed.id), Source::Feed(mirror.id)], "both feeds are kept as its sources");
+
+    // Both addresses stop listing the first ten services. A service is withdrawn only
+    // after two complete pulls without it, and only once no source lists it.
+    let gone: Vec<uuid::Uuid> = t
+        .store()
+        .services_by_ids(&served.iter().take(10).map(uuid_of).collect::<Vec<_>>())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.status == kith_domain::ServiceStatus::Active)
+        .map(|s| s.id)
+        .collect();
+    let fewer: Vec<Value> = served.iter().skip(10).cloned().collect();
+    let shrunk = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&fewer, target)))).await;
+    let (feed, mirror) = (Feed { url: shrunk.clone(), ..feed }, Feed { url: shrunk, ..mirror });
+    let mut withdrawn = Vec::new();
+    for puller in [&feed, &feed, &mirror, &mirror] {
+        t.clock.advance(chrono::Duration::hours(24));
+        let pull = feeds.pull(puller).await.unwrap();
+        assert_eq!(pull.error, None);
+        withdrawn.push(pull.withdrawn);
+    }
+    assert_eq!(
+        withdrawn,
+        [0, 0, 0, gone.len() as u64],
+        "withdrawn at the second miss, once the mirror misses them too"
+    );
+    assert!(gone.len() >= 8, "of the first ten, those stored and active: {}", gone.len());
+    let stored = t.store().services_by_ids(&gone).await.unwrap();
+    assert_eq!(stored.len(), gone.len(), "withdrawn, never deleted");
+    assert!(stored.iter().all(|s| s.status == kith_domain::ServiceStatus::Inactive));
+    let shown: Vec<uuid::Uuid> = t.store().withdrawn(100).await.unwrap().iter().map(|p| p.record_id).collect();
+    assert!(gone.iter().all(|id| shown.contains(id)), "shown to curators");
+    let taken = feeds.add(&url, Some("bristol"), vec![], None, None).await.unwrap_err();
     assert!(taken.to_string().contains("already"), "{taken}");
 }
 
@@ -153,7 +193,7 @@ async fn a_broken_feed_is_recorded_and_nothing_stored_is_lost(t: &TestApp) {
     let good = served.clone();
     let url = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&good, target)))).await;
     let feeds_ = feeds(t, Politeness { per_page: 100, max_page_bytes: 2 * 1024 * 1024, ..quick() });
-    let feed = feeds_.add(&url, Some("bristol"), vec![], None).await.unwrap();
+    let feed = feeds_.add(&url, Some("bristol"), vec![], None, None).await.unwrap();
     assert_eq!(feeds_.pull(&feed).await.unwrap().error, None);
     let held = services(t).await;
     let seq = last_seq(t).await;
@@ -199,7 +239,7 @@ async fn a_broken_feed_is_recorded_and_nothing_stored_is_lost(t: &TestApp) {
     ];
     for (name, answer, expected) in cases {
         let broken = serve(answer).await;
-        let feed = kith_domain::feed::Feed { url: broken, ..feed.clone() };
+        let feed = Feed { url: broken, ..feed.clone() };
         let pull = feeds_.pull(&feed).await.unwrap();
         let error = pull.error.unwrap_or_default();
         assert!(error.contains(expected), "{name}: {error}");
@@ -208,7 +248,7 @@ async fn a_broken_feed_is_recorded_and_nothing_stored_is_lost(t: &TestApp) {
     }
     // A host that does not answer at all.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let feed = kith_domain::feed::Feed { url: format!("http://127.0.0.1:{port}"), ..feed.clone() };
+    let feed = Feed { url: format!("http://127.0.0.1:{port}"), ..feed.clone() };
     let error = feeds_.pull(&feed).await.unwrap().error.unwrap_or_default();
     assert!(error.contains("cannot reach") && error.contains("tried 3 times"), "{error}");
     let pulls = t.store().pulls(feed.id, 20).await.unwrap();

@@ -11,6 +11,7 @@ use crate::oruk_v1;
 use kith_domain::DirectoryBatch;
 use kith_domain::geo::WholeArea;
 use kith_domain::hsds::{Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use kith_domain::provenance::{Source, Stamp};
 use kith_domain::validate::{Checker, MAX_RAW_CHARS, MAX_TEXT_CHARS, Problem, Severity, oversized_strings};
 use kith_store::{Store, StoreError, WriteSummary};
 use serde::Serialize;
@@ -152,6 +153,10 @@ pub struct Importer {
     seen: HashMap<(RecordKind, uuid::Uuid), Seen>,
     /// The places the whole input covers, given to services that name none.
     areas: Vec<WholeArea>,
+    /// The round (this import) that batches handed out are stamped with, and the file
+    /// being read: what the store records as where each record came from.
+    round: Option<uuid::Uuid>,
+    source: Option<Source>,
 }
 
 #[derive(Debug)]
@@ -213,8 +218,35 @@ impl Importer {
         self
     }
 
+    /// Stamps every batch handed out with the file it was read from (the name given on
+    /// the command line, a folder's name for a folder) and `round`, so the store keeps
+    /// where each record came from.
+    pub fn with_round(mut self, round: uuid::Uuid) -> Self {
+        self.round = Some(round);
+        self
+    }
+
     fn place(&mut self) {
         self.report.placed += kith_domain::geo::place_without_venue(&mut self.batch.services, &self.areas);
+    }
+
+    /// What has been read so far and not yet handed out, placed and stamped.
+    fn take(&mut self) -> DirectoryBatch {
+        self.place();
+        let mut batch = std::mem::take(&mut self.batch);
+        if let (Some(round), Some(source)) = (self.round, &self.source) {
+            batch.stamp = Some(Stamp { source: source.clone(), round });
+        }
+        batch
+    }
+
+    /// Reads `path` like [`Importer::add_path`] and hands back what it held, stamped
+    /// with its source, while the report and the check for repeated ids go on across
+    /// files.
+    pub fn read_file(&mut self, path: &Path) -> Result<DirectoryBatch, ImportError> {
+        self.source = Some(Source::file(path));
+        self.read_path(path, None)?;
+        Ok(self.take())
     }
 
     /// Reads a file, or every `.json` file in a directory: taxonomies, terms,
@@ -227,6 +259,7 @@ impl Importer {
     /// every `window` records (a file's first window is a tenth of that) instead of keeping
     /// them all.
     pub fn stream_path(&mut self, path: &Path, window: usize, flush: &mut Flush<'_>) -> Result<(), ImportError> {
+        self.source = Some(Source::file(path));
         self.read_path(path, Some((window.max(1), flush)))
     }
 
@@ -330,8 +363,7 @@ impl Importer {
                 self.add_record(record.get(), source, path, outcome);
             }
             if let Some((_, flush)) = flush.as_mut() {
-                self.place();
-                flush(std::mem::take(&mut self.batch), Progress { source, done, total })?;
+                flush(self.take(), Progress { source, done, total })?;
             }
         }
     }
@@ -390,8 +422,8 @@ impl Importer {
     }
 
     pub fn finish(mut self) -> (DirectoryBatch, ImportReport) {
-        self.place();
-        (self.batch, self.report)
+        let batch = self.take();
+        (batch, self.report)
     }
 }
 
@@ -912,7 +944,7 @@ pub async fn import_streaming_placed(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<DirectoryBatch>(1);
     let reader = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let mut importer = Importer::new().with_areas(areas);
+        let mut importer = Importer::new().with_areas(areas).with_round(uuid::Uuid::new_v4());
         let mut flush = |batch: DirectoryBatch, at: Progress<'_>| {
             progress(at);
             if batch.is_empty() {

@@ -5,6 +5,7 @@
 //! [`nest_service`] puts a stored service back together for the API and for export.
 
 use crate::hsds::{Attribute, Location, Organization, Service, Taxonomy, TaxonomyTerm};
+use crate::provenance::Stamp;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -16,6 +17,9 @@ pub struct DirectoryBatch {
     pub organizations: Vec<Organization>,
     pub locations: Vec<Location>,
     pub services: Vec<Service>,
+    /// The source these records come from, when they come from one (a feed's pull, a
+    /// file's import): writing them also records that the source listed them.
+    pub stamp: Option<Stamp>,
     index: HashMap<(Kind, Uuid), usize>,
 }
 
@@ -67,6 +71,7 @@ impl DirectoryBatch {
     /// in its own transaction, so a large import holds no lock for long.
     pub fn into_chunks(self, size: usize) -> Vec<DirectoryBatch> {
         let size = size.max(1);
+        let stamp = self.stamp.clone();
         let mut out = Vec::new();
         let mut current = DirectoryBatch::new();
         let push = |current: &mut DirectoryBatch, out: &mut Vec<DirectoryBatch>| {
@@ -96,6 +101,9 @@ impl DirectoryBatch {
         }
         if !current.is_empty() {
             out.push(current);
+        }
+        for chunk in &mut out {
+            chunk.stamp.clone_from(&stamp);
         }
         out
     }

@@ -2,6 +2,7 @@
 //! schedule, with a record of every pull.
 
 use crate::geo::WholeArea;
+use crate::provenance::DEFAULT_WITHDRAW_AFTER;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,7 +19,14 @@ pub struct Feed {
     pub areas: Vec<WholeArea>,
     /// Hours between pulls.
     pub every_hours: u32,
+    /// Complete pulls a service may be missing from the feed before it is withdrawn.
+    #[serde(default = "default_withdraw_after")]
+    pub withdraw_after: u32,
     pub created_at: DateTime<Utc>,
+}
+
+fn default_withdraw_after() -> u32 {
+    DEFAULT_WITHDRAW_AFTER
 }
 
 /// Hours between pulls unless a feed says otherwise.
@@ -39,6 +47,12 @@ pub struct FeedPull {
     pub services: u64,
     /// Of those, new to Kith or different from what it held.
     pub written: u64,
+    /// Of those written, services the feed had not listed before.
+    #[serde(default)]
+    pub new: u64,
+    /// Services made inactive by this pull because the feed has stopped listing them.
+    #[serde(default)]
+    pub withdrawn: u64,
     /// Records the feed served that Kith refused, each with its reason.
     pub rejected: u64,
     /// The first few refusals, as a person reads them.
@@ -57,6 +71,25 @@ impl FeedPull {
     /// Services the feed still served as before.
     pub fn unchanged(&self) -> u64 {
         self.services.saturating_sub(self.written)
+    }
+
+    /// Services the feed listed before and now serves differently.
+    pub fn changed(&self) -> u64 {
+        self.written.saturating_sub(self.new)
+    }
+
+    /// What the pull found, as a person reads it: "817 services: 3 new, 2 changed,
+    /// 812 unchanged, 1 withdrawn, 0 refused".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} services: {} new, {} changed, {} unchanged, {} withdrawn, {} refused",
+            self.services,
+            self.new,
+            self.changed(),
+            self.unchanged(),
+            self.withdrawn,
+            self.rejected
+        )
     }
 
     /// "12 s", "2 min 5 s".

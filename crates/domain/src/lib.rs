@@ -21,6 +21,7 @@ pub mod hsds;
 pub mod opening;
 pub mod outbox;
 pub mod postcode;
+pub mod provenance;
 pub mod referral;
 pub mod report;
 pub mod serde_util;

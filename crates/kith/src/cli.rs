@@ -301,6 +301,12 @@ pub enum FeedsCommand {
         /// How often to pull it: hours or days, like 12h or 7d
         #[arg(long, value_name = "INTERVAL", default_value = "24h", value_parser = parse_every)]
         every: u32,
+
+        /// Withdraw a service (mark it inactive, shown to curators; never deleted) once
+        /// this many complete pulls in a row have not listed it
+        #[arg(long, value_name = "PULLS", default_value_t = kith_domain::provenance::DEFAULT_WITHDRAW_AFTER,
+              value_parser = clap::value_parser!(u32).range(1..=30))]
+        withdraw_after: u32,
     },
 
     /// Pull one feed now, or every feed

@@ -225,8 +225,8 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
     use crate::cli::FeedsCommand;
     let feeds = kith_app::feeds::Feeds::new(store, clock)?;
     match command {
-        FeedsCommand::Add { url, name, areas, every } => {
-            let feed = feeds.add(&url, name.as_deref(), areas, Some(every)).await?;
+        FeedsCommand::Add { url, name, areas, every, withdraw_after } => {
+            let feed = feeds.add(&url, name.as_deref(), areas, Some(every), Some(withdraw_after)).await?;
             println!(
                 "Added the feed {} ({}/services), pulled every {}. `kith feeds pull {}` pulls it now; `kith serve` pulls it when due.",
                 feed.name,
@@ -249,15 +249,12 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
                 let pull = feeds.pull(&feed).await?;
                 match &pull.error {
                     None => println!(
-                        "{}: {} services in {} {}, {} new or changed, {} unchanged, {} refused ({}).",
+                        "{} ({} {}, {}): {}.",
                         feed.name,
-                        pull.services,
                         pull.pages,
                         if pull.pages == 1 { "page" } else { "pages" },
-                        pull.written,
-                        pull.unchanged(),
-                        pull.rejected,
-                        pull.took()
+                        pull.took(),
+                        pull.summary()
                     ),
                     Some(e) => {
                         failed += 1;
@@ -281,13 +278,7 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
                 let last = match &s.last {
                     None => "never pulled".to_owned(),
                     Some(p) => match &p.error {
-                        None => format!(
-                            "last pulled {}: {} services, {} new or changed, {} refused",
-                            p.started_at.format("%-d %b %Y %H:%M"),
-                            p.services,
-                            p.written,
-                            p.rejected
-                        ),
+                        None => format!("last pulled {}: {}", p.started_at.format("%-d %b %Y %H:%M"), p.summary()),
                         Some(e) => format!("last pull {} failed: {e}", p.started_at.format("%-d %b %Y %H:%M")),
                     },
                 };

@@ -470,15 +470,16 @@ fn feeds_are_added_pulled_listed_and_removed() {
     let out = kith(data.path(), &["feeds", "pull", "bristol"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("bristol: 817 services in 1 page, 817 new or changed, 0 unchanged, 2 refused"),
+        stdout(&out).contains("bristol (1 page, ")
+            && stdout(&out).contains("817 services: 817 new, 0 changed, 0 unchanged, 0 withdrawn, 2 refused"),
         "{}",
         stdout(&out)
     );
     let out = kith(data.path(), &["feeds", "pull"]);
-    assert!(stdout(&out).contains("0 new or changed, 817 unchanged"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 new, 0 changed, 817 unchanged"), "{}", stdout(&out));
     let out = kith(data.path(), &["feeds", "list"]);
     assert!(
-        stdout(&out).contains("bristol\t") && stdout(&out).contains("817 services, 0 new or changed"),
+        stdout(&out).contains("bristol\t") && stdout(&out).contains("817 services: 0 new, 0 changed"),
         "{}",
         stdout(&out)
     );
@@ -531,5 +532,5 @@ fn a_pull_killed_half_way_loses_nothing_and_the_next_completes_it() {
 
     let out = kith(data.path(), &["feeds", "pull", "bristol"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("817 services in 17 pages, 817 new or changed"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("(17 pages, ") && stdout(&out).contains("817 services: 817 new"), "{}", stdout(&out));
 }

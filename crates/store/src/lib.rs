@@ -13,6 +13,7 @@ pub mod feeds;
 mod migrate;
 pub mod outbox;
 pub mod postgres;
+pub mod provenance;
 pub mod referrals;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -34,6 +35,7 @@ pub use accounts::AccountStore;
 pub use error::StoreError;
 pub use feeds::FeedStore;
 pub use outbox::OutboxStore;
+pub use provenance::ProvenanceStore;
 pub use referrals::ReferralStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -203,7 +205,9 @@ pub struct OutwardArea {
 /// The directory's storage contract. Every write is one transaction and appends to the
 /// change feed in it; reads of services return them fully nested (`service_full`).
 #[async_trait]
-pub trait Store: AccountStore + FeedStore + OutboxStore + ReferralStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    AccountStore + FeedStore + OutboxStore + ProvenanceStore + ReferralStore + Send + Sync + std::fmt::Debug
+{
     fn engine(&self) -> Engine;
 
     /// Stores every record in the batch in one transaction, inserting new ones and

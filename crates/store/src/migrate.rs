@@ -41,6 +41,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/sqlite/0012_shared_lists.sql") },
     Migration { version: 13, name: "feeds", sql: include_str!("../migrations/sqlite/0013_feeds.sql") },
+    Migration { version: 14, name: "provenance", sql: include_str!("../migrations/sqlite/0014_provenance.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -77,6 +78,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/postgres/0012_shared_lists.sql") },
     Migration { version: 13, name: "feeds", sql: include_str!("../migrations/postgres/0013_feeds.sql") },
+    Migration { version: 14, name: "provenance", sql: include_str!("../migrations/postgres/0014_provenance.sql") },
 ];
 
 #[cfg(test)]

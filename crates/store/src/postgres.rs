@@ -9,6 +9,7 @@ mod accounts;
 mod feeds;
 mod geo;
 mod outbox;
+mod provenance;
 mod referrals;
 mod reports;
 
@@ -347,6 +348,7 @@ async fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime
             .await?;
         }
     }
+    provenance::record_sightings(tx, batch, now).await?;
     Ok(summary)
 }
 
@@ -460,6 +462,7 @@ impl Store for PostgresStore {
         let mut client = self.pool.get().await?;
         let tx = self.begin_write(&mut client).await?;
         let deleted = tx.execute("DELETE FROM services WHERE id = $1", &[&id]).await? > 0;
+        tx.execute("DELETE FROM provenance WHERE kind = 'service' AND record_id = $1", &[&id]).await?;
         if deleted {
             tx.execute(
                 "INSERT INTO change_feed (object_type, object_id, op, at) VALUES ($1, $2, $3, $4)",

@@ -7,6 +7,7 @@ mod checkpoint;
 mod feeds;
 mod geo;
 mod outbox;
+mod provenance;
 mod referrals;
 mod reports;
 
@@ -348,6 +349,7 @@ fn write_batch(tx: &Transaction<'_>, batch: &DirectoryBatch, now: DateTime<Utc>)
             summary.services = changed.len() as u64;
         }
     }
+    provenance::record_sightings(tx, batch, &now)?;
     Ok(summary)
 }
 
@@ -531,6 +533,7 @@ impl Store for SqliteStore {
     async fn delete_service(&self, id: Uuid) -> Result<bool> {
         self.write(move |tx, now| {
             let deleted = tx.execute("DELETE FROM services WHERE id = ?1", [id.to_string()])? > 0;
+            tx.execute("DELETE FROM provenance WHERE kind = 'service' AND record_id = ?1", [id.to_string()])?;
             if deleted {
                 feed(tx, ObjectType::Service, id, ChangeOp::Delete, &ts(now))?;
             }

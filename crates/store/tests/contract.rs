@@ -874,6 +874,7 @@ async fn feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls(store: &d
         url: format!("https://{name}.example/api"),
         areas: vec![kith_domain::geo::WholeArea::parse("E06000023").unwrap()],
         every_hours: 24,
+        withdraw_after: 3,
         created_at: now,
     };
     store.add_feed(&feed(950, "bristol")).await.unwrap();
@@ -901,6 +902,8 @@ async fn feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls(store: &d
         pages: 17,
         services: 817,
         written: 817,
+        new: 800,
+        withdrawn: 1,
         rejected: 2,
         problems: vec!["a service with no name".into()],
         error: None,
@@ -1371,6 +1374,72 @@ async fn referrals_are_searched_rerouted_and_counted(store: &dyn Store, clock: &
     assert_eq!(store.links_for_service(id(4), t0, t0 + Duration::days(60)).await.unwrap(), LinksCount::default());
 }
 
+async fn provenance_is_kept_per_source_and_a_service_a_feed_stops_listing_is_withdrawn(
+    store: &dyn Store,
+    clock: &FixedClock,
+) {
+    use kith_domain::provenance::{RecordKind, Source, Stamp};
+    let council = Source::Feed(id(970));
+    let sheet = Source::File("groups.csv".into());
+    let stamped = |source: &Source, round: u128, services: &[u128]| {
+        let mut b = directory();
+        b.services.retain(|s| services.iter().any(|n| s.id == id(*n)));
+        b.stamp = Some(Stamp { source: source.clone(), round: id(round) });
+        b
+    };
+    let first_seen = clock.now();
+    store.write_batch(stamped(&council, 971, &[100, 101, 102])).await.unwrap();
+    clock.advance(Duration::hours(24));
+    // The second pull no longer lists the swimming group; a spreadsheet lists the advice
+    // service too.
+    let seq = store.last_seq().await.unwrap();
+    store.write_batch(stamped(&council, 972, &[100, 102])).await.unwrap();
+    assert_eq!(store.last_seq().await.unwrap(), seq, "seeing unchanged records again is not a change");
+    store.write_batch(stamped(&sheet, 973, &[102])).await.unwrap();
+    assert!(store.close_round(&council, id(972), 2).await.unwrap().is_empty(), "missing once is not withdrawn");
+    assert!(store.close_round(&council, id(972), 2).await.unwrap().is_empty(), "a round counts once");
+
+    let kept = store.provenance(RecordKind::Service, &[id(101), id(102)]).await.unwrap();
+    let summary: Vec<(Uuid, Source, u32)> = kept.iter().map(|p| (p.record_id, p.source.clone(), p.missing)).collect();
+    assert_eq!(
+        summary,
+        [(id(101), council.clone(), 1), (id(102), council.clone(), 0), (id(102), sheet.clone(), 0)],
+        "one entry per record and source"
+    );
+    assert_eq!(kept[0].id_there, id(101).to_string());
+    assert_eq!((kept[0].first_seen, kept[0].last_seen), (first_seen, first_seen));
+    assert_eq!(kept[1].last_seen, first_seen + Duration::hours(24), "last seen moves with each sighting");
+    let organisations = store.provenance(RecordKind::Organization, &[id(ORG_TRUST)]).await.unwrap();
+    assert_eq!(organisations.len(), 2, "organisations keep their sources too");
+
+    // Third pull: the swimming group is missing again, and so is the advice service, which
+    // the spreadsheet still lists.
+    clock.advance(Duration::hours(24));
+    store.write_batch(stamped(&council, 974, &[100])).await.unwrap();
+    let seq = store.last_seq().await.unwrap();
+    assert_eq!(store.close_round(&council, id(974), 2).await.unwrap(), [id(101)], "withdrawn after two missing pulls");
+    assert!(store.last_seq().await.unwrap() > seq, "through the change feed, so the index follows");
+    let swimming = store.service(id(101)).await.unwrap().expect("withdrawn, never deleted");
+    assert_eq!(swimming.status, ServiceStatus::Inactive);
+    assert_eq!(store.service(id(102)).await.unwrap().unwrap().status, ServiceStatus::Active, "another source lists it");
+    let withdrawn: Vec<Uuid> = store.withdrawn(10).await.unwrap().iter().map(|p| p.record_id).collect();
+    assert_eq!(withdrawn, [id(101)]);
+
+    // The feed lists it again: it is back, and no longer withdrawn.
+    clock.advance(Duration::hours(24));
+    store.write_batch(stamped(&council, 975, &[100, 101])).await.unwrap();
+    assert!(store.close_round(&council, id(975), 2).await.unwrap().is_empty());
+    assert_eq!(store.service(id(101)).await.unwrap().unwrap().status, ServiceStatus::Active);
+    let withdrawn: Vec<(Uuid, Source)> =
+        store.withdrawn(10).await.unwrap().into_iter().map(|p| (p.record_id, p.source)).collect();
+    assert_eq!(withdrawn, [(id(102), council.clone())], "the council has stopped listing the advice service");
+    assert_eq!(store.service(id(102)).await.unwrap().unwrap().status, ServiceStatus::Active, "the sheet still does");
+
+    // Deleting a service forgets where it came from.
+    store.delete_service(id(102)).await.unwrap();
+    assert!(store.provenance(RecordKind::Service, &[id(102)]).await.unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1426,6 +1495,7 @@ contract!(
     the_outbox_claims_once_retries_and_erases_what_it_sent,
     shared_lists_keep_their_services_in_order_under_one_code,
     feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls,
+    provenance_is_kept_per_source_and_a_service_a_feed_stops_listing_is_withdrawn,
     referrals_move_by_the_rules_with_a_timeline,
     follow_ups_remind_escalate_and_close_with_an_outcome,
     referrals_are_searched_rerouted_and_counted,
