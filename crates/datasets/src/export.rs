@@ -1,12 +1,15 @@
 //! Writing the directory out as HSDS 3.0 JSON: one file per kind of record, each an
 //! HSDS paged response holding every record on one page, so any HSDS or ORUK client
-//! (and `kith import`) can read it back.
+//! (and `kith import`) can read it back. Each organisation and service carries where it
+//! came from as `metadata` entries (see [`kith_domain::provenance::SOURCE_FIELD`]).
 
+use kith_domain::provenance::{RecordKind, set_source_metadata};
 use kith_store::{Page, PageRequest, ServiceQuery, Store, StoreError, TermQuery};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use uuid::Uuid;
 
 /// The files an HSDS export writes.
 pub const SERVICES_FILE: &str = "services.json";
@@ -122,11 +125,32 @@ pub async fn export_hsds(
         progress,
     )
     .await?;
-    let organizations = write_all(dir.join(ORGANIZATIONS_FILE), |p| store.organizations(p), progress).await?;
+    let organizations = write_all(
+        dir.join(ORGANIZATIONS_FILE),
+        |page| async move {
+            let mut found = store.organizations(page).await?;
+            let ids: Vec<Uuid> = found.items.iter().map(|o| o.id).collect();
+            let sources = store.provenance(RecordKind::Organization, &ids).await?;
+            for o in &mut found.items {
+                set_source_metadata(&mut o.metadata, o.id, &sources);
+            }
+            Ok(found)
+        },
+        progress,
+    )
+    .await?;
     let locations = write_all(dir.join(LOCATIONS_FILE), |p| store.locations(p), progress).await?;
     let services = write_all(
         dir.join(SERVICES_FILE),
-        |page| async move { store.services(&ServiceQuery { page, ..Default::default() }).await },
+        |page| async move {
+            let mut found = store.services(&ServiceQuery { page, ..Default::default() }).await?;
+            let ids: Vec<Uuid> = found.items.iter().map(|s| s.id).collect();
+            let sources = store.provenance(RecordKind::Service, &ids).await?;
+            for s in &mut found.items {
+                set_source_metadata(&mut s.metadata, s.id, &sources);
+            }
+            Ok(found)
+        },
         progress,
     )
     .await?;

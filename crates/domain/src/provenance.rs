@@ -7,6 +7,7 @@
 //! [`DEFAULT_WITHDRAW_AFTER`] pulls in a row (a feed's own setting may say otherwise); it
 //! is never deleted by a pull.
 
+use crate::hsds::Metadata;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -97,9 +98,69 @@ pub struct Provenance {
     pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
+/// The `field_name` of the HSDS `metadata` entries that carry a record's sources in an
+/// export: one entry per source, `replacement_value` its id there, `updated_by` the
+/// source, `last_action_date` when it last listed the record.
+pub const SOURCE_FIELD: &str = "kith:source";
+
+impl Provenance {
+    /// This source's account as an HSDS `metadata` entry, with an id derived from the
+    /// record and the source so exporting twice gives the same entry.
+    pub fn metadata(&self) -> Metadata {
+        let key = self.source.key();
+        Metadata {
+            id: Uuid::new_v5(&self.record_id, format!("{SOURCE_FIELD}:{key}").as_bytes()),
+            resource_id: Some(self.record_id),
+            resource_type: Some(self.kind.as_str().to_owned()),
+            last_action_date: self.withdrawn_at.unwrap_or(self.last_seen).date_naive().to_string(),
+            last_action_type: if self.withdrawn_at.is_some() { "withdrawn" } else { "listed" }.to_owned(),
+            field_name: SOURCE_FIELD.to_owned(),
+            previous_value: String::new(),
+            replacement_value: self.id_there.clone(),
+            updated_by: key,
+        }
+    }
+}
+
+/// Replaces the source entries in a record's `metadata` with `sources` (those about
+/// other records are ignored), leaving every other entry as it was.
+pub fn set_source_metadata(metadata: &mut Vec<Metadata>, record_id: Uuid, sources: &[Provenance]) {
+    metadata.retain(|m| m.field_name != SOURCE_FIELD);
+    metadata.extend(sources.iter().filter(|p| p.record_id == record_id).map(Provenance::metadata));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn sources_go_out_as_metadata_once_each() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).single().unwrap_or_default();
+        let record_id = Uuid::from_u128(1);
+        let listed = Provenance {
+            kind: RecordKind::Service,
+            record_id,
+            source: Source::Feed(Uuid::from_u128(2)),
+            id_there: "abc".into(),
+            first_seen: at,
+            last_seen: at,
+            missing: 0,
+            withdrawn_at: None,
+        };
+        let other = Provenance { record_id: Uuid::from_u128(3), ..listed.clone() };
+        let mut metadata = vec![listed.metadata(), other.metadata()];
+        metadata[1].field_name = "name".into();
+        set_source_metadata(&mut metadata, record_id, &[listed.clone(), other]);
+        assert_eq!(metadata.len(), 2, "the old source entry is replaced, the other entry kept");
+        let entry = &metadata[1];
+        assert_eq!(
+            (entry.last_action_date.as_str(), entry.last_action_type.as_str(), entry.replacement_value.as_str()),
+            ("2026-11-30", "listed", "abc")
+        );
+        assert_eq!(entry.updated_by, format!("feed:{}", Uuid::from_u128(2)));
+        assert_eq!(entry.id, listed.metadata().id, "the same entry each time");
+    }
 
     #[test]
     fn sources_are_kept_as_keys_and_read_back() {

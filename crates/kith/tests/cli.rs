@@ -78,8 +78,27 @@ fn demo_export_import_round_trip_on_sqlite() {
     assert!(stdout(&out).contains("(0 rejected)"), "{}", stdout(&out));
     let second = fresh.path().join("export");
     kith(fresh.path(), &["export", second.to_str().unwrap()]);
+    // The second export also says where its records came from: the first.
+    let read = |dir: &Path, file: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap()
+    };
+    let services = read(&second, "services.json");
+    let source =
+        services["contents"][0]["metadata"].as_array().unwrap().iter().find(|m| m["field_name"] == "kith:source");
+    assert_eq!(source.map(|m| m["updated_by"].clone()), Some(serde_json::json!("file:export")));
+    let without_sources = |mut v: serde_json::Value| {
+        for record in v["contents"].as_array_mut().unwrap() {
+            if let Some(metadata) = record.get_mut("metadata").and_then(|m| m.as_array_mut()) {
+                metadata.retain(|m| m["field_name"] != "kith:source");
+            }
+            if record["metadata"].as_array().is_some_and(Vec::is_empty) {
+                record.as_object_mut().unwrap().remove("metadata");
+            }
+        }
+        v
+    };
     for file in ["services.json", "organizations.json", "locations.json", "taxonomy_terms.json", "taxonomies.json"] {
-        let same = std::fs::read(export.join(file)).unwrap() == std::fs::read(second.join(file)).unwrap();
+        let same = without_sources(read(&export, file)) == without_sources(read(&second, file));
         assert!(same, "{file} differs after export, import and export again");
     }
 }
@@ -483,6 +502,19 @@ fn feeds_are_added_pulled_listed_and_removed() {
         "{}",
         stdout(&out)
     );
+    // The export says where each service came from, in HSDS metadata.
+    let out = kith(data.path(), &["export", "--format", "hsds", data.path().join("out").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let services: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("out/services.json")).unwrap()).unwrap();
+    let first = &services["contents"][0];
+    let sources: Vec<&serde_json::Value> =
+        first["metadata"].as_array().unwrap().iter().filter(|m| m["field_name"] == "kith:source").collect();
+    assert_eq!(sources.len(), 1, "{first}");
+    assert!(sources[0]["updated_by"].as_str().unwrap().starts_with("feed:"), "{}", sources[0]);
+    assert_eq!(sources[0]["replacement_value"], first["id"], "its id in the feed");
+    assert_eq!(sources[0]["last_action_type"], "listed");
+
     let out = kith(data.path(), &["feeds", "pull", "nowhere"]);
     assert!(stderr(&out).contains("there is no feed named nowhere"), "{}", stderr(&out));
     assert!(kith(data.path(), &["feeds", "remove", "bristol"]).status.success());
