@@ -61,6 +61,18 @@ function kith(args, input) {
   return execFileSync(bin, ['--data-dir', dataDir, ...args], { encoding: 'utf8', input, env: { ...process.env, KITH_DATABASE_URL: '' } });
 }
 
+/**
+ * The same, without blocking: for a command that talks to a server running in this test
+ * (a stand-in feed), which must go on answering while the command waits.
+ */
+function kithAsync(args) {
+  const { execFile } = require('node:child_process');
+  return new Promise((resolve, reject) => {
+    execFile(bin, ['--data-dir', dataDir, ...args], { encoding: 'utf8', env: { ...process.env, KITH_DATABASE_URL: '' } },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
+
 /** A password every test account uses. */
 const PASSWORD = 'violet kettle orbit lantern';
 
@@ -110,5 +122,5 @@ async function waitForEmail(...texts) {
 
 module.exports = {
   expectAccessible, POSTCODE, search, pdfText, pdfPages, pdfInfo, leafletScreenshot, screenshotPath,
-  dataDir, kith, PASSWORD, totp, waitForEmail, firstSignIn,
+  dataDir, kith, kithAsync, PASSWORD, totp, waitForEmail, firstSignIn,
 };

@@ -89,6 +89,20 @@ pub struct FeedStatus {
     pub last: Option<FeedPull>,
 }
 
+/// A service a source has stopped listing, for curators.
+#[derive(Debug, Clone)]
+pub struct Withdrawn {
+    pub service_id: Uuid,
+    /// The service's name, or its id if it has since been deleted.
+    pub name: String,
+    /// The source that stopped listing it, as curators know it.
+    pub source: String,
+    pub withdrawn_at: chrono::DateTime<chrono::Utc>,
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+    /// Whether another source still lists it, so it stays active.
+    pub still_listed: bool,
+}
+
 impl Feeds {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Feeds, FeedError> {
         Feeds::with_politeness(store, clock, Politeness::default())
@@ -157,6 +171,40 @@ impl Feeds {
             out.push(FeedStatus { feed, last });
         }
         Ok(out)
+    }
+
+    /// A feed's latest pulls, newest first.
+    pub async fn history(&self, feed: &Feed, limit: u32) -> Result<Vec<FeedPull>, FeedError> {
+        Ok(self.store.pulls(feed.id, limit).await?)
+    }
+
+    /// Services their sources have stopped listing, latest first.
+    pub async fn withdrawn(&self, limit: u32) -> Result<Vec<Withdrawn>, FeedError> {
+        let gone = self.store.withdrawn(limit).await?;
+        let ids: Vec<Uuid> = gone.iter().map(|p| p.record_id).collect();
+        let services: std::collections::HashMap<Uuid, kith_domain::hsds::Service> =
+            self.store.services_by_ids(&ids).await?.into_iter().map(|s| (s.id, s)).collect();
+        let feeds: std::collections::HashMap<Uuid, String> =
+            self.store.feeds().await?.into_iter().map(|f| (f.id, f.name)).collect();
+        Ok(gone
+            .into_iter()
+            .map(|p| {
+                let service = services.get(&p.record_id);
+                Withdrawn {
+                    service_id: p.record_id,
+                    name: service.map_or_else(|| p.record_id.to_string(), |s| s.name.clone()),
+                    source: match &p.source {
+                        Source::Feed(id) => feeds
+                            .get(id)
+                            .map_or_else(|| "a feed since removed".to_owned(), |name| format!("the feed {name}")),
+                        Source::File(name) => format!("the file {name}"),
+                    },
+                    withdrawn_at: p.withdrawn_at.unwrap_or(p.last_seen),
+                    last_seen: p.last_seen,
+                    still_listed: service.is_some_and(|s| s.status == kith_domain::ServiceStatus::Active),
+                }
+            })
+            .collect())
     }
 
     /// A feed by its name.

@@ -21,6 +21,7 @@ mod account;
 mod admin;
 mod assets;
 mod caseload;
+mod curation;
 pub use assets::accepts_gzip;
 mod form;
 pub use form::query_string;
@@ -115,6 +116,7 @@ pub fn routes() -> Routes {
         .post("/referrals/{id}/reroute", Needs(Permission::PatientData), referral::reroute)
         .get("/follow-ups", Needs(Permission::PatientData), caseload::follow_ups)
         .get("/reports/links", Needs(Permission::Reports), caseload::links)
+        .get("/curation/feeds", Needs(Permission::Curate), curation::feeds)
         .get("/admin/audit", Needs(Permission::Audit), admin::page)
         .get("/admin/audit.csv", Needs(Permission::Audit), admin::csv)
 }
@@ -164,6 +166,9 @@ fn navigation(viewer: &crate::auth::Viewer) -> Vec<(&'static str, &'static str)>
     }
     if viewer.allows(Permission::Reports) {
         nav.push(("/reports/links", "Reports"));
+    }
+    if viewer.allows(Permission::Curate) {
+        nav.push(("/curation/feeds", "Feeds"));
     }
     if viewer.allows(Permission::Audit) {
         nav.push(("/admin/audit", "Audit log"));
