@@ -121,16 +121,9 @@ struct RawMap {
     columns: BTreeMap<String, String>,
     #[serde(default)]
     fixed: BTreeMap<String, String>,
+    /// `[skip]` for one rule, `[[skip]]` for several.
     #[serde(default)]
-    skip: Option<OneOrMany>,
-}
-
-/// `[skip]` for one rule, `[[skip]]` for several.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(Skip),
-    Many(Vec<Skip>),
+    skip: Option<toml::Value>,
 }
 
 impl SheetMap {
@@ -160,10 +153,18 @@ impl SheetMap {
                 }
             }
         }
+        let rule = |v: toml::Value| {
+            v.try_into::<Skip>().map_err(|e| {
+                format!(
+                    "[skip] {}; write it as column = \"Closed?\" and equals = \"yes\" (or [[skip]] for several rules)",
+                    e.message()
+                )
+            })
+        };
         map.skip = match raw.skip {
             None => Vec::new(),
-            Some(OneOrMany::One(s)) => vec![s],
-            Some(OneOrMany::Many(s)) => s,
+            Some(toml::Value::Array(rules)) => rules.into_iter().map(rule).collect::<Result<_, _>>()?,
+            Some(one) => vec![rule(one)?],
         };
         let has = |f: Field| map.columns.contains_key(&f) || map.fixed.contains_key(&f);
         if !has(Field::Name) {
@@ -240,6 +241,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(many.skip.len(), 2);
+        let e = SheetMap::parse("[columns]\nname = \"Group\"\n[skip]\ncolumn = \"Closed\"\n").unwrap_err();
+        assert!(e.starts_with("[skip] missing field `equals`; write it as column = "), "{e}");
     }
 
     #[test]

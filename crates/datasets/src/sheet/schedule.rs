@@ -220,6 +220,40 @@ mod tests {
         assert_eq!((first.byday.as_str(), first.monthly), ("1MO", true));
     }
 
+    /// Every day, in each of its spellings, with every opening on the half hour and a
+    /// closing later the same day, in 24-hour and in am/pm form, reads back as written.
+    #[test]
+    fn every_day_and_half_hour_reads_back() {
+        let twelve = |h: u32, m: u32| {
+            let half = if h < 12 { "am" } else { "pm" };
+            let h12 = if h.is_multiple_of(12) { 12 } else { h % 12 };
+            if m == 0 { format!("{h12}{half}") } else { format!("{h12}:{m:02}{half}") }
+        };
+        for (code, names) in DAYS {
+            for name in names {
+                for open in (0..46).map(|n| (n / 2, (n % 2) * 30)) {
+                    for close in [(open.0 + 1, open.1), (23, 30)] {
+                        let expected = Opening {
+                            byday: code.to_owned(),
+                            monthly: false,
+                            opens: TimeOfDay::hm(open.0, open.1),
+                            closes: TimeOfDay::hm(close.0, close.1),
+                        };
+                        let text = format!("{name} {:02}:{:02}-{:02}:{:02}", open.0, open.1, close.0, close.1);
+                        assert_eq!(parse(&text), Ok(vec![expected.clone()]), "{text}");
+                        let text = format!(
+                            "{} {} - {}",
+                            name.to_uppercase(),
+                            twelve(open.0, open.1),
+                            twelve(close.0, close.1)
+                        );
+                        assert_eq!(parse(&text), Ok(vec![expected]), "{text}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn what_cannot_be_read_is_quoted() {
         for text in ["By appointment", "Tuesdays 25:00-26:00", "10-12", "first of the month", "Tuesday 10-12 and 14"] {
