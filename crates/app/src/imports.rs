@@ -10,7 +10,7 @@
 
 use crate::locate::LocateError;
 use kith_datasets::import::{DEFAULT_CHUNK, StreamError, import_streaming_placed, window_for};
-use kith_datasets::sheet::{NeedWords, SheetMap, read_sheet};
+use kith_datasets::sheet::{NeedWords, Sheet, SheetMap, read_sheet};
 use kith_datasets::{ImportError, ImportReport, Importer, store_batch};
 use kith_domain::DirectoryBatch;
 use kith_domain::geo::WholeArea;
@@ -156,23 +156,7 @@ impl Imports {
         for path in paths {
             let source = path.display().to_string();
             let mut sheet = read_sheet(&read(path)?, &source, &map, &needs).map_err(ImportFailure::Read)?;
-            for unplaced in std::mem::take(&mut sheet.unplaced) {
-                match crate::locate::locate(&*self.store, unplaced.postcode.as_str()).await {
-                    Ok(found) => sheet.place(unplaced.location_id, found.point()),
-                    Err(LocateError::Store(e)) => return Err(ImportFailure::Store(e)),
-                    Err(e) => {
-                        let also = match e.suggestions().as_slice() {
-                            [] => String::new(),
-                            near => format!(" (near it: {})", near.join(", ")),
-                        };
-                        let message = format!(
-                            "the postcode {} is not in Kith's postcode table{also}, so the venue has no map position and is not found by distance; load the postcodes with `kith geo import`, or give the latitude and longitude",
-                            unplaced.postcode
-                        );
-                        sheet.warn(&source, unplaced.line, &message);
-                    }
-                }
-            }
+            self.use_postcode_table(&mut sheet, &source).await?;
             merge(&mut report, sheet.report);
             for t in sheet.batch.taxonomies {
                 batch.add_taxonomy(t);
@@ -196,6 +180,49 @@ impl Imports {
         }
         let written = self.write_batch(batch, &mut |_, _| {}).await?;
         Ok(Imported { report, written })
+    }
+
+    /// Places a sheet's venues at their postcodes, and suggests known postcodes for the
+    /// malformed ones, from the postcode table.
+    async fn use_postcode_table(&self, sheet: &mut Sheet, source: &str) -> Result<(), StoreError> {
+        for unplaced in std::mem::take(&mut sheet.unplaced) {
+            match crate::locate::locate(&*self.store, unplaced.postcode.as_str()).await {
+                Ok(found) => sheet.place(unplaced.location_id, found.point()),
+                Err(LocateError::Store(e)) => return Err(e),
+                Err(e) => {
+                    let also = match e.suggestions().as_slice() {
+                        [] => String::new(),
+                        near => format!(" (near it: {})", near.join(", ")),
+                    };
+                    let message = format!(
+                        "the postcode {} is not in Kith's postcode table{also}, so the venue has no map position and is not found by distance; load the postcodes with `kith geo import`, or give the latitude and longitude",
+                        unplaced.postcode
+                    );
+                    sheet.warn(source, unplaced.line, &message);
+                }
+            }
+        }
+        // A slip's mending may not be a postcode that exists; known ones close by are
+        // better advice, when the postcode table has them.
+        for m in std::mem::take(&mut sheet.malformed) {
+            if let Some(p) = &m.suggestion
+                && self.store.postcode(p).await?.is_some()
+            {
+                continue;
+            }
+            let near = crate::locate::postcodes_near(&*self.store, &m.text).await?;
+            let Some(reason) = sheet.report.rejected.get_mut(m.rejection).and_then(|r| r.reasons.get_mut(m.reason))
+            else {
+                continue;
+            };
+            if !near.is_empty() {
+                if let Some(at) = reason.find(". Did you mean") {
+                    reason.truncate(at);
+                }
+                reason.push_str(&crate::locate::did_you_mean(&near));
+            }
+        }
+        Ok(())
     }
 
     /// Writes a directory already read (the demo's, a feed's), in chunks of one

@@ -49,6 +49,21 @@ pub struct Sheet {
     pub report: ImportReport,
     /// Venues with a postcode and no coordinates, to be placed at the postcode.
     pub unplaced: Vec<Unplaced>,
+    /// Rows refused for a malformed postcode, whose suggestion the postcode table can
+    /// improve on.
+    pub malformed: Vec<Malformed>,
+}
+
+/// A postcode that is not one, in a refused row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// Which of `report.rejected`, and which of its reasons, is about the postcode.
+    pub rejection: usize,
+    pub reason: usize,
+    /// The postcode as the sheet has it.
+    pub text: String,
+    /// The postcode one letter-for-digit slip explains, if any.
+    pub suggestion: Option<Postcode>,
 }
 
 /// A venue to be given its postcode's coordinates.
@@ -204,11 +219,18 @@ impl Rows<'_> {
             Some(_) => {}
         }
         let org_name = cells.get(Field::Organization).map(|n| n.split_whitespace().collect::<Vec<_>>().join(" "));
+        let mut malformed = None;
         let postcode = match cells.get(Field::Postcode) {
             None => None,
             Some(text) => match Postcode::parse(text) {
                 Ok(p) => Some(p),
                 Err(e) => {
+                    malformed = Some(Malformed {
+                        rejection: self.sheet.report.rejected.len(),
+                        reason: reasons.len(),
+                        text: text.to_owned(),
+                        suggestion: e.suggestion().cloned(),
+                    });
                     reasons.push(format!("{}: {e}", cells.named(Field::Postcode)));
                     None
                 }
@@ -238,6 +260,7 @@ impl Rows<'_> {
             reasons.push(format!("the description is longer than {MAX_TEXT_CHARS} characters; shorten it"));
         }
         let Some(name) = name.filter(|_| reasons.is_empty()) else {
+            self.sheet.malformed.extend(malformed);
             self.sheet.report.rejected.push(Rejection {
                 source: self.source.to_owned(),
                 path: format!("line {line}"),

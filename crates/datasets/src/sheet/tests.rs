@@ -147,6 +147,9 @@ fn refused_rows_are_named_by_their_line() {
         refused[1]
     );
     assert!(refused[1].ends_with("Did you mean BS1 5TR?"), "{}", refused[1]);
+    let m = &sheet.malformed[0];
+    assert_eq!((m.rejection, m.reason, m.text.as_str()), (1, 0, "BS1 STR"));
+    assert_eq!(m.suggestion.as_ref().map(Postcode::as_str), Some("BS1 5TR"));
     assert!(
         refused[2].starts_with(
             "groups.csv line 6 (\"Dance\"): the \"Where\" column: (north, west) is not a latitude and longitude"
