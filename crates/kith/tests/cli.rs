@@ -213,6 +213,15 @@ async fn the_same_commands_work_on_postgresql() {
         "re-importing an export changes nothing: {}",
         stdout(&out)
     );
+    let sheet = data.path().join("sheet.csv");
+    std::fs::write(&sheet, "Group,Run by,Where\nWalk,Trust,\"56.1, -3.2\"\nSwim,Trust,\n").unwrap();
+    let map = data.path().join("sheet.toml");
+    std::fs::write(&map, "[columns]\nname = \"Group\"\norganization = \"Run by\"\nlat_long = \"Where\"\n").unwrap();
+    let (sheet, map) = (sheet.to_str().unwrap(), map.to_str().unwrap());
+    let out = run(&["import", sheet, "--map", map]);
+    assert!(stdout(&out).contains("New or changed: 2 services, 1 organisations, 1 locations"), "{}", stdout(&out));
+    let out = run(&["import", sheet, "--map", map]);
+    assert!(stdout(&out).contains("New or changed: 0 services, 0 organisations, 0 locations"), "{}", stdout(&out));
 
     // With PostgreSQL, instances share a key file made once; serving without one fails.
     let key_file = data.path().join("shared-keys.txt");
@@ -250,7 +259,7 @@ async fn the_same_commands_work_on_postgresql() {
     let server = serve(data.path(), Some((&url, &key_file)));
     let health = get(server.port, "/healthz");
     drop(server);
-    assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":120"), "{health}");
+    assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":122"), "{health}");
     t.cleanup().await;
 }
 
