@@ -39,7 +39,7 @@ use kith_domain::hsds::{
 };
 use kith_domain::postcode::Postcode;
 use kith_domain::validate::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// What reading a sheet gave.
@@ -110,7 +110,7 @@ pub fn read_sheet(bytes: &[u8], source: &str, map: &SheetMap, needs: &NeedWords)
         sheet: Sheet::default(),
         organizations: BTreeMap::new(),
         services: HashMap::new(),
-        locations: HashMap::new(),
+        locations: HashSet::new(),
         used_needs: Vec::new(),
     };
     let mut record = csv::StringRecord::new();
@@ -170,7 +170,8 @@ struct Rows<'a> {
     organizations: BTreeMap<Uuid, Organization>,
     /// The line each service id was first given on.
     services: HashMap<Uuid, u64>,
-    locations: HashMap<Uuid, u64>,
+    /// Venues already made, by id.
+    locations: HashSet<Uuid>,
     used_needs: Vec<&'static str>,
 }
 
@@ -479,10 +480,9 @@ impl Rows<'_> {
             ),
         };
         let id = v5(&key);
-        if self.locations.contains_key(&id) {
+        if !self.locations.insert(id) {
             return Some(id);
         }
-        self.locations.insert(id, line);
         let mut location = Location::new(id, LocationType::Physical);
         location.name = lines.first().cloned();
         if let Some(p) = point {
