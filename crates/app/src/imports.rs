@@ -2,13 +2,21 @@
 //! store the one way every caller shares (`kith import`, `kith demo` and feed pulls).
 //! The search index is not touched here: each instance's change-feed follower picks up
 //! what was written.
+//!
+//! A spreadsheet (`kith import FILE.csv --map MAP.toml`) is read by
+//! `kith_datasets::sheet`, which needs nothing from the store; here its venues with a
+//! postcode and no coordinates are placed at the postcode, from the store's postcode
+//! table, and its need words include the search vocabulary's.
 
+use crate::locate::LocateError;
 use kith_datasets::import::{DEFAULT_CHUNK, StreamError, import_streaming_placed, window_for};
+use kith_datasets::sheet::{NeedWords, Sheet, SheetMap, read_sheet};
 use kith_datasets::{ImportError, ImportReport, Importer, store_batch};
 use kith_domain::DirectoryBatch;
 use kith_domain::geo::WholeArea;
+use kith_domain::provenance::{Source, Stamp};
 use kith_store::{Store, StoreError, WriteSummary};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -126,6 +134,100 @@ impl Imports {
         }
     }
 
+    /// Reads spreadsheets saved as CSV through the map in `map_file`, places each venue
+    /// that has a postcode and no coordinates at its postcode, and writes what is
+    /// accepted. A postcode the postcode table does not hold leaves its venue unplaced,
+    /// with a warning. `strict` and `areas` are as for [`Imports::files`]. Sheets are
+    /// small: each is read whole, then written.
+    pub async fn sheets(
+        &self,
+        paths: &[PathBuf],
+        map_file: &Path,
+        strict: bool,
+        areas: &[WholeArea],
+    ) -> Result<Imported, ImportFailure> {
+        let read = |path: &Path| {
+            std::fs::read(path)
+                .map_err(|e| ImportFailure::Read(ImportError::Io { path: path.to_owned(), reason: e.to_string() }))
+        };
+        let map_text = String::from_utf8(read(map_file)?).map_err(|_| {
+            ImportFailure::Read(ImportError::NotUtf8 {
+                source_name: map_file.display().to_string(),
+                line: 0,
+                offset: 0,
+            })
+        })?;
+        let map = SheetMap::parse(&map_text).map_err(|message| {
+            ImportFailure::Read(ImportError::Shape { source_name: map_file.display().to_string(), message })
+        })?;
+        let needs = need_words();
+        let round = Uuid::new_v4();
+        let mut batches = Vec::new();
+        let mut report = ImportReport::default();
+        for path in paths {
+            let source = path.display().to_string();
+            let mut sheet = read_sheet(&read(path)?, &source, &map, &needs).map_err(ImportFailure::Read)?;
+            self.use_postcode_table(&mut sheet, &source).await?;
+            merge(&mut report, sheet.report);
+            let mut batch = sheet.batch;
+            report.placed += kith_domain::geo::place_without_venue(&mut batch.services, areas);
+            // Each sheet is a source of its own: the store keeps which rows it listed.
+            batch.stamp = Some(Stamp { source: Source::file(path), round });
+            batches.push(batch);
+        }
+        if (strict && !report.rejected.is_empty()) || batches.iter().all(DirectoryBatch::is_empty) {
+            return Ok(Imported { report, written: WriteSummary::default() });
+        }
+        let mut written = WriteSummary::default();
+        for batch in batches {
+            written.add(self.write_batch(batch, &mut |_, _| {}).await?);
+        }
+        Ok(Imported { report, written })
+    }
+
+    /// Places a sheet's venues at their postcodes, and suggests known postcodes for the
+    /// malformed ones, from the postcode table.
+    async fn use_postcode_table(&self, sheet: &mut Sheet, source: &str) -> Result<(), StoreError> {
+        for unplaced in std::mem::take(&mut sheet.unplaced) {
+            match crate::locate::locate(&*self.store, unplaced.postcode.as_str()).await {
+                Ok(found) => sheet.place(unplaced.location_id, found.point()),
+                Err(LocateError::Store(e)) => return Err(e),
+                Err(e) => {
+                    let also = match e.suggestions().as_slice() {
+                        [] => String::new(),
+                        near => format!(" (near it: {})", near.join(", ")),
+                    };
+                    let message = format!(
+                        "the postcode {} is not in Kith's postcode table{also}, so the venue has no map position and is not found by distance; load the postcodes with `kith geo import`, or give the latitude and longitude",
+                        unplaced.postcode
+                    );
+                    sheet.warn(source, unplaced.line, &message);
+                }
+            }
+        }
+        // A slip's mending may not be a postcode that exists; known ones close by are
+        // better advice, when the postcode table has them.
+        for m in std::mem::take(&mut sheet.malformed) {
+            if let Some(p) = &m.suggestion
+                && self.store.postcode(p).await?.is_some()
+            {
+                continue;
+            }
+            let near = crate::locate::postcodes_near(&*self.store, &m.text).await?;
+            let Some(reason) = sheet.report.rejected.get_mut(m.rejection).and_then(|r| r.reasons.get_mut(m.reason))
+            else {
+                continue;
+            };
+            if !near.is_empty() {
+                if let Some(at) = reason.find(". Did you mean") {
+                    reason.truncate(at);
+                }
+                reason.push_str(&crate::locate::did_you_mean(&near));
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a directory already read (the demo's, a feed's), in chunks of one
     /// transaction each, calling `progress(done, total)` after every chunk. Returns what
     /// was new or different.
@@ -135,5 +237,72 @@ impl Imports {
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<WriteSummary, StoreError> {
         Ok(store_batch(&*self.store, batch, DEFAULT_CHUNK, progress).await?.written)
+    }
+}
+
+/// Adds one sheet's report to the import's.
+fn merge(into: &mut ImportReport, from: ImportReport) {
+    into.records += from.records;
+    into.accepted += from.accepted;
+    for (kind, n) in from.accepted_by_kind {
+        *into.accepted_by_kind.entry(kind).or_default() += n;
+    }
+    for f in from.formats {
+        if !into.formats.contains(&f) {
+            into.formats.push(f);
+        }
+    }
+    into.rejected.extend(from.rejected);
+    into.warnings.extend(from.warnings);
+    into.notes.extend(from.notes);
+    into.placed += from.placed;
+}
+
+/// The need words a sheet may use: Kith's needs by code and name, and the words of the
+/// search vocabulary ("lonely", "money worries"), each given the first need its
+/// expansion names (a need's code, or the first word of one: "mental" for
+/// "mental-health").
+pub fn need_words() -> NeedWords {
+    let codes: Vec<&'static str> = kith_demo::needs::NEEDS.iter().map(|n| n.code).collect();
+    let need_for = |expansion: &str| {
+        let words: Vec<&str> = expansion.split_whitespace().collect();
+        let pairs = words.windows(2).map(|w| format!("{}-{}", w[0], w[1]));
+        let candidates: Vec<String> = words.iter().map(|w| (*w).to_owned()).chain(pairs).collect();
+        candidates
+            .iter()
+            .find_map(|w| codes.iter().copied().find(|c| *c == w.as_str()))
+            .or_else(|| words.iter().find_map(|w| codes.iter().copied().find(|c| c.split('-').next() == Some(*w))))
+    };
+    let synonyms = kith_search::vocabulary::SYNONYMS.iter().flat_map(|(from, to)| {
+        let code = need_for(to);
+        from.iter().filter_map(move |word| code.map(|c| ((*word).to_owned(), c)))
+    });
+    NeedWords::kith().with_synonyms(synonyms.collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_vocabulary_reads_as_needs() {
+        let words = need_words();
+        for (word, code) in [
+            ("lonely", "loneliness"),
+            ("money worries", "money"),
+            ("Benefits", "money"),
+            ("depression", "mental-health"),
+            ("keep fit", "physical-activity"),
+            ("foodbank", "food"),
+            ("food", "food"),
+            ("Food banks", "food-bank"),
+            ("carer", "carers"),
+            ("gardening", "nature"),
+            ("grief", "bereavement"),
+            ("pensioners", "older-people"),
+        ] {
+            assert_eq!(words.code(word), Some(code), "{word}");
+        }
+        assert_eq!(words.code("xyzzy"), None);
     }
 }

@@ -96,7 +96,8 @@ impl LocateError {
     }
 }
 
-fn did_you_mean(suggestions: &[String]) -> String {
+/// ". Did you mean A, B or C?", or nothing when there are none.
+pub(crate) fn did_you_mean(suggestions: &[String]) -> String {
     match suggestions {
         [] => String::new(),
         [one] => format!(". Did you mean {one}?"),
@@ -115,6 +116,24 @@ fn closest(target: &str, candidates: impl IntoIterator<Item = String>, max_dista
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
     scored.into_iter().take(SUGGESTIONS).map(|(_, c)| c).collect()
+}
+
+/// Known postcodes close to `text`, a postcode mistyped past what
+/// [`PostcodeError::suggestion`] can mend ("BS1 1A"): up to three with the same outward
+/// code, two edits away at most, nearest first.
+pub async fn postcodes_near(store: &dyn Store, text: &str) -> Result<Vec<String>, StoreError> {
+    let compact: String = text.split_whitespace().collect::<String>().to_uppercase();
+    let outward = match text.split_whitespace().collect::<Vec<_>>()[..] {
+        [outward, _] => outward.to_uppercase(),
+        _ if compact.len() > 3 => compact[..compact.len() - 3].to_owned(),
+        _ => return Ok(Vec::new()),
+    };
+    if !outward.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Ok(Vec::new());
+    }
+    let target = format!("{outward} {}", compact.get(outward.len()..).unwrap_or_default());
+    let near = store.postcodes_with_prefix(&format!("{outward} "), 2000).await?;
+    Ok(closest(&target, near.into_iter().map(|p| p.postcode.to_string()), 2))
 }
 
 /// Finds a postcode, outward code or place name, with suggestions when it is unknown.

@@ -71,13 +71,17 @@ pub enum SourceFormat {
     Hsds3,
     #[serde(rename = "ORUK v1")]
     OrukV1,
+    /// A spreadsheet saved as CSV, read through a map (`kith import --map`).
+    #[serde(rename = "CSV")]
+    Csv,
 }
 
 /// A record Kith did not import, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
     pub source: String,
-    /// JSON path of the record, such as `$[373]` or `$.contents[2]`.
+    /// JSON path of the record, such as `$[373]` or `$.contents[2]`; for a sheet, its
+    /// line, such as `line 4`.
     pub path: String,
     pub id: Option<String>,
     pub name: Option<String>,

@@ -3,6 +3,8 @@
 //!
 //! - [`import`]: HSDS 3.0 / ORUK 3.0 JSON and the ORUK v1 list form, with every
 //!   rejected record reported by JSON path.
+//! - [`sheet`]: spreadsheets saved as CSV, read through a TOML map of their columns,
+//!   with every refused row reported by line.
 //! - [`export`]: the whole directory as HSDS 3.0 JSON.
 //! - [`html`]: turning published HTML descriptions into plain text.
 //! - [`geo`]: ONS postcode directories and the IMD / SIMD deprivation files.
@@ -13,6 +15,7 @@ pub mod geo;
 pub mod html;
 pub mod import;
 pub mod oruk_v1;
+pub mod sheet;
 
 pub use export::{ExportError, ExportSummary, export_hsds};
 pub use import::{ImportError, ImportReport, Importer, RecordKind, Rejection, store_batch};

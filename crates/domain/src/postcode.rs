@@ -204,7 +204,9 @@ fn repair(outward: &str, inward: &str) -> Option<Postcode> {
     inward[1] = to_letter(inward[1]);
     inward[2] = to_letter(inward[2]);
     let ob = outward.as_bytes();
-    // Try the outward code as one or two letters then digits.
+    // Try the outward code as one or two letters then digits, and keep the reading that
+    // changes least: "BS1 IAD" is BS1 1AD, not B51 1AD.
+    let mut best: Option<(usize, Postcode)> = None;
     for letters in [1usize, 2] {
         if ob.len() <= letters {
             continue;
@@ -215,15 +217,16 @@ fn repair(outward: &str, inward: &str) -> Option<Postcode> {
         }
         o[letters] = to_digit(o[letters]);
         // One slip in the outward code, at most, or the guess is no longer the person's.
-        if o.iter().zip(ob).filter(|(a, b)| a != b).count() > 1 {
+        let changes = o.iter().zip(ob).filter(|(a, b)| a != b).count();
+        if changes > 1 || best.as_ref().is_some_and(|(fewest, _)| *fewest <= changes) {
             continue;
         }
         let (o, i) = (String::from_utf8(o).ok()?, String::from_utf8(inward.clone()).ok()?);
         if check(&o, &i).is_ok() {
-            return Some(Postcode(format!("{o} {i}")));
+            best = Some((changes, Postcode(format!("{o} {i}"))));
         }
     }
-    None
+    best.map(|(_, p)| p)
 }
 
 #[cfg(test)]
@@ -279,6 +282,10 @@ mod tests {
         assert_eq!(Postcode::parse("G3l 2ER").map(|p| p.to_string()), Ok("G3L 2ER".to_owned()));
         let e = Postcode::parse("KY16 955").err();
         assert_eq!(e.as_ref().and_then(|e| e.suggestion()).map(Postcode::as_str), Some("KY16 9SS"));
+        let e = Postcode::parse("BS1 IAD").err();
+        assert_eq!(e.as_ref().and_then(|e| e.suggestion()).map(Postcode::as_str), Some("BS1 1AD"), "not B51 1AD");
+        let e = Postcode::parse("BS1 STR").err();
+        assert_eq!(e.as_ref().and_then(|e| e.suggestion()).map(Postcode::as_str), Some("BS1 5TR"));
         let e = Postcode::parse("1231 2ER").err();
         assert_eq!(e.as_ref().and_then(|e| e.suggestion()).map(Postcode::as_str), None);
     }

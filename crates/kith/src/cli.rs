@@ -208,19 +208,38 @@ pub enum Command {
         seed: u64,
     },
 
-    /// Import Open Referral data: HSDS 3.0 / ORUK 3.0 JSON, or the ORUK v1 list form
+    /// Import Open Referral data (HSDS 3.0 / ORUK 3.0 JSON, or the ORUK v1 list form), or a
+    /// spreadsheet saved as CSV with --map
     ///
     /// PATH may be a file or a folder of .json files (such as one written by `kith
     /// export`). A file may hold one record, a list, or a paged API response. Records are
     /// matched by id, so importing again updates what changed.
     ///
-    /// Every record that cannot be imported is reported with its JSON path and the
-    /// reason. Exit status: 0 when every record was imported, 2 when some were rejected
-    /// and the rest imported, 1 when nothing was imported.
+    /// With --map MAP.toml, each PATH is a CSV sheet and the map names the column that
+    /// holds each field (see docs/IMPORT-EXPORT.md):
+    ///   [columns]
+    ///   name = "Group"
+    ///   postcode = "Post code"
+    ///   [fixed]
+    ///   need = "food"
+    ///   [skip]
+    ///   column = "Closed?"
+    ///   equals = "yes"
+    ///
+    /// Every record that cannot be imported is reported with its JSON path (a sheet's
+    /// rows with their line) and the reason. Exit status: 0 when every record was
+    /// imported, 2 when some were rejected and the rest imported, 1 when nothing was
+    /// imported.
+    #[command(verbatim_doc_comment)]
     Import {
-        /// Files or folders to import
+        /// Files or folders to import (CSV files with --map)
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+
+        /// Read each PATH as a spreadsheet saved as CSV, through this map of its columns
+        /// (TOML: [columns], [fixed], [skip])
+        #[arg(long, value_name = "MAP.toml")]
+        map: Option<PathBuf>,
 
         /// Import nothing if any record is invalid
         #[arg(long)]

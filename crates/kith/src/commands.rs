@@ -78,8 +78,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { paths, strict, report, areas } => {
-            import(&cli.global, clock, &paths, strict, areas, report.as_deref()).await
+        Command::Import { paths, map, strict, report, areas } => {
+            import(&cli.global, clock, &paths, map.as_deref(), strict, areas, report.as_deref()).await
         }
         Command::Reindex => {
             let store = open(&cli.global, clock).await?;
@@ -175,28 +175,57 @@ async fn import(
     global: &Global,
     clock: Arc<dyn Clock>,
     paths: &[std::path::PathBuf],
+    map: Option<&std::path::Path>,
     strict: bool,
     areas: Vec<kith_domain::geo::WholeArea>,
     report_path: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
+    if map.is_none()
+        && let Some(sheet) = paths.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+    {
+        bail!(
+            "{} is a spreadsheet: give the map of its columns with --map MAP.toml (see docs/IMPORT-EXPORT.md)",
+            sheet.display()
+        );
+    }
     let store = open(global, clock).await?;
-    let bar = records_bar("Importing");
-    let shown = bar.clone();
-    let imported = Imports::new(store)
-        .files(paths.to_vec(), strict, areas, move |at| {
-            shown.set_message(format!("Importing {}", at.source));
-            shown.set_length(at.total as u64);
-            shown.set_position(at.done as u64);
-        })
-        .await;
-    bar.finish_and_clear();
+    let imported = match map {
+        Some(map) => {
+            let bar = spinner(format!(
+                "Importing {}",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ));
+            let imported = Imports::new(store).sheets(paths, map, strict, &areas).await;
+            bar.finish_and_clear();
+            imported
+        }
+        None => {
+            let bar = records_bar("Importing");
+            let shown = bar.clone();
+            let imported = Imports::new(store)
+                .files(paths.to_vec(), strict, areas, move |at| {
+                    shown.set_message(format!("Importing {}", at.source));
+                    shown.set_length(at.total as u64);
+                    shown.set_position(at.done as u64);
+                })
+                .await;
+            bar.finish_and_clear();
+            imported
+        }
+    };
     let imported = imported?;
     let report = &imported.report;
     if let Some(path) = report_path {
         let json = serde_json::to_vec_pretty(report).context("cannot write the report")?;
         std::fs::write(path, json).with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    print_problems(report, report_path.is_some());
+    // A sheet's warnings are few and about rows a person can fix: each is shown.
+    print_problems(report, report_path.is_some(), map.is_some());
+    if map.is_some() && report.records > 0 {
+        for note in &report.notes {
+            eprintln!("{note}");
+        }
+    }
     if report.records == 0 {
         for note in &report.notes {
             eprintln!("{note}");
@@ -302,16 +331,21 @@ fn every_text(hours: u32) -> String {
     }
 }
 
-fn print_problems(report: &ImportReport, has_report_file: bool) {
+fn print_problems(report: &ImportReport, has_report_file: bool, each_warning: bool) {
     for r in report.rejected.iter().take(SHOWN_REJECTIONS) {
         eprintln!("rejected: {r}");
+    }
+    if each_warning {
+        for w in report.warnings.iter().take(SHOWN_REJECTIONS) {
+            eprintln!("warning: {w}");
+        }
     }
     if report.rejected.len() > SHOWN_REJECTIONS {
         let more = report.rejected.len() - SHOWN_REJECTIONS;
         let hint = if has_report_file { "see the report file" } else { "use --report FILE to see them all" };
         eprintln!("... and {more} more rejected records ({hint})");
     }
-    if !report.warnings.is_empty() {
+    if !report.warnings.is_empty() && (!each_warning || report.warnings.len() > SHOWN_REJECTIONS) {
         let hint = if has_report_file { "listed in the report file" } else { "use --report FILE to see them" };
         eprintln!("{} warnings about records that were imported ({hint})", report.warnings.len());
     }

@@ -50,6 +50,7 @@ fn every_command_has_help() {
     }
     let import_help = stdout(&kith(dir.path(), &["import", "--help"]));
     assert!(import_help.contains("--strict") && import_help.contains("Exit status"));
+    assert!(import_help.contains("--map <MAP.toml>") && import_help.contains("[columns]"), "{import_help}");
 }
 
 #[test]
@@ -231,6 +232,15 @@ async fn the_same_commands_work_on_postgresql() {
         "re-importing an export changes nothing: {}",
         stdout(&out)
     );
+    let sheet = data.path().join("sheet.csv");
+    std::fs::write(&sheet, "Group,Run by,Where\nWalk,Trust,\"56.1, -3.2\"\nSwim,Trust,\n").unwrap();
+    let map = data.path().join("sheet.toml");
+    std::fs::write(&map, "[columns]\nname = \"Group\"\norganization = \"Run by\"\nlat_long = \"Where\"\n").unwrap();
+    let (sheet, map) = (sheet.to_str().unwrap(), map.to_str().unwrap());
+    let out = run(&["import", sheet, "--map", map]);
+    assert!(stdout(&out).contains("New or changed: 2 services, 1 organisations, 1 locations"), "{}", stdout(&out));
+    let out = run(&["import", sheet, "--map", map]);
+    assert!(stdout(&out).contains("New or changed: 0 services, 0 organisations, 0 locations"), "{}", stdout(&out));
 
     // With PostgreSQL, instances share a key file made once; serving without one fails.
     let key_file = data.path().join("shared-keys.txt");
@@ -268,7 +278,7 @@ async fn the_same_commands_work_on_postgresql() {
     let server = serve(data.path(), Some((&url, &key_file)));
     let health = get(server.port, "/healthz");
     drop(server);
-    assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":120"), "{health}");
+    assert!(health.contains("\"engine\":\"postgres\"") && health.contains("\"services\":122"), "{health}");
     t.cleanup().await;
 }
 
@@ -565,4 +575,142 @@ fn a_pull_killed_half_way_loses_nothing_and_the_next_completes_it() {
     let out = kith(data.path(), &["feeds", "pull", "bristol"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("(17 pages, ") && stdout(&out).contains("817 services: 817 new"), "{}", stdout(&out));
+}
+
+/// A community directory kept in a spreadsheet, as people keep them: addresses over several
+/// lines in one cell, "lat,long" in one column, a closed flag, a mistyped postcode and a row
+/// with no name. Rows with a postcode and no coordinates are placed at the postcode from the
+/// real Bristol postcode table, found by search near it, and importing again changes nothing.
+#[test]
+fn a_spreadsheet_is_imported_through_a_map_of_its_columns() {
+    let Some(shared) = kith_store::testing::shared_dir("a_spreadsheet_is_imported_through_a_map") else { return };
+    let data = tempfile::tempdir().unwrap();
+    let sheet = data.path().join("groups.csv");
+    std::fs::write(
+        &sheet,
+        concat!(
+            "Group,Run by,Charity no.,Address,Post code,Location,Helps with,When,Closed?\n",
+            "Harbourside Lunch Club,Harbour Trust,1100001,\"Unit 1\nHarbour Road\nBristol\",bs1 1ad,,lonely; food,Thursdays 12:00-14:00,No\n",
+            "Castle Park Walk,Harbour Trust,1100001,\"Castle Park, Bristol\",,\"51.4560, -2.5880\",exercise,Wednesdays 10-11,\n",
+            "Old Choir,Harbour Trust,,,BS1 1AD,,music,,TRUE \n",
+            "Quayside Cafe,Harbour Trust,,,BS1 IAD,,,,\n",
+            ",Harbour Trust,,,BS1 1AD,,,,\n",
+            "Knit and Natter,Harbour Trust,,\"Hall\nBristol\",BS1 9ZZ,,crafts; xyzzy,Tues 2-4pm,\n",
+            "Book Club,Harbour Trust,,,BS1 1A,,,,\n",
+        ),
+    )
+    .unwrap();
+    let map = data.path().join("groups.toml");
+    std::fs::write(
+        &map,
+        r#"
+[columns]
+name = "Group"
+organization = "Run by"
+charity_number = "Charity no."
+address = "Address"
+postcode = "Post code"
+lat_long = "Location"
+need = "Helps with"
+schedule = "When"
+
+[skip]
+column = "Closed?"
+equals = "True"
+"#,
+    )
+    .unwrap();
+    let (sheet, map) = (sheet.to_str().unwrap(), map.to_str().unwrap());
+    let postcodes = shared.join("data/geo/postcodes-bristol.csv");
+    assert!(kith(data.path(), &["geo", "import", postcodes.to_str().unwrap()]).status.success());
+    let services = |dir: &Path| {
+        let export = dir.join("export");
+        let _ = std::fs::remove_dir_all(&export);
+        assert!(kith(dir, &["export", export.to_str().unwrap()]).status.success());
+        total(&export, "services.json")
+    };
+
+    let without_map = kith(data.path(), &["import", sheet]);
+    assert!(
+        stderr(&without_map).contains("give the map of its columns with --map MAP.toml"),
+        "{}",
+        stderr(&without_map)
+    );
+    let bad_map = data.path().join("bad.toml");
+    std::fs::write(&bad_map, "[columns]\nname = \"Group name\"\n").unwrap();
+    let out = kith(data.path(), &["import", sheet, "--map", bad_map.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("\"Group name\" (for name). The sheet's columns are \"Group\", \"Run by\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let strict = kith(data.path(), &["import", sheet, "--map", map, "--strict"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    assert!(stderr(&strict).contains("nothing imported: 3 of 6 records are invalid"), "{}", stderr(&strict));
+    assert_eq!(services(data.path()), 0, "--strict imported nothing");
+
+    let out = kith(data.path(), &["import", sheet, "--map", map]);
+    let (said, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "some rows refused, the rest imported: {err}");
+    // The first row's address spans lines 2 to 4, so the mistyped postcode is on line 7.
+    assert!(
+        err.contains("groups.csv line 7 (\"Quayside Cafe\"): the \"Post code\" column: “BS1 IAD” is not a postcode"),
+        "{err}"
+    );
+    assert!(err.contains("Did you mean BS1 1AD?"), "{err}");
+    assert!(err.contains("groups.csv line 8: no name: the \"Group\" column is empty"), "{err}");
+    // Too short for a slip to explain: the nearest postcodes Kith knows are suggested.
+    assert!(
+        err.contains("groups.csv line 11 (\"Book Club\"): the \"Post code\" column: “BS1 1A” is not a postcode"),
+        "{err}"
+    );
+    assert!(err.contains("Did you mean BS1 1AD, BS1 1DA or BS1 1EA?"), "{err}");
+    assert!(err.contains("groups.csv line 9: the need \"xyzzy\" is not one Kith knows"), "{err}");
+    assert!(err.contains("groups.csv line 9: the postcode BS1 9ZZ is not in Kith's postcode table"), "{err}");
+    assert!(err.contains("1 row left out by the map's [skip]"), "{err}");
+    assert!(
+        said.contains("Imported 3 of 6 records (3 rejected). New or changed: 3 services, 1 organisations, 3 locations"),
+        "{said}"
+    );
+    assert_eq!(services(data.path()), 3);
+
+    let again = kith(data.path(), &["import", sheet, "--map", map]);
+    assert!(
+        stdout(&again)
+            .contains("New or changed: 0 services, 0 organisations, 0 locations, 0 taxonomy terms, 0 taxonomies"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(services(data.path()), 3, "importing the same sheet again adds nothing");
+
+    let export = data.path().join("export");
+    let exported: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("services.json")).unwrap()).unwrap();
+    let lunch =
+        exported["contents"].as_array().unwrap().iter().find(|s| s["name"] == "Harbourside Lunch Club").unwrap();
+    let venue = &lunch["service_at_locations"][0]["location"];
+    assert_eq!(
+        (venue["latitude"].as_f64(), venue["longitude"].as_f64()),
+        (Some(51.458455), Some(-2.574166)),
+        "placed at BS1 1AD"
+    );
+    assert_eq!(venue["addresses"][0]["address_2"], "Harbour Road");
+    assert_eq!(lunch["organization"]["organization_identifiers"][0]["identifier_scheme"], "GB-CHC");
+    let source = lunch["metadata"].as_array().unwrap().iter().find(|m| m["field_name"] == "kith:source").unwrap();
+    assert_eq!(source["updated_by"], "file:groups.csv", "the sheet is kept as the service's source");
+
+    let server = serve(data.path(), None);
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = get(server.port, "/?q=lunch&where=BS1+1AD");
+        if page.contains("Harbourside Lunch Club") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(page.contains("Harbourside Lunch Club"), "the sheet's lunch club is found near its postcode: {page}");
+    let walk = get(server.port, "/?q=walk&where=BS1+1AD");
+    assert!(walk.contains("Castle Park Walk"), "and the walk, placed by its own coordinates");
 }
