@@ -25,7 +25,7 @@ test('a curator sees each feed pull and the services withdrawn from it', async (
   const url = `http://127.0.0.1:${server.address().port}/api`;
   try {
     kith(['feeds', 'add', url, '--name', 'bristol-sample', '--area', 'E06000023']);
-    for (let i = 0; i < 3; i += 1) await kithAsync(['feeds', 'pull', 'bristol-sample']);
+    for (let i = 0; i < 3; i += 1) await kithAsync(['feeds', 'pull', 'bristol-sample', '--full']);
   } finally {
     server.close();
   }

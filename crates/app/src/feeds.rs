@@ -10,7 +10,9 @@ use crate::imports::Imports;
 use chrono::Duration as Span;
 use kith_datasets::Importer;
 use kith_domain::Clock;
-use kith_domain::feed::{DEFAULT_EVERY_HOURS, Feed, FeedPull, MAX_EVERY_HOURS, check_name, check_url};
+use kith_domain::feed::{
+    DEFAULT_EVERY_HOURS, FULL_PULL_EVERY_DAYS, Feed, FeedPull, MAX_EVERY_HOURS, check_name, check_url,
+};
 use kith_domain::geo::WholeArea;
 use kith_domain::provenance::{DEFAULT_WITHDRAW_AFTER, Source, Stamp};
 use kith_store::{Store, StoreError};
@@ -220,8 +222,33 @@ impl Feeds {
         Ok(())
     }
 
-    /// Pulls one feed now and records the pull, whatever its outcome.
+    /// Pulls one feed now and records the pull, whatever its outcome. After a successful
+    /// pull it asks only for what changed since (`modified_after`, which a feed that does
+    /// not support it ignores), and reads the whole feed again once a week.
     pub async fn pull(&self, feed: &Feed) -> Result<FeedPull, FeedError> {
+        let since = self.changes_since(feed).await?;
+        self.pull_as(feed, since).await
+    }
+
+    /// Pulls every service the feed lists, whenever it was last pulled.
+    pub async fn pull_everything(&self, feed: &Feed) -> Result<FeedPull, FeedError> {
+        self.pull_as(feed, None).await
+    }
+
+    /// The `modified_after` for the next pull: a little before the last successful pull
+    /// started, or `None` for a full pull when there has been no full pull for a week.
+    async fn changes_since(&self, feed: &Feed) -> Result<Option<chrono::DateTime<chrono::Utc>>, FeedError> {
+        let recent = self.store.pulls(feed.id, 100).await?;
+        let Some(last) = recent.iter().find(|p| p.succeeded()) else { return Ok(None) };
+        let week_ago = self.clock.now() - Span::days(FULL_PULL_EVERY_DAYS);
+        if !recent.iter().any(|p| p.succeeded() && p.full && p.started_at > week_ago) {
+            return Ok(None);
+        }
+        // An hour's margin for a feed whose clock is behind Kith's.
+        Ok(Some(last.started_at - Span::hours(1)))
+    }
+
+    async fn pull_as(&self, feed: &Feed, since: Option<chrono::DateTime<chrono::Utc>>) -> Result<FeedPull, FeedError> {
         let started_at = self.clock.now();
         let mut pull = FeedPull {
             id: Uuid::new_v4(),
@@ -236,6 +263,8 @@ impl Feeds {
             rejected: 0,
             problems: Vec::new(),
             error: None,
+            full: since.is_none(),
+            since,
         };
         match self.read_all(feed, &mut pull).await {
             Ok(importer) => {
@@ -247,9 +276,9 @@ impl Feeds {
                 batch.stamp = Some(Stamp { source: source.clone(), round: pull.id });
                 if let Err(e) = self.write(batch, &mut pull).await {
                     pull.error = Some(format!("the database refused what the feed served: {e}"));
-                } else {
-                    // Every page was read and written: what the feed no longer lists is
-                    // missing from one more pull.
+                } else if pull.full {
+                    // Every page of the whole feed was read and written: what it no longer
+                    // lists is missing from one more pull.
                     let withdrawn = self.store.close_round(&source, pull.id, feed.withdraw_after).await?;
                     pull.withdrawn = withdrawn.len() as u64;
                 }
@@ -295,7 +324,12 @@ impl Feeds {
     /// Reads every page of the feed's services, or says why not.
     async fn read_all(&self, feed: &Feed, pull: &mut FeedPull) -> Result<Importer, String> {
         let mut importer = Importer::new().with_areas(feed.areas.clone());
-        let base = format!("{}/services", feed.url);
+        let base = match pull.since {
+            None => format!("{}/services?", feed.url),
+            Some(since) => {
+                format!("{}/services?modified_after={}&", feed.url, since.format("%Y-%m-%dT%H:%M:%SZ"))
+            }
+        };
         let per_page = self.politeness.per_page;
         let mut asked: Option<i64> = None;
         let mut previous_ids: Option<Vec<String>> = None;
@@ -303,8 +337,8 @@ impl Feeds {
         let mut first_number = None;
         loop {
             let url = match asked {
-                None => format!("{base}?per_page={per_page}&size={per_page}"),
-                Some(n) => format!("{base}?page={n}&per_page={per_page}&size={per_page}"),
+                None => format!("{base}per_page={per_page}&size={per_page}"),
+                Some(n) => format!("{base}page={n}&per_page={per_page}&size={per_page}"),
             };
             let bytes = self.get(&url).await?;
             let page = Page::read(&bytes).map_err(|m| format!("{url}: {m}"))?;

@@ -162,9 +162,10 @@ async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
     let (feed, mirror) = (Feed { url: shrunk.clone(), ..feed }, Feed { url: shrunk, ..mirror });
     let mut withdrawn = Vec::new();
     for puller in [&feed, &feed, &mirror, &mirror] {
-        t.clock.advance(chrono::Duration::hours(24));
+        // A week on, so each is a full pull: only those count what a feed no longer lists.
+        t.clock.advance(chrono::Duration::days(8));
         let pull = feeds.pull(puller).await.unwrap();
-        assert_eq!(pull.error, None);
+        assert_eq!((pull.error.as_deref(), pull.full), (None, true));
         withdrawn.push(pull.withdrawn);
     }
     assert_eq!(
@@ -255,6 +256,51 @@ async fn a_broken_feed_is_recorded_and_nothing_stored_is_lost(t: &TestApp) {
     assert_eq!(pulls.len(), 8, "every pull is recorded, failed or not");
 }
 
+/// After a full pull Kith asks only for what changed (`modified_after`); a pull of
+/// changes withdraws nothing, and a week on the whole feed is read again.
+async fn later_pulls_ask_only_for_changes_and_the_whole_feed_is_read_weekly(t: &TestApp) {
+    let Some(all) = bristol() else { return };
+    let served = Arc::new(all);
+    let asked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (pages, log) = (served.clone(), asked.clone());
+    // A feed that supports modified_after: nothing has changed since.
+    let url = serve(Arc::new(move |target: &str| {
+        log.lock().unwrap().push(target.to_owned());
+        let changed: &[Value] = if target.contains("modified_after=") { &[] } else { &pages };
+        (200, "application/json", spring_page(changed, target))
+    }))
+    .await;
+    let feeds = feeds(t, Politeness { per_page: 50, ..quick() });
+    let feed = feeds.add(&url, Some("bristol"), vec![], None, None).await.unwrap();
+    let first = feeds.pull(&feed).await.unwrap();
+    assert!(first.full && first.since.is_none() && first.services > 800, "{first:?}");
+    let held = services(t).await;
+
+    let pulled_at = first.started_at;
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        t.clock.advance(chrono::Duration::days(1));
+        asked.lock().unwrap().clear();
+        let pull = feeds.pull(&feed).await.unwrap();
+        assert_eq!((pull.error.as_deref(), pull.full, pull.services, pull.withdrawn), (None, false, 0, 0));
+        sent.push(asked.lock().unwrap().clone());
+    }
+    let since = (pulled_at - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    assert!(sent[0].iter().all(|t| t.contains(&format!("modified_after={since}"))), "{:?}", sent[0]);
+    assert_eq!(sent[0].len(), 1, "one page, empty: nothing changed");
+    assert_eq!(services(t).await, held, "a pull of changes withdraws nothing");
+    assert!(t.store().withdrawn(10).await.unwrap().is_empty());
+
+    // A week after the last full pull, the whole feed again.
+    t.clock.advance(chrono::Duration::days(5));
+    let weekly = feeds.pull(&feed).await.unwrap();
+    assert!(weekly.full && weekly.since.is_none(), "{weekly:?}");
+    assert_eq!((weekly.services, weekly.written, weekly.withdrawn), (first.services, 0, 0));
+    // And by hand, whenever asked.
+    let by_hand = feeds.pull_everything(&feed).await.unwrap();
+    assert!(by_hand.full);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         $(
@@ -279,4 +325,8 @@ macro_rules! on_both_engines {
     };
 }
 
-on_both_engines!(bristols_feed_pulled_page_by_page, a_broken_feed_is_recorded_and_nothing_stored_is_lost);
+on_both_engines!(
+    bristols_feed_pulled_page_by_page,
+    a_broken_feed_is_recorded_and_nothing_stored_is_lost,
+    later_pulls_ask_only_for_changes_and_the_whole_feed_is_read_weekly,
+);

@@ -61,7 +61,22 @@ pub struct FeedPull {
     /// Why the pull stopped, when it did: nothing from it was written.
     #[serde(default)]
     pub error: Option<String>,
+    /// Whether it asked for every service, or only those changed since an earlier pull
+    /// (`modified_after`). Only a full pull counts services missing from the feed.
+    #[serde(default = "full_by_default")]
+    pub full: bool,
+    /// The `modified_after` it asked with, for a pull of changes.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
 }
+
+fn full_by_default() -> bool {
+    true
+}
+
+/// How long Kith asks a feed only for what changed (`modified_after`) before it reads
+/// the whole feed again, which is what finds services the feed no longer lists.
+pub const FULL_PULL_EVERY_DAYS: i64 = 7;
 
 impl FeedPull {
     pub fn succeeded(&self) -> bool {
@@ -79,10 +94,15 @@ impl FeedPull {
     }
 
     /// What the pull found, as a person reads it: "817 services: 3 new, 2 changed,
-    /// 812 unchanged, 1 withdrawn, 0 refused".
+    /// 812 unchanged, 1 withdrawn, 0 refused", after "changes since 2 Dec 2026 09:00: "
+    /// for a pull of changes.
     pub fn summary(&self) -> String {
+        let asked = match self.since {
+            Some(since) => format!("changes since {}: ", since.format("%-d %b %Y %H:%M")),
+            None => String::new(),
+        };
         format!(
-            "{} services: {} new, {} changed, {} unchanged, {} withdrawn, {} refused",
+            "{asked}{} services: {} new, {} changed, {} unchanged, {} withdrawn, {} refused",
             self.services,
             self.new,
             self.changed(),

@@ -329,9 +329,17 @@ pub enum FeedsCommand {
     },
 
     /// Pull one feed now, or every feed
+    ///
+    /// After its first pull Kith asks a feed only for what changed since the last
+    /// (`modified_after`), and reads the whole feed once a week: only a whole read finds
+    /// services the feed no longer lists.
     Pull {
         /// The feed's name (all feeds when left out)
         name: Option<String>,
+
+        /// Read the whole feed now, not only what changed
+        #[arg(long)]
+        full: bool,
     },
 
     /// The feeds, each with its last pull

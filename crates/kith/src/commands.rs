@@ -264,7 +264,7 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
                 feed.name
             );
         }
-        FeedsCommand::Pull { name } => {
+        FeedsCommand::Pull { name, full } => {
             let chosen = match name {
                 Some(name) => vec![feeds.named(&name).await?],
                 None => feeds.list().await?.into_iter().map(|s| s.feed).collect(),
@@ -275,7 +275,7 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
             let mut failed = 0;
             for feed in chosen {
                 eprintln!("Pulling {} ...", feed.name);
-                let pull = feeds.pull(&feed).await?;
+                let pull = if full { feeds.pull_everything(&feed).await? } else { feeds.pull(&feed).await? };
                 match &pull.error {
                     None => println!(
                         "{} ({} {}, {}): {}.",

@@ -907,6 +907,8 @@ async fn feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls(store: &d
         rejected: 2,
         problems: vec!["a service with no name".into()],
         error: None,
+        full: true,
+        since: None,
     };
     store.record_pull(&pull, now + Duration::hours(24)).await.unwrap();
     let later = FeedPull {
