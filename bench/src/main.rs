@@ -4,6 +4,7 @@
 //! cargo run --release -p kith-bench -- import --services 100000 --runs 5
 //! cargo run --release -p kith-bench -- search --services 100000 --queries 500
 //! cargo build --release -p kith && cargo run --release -p kith-bench -- http --services 100000
+//! cargo run --release -p kith-bench -- feeds --services 100000 --runs 3
 //! ```
 //!
 //! `search` runs the standard query mix on Kith's index and on its peers; see
@@ -14,6 +15,7 @@
 //! SQLite database and a fresh PostgreSQL database on each run.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A benchmark reports on its streams.
 
+mod feeds;
 mod http;
 mod pages;
 mod referrals;
@@ -28,7 +30,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, or kith-bench import [--services N] [--runs R] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, kith-bench feeds --help, or kith-bench import [--services N] [--runs R] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
@@ -217,6 +219,7 @@ async fn main() -> Result<()> {
         Some("http") => return http::run(std::env::args().skip(2).collect()).await,
         Some("pages") => return pages::run(std::env::args().skip(2).collect()).await,
         Some("referrals") => return referrals::run(std::env::args().skip(2).collect()).await,
+        Some("feeds") => return feeds::run(std::env::args().skip(2).collect()).await,
         _ => {}
     }
     let o = parse_args()?;
