@@ -261,3 +261,58 @@ async fn an_index_on_disk_remembers_where_it_got_to() {
     assert_eq!(index.seq(), d.t.store.last_seq().await.unwrap());
     assert_eq!(catch_up(&*d.t.store, &index).await.unwrap().changes, 0);
 }
+
+/// A service that covers the whole council area ranks below a venue of the same
+/// relevance nearby, and above the same venue far away (as a venue about 5 km off).
+#[tokio::test]
+async fn a_service_for_the_whole_area_ranks_below_the_same_service_with_a_venue_nearby() {
+    let d = demo().await;
+    let store = &*d.t.store;
+    let parkhead = d.near("Parkhead", 30.0).await;
+    let council = parkhead.area_codes.iter().find(|c| c.starts_with("S12")).expect("Parkhead's council").clone();
+    let twin = |n: u128, name: &str| {
+        let mut s = kith_domain::hsds::Service::new(
+            uuid::Uuid::from_u128(0x7a11_0000 + n),
+            name,
+            kith_domain::ServiceStatus::Active,
+        );
+        s.description = Some("A warm lunch and company every Thursday.".into());
+        s
+    };
+    let venue = |n: u128, lat: f64, lon: f64| {
+        let mut l = kith_domain::hsds::Location::new(
+            uuid::Uuid::from_u128(0x7a12_0000 + n),
+            kith_domain::hsds::LocationType::Physical,
+        );
+        (l.latitude, l.longitude) = (Some(lat), Some(lon));
+        l
+    };
+    let here = parkhead.point;
+    let mut batch = kith_domain::DirectoryBatch::new();
+    let mut near_by = twin(1, "Zebrafinch Lunch Club");
+    let close = venue(1, here.lat + 0.005, here.lon);
+    near_by
+        .service_at_locations
+        .push(kith_domain::hsds::ServiceAtLocation::new(uuid::Uuid::from_u128(0x7a13_0001), close.id));
+    let mut far = twin(2, "Zebrafinch Lunch Club");
+    let distant = venue(2, here.lat + 0.2, here.lon);
+    far.service_at_locations
+        .push(kith_domain::hsds::ServiceAtLocation::new(uuid::Uuid::from_u128(0x7a13_0002), distant.id));
+    let mut whole = twin(3, "Zebrafinch Lunch Club");
+    whole
+        .service_areas
+        .push(kith_domain::geo::WholeArea::parse(&format!("{council}=Glasgow")).unwrap().service_area(whole.id));
+    batch.add_location(close);
+    batch.add_location(distant);
+    for s in [near_by.clone(), far.clone(), whole.clone()] {
+        batch.add_service(s);
+    }
+    store.write_batch(batch).await.unwrap();
+    catch_up(store, &d.index).await.unwrap();
+    let r = d
+        .index
+        .search(&SearchQuery { text: Some("zebrafinch".into()), near: Some(parkhead), limit: 10, ..Default::default() })
+        .unwrap();
+    let order: Vec<uuid::Uuid> = r.hits.iter().map(|h| h.id).collect();
+    assert_eq!(order, [near_by.id, whole.id, far.id], "the venue nearby, the whole area, then the venue 22 km off");
+}
