@@ -16,7 +16,6 @@ use kith_domain::feed::{
 use kith_domain::geo::WholeArea;
 use kith_domain::provenance::{DEFAULT_WITHDRAW_AFTER, Source, Stamp};
 use kith_store::{Store, StoreError};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -331,16 +330,17 @@ impl Feeds {
             }
         };
         let per_page = self.politeness.per_page;
+        let url_for = |asked: Option<i64>| match asked {
+            None => format!("{base}per_page={per_page}&size={per_page}"),
+            Some(n) => format!("{base}page={n}&per_page={per_page}&size={per_page}"),
+        };
         let mut asked: Option<i64> = None;
         let mut previous_ids: Option<Vec<String>> = None;
         // The first page's number says whether the feed counts from 0 (Spring) or 1.
         let mut first_number = None;
+        let mut url = url_for(None);
+        let mut bytes = self.get(&url).await?;
         loop {
-            let url = match asked {
-                None => format!("{base}per_page={per_page}&size={per_page}"),
-                Some(n) => format!("{base}page={n}&per_page={per_page}&size={per_page}"),
-            };
-            let bytes = self.get(&url).await?;
             let page = Page::read(&bytes).map_err(|m| format!("{url}: {m}"))?;
             pull.pages += 1;
             if let (Some(n), Some(got)) = (asked, page.number)
@@ -354,18 +354,35 @@ impl Feeds {
             if previous_ids.as_ref().is_some_and(|ids| *ids == page.ids) {
                 return Err(format!("{url}: the same services as the page before: the feed's paging loops"));
             }
-            importer.add_bytes(&bytes, &url, None).map_err(|e| e.to_string())?;
             let first = *first_number.get_or_insert(page.number.unwrap_or(1));
             let next = page.next(first);
             previous_ids = Some(page.ids);
-            let Some(next) = next else { break };
-            if pull.pages >= self.politeness.max_pages {
+            if next.is_some() && pull.pages >= self.politeness.max_pages {
                 return Err(format!(
                     "the feed has more than {} pages: Kith stopped, taking it for a feed that never ends",
                     self.politeness.max_pages
                 ));
             }
-            asked = Some(next);
+            // This page is read and checked on the blocking pool while the next one is
+            // fetched: still one request at a time, with both cores busy.
+            let source = url.clone();
+            let reading = tokio::task::spawn_blocking(move || {
+                let read = importer.add_bytes(&bytes, &source, None).map_err(|e| e.to_string());
+                (importer, read)
+            });
+            let fetched = match next {
+                Some(n) => {
+                    let next_url = url_for(Some(n));
+                    let got = self.get(&next_url).await;
+                    Some((n, next_url, got))
+                }
+                None => None,
+            };
+            let (back, read) = reading.await.map_err(|e| format!("reading {url} stopped: {e}"))?;
+            importer = back;
+            read?;
+            let Some((n, next_url, got)) = fetched else { break };
+            (asked, url, bytes) = (Some(n), next_url, got?);
         }
         Ok(importer)
     }
@@ -457,36 +474,59 @@ struct Page {
 }
 
 impl Page {
+    /// Reads what paging needs, skipping over each service's contents (the importer reads
+    /// those): the ids are kept as their JSON text, to compare one page with the next.
     fn read(bytes: &[u8]) -> Result<Page, String> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        #[derive(serde::Deserialize)]
+        struct Item<'a> {
+            #[serde(borrow, default)]
+            id: Option<&'a serde_json::value::RawValue>,
+        }
+        #[derive(serde::Deserialize)]
+        #[allow(non_snake_case)] // The field names are the feeds' own.
+        struct Paged<'a> {
+            #[serde(borrow, default)]
+            contents: Option<Vec<Item<'a>>>,
+            #[serde(borrow, default)]
+            content: Option<Vec<Item<'a>>>,
+            page_number: Option<i64>,
+            total_pages: Option<i64>,
+            last_page: Option<bool>,
+            number: Option<i64>,
+            totalPages: Option<i64>,
+            last: Option<bool>,
+        }
+        let problem = |e: serde_json::Error| {
             if e.is_eof() {
                 format!("the page ends too early: it looks truncated ({e})")
+            } else if e.is_data() {
+                "the page is neither a list of services nor an ORUK page of them (contents or content)".to_owned()
             } else {
                 format!("the page is not valid JSON: {e}")
             }
-        })?;
-        let ids = |items: &Value| -> Vec<String> {
-            items
-                .as_array()
-                .map(|a| a.iter().map(|s| s.get("id").map(ToString::to_string).unwrap_or_default()).collect())
-                .unwrap_or_default()
         };
-        let int = |v: &Value, key: &str| v.get(key).and_then(Value::as_i64);
-        match &value {
-            Value::Array(_) => Ok(Page { number: None, total_pages: Some(1), last: Some(true), ids: ids(&value) }),
-            Value::Object(o) if o.contains_key("contents") => Ok(Page {
-                number: int(&value, "page_number"),
-                total_pages: int(&value, "total_pages"),
-                last: value.get("last_page").and_then(Value::as_bool),
-                ids: ids(&value["contents"]),
+        let ids = |items: &[Item<'_>]| -> Vec<String> {
+            items.iter().map(|i| i.id.map(|id| id.get().to_owned()).unwrap_or_default()).collect()
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("the page is not UTF-8 text: {e}"))?;
+        if text.trim_start().starts_with('[') {
+            let items: Vec<Item<'_>> = serde_json::from_str(text).map_err(problem)?;
+            return Ok(Page { number: None, total_pages: Some(1), last: Some(true), ids: ids(&items) });
+        }
+        let paged: Paged<'_> = serde_json::from_str(text).map_err(problem)?;
+        match (paged.contents, paged.content) {
+            (Some(items), _) => Ok(Page {
+                number: paged.page_number,
+                total_pages: paged.total_pages,
+                last: paged.last_page,
+                ids: ids(&items),
             }),
-            Value::Object(o) if o.contains_key("content") => Ok(Page {
-                number: int(&value, "number"),
-                total_pages: int(&value, "totalPages"),
-                last: value.get("last").and_then(Value::as_bool),
-                ids: ids(&value["content"]),
-            }),
-            _ => Err("the page is neither a list of services nor an ORUK page of them (contents or content)".into()),
+            (None, Some(items)) => {
+                Ok(Page { number: paged.number, total_pages: paged.totalPages, last: paged.last, ids: ids(&items) })
+            }
+            (None, None) => {
+                Err("the page is neither a list of services nor an ORUK page of them (contents or content)".into())
+            }
         }
     }
 
