@@ -84,9 +84,14 @@ pub fn organization_postcodes(org: &Organization) -> Vec<String> {
         .collect()
 }
 
+/// A place a service is given, and whether its source stated it.
+pub type Place = (String, bool);
+
 /// Where a service is given: each venue by its postcode (or, with none, by its id), and
-/// each area it covers by code.
-pub fn service_places(service: &Service) -> Vec<String> {
+/// each area it covers by code. A place is *stated* when its source gave it; the whole
+/// area Kith gives a service with no venue (`--area`) is a guess, so two services matched
+/// only by it are likely duplicates, never certain ones.
+pub fn service_places(service: &Service) -> Vec<Place> {
     let mut out = Vec::new();
     for sal in &service.service_at_locations {
         let postcode = sal
@@ -96,18 +101,19 @@ pub fn service_places(service: &Service) -> Vec<String> {
             .flat_map(|l| &l.addresses)
             .find_map(|a| Postcode::parse(&a.postal_code).ok());
         match (postcode, sal.location_id) {
-            (Some(p), _) => out.push(format!("postcode {}", p.as_str())),
-            (None, Some(id)) => out.push(format!("venue {id}")),
+            (Some(p), _) => out.push((format!("postcode {}", p.as_str()), true)),
+            (None, Some(id)) => out.push((format!("venue {id}"), true)),
             (None, None) => {}
         }
     }
     for area in &service.service_areas {
-        if let Some(code) = area.extent.as_deref().filter(|c| !c.trim().is_empty()) {
-            out.push(format!("area {}", code.trim().to_uppercase()));
+        if let Some(code) = area.extent.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            let placed = area.id == Uuid::new_v5(&service.id, format!("kith:whole-area:{code}").as_bytes());
+            out.push((format!("area {}", code.to_uppercase()), !placed));
         }
     }
     out.sort_unstable();
-    out.dedup();
+    out.dedup_by(|later, first| later.0 == first.0);
     out
 }
 
@@ -194,8 +200,8 @@ pub struct Detector {
     org_registrations: HashMap<Registration, Vec<Uuid>>,
     org_names: HashMap<Uuid, String>,
     org_postcodes: HashMap<Uuid, HashSet<String>>,
-    /// (organisation, name, place) of each service, the organisation as stated.
-    services: Vec<(Uuid, Option<Uuid>, String, Vec<String>)>,
+    /// Each service's id, organisation as stated, name and places.
+    services: Vec<(Uuid, Option<Uuid>, String, Vec<Place>)>,
 }
 
 /// A service and the organisation that runs it.
@@ -243,7 +249,7 @@ impl Detector {
     pub fn add_service(&mut self, service: &Service) {
         let places = service_places(service);
         if let Some(org) = service.organization_id {
-            let postcodes = places.iter().filter_map(|p| p.strip_prefix("postcode ")).map(str::to_owned);
+            let postcodes = places.iter().filter_map(|(p, _)| p.strip_prefix("postcode ")).map(str::to_owned);
             self.org_postcodes.entry(org).or_default().extend(postcodes);
         }
         let name = normalise_name(&service.name);
@@ -299,8 +305,10 @@ impl Detector {
         let mut same_place: HashMap<(&str, &str), Vec<Run>> = HashMap::new();
         for (id, organization, name, places) in &self.services {
             let organization = organization.map(|o| root(&org_merged, o));
-            for place in places {
-                if let Some(o) = organization {
+            for (place, stated) in places {
+                if let Some(o) = organization
+                    && *stated
+                {
                     certain.entry((o, name.as_str(), place.as_str())).or_default().push(*id);
                 }
                 same_place.entry((name.as_str(), place.as_str())).or_default().push((*id, organization));
@@ -327,12 +335,13 @@ impl Detector {
             members.dedup();
             let Some(&(first, first_org)) = members.first() else { continue };
             for &(other, other_org) in &members[1..] {
-                if root(&service_merged, first) == root(&service_merged, other) || first_org == other_org {
+                if root(&service_merged, first) == root(&service_merged, other) {
                     continue;
                 }
+                let whose = if first_org == other_org { "the same organisation" } else { "different organisations" };
                 likely
                     .entry((first, other))
-                    .or_insert_with(|| format!("Same name, “{name}”, at {place}, from different organisations"));
+                    .or_insert_with(|| format!("Same name, “{name}”, at {place}, from {whose}"));
             }
         }
         let mut likely: Vec<_> = likely.into_iter().collect();
@@ -462,22 +471,28 @@ mod tests {
     }
 
     #[test]
-    fn services_with_no_venue_match_by_area() {
-        let mut d = Detector::new();
-        let mut a = service(10, "Befriending", 1, None);
-        let mut b = service(11, "Befriending", 1, None);
-        for s in [&mut a, &mut b] {
-            s.service_areas.push(
-                crate::geo::WholeArea::parse("E06000023=Bristol")
-                    .map_or_else(|_| panic!("a whole area"), |w| w.service_area(s.id)),
-            );
+    fn services_with_no_venue_match_by_area_certainly_only_where_their_source_gave_it() {
+        let Ok(area) = crate::geo::WholeArea::parse("E06000023=Bristol") else { panic!("a whole area") };
+        let mut stated = Detector::new();
+        let mut placed = Detector::new();
+        for n in [10, 11] {
+            let mut s = service(n, "Befriending", 1, None);
+            let mut given = area.service_area(s.id);
+            given.id = id(n + 900);
+            s.service_areas.push(given);
+            stated.add_service(&s);
+            let mut s = service(n, "Befriending", 1, None);
+            s.service_areas.push(area.service_area(s.id));
+            placed.add_service(&s);
         }
-        d.add_service(&a);
-        d.add_service(&b);
-        let found = d.candidates();
+        let found = stated.candidates();
         assert_eq!(found.len(), 1);
         assert!(found[0].certain);
         assert_eq!(found[0].reason, "Same organisation and name, “befriending”, at area E06000023");
+        let found = placed.candidates();
+        assert_eq!(found.len(), 1);
+        assert!(!found[0].certain, "Kith's own guess at the area is not enough to merge");
+        assert_eq!(found[0].reason, "Same name, “befriending”, at area E06000023, from the same organisation");
     }
 
     #[test]
