@@ -280,6 +280,9 @@ impl Feeds {
                     // lists is missing from one more pull.
                     let withdrawn = self.store.close_round(&source, pull.id, feed.withdraw_after).await?;
                     pull.withdrawn = withdrawn.len() as u64;
+                    // The same groups from another source are merged, or queued for a
+                    // curator; a failure here leaves the pull as it was.
+                    crate::duplicates::Duplicates::new(self.store.clone(), self.clock.clone()).detect_logged().await;
                 }
             }
             Err(reason) => pull.error = Some(reason),
@@ -295,7 +298,9 @@ impl Feeds {
     /// Writes what a pull read, counting the services Kith did not hold before.
     async fn write(&self, batch: kith_domain::DirectoryBatch, pull: &mut FeedPull) -> Result<(), StoreError> {
         let ids: Vec<Uuid> = batch.services.iter().map(|s| s.id).collect();
-        let held = self.store.existing_services(&ids).await?.len();
+        // A service merged into another is held, as its survivor.
+        let held = self.store.existing_services(&ids).await?.len()
+            + self.store.merged_into(kith_domain::provenance::RecordKind::Service, &ids).await?.len();
         let mut quiet = |_, _| {};
         let written = Imports::new(self.store.clone()).write_batch(batch, &mut quiet).await?;
         pull.written = written.services;

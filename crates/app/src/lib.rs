@@ -28,6 +28,7 @@ use std::sync::Arc;
 pub mod accounts;
 pub mod demo_caseload;
 pub mod directory;
+pub mod duplicates;
 pub mod feeds;
 pub mod imports;
 pub mod jobs;
@@ -149,6 +150,11 @@ impl App {
     /// Directory feeds, pulled on their schedule.
     pub fn feeds(&self) -> Result<feeds::Feeds, feeds::FeedError> {
         feeds::Feeds::new(self.store.clone(), self.clock.clone())
+    }
+
+    /// Duplicates across sources: detection, and the curators' queue.
+    pub fn duplicates(&self) -> duplicates::Duplicates {
+        duplicates::Duplicates::new(self.store.clone(), self.clock.clone())
     }
 
     /// Patients and referrals, with their rules.

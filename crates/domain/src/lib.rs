@@ -15,6 +15,7 @@ pub mod clock;
 pub mod contact;
 pub mod directory;
 pub mod disclosure;
+pub mod duplicates;
 pub mod feed;
 pub mod geo;
 pub mod hsds;

@@ -269,6 +269,14 @@ pub enum Command {
     #[command(subcommand)]
     Feeds(FeedsCommand),
 
+    /// The same groups and services from several sources
+    ///
+    /// Kith looks for them after every feed pull and import: records with the same
+    /// charity or company number, or the same organisation, name and venue, are merged;
+    /// likely ones wait for a curator at /curation/duplicates.
+    #[command(subcommand)]
+    Duplicates(DuplicatesCommand),
+
     /// Rebuild the search index from the database
     ///
     /// Kith keeps the index up to date by itself; rebuild after restoring a backup, or if
@@ -298,6 +306,12 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DuplicatesCommand {
+    /// Look for duplicates now: merge the certain ones, queue the likely ones
+    Detect,
 }
 
 #[derive(Debug, Subcommand)]

@@ -97,6 +97,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             println!("Indexed {n} services in {}", index_dir(&cli.global).display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Duplicates(crate::cli::DuplicatesCommand::Detect) => {
+            let store = open(&cli.global, clock.clone()).await?;
+            let bar = spinner("Looking for duplicates".to_owned());
+            let detected = kith_app::duplicates::Duplicates::new(store, clock).detect().await;
+            bar.finish_and_clear();
+            println!("{}", detected.context("finding duplicates failed")?.summary());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Feeds(command) => {
             let store = open(&cli.global, clock.clone()).await?;
             feeds(store, clock, command).await
@@ -188,7 +196,8 @@ async fn import(
             sheet.display()
         );
     }
-    let store = open(global, clock).await?;
+    let store = open(global, clock.clone()).await?;
+    let duplicates = kith_app::duplicates::Duplicates::new(store.clone(), clock);
     let imported = match map {
         Some(map) => {
             let bar = spinner(format!(
@@ -246,6 +255,11 @@ async fn import(
             "{} services with no venue or area of their own are listed as serving the whole place given with --area.",
             report.placed
         );
+    }
+    if let Some(detected) = duplicates.detect_logged().await
+        && detected != kith_app::duplicates::Detected::default()
+    {
+        println!("{}", detected.summary());
     }
     Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 mod doc;
+pub mod duplicates;
 mod error;
 pub mod feeds;
 mod migrate;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use accounts::AccountStore;
+pub use duplicates::DuplicateStore;
 pub use error::StoreError;
 pub use feeds::FeedStore;
 pub use outbox::OutboxStore;
@@ -206,7 +208,15 @@ pub struct OutwardArea {
 /// change feed in it; reads of services return them fully nested (`service_full`).
 #[async_trait]
 pub trait Store:
-    AccountStore + FeedStore + OutboxStore + ProvenanceStore + ReferralStore + Send + Sync + std::fmt::Debug
+    AccountStore
+    + DuplicateStore
+    + FeedStore
+    + OutboxStore
+    + ProvenanceStore
+    + ReferralStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     fn engine(&self) -> Engine;
 

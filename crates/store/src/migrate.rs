@@ -42,6 +42,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/sqlite/0012_shared_lists.sql") },
     Migration { version: 13, name: "feeds", sql: include_str!("../migrations/sqlite/0013_feeds.sql") },
     Migration { version: 14, name: "provenance", sql: include_str!("../migrations/sqlite/0014_provenance.sql") },
+    Migration { version: 15, name: "duplicates", sql: include_str!("../migrations/sqlite/0015_duplicates.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -79,6 +80,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 12, name: "shared_lists", sql: include_str!("../migrations/postgres/0012_shared_lists.sql") },
     Migration { version: 13, name: "feeds", sql: include_str!("../migrations/postgres/0013_feeds.sql") },
     Migration { version: 14, name: "provenance", sql: include_str!("../migrations/postgres/0014_provenance.sql") },
+    Migration { version: 15, name: "duplicates", sql: include_str!("../migrations/postgres/0015_duplicates.sql") },
 ];
 
 #[cfg(test)]

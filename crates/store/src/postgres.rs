@@ -6,6 +6,7 @@
 //! by commit (see the migration for why).
 
 mod accounts;
+mod duplicates;
 mod feeds;
 mod geo;
 mod outbox;
@@ -453,7 +454,11 @@ impl Store for PostgresStore {
     async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary> {
         let mut client = self.pool.get().await?;
         let tx = self.begin_write(&mut client).await?;
-        let summary = write_batch(&tx, &batch, self.clock.now()).await?;
+        let now = self.clock.now();
+        let mut batch = batch;
+        let redirected = duplicates::redirect_merged(&tx, &mut batch).await?;
+        let summary = write_batch(&tx, &batch, now).await?;
+        duplicates::record_redirected(&tx, batch.stamp.as_ref(), &redirected, now).await?;
         tx.commit().await?;
         Ok(summary)
     }

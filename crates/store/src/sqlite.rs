@@ -4,6 +4,7 @@
 
 mod accounts;
 mod checkpoint;
+mod duplicates;
 mod feeds;
 mod geo;
 mod outbox;
@@ -522,8 +523,15 @@ impl Store for SqliteStore {
         Engine::Sqlite
     }
 
-    async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary> {
-        let (summary, batch) = self.write(move |tx, now| Ok((write_batch(tx, &batch, now)?, batch))).await?;
+    async fn write_batch(&self, mut batch: DirectoryBatch) -> Result<WriteSummary> {
+        let (summary, batch) = self
+            .write(move |tx, now| {
+                let redirected = duplicates::redirect_merged(tx, &mut batch)?;
+                let summary = write_batch(tx, &batch, now)?;
+                duplicates::record_redirected(tx, batch.stamp.as_ref(), &redirected, &ts(now))?;
+                Ok((summary, batch))
+            })
+            .await?;
         if batch.len() > 1_000 {
             doc::free_aside(batch);
         }

@@ -1498,6 +1498,7 @@ contract!(
     shared_lists_keep_their_services_in_order_under_one_code,
     feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls,
     provenance_is_kept_per_source_and_a_service_a_feed_stops_listing_is_withdrawn,
+    two_sources_of_one_group_merge_into_one_record_that_keeps_both,
     referrals_move_by_the_rules_with_a_timeline,
     follow_ups_remind_escalate_and_close_with_an_outcome,
     referrals_are_searched_rerouted_and_counted,
@@ -1681,4 +1682,104 @@ async fn postgres_allows_exactly_the_state_machine_moves() {
     .await;
     drop(client);
     t.cleanup().await;
+}
+
+async fn two_sources_of_one_group_merge_into_one_record_that_keeps_both(store: &dyn Store, clock: &FixedClock) {
+    use kith_domain::duplicates::{Candidate, PairState};
+    use kith_domain::provenance::{RecordKind, Source, Stamp};
+    let council = Source::Feed(id(980));
+    let sheet = Source::File("groups.csv".into());
+    let stamped = |source: &Source, round: u128, services: Vec<Service>| {
+        let mut b = DirectoryBatch::new();
+        b.add_organization(Organization::new(id(ORG_TRUST), "Parkhead Community Trust", "Run by local people"));
+        b.add_location(place(HALL, "Parkhead Community Hall", 55.851, -4.196));
+        for s in services {
+            b.add_service(s);
+        }
+        b.stamp = Some(Stamp { source: source.clone(), round: id(round) });
+        b
+    };
+    let walk = |n: u128| service(n, "Tollcross Walking Group", ORG_TRUST, HALL, &[]);
+    store.write_batch(stamped(&council, 981, vec![walk(200)])).await.unwrap();
+    store.write_batch(stamped(&sheet, 982, vec![walk(201)])).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().services, 2, "two sources, two ids");
+
+    let pair = Candidate { kind: RecordKind::Service, a: id(200), b: id(201), reason: "same".into(), certain: false };
+    assert_eq!(store.put_duplicate_pairs(std::slice::from_ref(&pair)).await.unwrap(), [pair.pair_id()]);
+    assert_eq!(store.put_duplicate_pairs(std::slice::from_ref(&pair)).await.unwrap().len(), 1, "queued once");
+    let waiting = store.waiting_pairs(10).await.unwrap();
+    assert_eq!((waiting.len(), waiting[0].a, waiting[0].state), (1, id(200), PairState::Waiting));
+
+    let seq = store.last_seq().await.unwrap();
+    let audit = AuditEvent {
+        seq: 0,
+        at: clock.now(),
+        actor: None,
+        actor_roles: "curator".into(),
+        action: "duplicates.merge".into(),
+        record_type: "service".into(),
+        record_id: Some(id(201).to_string()),
+        ip: None,
+        reason: "test".into(),
+    };
+    let decided =
+        store.decide_pair(pair.pair_id(), PairState::Merged, "curator", None, Alongside::audited(audit)).await.unwrap();
+    assert!(decided);
+    assert!(
+        !store.decide_pair(pair.pair_id(), PairState::KeptApart, "curator", None, Alongside::none()).await.unwrap(),
+        "a pair is decided once"
+    );
+    assert_eq!(store.counts().await.unwrap().services, 1, "one record");
+    assert!(store.service(id(201)).await.unwrap().is_none());
+    let changes = store.changes_since(seq, 10).await.unwrap();
+    assert!(changes.iter().any(|c| c.object_id == id(201) && c.op == ChangeOp::Delete), "the index follows");
+    let audited = store.audit(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert!(audited.iter().any(|e| e.action == "duplicates.merge"), "audited with the merge");
+    let sources = store.provenance(RecordKind::Service, &[id(200)]).await.unwrap();
+    let sources: Vec<(Source, String)> = sources.into_iter().map(|p| (p.source, p.id_there)).collect();
+    assert_eq!(sources, [(council.clone(), id(200).to_string()), (sheet.clone(), id(201).to_string())]);
+    assert_eq!(store.merged_into(RecordKind::Service, &[id(200), id(201)]).await.unwrap(), [(id(201), id(200))]);
+
+    // The sheet is imported again, still listing its id: the duplicate stays merged, and
+    // the sheet still counts as listing the walk.
+    clock.advance(Duration::hours(24));
+    store.write_batch(stamped(&sheet, 983, vec![walk(201)])).await.unwrap();
+    assert!(store.service(id(201)).await.unwrap().is_none(), "not written back");
+    assert_eq!(store.counts().await.unwrap().services, 1);
+    assert!(store.close_round(&sheet, id(983), 1).await.unwrap().is_empty(), "the sheet still lists it");
+    let from_sheet = store.provenance(RecordKind::Service, &[id(200)]).await.unwrap();
+    let from_sheet = from_sheet.iter().find(|p| p.source == sheet).unwrap();
+    assert_eq!((from_sheet.last_seen, from_sheet.missing), (clock.now(), 0), "the sighting is the survivor's");
+    assert_eq!(from_sheet.id_there, id(201).to_string());
+
+    // A pair kept apart is never queued again.
+    store.write_batch(stamped(&sheet, 984, vec![walk(201), walk(202)])).await.unwrap();
+    let apart = Candidate { b: id(202), ..pair.clone() };
+    assert_eq!(store.put_duplicate_pairs(std::slice::from_ref(&apart)).await.unwrap().len(), 1);
+    assert!(
+        store
+            .decide_pair(apart.pair_id(), PairState::KeptApart, "curator", Some("two walks".into()), Alongside::none())
+            .await
+            .unwrap()
+    );
+    assert!(store.put_duplicate_pairs(std::slice::from_ref(&apart)).await.unwrap().is_empty(), "not re-queued");
+    assert!(store.waiting_pairs(10).await.unwrap().is_empty());
+    let kept = store.duplicate_pair(apart.pair_id()).await.unwrap().unwrap();
+    assert_eq!((kept.state, kept.note.as_deref()), (PairState::KeptApart, Some("two walks")));
+    assert_eq!(store.counts().await.unwrap().services, 2);
+
+    // Organisations: the services of the merged one move to the survivor.
+    let mut b = DirectoryBatch::new();
+    b.add_organization(Organization::new(id(ORG_ADVICE), "Parkhead Community Trust Ltd", ""));
+    b.add_service(service(203, "Advice", ORG_ADVICE, HALL, &[]));
+    store.write_batch(b).await.unwrap();
+    store.merge(RecordKind::Organization, id(ORG_TRUST), id(ORG_ADVICE), Alongside::none()).await.unwrap();
+    assert!(store.organization(id(ORG_ADVICE)).await.unwrap().is_none());
+    assert_eq!(store.service(id(203)).await.unwrap().unwrap().organization_id, Some(id(ORG_TRUST)));
+    let mut again = DirectoryBatch::new();
+    again.add_organization(Organization::new(id(ORG_ADVICE), "Parkhead Community Trust Ltd", ""));
+    again.add_service(service(204, "Debt advice", ORG_ADVICE, HALL, &[]));
+    store.write_batch(again).await.unwrap();
+    assert!(store.organization(id(ORG_ADVICE)).await.unwrap().is_none(), "not written back");
+    assert_eq!(store.service(id(204)).await.unwrap().unwrap().organization_id, Some(id(ORG_TRUST)));
 }

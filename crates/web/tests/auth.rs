@@ -221,7 +221,9 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
             vec![Who::LinkA, Who::VcsA, Who::Curator, Who::AreaAdmin]
         }
         (_, "/admin/audit" | "/admin/audit.csv") => vec![Who::AreaAdmin],
-        ("GET", "/curation/feeds") => vec![Who::Curator, Who::AreaAdmin],
+        ("GET", "/curation/feeds" | "/curation/duplicates") | ("POST", "/curation/duplicates/{id}") => {
+            vec![Who::Curator, Who::AreaAdmin]
+        }
         ("GET", "/inbox") => vec![Who::VcsA, Who::VcsB],
         (_, "/refer/{id}") | ("GET", "/referrals/{id}/sent") => {
             vec![Who::Receptionist, Who::Clinician, Who::LinkWorker]

@@ -22,6 +22,7 @@ mod admin;
 mod assets;
 mod caseload;
 mod curation;
+mod duplicates;
 pub use assets::accepts_gzip;
 mod form;
 pub use form::query_string;
@@ -117,6 +118,8 @@ pub fn routes() -> Routes {
         .get("/follow-ups", Needs(Permission::PatientData), caseload::follow_ups)
         .get("/reports/links", Needs(Permission::Reports), caseload::links)
         .get("/curation/feeds", Needs(Permission::Curate), curation::feeds)
+        .get("/curation/duplicates", Needs(Permission::Curate), duplicates::page)
+        .post("/curation/duplicates/{id}", Needs(Permission::Curate), duplicates::decide)
         .get("/admin/audit", Needs(Permission::Audit), admin::page)
         .get("/admin/audit.csv", Needs(Permission::Audit), admin::csv)
 }
@@ -169,6 +172,7 @@ fn navigation(viewer: &crate::auth::Viewer) -> Vec<(&'static str, &'static str)>
     }
     if viewer.allows(Permission::Curate) {
         nav.push(("/curation/feeds", "Feeds"));
+        nav.push(("/curation/duplicates", "Duplicates"));
     }
     if viewer.allows(Permission::Audit) {
         nav.push(("/admin/audit", "Audit log"));
