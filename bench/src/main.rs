@@ -5,6 +5,7 @@
 //! cargo run --release -p kith-bench -- search --services 100000 --queries 500
 //! cargo build --release -p kith && cargo run --release -p kith-bench -- http --services 100000
 //! cargo run --release -p kith-bench -- feeds --services 100000 --runs 3
+//! cargo run --release -p kith-bench -- duplicates --services 1000000
 //! ```
 //!
 //! `search` runs the standard query mix on Kith's index and on its peers; see
@@ -15,6 +16,7 @@
 //! SQLite database and a fresh PostgreSQL database on each run.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A benchmark reports on its streams.
 
+mod duplicates;
 mod feeds;
 mod http;
 mod pages;
@@ -30,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, kith-bench feeds --help, or kith-bench import [--services N] [--runs R] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, kith-bench feeds --help, kith-bench duplicates --help, or kith-bench import [--services N] [--runs R] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
@@ -220,6 +222,7 @@ async fn main() -> Result<()> {
         Some("pages") => return pages::run(std::env::args().skip(2).collect()).await,
         Some("referrals") => return referrals::run(std::env::args().skip(2).collect()).await,
         Some("feeds") => return feeds::run(std::env::args().skip(2).collect()).await,
+        Some("duplicates") => return duplicates::run(std::env::args().skip(2).collect()).await,
         _ => {}
     }
     let o = parse_args()?;
