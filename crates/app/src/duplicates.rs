@@ -8,7 +8,7 @@ use kith_domain::account::AuditEvent;
 use kith_domain::duplicates::{Detector, DuplicatePair, PairState};
 use kith_domain::hsds::Service;
 use kith_domain::provenance::{Provenance, RecordKind, Source};
-use kith_store::{Alongside, PageRequest, Store, StoreError};
+use kith_store::{Alongside, Store, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -127,14 +127,14 @@ impl Duplicates {
     /// certain match of two records one source lists apart is queued, not merged.
     pub async fn detect(&self) -> Result<Detected, StoreError> {
         let mut detector = Detector::new();
-        let mut number = 1;
+        let mut after = None;
         loop {
-            let page = self.store.organizations(PageRequest::new(number, READ_AT_ONCE)).await?;
-            page.items.iter().for_each(|o| detector.add_organization(o));
-            if page.items.len() < READ_AT_ONCE as usize {
-                break;
+            let organizations = self.store.organizations_after(after, READ_AT_ONCE).await?;
+            organizations.iter().for_each(|o| detector.add_organization(o));
+            match organizations.last() {
+                Some(last) if organizations.len() == READ_AT_ONCE as usize => after = Some(last.id),
+                _ => break,
             }
-            number += 1;
         }
         let mut after = None;
         loop {

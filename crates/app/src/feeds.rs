@@ -35,6 +35,9 @@ pub struct Politeness {
     pub backoff: Duration,
     /// How long one request may take.
     pub timeout: Duration,
+    /// Services' own pages that may fail in a row before Kith stops asking for them and
+    /// keeps the rest as the list gives them.
+    pub detail_failures: u32,
 }
 
 impl Default for Politeness {
@@ -46,6 +49,7 @@ impl Default for Politeness {
             tries: 3,
             backoff: Duration::from_secs(1),
             timeout: Duration::from_secs(30),
+            detail_failures: 5,
         }
     }
 }
@@ -259,6 +263,7 @@ impl Feeds {
             written: 0,
             new: 0,
             withdrawn: 0,
+            details: 0,
             rejected: 0,
             problems: Vec::new(),
             error: None,
@@ -269,10 +274,14 @@ impl Feeds {
             Ok(importer) => {
                 let (mut batch, report) = importer.finish();
                 pull.rejected = report.rejected.len() as u64;
-                pull.problems = report.rejected.iter().take(PROBLEMS_KEPT).map(ToString::to_string).collect();
+                // Refusals first, then the services' pages that could not be read.
+                let pages = std::mem::take(&mut pull.problems);
+                pull.problems =
+                    report.rejected.iter().map(ToString::to_string).chain(pages).take(PROBLEMS_KEPT).collect();
                 pull.services = batch.services.len() as u64;
                 let source = Source::Feed(feed.id);
                 batch.stamp = Some(Stamp { source: source.clone(), round: pull.id });
+                self.place_by_postcode(&mut batch).await?;
                 if let Err(e) = self.write(batch, &mut pull).await {
                     pull.error = Some(format!("the database refused what the feed served: {e}"));
                 } else if pull.full {
@@ -281,8 +290,13 @@ impl Feeds {
                     let withdrawn = self.store.close_round(&source, pull.id, feed.withdraw_after).await?;
                     pull.withdrawn = withdrawn.len() as u64;
                     // The same groups from another source are merged, or queued for a
-                    // curator; a failure here leaves the pull as it was.
-                    crate::duplicates::Duplicates::new(self.store.clone(), self.clock.clone()).detect_logged().await;
+                    // curator; a failure here leaves the pull as it was. A pull that
+                    // changed nothing brings no new duplicates.
+                    if pull.written > 0 || pull.withdrawn > 0 {
+                        crate::duplicates::Duplicates::new(self.store.clone(), self.clock.clone())
+                            .detect_logged()
+                            .await;
+                    }
                 }
             }
             Err(reason) => pull.error = Some(reason),
@@ -293,6 +307,23 @@ impl Feeds {
         let next = pull.finished_at + Span::hours(i64::from(hours));
         self.store.record_pull(&pull, next).await?;
         Ok(pull)
+    }
+
+    /// Gives each venue the feed gives no position its postcode's, from the postcode
+    /// table: a venue without a position is not found by distance.
+    async fn place_by_postcode(&self, batch: &mut kith_domain::DirectoryBatch) -> Result<(), StoreError> {
+        for location in batch.locations.iter_mut().filter(|l| l.latitude.is_none() || l.longitude.is_none()) {
+            let Some(postcode) =
+                location.addresses.iter().find_map(|a| kith_domain::postcode::Postcode::parse(&a.postal_code).ok())
+            else {
+                continue;
+            };
+            if let Some(found) = self.store.postcode(&postcode).await? {
+                let at = found.place.point();
+                (location.latitude, location.longitude) = (Some(at.lat), Some(at.lon));
+            }
+        }
+        Ok(())
     }
 
     /// Writes what a pull read, counting the services Kith did not hold before.
@@ -389,7 +420,82 @@ impl Feeds {
             let Some((n, next_url, got)) = fetched else { break };
             (asked, url, bytes) = (Some(n), next_url, got?);
         }
+        self.read_details(feed, &mut importer, pull).await?;
         Ok(importer)
+    }
+
+    /// Reads the own page (`URL/services/{id}`) of each service the list said too little
+    /// of, one request at a time. A service the list says is unchanged since Kith read
+    /// its page is kept as stored, without asking (a page that added nothing is asked
+    /// for again in a weekly full pull). A page that fails leaves what Kith held, or
+    /// else the list's record, with the reason among the pull's problems; after several
+    /// failures in a row the rest are not asked for.
+    async fn read_details(&self, feed: &Feed, importer: &mut Importer, pull: &mut FeedPull) -> Result<(), String> {
+        let lacking = importer.lacking_detail();
+        if lacking.is_empty() {
+            return Ok(());
+        }
+        let mut stored = std::collections::HashMap::new();
+        for chunk in lacking.chunks(500) {
+            let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+            let found = self
+                .store
+                .services_by_ids(&ids)
+                .await
+                .map_err(|e| format!("the database could not say which services Kith holds: {e}"))?;
+            stored.extend(found.into_iter().map(|s| (s.id, s)));
+        }
+        // A service whose page cannot be read is kept as Kith holds it, when Kith has
+        // read its page before: the list alone would lose its venues and times.
+        fn detailed(s: &kith_domain::hsds::Service) -> bool {
+            !s.service_at_locations.is_empty() || !s.schedules.is_empty() || !s.contacts.is_empty()
+        }
+        let mut failures = 0;
+        let mut asking = true;
+        for (id, modified) in &lacking {
+            let held = stored.remove(id);
+            let unchanged = held.as_ref().is_some_and(|h| modified.is_some() && h.last_modified == *modified);
+            // A page that said no more than the list is read again only in a full pull,
+            // in case it failed last time.
+            let unchanged = unchanged && (!pull.full || held.as_ref().is_some_and(detailed));
+            let held = held.filter(|h| unchanged || detailed(h));
+            if !asking || unchanged {
+                if let Some(held) = held {
+                    importer.keep_stored(held);
+                }
+                continue;
+            }
+            let url = format!("{}/services/{id}", feed.url);
+            let read = match self.get(&url).await {
+                Ok(bytes) => importer.add_detail(*id, &bytes, &url),
+                Err(reason) => Err(reason),
+            };
+            match read {
+                Ok(()) => {
+                    pull.details += 1;
+                    failures = 0;
+                }
+                Err(reason) => {
+                    failures += 1;
+                    let kept = if held.is_some() { "kept as Kith held it" } else { "kept as the list gives it" };
+                    if let Some(held) = held {
+                        importer.keep_stored(held);
+                    }
+                    if pull.problems.len() < PROBLEMS_KEPT {
+                        pull.problems.push(format!("{reason}; {kept}"));
+                    }
+                    if failures >= self.politeness.detail_failures.max(1) {
+                        asking = false;
+                        if pull.problems.len() < PROBLEMS_KEPT {
+                            pull.problems.push(format!(
+                                "{failures} services' own pages failed in a row, so Kith asked for no more; the rest are kept as Kith held them or as the list gives them"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One request, tried again with back-off when the server is unreachable, slow or

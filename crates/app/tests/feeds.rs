@@ -71,6 +71,45 @@ fn spring_page(services: &[Value], target: &str) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// A service's own page, given its place in the feed and its list record.
+type Detail = fn(usize, &Value) -> Option<Value>;
+
+/// What most v1 APIs serve for a service's own page when it has nothing more to say:
+/// the list's record.
+fn as_listed(_: usize, service: &Value) -> Option<Value> {
+    Some(service.clone())
+}
+
+/// An ORUK v1 API over `services`: `…/services?…` a Spring page of them, and
+/// `…/services/{id}` each one's own page as `detail` gives it (404 for an id it does not
+/// list, 500 where `detail` gives nothing). Every target asked for is logged.
+fn v1_api(
+    services: Arc<std::sync::Mutex<Vec<Value>>>,
+    detail: Detail,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+) -> Answer {
+    Arc::new(move |target: &str| {
+        log.lock().unwrap().push(target.to_owned());
+        let services = services.lock().unwrap();
+        let path = target.split('?').next().unwrap_or_default();
+        match path.rsplit_once("/services/") {
+            Some((_, id)) => match services.iter().position(|s| s["id"] == id) {
+                Some(i) => match detail(i, &services[i]) {
+                    Some(page) => (200, "application/json", serde_json::to_vec(&page).unwrap()),
+                    None => (500, "text/plain", b"oops".to_vec()),
+                },
+                None => (404, "text/plain", Vec::new()),
+            },
+            None => (200, "application/json", spring_page(&services, target)),
+        }
+    })
+}
+
+/// [`v1_api`] with each service's page as listed, and no log kept.
+fn as_listed_by(services: &[Value]) -> Answer {
+    v1_api(Arc::new(std::sync::Mutex::new(services.to_vec())), as_listed, Arc::default())
+}
+
 fn bristol() -> Option<Vec<Value>> {
     let shared = kith_store::testing::shared_dir("feeds")?;
     let bytes = std::fs::read(shared.join("data/oruk-v1/bristol-services.json")).unwrap();
@@ -104,8 +143,7 @@ async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
     let Some(all) = bristol() else { return };
     let named = all.iter().filter(|s| s["name"].as_str().is_some_and(|n| !n.trim().is_empty())).count();
     let served = Arc::new(all);
-    let pages = served.clone();
-    let url = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&pages, target)))).await;
+    let url = serve(as_listed_by(&served)).await;
     let feeds = feeds(t, Politeness { per_page: 50, ..quick() });
     let area = WholeArea::parse("E06000023").unwrap();
     let feed = feeds.add(&format!("{url}/services"), Some("bristol"), vec![area.clone()], None, None).await.unwrap();
@@ -131,8 +169,7 @@ async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
     // The same feed at a second address adds no duplicate service.
     let mirror = feeds.add(&format!("{url}/mirror"), Some("mirror"), vec![area], None, None).await;
     let mirror = mirror.unwrap();
-    let pages = served.clone();
-    let mirrored = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&pages, target)))).await;
+    let mirrored = serve(as_listed_by(&served)).await;
     let mirror = Feed { url: mirrored, ..mirror };
     t.clock.advance(chrono::Duration::hours(1));
     assert_eq!(feeds.pull(&mirror).await.unwrap().written, 0);
@@ -158,7 +195,7 @@ async fn bristols_feed_pulled_page_by_page(t: &TestApp) {
         .map(|s| s.id)
         .collect();
     let fewer: Vec<Value> = served.iter().skip(10).cloned().collect();
-    let shrunk = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&fewer, target)))).await;
+    let shrunk = serve(as_listed_by(&fewer)).await;
     let (feed, mirror) = (Feed { url: shrunk.clone(), ..feed }, Feed { url: shrunk, ..mirror });
     let mut withdrawn = Vec::new();
     for puller in [&feed, &feed, &mirror, &mirror] {
@@ -191,8 +228,7 @@ fn uuid_of(service: &Value) -> uuid::Uuid {
 async fn a_broken_feed_is_recorded_and_nothing_stored_is_lost(t: &TestApp) {
     let Some(all) = bristol() else { return };
     let served = Arc::new(all);
-    let good = served.clone();
-    let url = serve(Arc::new(move |target: &str| (200, "application/json", spring_page(&good, target)))).await;
+    let url = serve(as_listed_by(&served)).await;
     let feeds_ = feeds(t, Politeness { per_page: 100, max_page_bytes: 2 * 1024 * 1024, ..quick() });
     let feed = feeds_.add(&url, Some("bristol"), vec![], None, None).await.unwrap();
     assert_eq!(feeds_.pull(&feed).await.unwrap().error, None);
@@ -266,6 +302,10 @@ async fn later_pulls_ask_only_for_changes_and_the_whole_feed_is_read_weekly(t: &
     // A feed that supports modified_after: nothing has changed since.
     let url = serve(Arc::new(move |target: &str| {
         log.lock().unwrap().push(target.to_owned());
+        if let Some((_, id)) = target.rsplit_once("/services/") {
+            let page = pages.iter().find(|s| s["id"] == id).map(|s| serde_json::to_vec(s).unwrap());
+            return page.map_or((404, "text/plain", Vec::new()), |p| (200, "application/json", p));
+        }
         let changed: &[Value] = if target.contains("modified_after=") { &[] } else { &pages };
         (200, "application/json", spring_page(changed, target))
     }))
@@ -301,6 +341,122 @@ async fn later_pulls_ask_only_for_changes_and_the_whole_feed_is_read_weekly(t: &
     assert!(by_hand.full);
 }
 
+/// Bristol's list says nothing of venues or times; each service's own page does. Every
+/// third page here adds a venue and its opening times (real Bristol places), one page
+/// fails and one describes another service.
+fn with_venues(i: usize, service: &Value) -> Option<Value> {
+    const VENUES: &[(&str, &str, f64, f64, &str)] = &[
+        ("venue-1", "The Park Centre", 51.422496, -2.597993, "BS4 1QP"),
+        ("venue-2", "Easton Community Centre", 51.467742, -2.561527, "BS5 6DP"),
+        // A venue with no position: placed by its postcode, if Kith knows it.
+        ("venue-3", "Southmead Community Centre", 0.0, 0.0, "BS10 6BQ"),
+    ];
+    let mut page = service.clone();
+    match i {
+        5 => return None,
+        7 => page["id"] = json!("00000000-0000-4000-8000-000000000007"),
+        i if i % 3 == 0 => {
+            let (id, name, lat, lon, postcode) = VENUES[(i / 3) % VENUES.len()];
+            page["service_at_locations"] = json!([{
+                "id": format!("sal-{i}"),
+                "location": {
+                    "id": id, "name": name, "latitude": lat, "longitude": lon,
+                    "physical_addresses": [{"id": format!("{id}-address"), "address_1": name, "city": "Bristol", "postal_code": postcode, "country": "GB"}]
+                },
+                "regular_schedules": [{"id": format!("sch-{i}"), "opens_at": "10:00:00", "closes_at": "12:00:00", "byday": "TU", "freq": "WEEKLY", "interval": 1}]
+            }]);
+            page["contacts"] = json!([{"id": format!("c-{i}"), "name": "Duty worker", "phones": [{"id": format!("p-{i}"), "number": "0117 922 2000"}]}]);
+        }
+        _ => {}
+    }
+    Some(page)
+}
+
+async fn a_list_without_venues_is_completed_from_each_services_own_page(t: &TestApp) {
+    let Some(all) = bristol() else { return };
+    let first: Vec<Value> =
+        all.into_iter().filter(|s| s["name"].as_str().is_some_and(|n| !n.trim().is_empty())).take(120).collect();
+    let shared = kith_store::testing::shared_dir("feeds").unwrap();
+    let postcodes = std::fs::File::open(shared.join("data/geo/postcodes-bristol.csv")).unwrap();
+    let postcodes = kith_datasets::geo::read_postcodes(postcodes, "postcodes-bristol.csv").unwrap();
+    t.store().put_postcodes(postcodes.rows).await.unwrap();
+    let served = Arc::new(std::sync::Mutex::new(first.clone()));
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let url = serve(v1_api(served.clone(), with_venues, log.clone())).await;
+    let feeds = feeds(t, Politeness { per_page: 50, ..quick() });
+    let area = WholeArea::parse("E06000023").unwrap();
+    let feed = feeds.add(&url, Some("bristol"), vec![area], None, None).await.unwrap();
+    // Services whose own page was asked for (a failing page is tried three times).
+    let pages_asked = |log: &std::sync::Mutex<Vec<String>>| {
+        let mut log = log.lock().unwrap();
+        let asked: std::collections::HashSet<String> = log.drain(..).filter(|t| t.contains("/services/")).collect();
+        asked.len()
+    };
+
+    let pull = feeds.pull(&feed).await.unwrap();
+    assert_eq!((pull.error.as_deref(), pull.services), (None, 120), "{:?}", pull.problems);
+    assert_eq!(pages_asked(&log), 120, "one request for each service's page, none twice");
+    assert_eq!(pull.details, 118, "all but the page that failed and the one describing another service");
+    assert!(pull.summary().ends_with("; 118 read from their own pages"), "{}", pull.summary());
+    let problems = pull.problems.join("\n");
+    assert!(problems.contains("answered 500") && problems.contains("kept as the list gives it"), "{problems}");
+    assert!(problems.contains("not the service"), "{problems}");
+
+    let ids: Vec<uuid::Uuid> = first.iter().map(uuid_of).collect();
+    let stored = t.store().services_by_ids(&ids).await.unwrap();
+    assert_eq!(stored.len(), 120, "a service whose page failed is kept as listed");
+    let venue = stored[0].service_at_locations[0].location.as_ref().unwrap();
+    assert_eq!((venue.name.as_deref(), venue.latitude), (Some("The Park Centre"), Some(51.422496)));
+    let placed = stored[6].service_at_locations[0].location.as_ref().unwrap();
+    assert_eq!(
+        (placed.name.as_deref(), placed.latitude),
+        (Some("Southmead Community Centre"), Some(51.503764)),
+        "a venue with no position is placed at its postcode"
+    );
+    assert_eq!(stored[0].service_at_locations[0].schedules[0].byday.as_deref(), Some("TU"));
+    assert_eq!(stored[0].contacts[0].phones[0].number, "0117 922 2000");
+    assert!(stored[0].service_areas.is_empty(), "a service with a venue is not given the whole area");
+    assert_eq!(stored[3].service_at_locations[0].location_id, stored[12].service_at_locations[0].location_id);
+    for i in [1, 5, 7] {
+        assert_eq!(stored[i].service_areas[0].description.as_deref(), Some("Serves all of Bristol"), "service {i}");
+    }
+
+    // A day on, the list is as it was: no service's page is asked for again and
+    // nothing is written.
+    let seq = last_seq(t).await;
+    t.clock.advance(chrono::Duration::hours(24));
+    let again = feeds.pull(&feed).await.unwrap();
+    assert_eq!((again.error.as_deref(), again.written, again.details), (None, 0, 0), "{:?}", again.problems);
+    assert_eq!(pages_asked(&log), 0, "unchanged services are kept as stored");
+    assert_eq!(last_seq(t).await, seq, "no change-feed entries");
+    let kept = t.store().services_by_ids(&ids[..1]).await.unwrap();
+    assert_eq!(kept[0].service_at_locations.len(), 1, "the venue stays");
+
+    // The group changes its listing: only its page is read again.
+    served.lock().unwrap()[0]["pc_metadata"]["date_modified"] = json!("2030-01-01");
+    served.lock().unwrap()[0]["description"] = json!("<p>Now on Tuesdays and Thursdays.</p>");
+    t.clock.advance(chrono::Duration::hours(24));
+    let changed = feeds.pull(&feed).await.unwrap();
+    assert_eq!((changed.error.as_deref(), changed.written, changed.details), (None, 1, 1), "{:?}", changed.problems);
+    assert_eq!(pages_asked(&log), 1);
+    let updated = t.store().services_by_ids(&ids[..1]).await.unwrap();
+    assert_eq!(updated[0].description.as_deref(), Some("Now on Tuesdays and Thursdays."));
+    assert_eq!(updated[0].service_at_locations.len(), 1);
+
+    // When the pages stop answering, what Kith read from them is kept.
+    let broken = v1_api(served.clone(), |_, _| None, log.clone());
+    let feed = Feed { url: serve(broken).await, ..feed };
+    served.lock().unwrap()[3]["pc_metadata"]["date_modified"] = json!("2030-01-02");
+    t.clock.advance(chrono::Duration::days(8));
+    let failing = feeds.pull(&feed).await.unwrap();
+    assert_eq!(failing.error, None);
+    assert!(failing.problems.iter().any(|p| p.contains("kept as Kith held it")), "{:?}", failing.problems);
+    assert!(failing.problems.iter().any(|p| p.contains("asked for no more")), "{:?}", failing.problems);
+    assert_eq!(pages_asked(&log), 5, "Kith stops asking after five failures in a row");
+    let held = t.store().services_by_ids(&ids).await.unwrap();
+    assert!(held.iter().step_by(3).all(|s| s.service_at_locations.len() == 1), "no venue is lost");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         $(
@@ -329,4 +485,5 @@ on_both_engines!(
     bristols_feed_pulled_page_by_page,
     a_broken_feed_is_recorded_and_nothing_stored_is_lost,
     later_pulls_ask_only_for_changes_and_the_whole_feed_is_read_weekly,
+    a_list_without_venues_is_completed_from_each_services_own_page,
 );

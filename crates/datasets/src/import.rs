@@ -425,6 +425,72 @@ impl Importer {
         &self.report
     }
 
+    /// Services read so far that say nothing of where, when or whom to ask (no venue,
+    /// schedule, service area or contact), with when their source last changed them:
+    /// a feed's list often leaves these to each service's own page.
+    pub fn lacking_detail(&self) -> Vec<(uuid::Uuid, Option<chrono::DateTime<chrono::Utc>>)> {
+        self.batch
+            .services
+            .iter()
+            .filter(|s| {
+                s.service_at_locations.is_empty()
+                    && s.schedules.is_empty()
+                    && s.service_areas.is_empty()
+                    && s.contacts.is_empty()
+            })
+            .map(|s| (s.id, s.last_modified))
+            .collect()
+    }
+
+    /// Reads the service `id`'s own page in place of what the list said of it. A page
+    /// that cannot be read, or describes another service, leaves the list's record as
+    /// it was and says why.
+    pub fn add_detail(&mut self, id: uuid::Uuid, bytes: &[u8], source: &str) -> Result<(), String> {
+        let text = as_text(bytes, source).map_err(|e| e.to_string())?;
+        if !text.trim_start().starts_with('{') {
+            return Err(format!("{source}: expected one service (a JSON object)"));
+        }
+        match read_record(text, "$", Some(RecordKind::Service)) {
+            Outcome::Rejected(reasons) => Err(format!("{source}: {}", reasons.join("; "))),
+            Outcome::Accepted { parsed, kind, format, problems, fingerprint } => {
+                if kind != RecordKind::Service || parsed.id() != id {
+                    return Err(format!(
+                        "{source}: the page describes {} {}, not the service {id}",
+                        kind.as_str(),
+                        parsed.id()
+                    ));
+                }
+                if let Some(seen) = self.seen.get_mut(&(RecordKind::Service, id)) {
+                    seen.fingerprint = fingerprint;
+                }
+                self.report.warnings.extend(problems.iter().map(|p| format!("{source} {p}")));
+                if !self.report.formats.contains(&format) {
+                    self.report.formats.push(format);
+                }
+                parsed.add_to(&mut self.batch);
+                Ok(())
+            }
+        }
+    }
+
+    /// Keeps the stored `service` in place of the list's record of it, when the list
+    /// says it has not changed since Kith last read its page. What it nests (its
+    /// organisation, venues and terms) is left as stored.
+    pub fn keep_stored(&mut self, mut service: Service) {
+        service.organization = None;
+        for sal in &mut service.service_at_locations {
+            if let Some(location) = sal.location.take() {
+                sal.location_id.get_or_insert(location.id);
+            }
+        }
+        for attribute in &mut service.attributes {
+            if let Some(term) = attribute.taxonomy_term.take() {
+                attribute.taxonomy_term_id.get_or_insert(term.id);
+            }
+        }
+        self.batch.add_service(service);
+    }
+
     pub fn finish(mut self) -> (DirectoryBatch, ImportReport) {
         let batch = self.take();
         (batch, self.report)

@@ -11,7 +11,8 @@
 //! | `pc_targetAudience` | attributes linking to terms of an "ORUK v1 target audience" taxonomy |
 //! | `deliverable_type`, `attending_type`, `attending_access` | kept under the extension field `oruk_v1` |
 //!
-//! Empty strings mean "no value" in v1 and become absent fields.
+//! Empty strings mean "no value" in v1 and become absent fields. A service's own page
+//! (`/services/{id}`) says more than the list: see [`detail`] for how that is mapped.
 
 use crate::html;
 use chrono::{NaiveTime, TimeZone, Utc};
@@ -21,6 +22,9 @@ use kith_domain::serde_util::Date;
 use kith_domain::validate::{self, Problem, Severity};
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+pub mod detail;
+pub use detail::has_detail;
 
 /// Kith's namespace for ids it derives from other identifiers (UUID v5).
 pub const KITH_NAMESPACE: Uuid = Uuid::from_u128(0x8c1f_4e0a_6b2d_5c7e_9a14_3d6f_0b8e_2c51);
@@ -274,6 +278,7 @@ pub fn service(record: &Value, path: &str) -> Result<(Service, Vec<Problem>), Pr
             v1.insert(to.into(), Value::String(value));
         }
     }
+    notes.extend(detail::add(obj, &mut s, path, &mut v1));
     if !v1.is_empty() {
         s.extra.insert("oruk_v1".into(), Value::Object(v1));
     }
@@ -318,6 +323,66 @@ mod tests {
         );
         assert_eq!(terms[2].parent_id, Some(terms[1].id), "a > path becomes a hierarchy");
         assert_eq!(s.extra["oruk_v1"]["attending_type"], "Venue");
+    }
+
+    #[test]
+    fn a_services_own_page_brings_its_venues_times_contacts_and_terms() {
+        let record = json!({
+            "id": "2af617e5-4532-bebe-1036-ffdf2e93ce55",
+            "name": "Lunch club",
+            "status": "active",
+            "deliverable_type": "",
+            "pc_metadata": {"date_modified": "2024-11-02"},
+            "service_at_locations": [{
+                "id": "sal-1",
+                "location": {
+                    "id": "venue-17", "name": "St  Paul's\nLearning Centre", "latitude": "51.4613", "longitude": -2.5853,
+                    "physical_addresses": [{"id": "a1", "address_1": "94 Grosvenor Road", "city": "Bristol", "postal_code": "bs2 8xj", "country": "GB"}],
+                    "accessibility_for_disabilities": [{"id": "ac1", "accessibility": "Step-free entrance"}]
+                },
+                "regular_schedules": [{"id": "r1", "opens_at": "12:00:00", "closes_at": "13:30:00", "byday": "tu, th", "freq": "weekly", "interval": 1}]
+            }, {"id": "sal-2", "location": {"id": "venue-0", "latitude": 0, "longitude": 0}}],
+            "regular_schedules": [{"id": "r2", "byday": "Every other Friday", "description": "Lunch"}],
+            "contacts": [{"id": "c1", "name": "Pat", "title": "Coordinator", "email": "pat@example.org.", "phones": [{"id": "p1", "number": "0117 000 0000"}]}],
+            "service_areas": [{"id": "sa1", "service_area": "Bristol"}],
+            "languages": [{"id": "l1", "language": "Somali"}],
+            "eligibilitys": [{"id": "e1", "eligibility": "Over 60s", "minimum_age": 60}],
+            "service_taxonomys": [{"id": "st1", "taxonomy": {"id": "T12", "name": "Older people", "vocabulary": "Bristol Categories", "parent": "T1"}}],
+            "cost_options": [{"id": "co1", "option": "Lunch", "amount": 3.5}],
+            "holiday_schedules": [{"id": "h1", "closed": true, "start_date": "2024-12-24"}]
+        });
+        let (s, notes) = service(&record, "$").unwrap();
+        assert_eq!(s.service_at_locations.len(), 2);
+        let venue = s.service_at_locations[0].location.as_ref().unwrap();
+        assert_eq!(venue.name.as_deref(), Some("St Paul's Learning Centre"));
+        assert_eq!((venue.latitude, venue.longitude), (Some(51.4613), Some(-2.5853)));
+        assert_eq!(venue.addresses[0].postal_code, "BS2 8XJ");
+        assert_eq!(venue.accessibility[0].description.as_deref(), Some("Step-free entrance"));
+        assert_eq!(venue.id, Uuid::new_v5(&KITH_NAMESPACE, b"oruk-v1:location:venue-17"), "a venue's id is its own");
+        let at_venue = &s.service_at_locations[0].schedules[0];
+        assert_eq!(at_venue.byday.as_deref(), Some("TU,TH"));
+        assert_eq!(at_venue.opens_at.map(|t| t.to_string()).as_deref(), Some("12:00:00"));
+        let unplaced = s.service_at_locations[1].location.as_ref().unwrap();
+        assert_eq!(unplaced.latitude, None, "0, 0 is no position");
+        assert_eq!(s.schedules[0].byday, None);
+        assert_eq!(s.schedules[0].description.as_deref(), Some("Lunch (Every other Friday)"));
+        assert_eq!(s.contacts[0].email.as_deref(), Some("pat@example.org"));
+        assert_eq!(s.contacts[0].phones[0].number, "0117 000 0000");
+        assert_eq!(s.service_areas[0].name.as_deref(), Some("Bristol"));
+        assert_eq!(s.languages[0].name.as_deref(), Some("Somali"));
+        assert_eq!((s.eligibility_description.as_deref(), s.minimum_age), (Some("Over 60s"), Some(60.0)));
+        let term = s.attributes[0].taxonomy_term.as_ref().unwrap();
+        assert_eq!((term.name.as_str(), term.taxonomy.as_deref()), ("Older people", Some("Bristol Categories")));
+        assert_eq!(s.cost_options[0].amount, Some(3.5));
+        assert_eq!(s.extra["oruk_v1"]["holiday_schedules"][0]["start_date"], "2024-12-24");
+        let said: Vec<&str> = notes.iter().map(|n| n.path.as_str()).collect();
+        assert!(said.contains(&"$.service_at_locations[1].location.latitude"), "{said:?}");
+        assert!(said.contains(&"$.regular_schedules[0].byday"), "{said:?}");
+        let mut checker = validate::Checker::new("$");
+        checker.service(&s);
+        assert!(!checker.has_errors(), "{:?}", checker.problems);
+        assert!(has_detail(record.as_object().unwrap()));
+        assert!(!has_detail(json!({"id": "x", "service_at_locations": []}).as_object().unwrap()));
     }
 
     #[test]

@@ -292,21 +292,7 @@ impl Rows<'_> {
             }
         });
         if let Some(number) = cells.get(Field::Phone) {
-            s.phones.push(Phone {
-                id: Uuid::new_v5(&id, b"sheet:phone"),
-                location_id: None,
-                service_id: Some(id),
-                organization_id: None,
-                contact_id: None,
-                service_at_location_id: None,
-                number: number.to_owned(),
-                extension: None,
-                phone_type: Some("voice".into()),
-                description: None,
-                languages: vec![],
-                attributes: vec![],
-                metadata: vec![],
-            });
+            s.phones.push(Phone { service_id: Some(id), ..Phone::voice(Uuid::new_v5(&id, b"sheet:phone"), number) });
         }
         if let Some(org_name) = org_name {
             s.organization_id = Some(self.organization(&org_name, &cells));

@@ -208,21 +208,7 @@ fn organization(name: &str, area: &Area, phone: String) -> Organization {
     o.website = Some(format!("https://{s}.example.org"));
     o.email = Some(format!("hello@{s}.example.org"));
     o.legal_status = Some("Registered charity".into());
-    o.phones.push(Phone {
-        id: uuid(&format!("phone:{id}")),
-        location_id: None,
-        service_id: None,
-        organization_id: Some(id),
-        contact_id: None,
-        service_at_location_id: None,
-        number: phone,
-        extension: None,
-        phone_type: Some("voice".into()),
-        description: None,
-        languages: vec![],
-        attributes: vec![],
-        metadata: vec![],
-    });
+    o.phones.push(Phone { organization_id: Some(id), ..Phone::voice(uuid(&format!("phone:{id}")), phone) });
     o
 }
 
@@ -370,19 +356,8 @@ impl Builder<'_> {
         s.schedules.push(schedule);
 
         s.phones.push(Phone {
-            id: uuid(&format!("phone:{id}")),
-            location_id: None,
             service_id: Some(id),
-            organization_id: None,
-            contact_id: None,
-            service_at_location_id: None,
-            number: phone_number(area, rng),
-            extension: None,
-            phone_type: Some("voice".into()),
-            description: None,
-            languages: vec![],
-            attributes: vec![],
-            metadata: vec![],
+            ..Phone::voice(uuid(&format!("phone:{id}")), phone_number(area, rng))
         });
         if rng.chance(0.4) {
             let first = ["Ann", "Mo", "Priya", "Tom", "Agnieszka", "Craig", "Fatima", "Linda", "Jamal", "Eilidh"];

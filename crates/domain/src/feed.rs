@@ -25,6 +25,18 @@ pub struct Feed {
     pub created_at: DateTime<Utc>,
 }
 
+impl Feed {
+    /// How often it is pulled, as in "every day", "every 6 hours", "every 7 days".
+    pub fn every_text(&self) -> String {
+        match self.every_hours {
+            24 => "day".into(),
+            h if h % 24 == 0 => format!("{} days", h / 24),
+            1 => "hour".into(),
+            h => format!("{h} hours"),
+        }
+    }
+}
+
 fn default_withdraw_after() -> u32 {
     DEFAULT_WITHDRAW_AFTER
 }
@@ -53,6 +65,10 @@ pub struct FeedPull {
     /// Services made inactive by this pull because the feed has stopped listing them.
     #[serde(default)]
     pub withdrawn: u64,
+    /// Services read from their own page (`URL/services/{id}`) because the list said
+    /// nothing of their venues, times, areas or contacts.
+    #[serde(default)]
+    pub details: u64,
     /// Records the feed served that Kith refused, each with its reason.
     pub rejected: u64,
     /// The first few refusals, as a person reads them.
@@ -95,7 +111,8 @@ impl FeedPull {
 
     /// What the pull found, as a person reads it: "817 services: 3 new, 2 changed,
     /// 812 unchanged, 1 withdrawn, 0 refused", after "changes since 2 Dec 2026 09:00: "
-    /// for a pull of changes.
+    /// for a pull of changes, and with "; 40 read from their own pages" when the list
+    /// left services' details to their pages.
     pub fn summary(&self) -> String {
         let asked = match self.since {
             Some(since) => format!("changes since {}: ", since.format("%-d %b %Y %H:%M")),
@@ -109,7 +126,11 @@ impl FeedPull {
             self.unchanged(),
             self.withdrawn,
             self.rejected
-        )
+        ) + &match self.details {
+            0 => String::new(),
+            1 => "; 1 read from its own page".to_owned(),
+            n => format!("; {n} read from their own pages"),
+        }
     }
 
     /// "12 s", "2 min 5 s".
@@ -169,5 +190,20 @@ mod tests {
         assert_eq!(check_name(" bristol ").unwrap(), "bristol");
         assert!(check_name("").is_err());
         assert!(check_name("a/b").is_err());
+    }
+
+    #[test]
+    fn how_often_reads_as_people_say_it() {
+        let feed = |every_hours| Feed {
+            id: Uuid::nil(),
+            name: "bristol".into(),
+            url: "https://example.org".into(),
+            areas: vec![],
+            every_hours,
+            withdraw_after: DEFAULT_WITHDRAW_AFTER,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let said: Vec<String> = [1, 6, 24, 168].into_iter().map(|h| feed(h).every_text()).collect();
+        assert_eq!(said, ["hour", "6 hours", "day", "7 days"]);
     }
 }

@@ -276,15 +276,34 @@ impl WholeArea {
 }
 
 /// Gives each service with no venue and no service area one area per place in `areas`,
-/// the places its source covers. Returns how many services were placed.
+/// the places its source covers. A service with no venue whose areas are only named
+/// ("Bristol", as ORUK v1 feeds give them) has each area that names one of `areas`
+/// given that place's code, so search finds it too. Returns how many services were
+/// placed.
 pub fn place_without_venue(services: &mut [crate::hsds::Service], areas: &[WholeArea]) -> usize {
     if areas.is_empty() {
         return 0;
     }
     let mut placed = 0;
-    for s in services.iter_mut().filter(|s| s.service_at_locations.is_empty() && s.service_areas.is_empty()) {
-        s.service_areas = areas.iter().map(|a| a.service_area(s.id)).collect();
-        placed += 1;
+    for s in services.iter_mut().filter(|s| s.service_at_locations.is_empty()) {
+        if s.service_areas.is_empty() {
+            s.service_areas = areas.iter().map(|a| a.service_area(s.id)).collect();
+            placed += 1;
+            continue;
+        }
+        let mut named = false;
+        for area in s.service_areas.iter_mut().filter(|a| a.extent.is_none() && a.extent_type.is_none()) {
+            let Some(place) =
+                areas.iter().find(|p| area.name.as_deref().is_some_and(|n| n.trim().eq_ignore_ascii_case(&p.name)))
+            else {
+                continue;
+            };
+            area.extent = Some(place.code.clone());
+            area.extent_type = Some("kith:area".into());
+            area.description.get_or_insert_with(|| format!("Serves all of {}", place.name));
+            named = true;
+        }
+        placed += usize::from(named);
     }
     placed
 }
@@ -329,5 +348,26 @@ mod whole_area_tests {
         assert_eq!(services[1], with_area);
         let again = bristol.service_area(uuid::Uuid::from_u128(1));
         assert_eq!(services[0].service_areas[0], again);
+    }
+
+    #[test]
+    fn an_area_named_as_the_source_s_place_is_given_its_code() {
+        let bristol = WholeArea::parse("E06000023").unwrap();
+        let mut service =
+            crate::hsds::Service::new(uuid::Uuid::from_u128(1), "Lunch club", crate::status::ServiceStatus::Active);
+        let mut named = bristol.service_area(service.id);
+        (named.extent, named.extent_type, named.description, named.name) = (None, None, None, Some(" bristol".into()));
+        let mut elsewhere = named.clone();
+        elsewhere.name = Some("South Gloucestershire".into());
+        service.service_areas = vec![named, elsewhere.clone()];
+        let mut services = vec![service];
+        assert_eq!(place_without_venue(&mut services, std::slice::from_ref(&bristol)), 1);
+        let areas = &services[0].service_areas;
+        assert_eq!(
+            (areas[0].extent.as_deref(), areas[0].extent_type.as_deref()),
+            (Some("E06000023"), Some("kith:area"))
+        );
+        assert_eq!(areas[0].description.as_deref(), Some("Serves all of Bristol"));
+        assert_eq!(areas[1], elsewhere, "an area naming another place is left as published");
     }
 }

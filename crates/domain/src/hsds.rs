@@ -424,6 +424,28 @@ pub struct Phone {
     pub metadata: Vec<Metadata>,
 }
 
+impl Phone {
+    /// A voice number, belonging to nothing yet: set the one id (`service_id`,
+    /// `organization_id`, `contact_id`, …) of what it is the number of.
+    pub fn voice(id: Uuid, number: impl Into<String>) -> Self {
+        Phone {
+            id,
+            location_id: None,
+            service_id: None,
+            organization_id: None,
+            contact_id: None,
+            service_at_location_id: None,
+            number: number.into(),
+            extension: None,
+            phone_type: Some("voice".into()),
+            description: None,
+            languages: vec![],
+            attributes: vec![],
+            metadata: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: Uuid,

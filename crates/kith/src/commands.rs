@@ -274,7 +274,7 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
                 "Added the feed {} ({}/services), pulled every {}. `kith feeds pull {}` pulls it now; `kith serve` pulls it when due.",
                 feed.name,
                 feed.url,
-                every_text(feed.every_hours),
+                feed.every_text(),
                 feed.name
             );
         }
@@ -325,7 +325,7 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
                         Some(e) => format!("last pull {} failed: {e}", p.started_at.format("%-d %b %Y %H:%M")),
                     },
                 };
-                println!("{}\t{}/services\tevery {}\t{last}", s.feed.name, s.feed.url, every_text(s.feed.every_hours));
+                println!("{}\t{}/services\tevery {}\t{last}", s.feed.name, s.feed.url, s.feed.every_text());
             }
         }
         FeedsCommand::Remove { name } => {
@@ -334,15 +334,6 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn every_text(hours: u32) -> String {
-    match hours {
-        24 => "day".into(),
-        h if h % 24 == 0 => format!("{} days", h / 24),
-        1 => "hour".into(),
-        h => format!("{h} hours"),
-    }
 }
 
 fn print_problems(report: &ImportReport, has_report_file: bool, each_warning: bool) {

@@ -60,6 +60,24 @@ pub(crate) fn apply(
     out
 }
 
+/// Refuses a decision that is not one: a waiting pair is merged or kept apart.
+pub(crate) fn check_decision(to: PairState) -> Result<()> {
+    if PairState::Waiting.can_become(to) {
+        Ok(())
+    } else {
+        Err(crate::StoreError::Conflict("a pair is decided by merging it or keeping it apart".into()))
+    }
+}
+
+/// The kind of records a stored pair is of.
+pub(crate) fn pair_kind(id: Uuid, kind: &str) -> Result<RecordKind> {
+    RecordKind::parse(kind).ok_or_else(|| crate::StoreError::Corrupt {
+        what: "duplicate pair",
+        id: id.to_string(),
+        reason: "unknown kind of record".into(),
+    })
+}
+
 #[async_trait]
 pub trait DuplicateStore: Send + Sync {
     /// Queues the pairs not queued before; a pair already queued or decided is left as it

@@ -259,6 +259,9 @@ pub trait Store:
 
     async fn organization(&self, id: Uuid) -> Result<Option<Organization>>;
     async fn organizations(&self, page: PageRequest) -> Result<Page<Organization>>;
+    /// Up to `limit` organisations after `after` in id order: for reading them all, in
+    /// time that does not grow with how far through one is.
+    async fn organizations_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Organization>>;
 
     async fn location(&self, id: Uuid) -> Result<Option<Location>>;
     /// Every location, ordered by name then id.

@@ -554,6 +554,17 @@ impl Store for PostgresStore {
         Ok(Page { items, total: to_u64(total), request: q.page })
     }
 
+    async fn organizations_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Organization>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, doc FROM organizations WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+                &[&after, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| decode("organization", r)).collect()
+    }
+
     async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
         let mut client = self.pool.get().await?;
         let tx = Self::begin_read(&mut client).await?;

@@ -627,6 +627,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn organizations_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Organization>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, doc FROM organizations WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2")?;
+            let rows = stmt.query_map(params![after.map(|id| id.to_string()), i64::from(limit)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, body) = row?;
+                out.push(decode("organization", &id, &body)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn services_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Service>> {
         self.read(move |conn| nest(conn, services_in_id_order(conn, after, limit)?)).await
     }

@@ -526,6 +526,19 @@ async fn reads_every_service_in_id_order_by_keyset(store: &dyn Store, _clock: &F
     expected.sort();
     assert_eq!(seen, expected, "each service once, in id order");
     assert!(store.services_after(Some(Uuid::max()), 10).await.unwrap().is_empty());
+
+    let mut organizations = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.organizations_after(after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        organizations.extend(page.iter().map(|o| o.id));
+    }
+    let mut expected: Vec<Uuid> = directory().organizations.iter().map(|o| o.id).collect();
+    expected.sort();
+    assert!(expected.len() > 1);
+    assert_eq!(organizations, expected, "each organisation once, in id order");
 }
 
 async fn problem_reports_are_kept_newest_first_by_service(store: &dyn Store, clock: &FixedClock) {
@@ -904,6 +917,7 @@ async fn feeds_are_claimed_by_one_puller_when_due_and_keep_their_pulls(store: &d
         written: 817,
         new: 800,
         withdrawn: 1,
+        details: 40,
         rejected: 2,
         problems: vec!["a service with no name".into()],
         error: None,

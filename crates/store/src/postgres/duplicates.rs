@@ -223,9 +223,7 @@ impl DuplicateStore for PostgresStore {
         note: Option<String>,
         also: Alongside,
     ) -> Result<bool> {
-        if !PairState::Waiting.can_become(to) {
-            return Err(StoreError::Conflict("a pair is decided by merging it or keeping it apart".into()));
-        }
+        crate::duplicates::check_decision(to)?;
         let mut client = self.pool.get().await?;
         let tx = self.begin_write(&mut client).await?;
         let now = self.clock.now();
@@ -240,11 +238,7 @@ impl DuplicateStore for PostgresStore {
             return Ok(false);
         };
         if to == PairState::Merged {
-            let kind = RecordKind::parse(row.get(0)).ok_or_else(|| StoreError::Corrupt {
-                what: "duplicate pair",
-                id: id.to_string(),
-                reason: "unknown kind of record".into(),
-            })?;
+            let kind = crate::duplicates::pair_kind(id, row.get(0))?;
             merge_in(&tx, kind, row.get(1), row.get(2), now).await?;
         }
         crate::postgres::outbox::write_alongside(&tx, &also).await?;

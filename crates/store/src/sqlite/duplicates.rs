@@ -240,9 +240,7 @@ impl DuplicateStore for SqliteStore {
         note: Option<String>,
         also: Alongside,
     ) -> Result<bool> {
-        if !PairState::Waiting.can_become(to) {
-            return Err(StoreError::Conflict("a pair is decided by merging it or keeping it apart".into()));
-        }
+        crate::duplicates::check_decision(to)?;
         let by = by.to_owned();
         self.write(move |tx, now| {
             let pair: Option<(String, String, String)> = tx
@@ -258,11 +256,7 @@ impl DuplicateStore for SqliteStore {
                 params![id.to_string(), to.as_str(), by, ts(now), note],
             )?;
             if to == PairState::Merged {
-                let kind = RecordKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
-                    what: "duplicate pair",
-                    id: id.to_string(),
-                    reason: "unknown kind of record".into(),
-                })?;
+                let kind = crate::duplicates::pair_kind(id, &kind)?;
                 merge_in(tx, kind, parse_id("duplicate pair", &a)?, parse_id("duplicate pair", &b)?, now)?;
             }
             super::outbox::write_alongside(tx, &also)?;

@@ -53,15 +53,6 @@ fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%-d %b %Y %H:%M").to_string()
 }
 
-fn every(hours: u32) -> String {
-    match hours {
-        24 => "day".to_owned(),
-        h if h % 24 == 0 => format!("{} days", h / 24),
-        1 => "hour".to_owned(),
-        h => format!("{h} hours"),
-    }
-}
-
 fn pull_row(p: &FeedPull) -> PullRow {
     PullRow {
         when: when(p.started_at),
@@ -104,7 +95,7 @@ pub async fn feeds(State(state): State<AppState>, headers: HeaderMap) -> PageRes
         let feed = status.feed;
         rows.push(FeedRow {
             areas: feed.areas.iter().map(|a| format!("{} ({})", a.name, a.code)).collect::<Vec<_>>().join(", "),
-            every: every(feed.every_hours),
+            every: feed.every_text(),
             withdraw_after: feed.withdraw_after,
             name: feed.name,
             url: format!("{}/services", feed.url),
