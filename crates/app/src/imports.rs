@@ -259,23 +259,12 @@ fn merge(into: &mut ImportReport, from: ImportReport) {
 }
 
 /// The need words a sheet may use: Kith's needs by code and name, and the words of the
-/// search vocabulary ("lonely", "money worries"), each given the first need its
-/// expansion names (a need's code, or the first word of one: "mental" for
-/// "mental-health").
+/// search vocabulary ("lonely", "money worries") for the needs it names by Kith's codes.
 pub fn need_words() -> NeedWords {
     let codes: Vec<&'static str> = kith_demo::needs::NEEDS.iter().map(|n| n.code).collect();
-    let need_for = |expansion: &str| {
-        let words: Vec<&str> = expansion.split_whitespace().collect();
-        let pairs = words.windows(2).map(|w| format!("{}-{}", w[0], w[1]));
-        let candidates: Vec<String> = words.iter().map(|w| (*w).to_owned()).chain(pairs).collect();
-        candidates
-            .iter()
-            .find_map(|w| codes.iter().copied().find(|c| *c == w.as_str()))
-            .or_else(|| words.iter().find_map(|w| codes.iter().copied().find(|c| c.split('-').next() == Some(*w))))
-    };
-    let synonyms = kith_search::vocabulary::SYNONYMS.iter().flat_map(|(from, to)| {
-        let code = need_for(to);
-        from.iter().filter_map(move |word| code.map(|c| ((*word).to_owned(), c)))
+    let synonyms = kith_search::vocabulary::needs().iter().flat_map(|need| {
+        let code = need.need.as_deref().and_then(|c| codes.iter().copied().find(|k| *k == c));
+        need.say.iter().filter_map(move |word| code.map(|c| (word.clone(), c)))
     });
     NeedWords::kith().with_synonyms(synonyms.collect::<Vec<_>>())
 }

@@ -500,15 +500,19 @@ impl SearchIndex {
         };
         // A word the directory never uses, close to one the vocabulary knows, is read as
         // that word ("lonley" as "lonely"), which also brings in what it means.
-        let mut words: Vec<String> = text.to_lowercase().split_whitespace().take(16).map(str::to_owned).collect();
+        let mut words = vocabulary::words(text);
+        words.truncate(24);
         for word in &mut words {
-            if !known(&mut analyzer, word)?
+            if !vocabulary::is_function_word(word)
+                && !known(&mut analyzer, word)?
                 && let Some(fixed) = vocabulary::correct(word)
             {
                 *word = fixed.to_owned();
             }
         }
-        let (own, expansions) = vocabulary::expand(&words.join(" "));
+        // "i", "and", "for" and "can't" never match on their own.
+        let (own, expansions) = vocabulary::expand(&words);
+        let own = own.join(" ");
         let tokens = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, s: &str| {
             let mut out = Vec::new();
             let mut stream = analyzer.token_stream(s);
@@ -546,9 +550,9 @@ impl SearchIndex {
         }
         for expansion in expansions {
             for token in tokens(&mut analyzer, expansion) {
-                // What services are called: names and taxonomy, not every description
-                // that mentions "health".
-                for (field, weight) in [(x.taxonomy, 1.0f32), (x.name, 0.5)] {
+                // What services are called: names and taxonomy first; descriptions a
+                // little, since a real directory's categories are often missing.
+                for (field, weight) in [(x.taxonomy, 1.0f32), (x.name, 0.5), (x.body, 0.2)] {
                     let q: Box<dyn Query> =
                         Box::new(TermQuery::new(Term::from_field_text(field, &token), IndexRecordOption::WithFreqs));
                     clauses.push((Occur::Should, here(Box::new(BoostQuery::new(q, weight * 0.6)))));
