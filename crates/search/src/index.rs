@@ -389,7 +389,9 @@ impl SearchIndex {
             )
         });
         match (text, &near) {
-            (Some(text), _) => must.push((Occur::Must, self.text_query(&searcher, text, near.as_ref())?)),
+            (Some(text), _) => {
+                must.push((Occur::Must, self.text_query(&searcher, text, near.as_ref(), q.understanding)?));
+            }
             (None, Some(near)) => must.push(filter(Box::new(near.clone()))),
             (None, None) => {}
         }
@@ -470,6 +472,7 @@ impl SearchIndex {
         searcher: &tantivy::Searcher,
         text: &str,
         near: Option<&NearQuery>,
+        understanding: crate::Understanding,
     ) -> Result<Box<dyn Query>, SearchError> {
         let x = self.fields;
         let here = |q: Box<dyn Query>| -> Box<dyn Query> {
@@ -502,7 +505,7 @@ impl SearchIndex {
         // that word ("lonley" as "lonely"), which also brings in what it means.
         let mut words = vocabulary::words(text);
         words.truncate(24);
-        for word in &mut words {
+        for word in words.iter_mut().filter(|_| understanding.typos) {
             if !vocabulary::is_function_word(word)
                 && !known(&mut analyzer, word)?
                 && let Some(fixed) = vocabulary::correct(word)
@@ -511,7 +514,11 @@ impl SearchIndex {
             }
         }
         // "i", "and", "for" and "can't" never match on their own.
-        let (own, expansions) = vocabulary::expand(&words);
+        let (own, expansions) = match (understanding.vocabulary, understanding.function_words) {
+            (true, _) => vocabulary::expand(&words),
+            (false, true) => (words.into_iter().filter(|w| !vocabulary::is_function_word(w)).collect(), Vec::new()),
+            (false, false) => (words, Vec::new()),
+        };
         let own = own.join(" ");
         let tokens = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, s: &str| {
             let mut out = Vec::new();
@@ -542,7 +549,7 @@ impl SearchIndex {
                     _ => 2,
                 };
                 // Typos only on the few fields that name things, to keep the query fast.
-                if !known && distance > 0 && i < 6 && field != x.body {
+                if understanding.typos && !known && distance > 0 && i < 6 && field != x.body {
                     let fuzzy: Box<dyn Query> = Box::new(FuzzyTermQuery::new(term, distance, true));
                     clauses.push((Occur::Should, here(Box::new(BoostQuery::new(fuzzy, weight * 0.3)))));
                 }

@@ -104,6 +104,32 @@ pub struct SearchQuery {
     /// Count the matches by need, way of attending and opening for narrowing the
     /// search (the search page shows them; an API page of results does not need them).
     pub facets: bool,
+    /// How the person's words are read. Everything is on unless a relevance benchmark
+    /// switches stages off to measure each.
+    pub understanding: Understanding,
+}
+
+/// The stages of reading a query, each of which the relevance benchmark measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Understanding {
+    /// Leave out words like "i", "and", "can't" that say nothing of a need.
+    pub function_words: bool,
+    /// Bring in what the needs vocabulary says a phrase or word means.
+    pub vocabulary: bool,
+    /// Read a word the directory never uses as the vocabulary word it is closest to, and
+    /// match unknown words loosely.
+    pub typos: bool,
+}
+
+impl Default for Understanding {
+    fn default() -> Self {
+        Understanding { function_words: true, vocabulary: true, typos: true }
+    }
+}
+
+impl Understanding {
+    /// The person's words as typed, and nothing else: the stage before any of the others.
+    pub const WORDS_ONLY: Understanding = Understanding { function_words: false, vocabulary: false, typos: false };
 }
 
 impl Default for SearchQuery {
@@ -130,6 +156,7 @@ impl Default for SearchQuery {
             offset: 0,
             limit: 20,
             facets: true,
+            understanding: Understanding::default(),
         }
     }
 }

@@ -202,6 +202,28 @@ async fn bad_input_is_explained_on_the_page_with_a_400() {
 }
 
 #[tokio::test]
+async fn odd_queries_answer_with_a_page_never_an_error() {
+    let t = TestApp::sqlite("pages").await;
+    let app = demo_app(&t).await;
+    let only_small_words = get(&app, "/?where=G31+2ER&q=i+and+the+for").await;
+    assert_eq!(only_small_words.status, StatusCode::OK);
+    assert!(only_small_words.body.contains("0 services"));
+    assert!(only_small_words.body.contains("are not searched on their own"), "says why, and what to type");
+    for q in [
+        "%F0%9F%98%A2%F0%9F%91%8D%F0%9F%8F%BD",  // emoji, with a skin tone
+        "lonely%27%3B+DROP+TABLE+services%3B--", // SQL
+        "lonely%00%07%1B",                       // control characters
+        "%E2%80%9Ccan%E2%80%99t+sleep%E2%80%9D", // curly quotes and apostrophe
+        "+++",                                   // only spaces
+    ] {
+        let page = get(&app, &format!("/?where=G31+2ER&q={q}")).await;
+        assert!(page.status == StatusCode::OK || page.status == StatusCode::BAD_REQUEST, "{q}: {}", page.status);
+        assert!(page.body.contains("<h1"), "{q}: a page a person can read");
+    }
+    t.cleanup().await;
+}
+
+#[tokio::test]
 async fn nothing_found_suggests_a_wider_search() {
     let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;

@@ -408,7 +408,13 @@ fn results_for(
                 text: format!("Search within {m} miles instead"),
             });
         }
-        if !form.q.is_empty() {
+        let words = kith_search::vocabulary::words(&form.q);
+        if !words.is_empty() && words.iter().all(|w| kith_search::vocabulary::is_function_word(w)) {
+            hints.push(
+                "Words like “and”, “for” and “I” are not searched on their own: say what the person needs, like “lonely” or “can’t pay the bills”."
+                    .into(),
+            );
+        } else if !form.q.is_empty() {
             hints.push("Check the spelling, or use fewer or different words, like “lonely” or “walking”.".into());
         }
         if !form.needs.is_empty() && !form.q.is_empty() {
