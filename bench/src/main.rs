@@ -6,6 +6,7 @@
 //! cargo build --release -p kith && cargo run --release -p kith-bench -- http --services 100000
 //! cargo run --release -p kith-bench -- feeds --services 100000 --runs 3
 //! cargo run --release -p kith-bench -- duplicates --services 1000000
+//! cargo run --release -p kith-bench -- relevance [--pool unjudged.tsv]
 //! ```
 //!
 //! `search` runs the standard query mix on Kith's index and on its peers; see
@@ -21,6 +22,7 @@ mod feeds;
 mod http;
 mod pages;
 mod referrals;
+mod relevance;
 mod search;
 
 use anyhow::{Context, Result, bail};
@@ -32,7 +34,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, kith-bench feeds --help, kith-bench duplicates --help, or kith-bench import [--services N] [--runs R] [--engine E] [--postgres URL]
+const USAGE: &str = "usage: kith-bench search --help, kith-bench http --help, kith-bench pages --help, kith-bench referrals --help, kith-bench feeds --help, kith-bench duplicates --help, kith-bench relevance --help, or kith-bench import [--services N] [--runs R] [--engine E] [--postgres URL]
 
   --services N    services to generate (default 100000)
   --runs R        runs per engine; medians are reported (default 5)
@@ -223,6 +225,7 @@ async fn main() -> Result<()> {
         Some("referrals") => return referrals::run(std::env::args().skip(2).collect()).await,
         Some("feeds") => return feeds::run(std::env::args().skip(2).collect()).await,
         Some("duplicates") => return duplicates::run(std::env::args().skip(2).collect()).await,
+        Some("relevance") => return relevance::run(std::env::args().skip(2).collect()).await,
         _ => {}
     }
     let o = parse_args()?;

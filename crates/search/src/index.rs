@@ -485,7 +485,7 @@ impl SearchIndex {
             }
         };
         let mut analyzer = self.index.tokenizer_for_field(x.name)?;
-        let weighted = [(x.name, 3.0f32), (x.taxonomy, 2.0), (x.organization, 1.0), (x.body, 1.0)];
+        let weighted = [(x.name, 1.0f32), (x.taxonomy, 2.0), (x.organization, 0.5), (x.body, 1.0)];
         let known = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, word: &str| -> Result<bool, SearchError> {
             let mut stream = analyzer.token_stream(word);
             let mut tokens = Vec::new();
@@ -559,7 +559,7 @@ impl SearchIndex {
             for token in tokens(&mut analyzer, expansion) {
                 // What services are called: names and taxonomy first; descriptions a
                 // little, since a real directory's categories are often missing.
-                for (field, weight) in [(x.taxonomy, 1.0f32), (x.name, 0.5), (x.body, 0.2)] {
+                for (field, weight) in [(x.taxonomy, 1.0f32), (x.name, 0.5), (x.body, 0.7)] {
                     let q: Box<dyn Query> =
                         Box::new(TermQuery::new(Term::from_field_text(field, &token), IndexRecordOption::WithFreqs));
                     clauses.push((Occur::Should, here(Box::new(BoostQuery::new(q, weight * 0.6)))));
