@@ -437,7 +437,7 @@ impl Feeds {
         }
         let mut stored = std::collections::HashMap::new();
         for chunk in lacking.chunks(500) {
-            let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+            let ids: Vec<Uuid> = chunk.iter().map(|(id, _, _)| *id).collect();
             let found = self
                 .store
                 .services_by_ids(&ids)
@@ -452,8 +452,13 @@ impl Feeds {
         }
         let mut failures = 0;
         let mut asking = true;
-        for (id, modified) in &lacking {
-            let held = stored.remove(id);
+        for (id, modified, status) in &lacking {
+            // What Kith holds, with the status the list gives now: a service withdrawn
+            // and listed again comes back.
+            let held = stored.remove(id).map(|mut h| {
+                h.status = *status;
+                h
+            });
             let unchanged = held.as_ref().is_some_and(|h| modified.is_some() && h.last_modified == *modified);
             // A page that said no more than the list is read again only in a full pull,
             // in case it failed last time.

@@ -455,6 +455,24 @@ async fn a_list_without_venues_is_completed_from_each_services_own_page(t: &Test
     assert_eq!(pages_asked(&log), 5, "Kith stops asking after five failures in a row");
     let held = t.store().services_by_ids(&ids).await.unwrap();
     assert!(held.iter().step_by(3).all(|s| s.service_at_locations.len() == 1), "no venue is lost");
+
+    // A service the feed stops listing is withdrawn; listed again, unchanged, it comes
+    // back as it was, venue and all.
+    let feed = Feed { url: url.clone(), ..feed };
+    let everything = served.lock().unwrap().clone();
+    served.lock().unwrap().remove(0);
+    for _ in 0..2 {
+        t.clock.advance(chrono::Duration::days(8));
+        assert_eq!(feeds.pull(&feed).await.unwrap().error, None);
+    }
+    let gone = t.store().services_by_ids(&ids[..1]).await.unwrap();
+    assert_eq!(gone[0].status, kith_domain::ServiceStatus::Inactive, "withdrawn after two pulls without it");
+    *served.lock().unwrap() = everything;
+    t.clock.advance(chrono::Duration::days(8));
+    assert_eq!(feeds.pull(&feed).await.unwrap().error, None);
+    let back = t.store().services_by_ids(&ids[..1]).await.unwrap();
+    assert_eq!(back[0].status, kith_domain::ServiceStatus::Active, "listed again, it comes back");
+    assert_eq!(back[0].service_at_locations.len(), 1);
 }
 
 macro_rules! on_both_engines {

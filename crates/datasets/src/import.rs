@@ -426,9 +426,11 @@ impl Importer {
     }
 
     /// Services read so far that say nothing of where, when or whom to ask (no venue,
-    /// schedule, service area or contact), with when their source last changed them:
-    /// a feed's list often leaves these to each service's own page.
-    pub fn lacking_detail(&self) -> Vec<(uuid::Uuid, Option<chrono::DateTime<chrono::Utc>>)> {
+    /// schedule, service area or contact), with when their source last changed them and
+    /// the status it gives: a feed's list often leaves the rest to each service's page.
+    pub fn lacking_detail(
+        &self,
+    ) -> Vec<(uuid::Uuid, Option<chrono::DateTime<chrono::Utc>>, kith_domain::ServiceStatus)> {
         self.batch
             .services
             .iter()
@@ -438,7 +440,7 @@ impl Importer {
                     && s.service_areas.is_empty()
                     && s.contacts.is_empty()
             })
-            .map(|s| (s.id, s.last_modified))
+            .map(|s| (s.id, s.last_modified, s.status))
             .collect()
     }
 
