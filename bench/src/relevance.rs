@@ -28,7 +28,7 @@ use kith_datasets::Importer;
 use kith_domain::geo::WholeArea;
 use kith_domain::{Clock, SystemClock};
 use kith_search::sync::catch_up;
-use kith_search::{SearchIndex, SearchQuery, Understanding};
+use kith_search::{Blend, Meaning, SearchIndex, SearchQuery, Understanding};
 use kith_store::Store;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -40,11 +40,15 @@ use tantivy::schema::{STORED, STRING, Schema, TEXT, Value};
 use tantivy::{Index, IndexReader, TantivyDocument, doc};
 use uuid::Uuid;
 
-const USAGE: &str = "usage: kith-bench relevance [--shared DIR] [--pool FILE]
+const USAGE: &str = "usage: kith-bench relevance [--shared DIR] [--model-dir DIR] [--pool FILE] [--blend W,T,A]
 
-  --shared DIR   the shared data folder (default ../shared beside the project)
-  --pool FILE    also write every result no one has judged yet, as judgements.tsv lines
-                 with an empty grade, for a person to grade and add";
+  --shared DIR     the shared data folder (default ../shared beside the project)
+  --model-dir DIR  the word vectors (scripts/install-model); default $KITH_MODEL_DIR.
+                   Without them the meaning stage is left out
+  --pool FILE      also write every result no one has judged yet, as judgements.tsv lines
+                   with an empty grade, for a person to grade and add
+  --blend W,T,A    weigh meaning with weight W above similarity T, and find services
+                   sharing no word with the query from similarity A (for tuning)";
 
 const QUERIES: &str = include_str!("../relevance/queries.tsv");
 const JUDGEMENTS: &str = include_str!("../relevance/judgements.tsv");
@@ -198,12 +202,14 @@ impl Floor {
 struct Directory {
     store: Arc<dyn Store>,
     index: SearchIndex,
+    /// The same directory indexed with word vectors, when the model is installed.
+    meaning: Option<SearchIndex>,
     floor: Floor,
     names: HashMap<Uuid, String>,
     _dir: tempfile::TempDir,
 }
 
-async fn bristol(shared: &Path) -> Result<Directory> {
+async fn bristol(shared: &Path, model: Option<Arc<Meaning>>) -> Result<Directory> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn Store> =
@@ -220,27 +226,45 @@ async fn bristol(shared: &Path) -> Result<Directory> {
     store.write_batch(batch).await?;
     let index = SearchIndex::in_memory()?;
     catch_up(&*store, &index).await?;
+    let meaning = match model {
+        Some(model) => {
+            let index = SearchIndex::in_memory_with(Some(model))?;
+            catch_up(&*store, &index).await?;
+            Some(index)
+        }
+        None => None,
+    };
     let floor = Floor::new(&texts)?;
     let names = texts.into_iter().map(|(id, name, _)| (id, name)).collect();
-    Ok(Directory { store, index, floor, names, _dir: dir })
+    Ok(Directory { store, index, meaning, floor, names, _dir: dir })
 }
 
-/// The systems compared, the floor first and Kith's stages in the order they add up.
+/// The systems compared, the floor first and Kith's stages in the order they add up;
+/// the last reads meaning, and is measured only with the model installed.
 const SYSTEMS: &[(&str, Option<Understanding>)] = &[
     ("BM25 over name and description (the floor)", None),
     ("Kith: the words as typed", Some(Understanding::WORDS_ONLY)),
-    ("Kith: + function words left out", Some(Understanding { function_words: true, vocabulary: false, typos: false })),
-    ("Kith: + the needs vocabulary", Some(Understanding { function_words: true, vocabulary: true, typos: false })),
+    ("Kith: + function words left out", Some(Understanding { function_words: true, ..Understanding::WORDS_ONLY })),
     (
-        "Kith: + typos (everything, as Kith searches)",
-        Some(Understanding { function_words: true, vocabulary: true, typos: true }),
+        "Kith: + the needs vocabulary",
+        Some(Understanding { function_words: true, vocabulary: true, ..Understanding::WORDS_ONLY }),
     ),
+    ("Kith: + typos (words only)", Some(Understanding { meaning: false, ..DEFAULT })),
+    ("Kith: + meaning (everything, as Kith searches with the model)", Some(DEFAULT)),
 ];
 
-/// The name Kith's full search goes by in `figures.tsv`.
-const KITH: &str = "kith";
+const DEFAULT: Understanding = Understanding { function_words: true, vocabulary: true, typos: true, meaning: true };
 
-async fn results(d: &Directory, queries: &[Query]) -> Result<Vec<Vec<(String, Vec<Uuid>)>>> {
+/// The names Kith's full search goes by in `figures.tsv`: with the model, and without.
+const KITH: &str = "kith";
+const KITH_WORDS: &str = "kith-words";
+
+/// The systems measured: all of them with the model, all but meaning without.
+fn systems(with_meaning: bool) -> &'static [(&'static str, Option<Understanding>)] {
+    if with_meaning { SYSTEMS } else { &SYSTEMS[..SYSTEMS.len() - 1] }
+}
+
+async fn results(d: &Directory, queries: &[Query], blend: Blend) -> Result<Vec<Vec<(String, Vec<Uuid>)>>> {
     let mut places = HashMap::new();
     for q in queries {
         if !places.contains_key(&q.postcode) {
@@ -252,7 +276,11 @@ async fn results(d: &Directory, queries: &[Query]) -> Result<Vec<Vec<(String, Ve
         }
     }
     let mut out = Vec::new();
-    for (_, system) in SYSTEMS {
+    for (_, system) in systems(d.meaning.is_some()) {
+        let index = match (system, &d.meaning) {
+            (Some(u), Some(meaning)) if u.meaning => meaning,
+            _ => &d.index,
+        };
         let mut found = Vec::new();
         for q in queries {
             let ids = match system {
@@ -264,9 +292,10 @@ async fn results(d: &Directory, queries: &[Query]) -> Result<Vec<Vec<(String, Ve
                         limit: 10,
                         facets: false,
                         understanding: *understanding,
+                        blend,
                         ..SearchQuery::default()
                     };
-                    d.index.search(&search)?.hits.into_iter().map(|h| h.id).collect()
+                    index.search(&search)?.hits.into_iter().map(|h| h.id).collect()
                 }
             };
             found.push((q.id.clone(), ids));
@@ -278,16 +307,18 @@ async fn results(d: &Directory, queries: &[Query]) -> Result<Vec<Vec<(String, Ve
 
 struct Run {
     figures: Vec<Figures>,
+    with_meaning: bool,
     queries: usize,
     answerable: usize,
     pool: String,
 }
 
-async fn measure(shared: &Path) -> Result<Run> {
+async fn measure(shared: &Path, model: Option<Arc<Meaning>>, blend: Blend) -> Result<Run> {
     let queries = queries()?;
     let grades = judgements()?;
-    let d = bristol(shared).await?;
-    let all = results(&d, &queries).await?;
+    let with_meaning = model.is_some();
+    let d = bristol(shared, model).await?;
+    let all = results(&d, &queries, blend).await?;
     let figures = all.iter().map(|r| score(r, &grades)).collect();
     let answerable = queries.iter().filter(|q| grades.iter().any(|((id, _), g)| *id == q.id && *g > 0)).count();
     let mut pool = String::new();
@@ -302,7 +333,7 @@ async fn measure(shared: &Path) -> Result<Run> {
             }
         }
     }
-    Ok(Run { figures, queries: queries.len(), answerable, pool })
+    Ok(Run { figures, with_meaning, queries: queries.len(), answerable, pool })
 }
 
 fn table(run: &Run) -> String {
@@ -313,7 +344,7 @@ fn table(run: &Run) -> String {
     out.push_str(
         "| system | P@5 | nDCG@10 | hit@10 | zero results | unjudged in top 10 |\n|---|---|---|---|---|---|\n",
     );
-    for ((name, _), f) in SYSTEMS.iter().zip(&run.figures) {
+    for ((name, _), f) in systems(run.with_meaning).iter().zip(&run.figures) {
         let _ = writeln!(
             out,
             "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
@@ -335,18 +366,34 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let Some(flags) = crate::flags(args, USAGE)? else { return Ok(()) };
     let mut shared = PathBuf::from("../shared");
     let mut pool = None;
+    let mut model_dir = std::env::var_os("KITH_MODEL_DIR").map(PathBuf::from);
+    let mut blend = Blend::default();
     for (flag, value) in flags {
         match flag.as_str() {
             "--shared" => shared = value.into(),
             "--pool" => pool = Some(PathBuf::from(value)),
+            "--model-dir" => model_dir = Some(value.into()),
+            "--blend" => {
+                let parts: Vec<&str> = value.split(',').collect();
+                let [w, t, alone] = parts[..] else { bail!("--blend takes W,T,A") };
+                blend = Blend { weight: w.parse()?, threshold: t.parse()?, alone: alone.parse()? };
+            }
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
-    let run = measure(&shared).await?;
+    let model = match &model_dir {
+        Some(dir) => Meaning::load(dir)?.map(Arc::new),
+        None => None,
+    };
+    if model.is_none() {
+        eprintln!("no word vectors (run scripts/install-model and give --model-dir): measuring words only");
+    }
+    let run = measure(&shared, model, blend).await?;
     print!("{}", table(&run));
+    let name = if run.with_meaning { KITH } else { KITH_WORDS };
     if let Some(f) = run.figures.last() {
-        println!("\nfigures.tsv line: {KITH}\t{:.3}\t{:.3}\t{:.3}\t{:.3}", f.p5, f.ndcg10, f.hit10, f.zero);
-        match committed()?.get(KITH) {
+        println!("\nfigures.tsv line: {name}\t{:.3}\t{:.3}\t{:.3}\t{:.3}", f.p5, f.ndcg10, f.hit10, f.zero);
+        match committed()?.get(name) {
             Some(was) => {
                 let holds = f.p5 >= was.p5 - TOLERANCE && f.ndcg10 >= was.ndcg10 - TOLERANCE;
                 println!(
@@ -371,6 +418,21 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// The word vectors in `$KITH_MODEL_DIR` (scripts/test installs them); without them
+    /// the meaning stage is skipped with a message, or fails under KITH_REQUIRE_MODEL=1.
+    fn test_model() -> Option<Arc<Meaning>> {
+        let dir = std::env::var_os("KITH_MODEL_DIR").map(PathBuf::from);
+        let model = dir.as_deref().and_then(|d| Meaning::load(d).unwrap()).map(Arc::new);
+        if model.is_none() {
+            assert!(
+                std::env::var_os("KITH_REQUIRE_MODEL").is_none(),
+                "KITH_REQUIRE_MODEL is set but KITH_MODEL_DIR holds no word vectors (scripts/install-model)"
+            );
+            eprintln!("SKIPPED the meaning stage: no word vectors in $KITH_MODEL_DIR (run scripts/install-model)");
+        }
+        model
+    }
+
     #[test]
     fn figures_from_grades() {
         let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
@@ -390,12 +452,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn relevance_on_bristols_feed_holds_against_the_committed_figures() {
         let Some(shared) = kith_store::testing::shared_dir("the relevance benchmark") else { return };
-        let run = measure(&shared).await.unwrap();
+        let model = test_model();
+        let run = measure(&shared, model, Blend::default()).await.unwrap();
         println!("{}", table(&run));
         let committed = committed().unwrap();
         let kith = run.figures.last().unwrap();
         let floor = run.figures.first().unwrap();
-        let was = committed.get(KITH).expect("figures.tsv has Kith's figures");
+        let was =
+            committed.get(if run.with_meaning { KITH } else { KITH_WORDS }).expect("figures.tsv has Kith's figures");
         assert!(kith.p5 >= was.p5 - TOLERANCE, "P@5 {:.3} fell below the committed {:.3}", kith.p5, was.p5);
         assert!(
             kith.ndcg10 >= was.ndcg10 - TOLERANCE,

@@ -10,16 +10,20 @@ use anyhow::{Context, Result, bail};
 use kith_domain::directory::{Related, nest_service};
 use kith_domain::geo::Point;
 use kith_domain::hsds::Service;
-use kith_search::{Near, SearchIndex, SearchQuery};
+use kith_search::{Meaning, Near, SearchIndex, SearchQuery};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-const USAGE: &str = "usage: kith-bench search [--services N] [--queries Q] [--engine E] [--postgres URL]
+const USAGE: &str =
+    "usage: kith-bench search [--services N] [--queries Q] [--engine E] [--postgres URL] [--model-dir DIR]
 
-  --services N    services to generate (default 100000)
-  --queries Q     queries timed per engine, after a warm-up (default 500)
-  --engine E      kith, postgres, sqlite or all (default all)
-  --postgres URL  PostgreSQL server to create the benchmark database on";
+  --services N     services to generate (default 100000)
+  --queries Q      queries timed per engine, after a warm-up (default 500)
+  --engine E       kith, postgres, sqlite or all (default all)
+  --postgres URL   PostgreSQL server to create the benchmark database on
+  --model-dir DIR  word vectors (scripts/install-model): Kith is also built and timed
+                   reading meaning, beside the same index without";
 
 /// Real towns and their approximate centres. The area codes are made up for the
 /// benchmark, in the shape of ONS codes.
@@ -213,9 +217,10 @@ impl Timing {
 /// Kith's index, built as a rebuild from the store builds it (pages of 5,000, one
 /// commit), then the mix as the ORUK API asks it (top 20) and as the search page asks
 /// it (top 20 with facet counts).
-fn kith(services: &[Service], queries: &[MixQuery], warm: usize) -> Result<Vec<Timing>> {
+fn kith(services: &[Service], queries: &[MixQuery], warm: usize, meaning: Option<Arc<Meaning>>) -> Result<Vec<Timing>> {
     let dir = tempfile::tempdir()?;
-    let index = SearchIndex::open(dir.path())?;
+    let with_meaning = meaning.is_some();
+    let index = SearchIndex::open_with(dir.path(), meaning)?;
     let started = Instant::now();
     index.start_rebuild()?;
     for chunk in services.chunks(5_000) {
@@ -223,15 +228,27 @@ fn kith(services: &[Service], queries: &[MixQuery], warm: usize) -> Result<Vec<T
     }
     index.finish_rebuild(1, true)?;
     let load = started.elapsed();
-    eprintln!("indexed {} services in {} segments in {load:.1?}", index.len(), index.segments());
+    let size: u64 = std::fs::read_dir(dir.path())?.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
+    eprintln!(
+        "indexed {} services in {} segments in {load:.1?} ({:.0} MB on disk{})",
+        index.len(),
+        index.segments(),
+        size as f64 / 1e6,
+        if with_meaning { ", with word vectors" } else { "" }
+    );
     let mut out = Vec::new();
     // The third leaves out the clause that keeps temporarily closed services out of
     // results, so the two can be compared in one run.
-    for (engine, facets, include_closed) in [
-        ("Kith (tantivy)", false, false),
-        ("Kith, with facet counts", true, false),
-        ("Kith, closed services too", false, true),
-    ] {
+    let runs: &[(&'static str, bool, bool)] = if with_meaning {
+        &[("Kith reading meaning", false, false), ("Kith reading meaning, with facet counts", true, false)]
+    } else {
+        &[
+            ("Kith (tantivy)", false, false),
+            ("Kith, with facet counts", true, false),
+            ("Kith, closed services too", false, true),
+        ]
+    };
+    for &(engine, facets, include_closed) in runs {
         let run = |q: &MixQuery| -> Result<usize> {
             let query = SearchQuery {
                 text: Some(q.words.clone()),
@@ -442,6 +459,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let mut services = 100_000usize;
     let mut count = 500usize;
     let mut engine = "all".to_owned();
+    let mut model_dir: Option<std::path::PathBuf> = None;
     let mut url = std::env::var("KITH_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let Some(flags) = crate::flags(args, USAGE)? else { return Ok(()) };
@@ -452,6 +470,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
             "--engine" if ["kith", "postgres", "sqlite", "all"].contains(&value.as_str()) => engine = value,
             "--engine" => bail!("--engine must be kith, postgres, sqlite or all"),
             "--postgres" => url = value,
+            "--model-dir" => model_dir = Some(value.into()),
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
@@ -463,8 +482,13 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     let wanted = |e: &str| engine == "all" || engine == e;
     let mut results = Vec::new();
     if wanted("kith") {
-        results.extend(kith(&generated, &queries, warm)?);
+        results.extend(kith(&generated, &queries, warm, None)?);
         eprintln!("kith done");
+        if let Some(dir) = &model_dir {
+            let meaning = Meaning::load(dir)?.with_context(|| format!("no word vectors in {}", dir.display()))?;
+            results.extend(kith(&generated, &queries, warm, Some(Arc::new(meaning)))?);
+            eprintln!("kith reading meaning done");
+        }
     }
     let table = rows(&generated);
     drop(generated);

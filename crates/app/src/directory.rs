@@ -31,6 +31,8 @@ pub struct Found {
     /// left out.
     pub services: Vec<(Service, Hit)>,
     pub facets: Facets,
+    /// How the query's words were read, for explaining the ranking.
+    pub reading: kith_search::Reading,
 }
 
 /// A page of services as the ORUK API's JSON, in rank order.
@@ -136,7 +138,7 @@ impl App {
         let mut read: HashMap<Uuid, Service> =
             self.store.services_by_ids(&ids).await?.into_iter().map(|s| (s.id, s)).collect();
         let services = found.hits.into_iter().filter_map(|hit| Some((read.remove(&hit.id)?, hit))).collect();
-        Ok(Found { total: found.total, services, facets: found.facets })
+        Ok(Found { total: found.total, services, facets: found.facets, reading: found.reading })
     }
 
     /// The same as JSON: copies kept from earlier answers where there are any, the rest

@@ -43,6 +43,11 @@ pub struct Global {
     /// new` and give it to each
     #[arg(long, global = true, env = "KITH_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+
+    /// The word vectors search reads meaning with, installed by scripts/install-model.
+    /// Default: model/ in the data directory. Without them Kith searches by words alone
+    #[arg(long, global = true, env = "KITH_MODEL_DIR", value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +281,35 @@ pub enum Command {
     /// likely ones wait for a curator at /curation/duplicates.
     #[command(subcommand)]
     Duplicates(DuplicatesCommand),
+
+    /// Search the directory as the web search does, and optionally say why each result
+    /// ranked where it did
+    ///
+    /// The index is brought up to date with the database first. For example:
+    ///   kith search "can't sleep" --near "BS1 5TR" --explain
+    Search {
+        /// What the person needs, in their own words
+        #[arg(value_name = "QUERY")]
+        query: String,
+
+        /// A postcode or place to search around
+        #[arg(long, alias = "postcode", value_name = "PLACE")]
+        near: Option<String>,
+
+        /// How far from the place, in km
+        #[arg(long, default_value_t = kith_search::DEFAULT_RADIUS_KM, value_name = "KM",
+              value_parser = parse_radius)]
+        radius: f64,
+
+        /// How many results to show
+        #[arg(long, default_value_t = 10, value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+
+        /// Say how the query was read and why each result ranked where it did
+        #[arg(long)]
+        explain: bool,
+    },
 
     /// Rebuild the search index from the database
     ///
@@ -606,6 +640,15 @@ fn parse_every(text: &str) -> Result<u32, String> {
 
 fn parse_area(text: &str) -> Result<kith_domain::geo::WholeArea, String> {
     kith_domain::geo::WholeArea::parse(text)
+}
+
+fn parse_radius(s: &str) -> Result<f64, String> {
+    let km: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of km"))?;
+    if km > 0.0 && km <= kith_search::MAX_RADIUS_KM {
+        Ok(km)
+    } else {
+        Err(format!("give a distance above 0 and at most {} km", kith_search::MAX_RADIUS_KM))
+    }
 }
 
 #[cfg(test)]

@@ -81,6 +81,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { paths, map, strict, report, areas } => {
             import(&cli.global, clock, &paths, map.as_deref(), strict, areas, report.as_deref()).await
         }
+        Command::Search { query, near, radius, limit, explain } => {
+            search(&cli.global, clock, &query, near.as_deref(), radius, limit, explain).await
+        }
         Command::Reindex => {
             let store = open(&cli.global, clock).await?;
             let index = open_index(&cli.global)?;
@@ -363,7 +366,17 @@ fn index_dir(global: &Global) -> std::path::PathBuf {
 /// The search index in the data directory. Each instance keeps its own.
 fn open_index(global: &Global) -> Result<Arc<kith_search::SearchIndex>> {
     let dir = index_dir(global);
-    let index = kith_search::SearchIndex::open(&dir)
+    let model_dir = global.model_dir.clone().unwrap_or_else(|| global.data_dir.join("model"));
+    let meaning = kith_search::Meaning::load(&model_dir)
+        .with_context(|| format!("cannot read the word vectors in {}", model_dir.display()))?;
+    match &meaning {
+        Some(m) => tracing::info!("search reads meaning with {} word vectors from {}", m.words(), model_dir.display()),
+        None => tracing::warn!(
+            "no word vectors in {}: searching by words alone (install them with scripts/install-model)",
+            model_dir.display()
+        ),
+    }
+    let index = kith_search::SearchIndex::open_with(&dir, meaning.map(Arc::new))
         .with_context(|| format!("cannot open the search index in {}", dir.display()))?;
     Ok(Arc::new(index))
 }
@@ -502,4 +515,68 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// `kith search`: the web search's answer on the command line, with `--explain`.
+async fn search(
+    global: &Global,
+    clock: Arc<dyn Clock>,
+    query: &str,
+    near: Option<&str>,
+    radius: f64,
+    limit: u16,
+    explain: bool,
+) -> Result<ExitCode> {
+    let store = open(global, clock).await?;
+    let index = open_index(global)?;
+    kith_search::sync::catch_up(&*store, &index).await.context("bringing the search index up to date")?;
+    let near = match near {
+        Some(place) => Some(
+            kith_app::locate::locate(&*store, place)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("cannot search around {place:?}"))?
+                .near(radius),
+        ),
+        None => None,
+    };
+    let q = kith_search::SearchQuery {
+        text: Some(query.to_owned()),
+        near,
+        limit: usize::from(limit),
+        facets: false,
+        ..Default::default()
+    };
+    let results = index.search(&q).context("searching")?;
+    if explain {
+        for line in kith_search::explain_reading(&results.reading) {
+            println!("  {line}");
+        }
+        println!();
+    }
+    if results.hits.is_empty() {
+        println!("Nothing found for {query:?}. Try other words, or a wider --radius.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ids: Vec<uuid::Uuid> = results.hits.iter().map(|h| h.id).collect();
+    let services: std::collections::HashMap<uuid::Uuid, kith_domain::hsds::Service> =
+        store.services_by_ids(&ids).await?.into_iter().map(|s| (s.id, s)).collect();
+    println!("{} found; the first {}:", results.total, results.hits.len());
+    for (n, hit) in results.hits.iter().enumerate() {
+        let name = services.get(&hit.id).map_or("(no longer listed)", |s| s.name.as_str());
+        let org = services.get(&hit.id).and_then(|s| s.organization.as_ref()).map(|o| o.name.as_str());
+        let where_ = match (hit.distance_km, hit.covers_area) {
+            (Some(d), _) if d <= radius => format!(", {d:.1} km"),
+            (_, true) => ", covers the area".to_owned(),
+            _ => String::new(),
+        };
+        match org {
+            Some(org) if org != name => println!("{:>3}. {name} ({org}){where_}", n + 1),
+            _ => println!("{:>3}. {name}{where_}", n + 1),
+        }
+        if explain {
+            println!("       {}", kith_search::explain_hit(hit, q.blend));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

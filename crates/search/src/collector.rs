@@ -4,6 +4,7 @@
 
 use crate::facts::{EVENING_FROM, Slot, decode_point};
 use crate::index::Fields;
+use crate::meaning::similarity as similarity_of;
 use crate::{Hit, SearchQuery};
 use kith_domain::geo::Point;
 use std::cmp::Ordering;
@@ -72,8 +73,16 @@ impl Filters {
     }
 }
 
+/// The query's meaning, when the index reads meaning: its unit vector and how to weigh it.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryMeaning {
+    pub vector: Vec<f32>,
+    pub blend: crate::Blend,
+}
+
 pub(crate) struct ResultCollector<'a> {
     pub filters: Filters,
+    pub meaning: Option<QueryMeaning>,
     pub keep: usize,
     pub scored: bool,
     pub facets: bool,
@@ -147,6 +156,7 @@ impl SegmentData {
             min_age: ff.column_opt(&name(x.min_age))?,
             max_age: ff.column_opt(&name(x.max_age))?,
             modified: ff.column_opt(&name(x.modified))?,
+            meaning: ff.column_opt(&name(x.meaning))?,
         };
         Ok(SegmentData {
             geo: ff.column_opt(&name(x.geo))?,
@@ -197,6 +207,9 @@ struct Candidate {
     id: u128,
     distance_km: Option<f64>,
     covers_area: bool,
+    similarity: Option<f32>,
+    words: f64,
+    place: f64,
 }
 
 impl PartialEq for Candidate {
@@ -224,6 +237,7 @@ impl Ord for Candidate {
 pub(crate) struct SegmentResults {
     segment: Arc<SegmentData>,
     filters: Filters,
+    meaning: Option<QueryMeaning>,
     wanted_areas: Vec<u64>,
     national: Option<u64>,
     keep: usize,
@@ -255,6 +269,7 @@ struct SegmentColumns {
     min_age: Option<Column<u64>>,
     max_age: Option<Column<u64>>,
     modified: Option<Column<i64>>,
+    meaning: Option<Column<u64>>,
 }
 
 impl Collector for ResultCollector<'_> {
@@ -269,6 +284,7 @@ impl Collector for ResultCollector<'_> {
         Ok(SegmentResults {
             segment,
             filters: self.filters.clone(),
+            meaning: self.meaning.clone(),
             wanted_areas,
             national,
             keep: self.keep.max(1),
@@ -405,9 +421,37 @@ impl SegmentCollector for SegmentResults {
                 (n, a) => n.unwrap_or(0.0).max(a.unwrap_or(0.0)),
             };
         }
+        let mut similarity = None;
+        let base = match &self.meaning {
+            // Words and meaning: a service found only by meaning (word score 0) counts
+            // when its meaning is near enough.
+            Some(m) => {
+                let cos = c.meaning.as_ref().map_or(0.0, |col| similarity_of(&m.vector, col.values_for_doc(doc)));
+                similarity = Some(cos);
+                let lexical = f64::from(score.max(0.0));
+                if lexical <= 0.0 && cos < m.blend.alone {
+                    return;
+                }
+                let near = f64::from(((cos - m.blend.threshold) / (1.0 - m.blend.threshold)).max(0.0));
+                let blended = lexical + f64::from(m.blend.weight) * near;
+                if blended <= 0.0 {
+                    return;
+                }
+                blended
+            }
+            None if score > 0.0 => f64::from(score),
+            None => 1.0,
+        };
         self.total += 1;
-        let base = if score > 0.0 { f64::from(score) } else { 1.0 };
-        let mut candidate = Candidate { score: base * factor, id: 0, distance_km, covers_area };
+        let mut candidate = Candidate {
+            score: base * factor,
+            id: 0,
+            distance_km,
+            covers_area,
+            similarity,
+            words: f64::from(score.max(0.0)),
+            place: factor,
+        };
         // The id only breaks ties, so it is read only for a candidate that could be kept.
         let full = self.heap.len() >= self.keep;
         if !full || self.heap.peek().is_some_and(|worst| candidate < *worst) {
@@ -452,6 +496,9 @@ impl SegmentCollector for SegmentResults {
                 score: c.score,
                 distance_km: c.distance_km,
                 covers_area: c.covers_area,
+                similarity: c.similarity,
+                words: c.words,
+                place: c.place,
             })
             .collect();
         let facets = RawFacets {

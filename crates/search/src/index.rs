@@ -1,7 +1,8 @@
 //! The tantivy index: its schema, writing services into it, and the query.
 
-use crate::collector::{Collected, Filters, ResultCollector, SegmentCache};
+use crate::collector::{Collected, Filters, QueryMeaning, ResultCollector, SegmentCache};
 use crate::facts::{Attending, ServiceFacts, encode_point, facts, geo_key};
+use crate::meaning::Meaning;
 use crate::near::{NearQuery, grid_box, key_ranges};
 use crate::vocabulary;
 use crate::{Facets, Hit, SearchError, SearchQuery, SearchResults};
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 /// Bumped whenever the schema or what goes into it changes; an index built by another
 /// version is rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
@@ -46,6 +47,9 @@ pub(crate) struct Fields {
     pub max_age: Field,
     pub modified: Field,
     pub geo: Field,
+    /// The service's meaning as a packed vector (see [`Meaning::encode`]); empty when
+    /// the index is built without the model.
+    pub meaning: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -78,6 +82,7 @@ fn schema() -> (Schema, Fields) {
         max_age: b.add_u64_field("max_age", FAST),
         modified: b.add_i64_field("modified", FAST),
         geo: b.add_u64_field("geo", FAST),
+        meaning: b.add_u64_field("meaning", FAST),
     };
     (b.build(), fields)
 }
@@ -100,6 +105,7 @@ pub struct SearchIndex {
     writer: Mutex<Option<IndexWriter>>,
     pub(crate) fields: Fields,
     segments: Arc<SegmentCache>,
+    meaning: Option<Arc<Meaning>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -137,18 +143,30 @@ impl WriterGuard<'_> {
     }
 }
 
-/// The commit payload: which schema built the index and the last change applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The commit payload: which schema and which model's vectors built the index, and the
+/// last change applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Payload {
     schema: u32,
     seq: i64,
+    model: String,
 }
+
+/// The payload's model for an index built without one.
+const NO_MODEL: &str = "-";
 
 impl Payload {
     fn parse(s: &str) -> Option<Payload> {
-        let (schema, seq) = s.split_once(':')?;
-        Some(Payload { schema: schema.parse().ok()?, seq: seq.parse().ok()? })
+        let mut parts = s.splitn(3, ':');
+        let schema = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        let model = parts.next().unwrap_or(NO_MODEL).to_owned();
+        Some(Payload { schema, seq, model })
     }
+}
+
+fn model_name(meaning: Option<&Arc<Meaning>>) -> &str {
+    meaning.map_or(NO_MODEL, |m| m.fingerprint())
 }
 
 const WRITER_MEMORY: usize = 100_000_000;
@@ -158,27 +176,48 @@ const SCATTERED_KM: f64 = 1.0;
 const SCATTERED: &str = "1";
 
 impl SearchIndex {
-    /// An index in memory, for tests and benchmarks.
+    /// An index in memory that searches by words alone, for tests and benchmarks.
     pub fn in_memory() -> Result<SearchIndex, SearchError> {
+        Self::in_memory_with(None)
+    }
+
+    /// An index in memory, reading meaning with `meaning` when given.
+    pub fn in_memory_with(meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
         let (schema, fields) = schema();
-        Self::from_index(Index::builder().schema(schema).settings(settings()).create_in_ram()?, fields)
+        Self::from_index(Index::builder().schema(schema).settings(settings()).create_in_ram()?, fields, meaning)
+    }
+
+    /// Opens the index in `dir` that searches by words alone.
+    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+        Self::open_with(dir, None)
     }
 
     /// Opens the index in `dir`, creating it, or starting afresh if it was built by
-    /// another schema version or cannot be read.
-    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+    /// another schema version or with other vectors (or none), or cannot be read.
+    pub fn open_with(dir: &Path, meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
         let (schema, fields) = schema();
         std::fs::create_dir_all(dir)
             .map_err(|e| SearchError::Index(format!("cannot create {}: {e}", dir.display())))?;
         if let Ok(index) = Index::open_in_dir(dir) {
             let current = index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p));
-            if current.is_some_and(|p| p.schema == SCHEMA_VERSION)
-                && index.schema() == schema
-                && index.settings().sort_by_field == settings().sort_by_field
-            {
-                return Self::from_index(index, fields);
+            let model = model_name(meaning.as_ref());
+            match current {
+                Some(p)
+                    if p.schema == SCHEMA_VERSION
+                        && index.schema() == schema
+                        && index.settings().sort_by_field == settings().sort_by_field =>
+                {
+                    if p.model == model {
+                        return Self::from_index(index, fields, meaning);
+                    }
+                    tracing::info!(
+                        "search index at {} was built with other word vectors ({} rather than {model}); rebuilding it",
+                        dir.display(),
+                        p.model
+                    );
+                }
+                _ => tracing::info!("search index at {} is from another version; rebuilding it", dir.display()),
             }
-            tracing::info!("search index at {} is from another version; rebuilding it", dir.display());
         }
         // Clear whatever is there (an old or damaged index), then create.
         if let Ok(entries) = std::fs::read_dir(dir) {
@@ -188,14 +227,19 @@ impl SearchIndex {
             }
         }
         let index = Index::builder().schema(schema).settings(settings()).create_in_dir(dir)?;
-        Self::from_index(index, fields)
+        Self::from_index(index, fields, meaning)
     }
 
-    fn from_index(index: Index, fields: Fields) -> Result<SearchIndex, SearchError> {
+    fn from_index(index: Index, fields: Fields, meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
         index.tokenizers().register(crate::stem::ANALYZER, crate::stem::analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { index, reader, writer: Mutex::new(Some(writer)), fields, segments: Arc::default() })
+        Ok(SearchIndex { index, reader, writer: Mutex::new(Some(writer)), fields, segments: Arc::default(), meaning })
+    }
+
+    /// The word vectors this index reads meaning with, if any.
+    pub fn meaning(&self) -> Option<&Arc<Meaning>> {
+        self.meaning.as_ref()
     }
 
     /// The last change-feed sequence number the index reflects (0 when empty).
@@ -251,7 +295,7 @@ impl SearchIndex {
                 writer.delete_term(Term::from_field_text(self.fields.id, &s.id.to_string()));
                 self.add_listed(writer, s)?;
             }
-            commit_as_of(writer, seq)
+            self.commit_as_of(writer, seq)
         })?;
         self.reader.reload()?;
         Ok(())
@@ -263,7 +307,7 @@ impl SearchIndex {
         self.writing(|writer| {
             writer.set_merge_policy(Box::new(NoMergePolicy));
             writer.delete_all_documents()?;
-            commit_as_of(writer, 0)
+            self.commit_as_of(writer, 0)
         })?;
         self.reader.reload()?;
         Ok(())
@@ -295,7 +339,7 @@ impl SearchIndex {
     pub fn finish_rebuild(&self, seq: i64, complete: bool) -> Result<(), SearchError> {
         self.writing(|writer| {
             let finished = if complete {
-                Self::commit_and_merge(writer, &self.index, seq)
+                self.commit_and_merge(writer, seq)
             } else {
                 writer.rollback().map(|_| ()).map_err(SearchError::from)
             };
@@ -306,9 +350,9 @@ impl SearchIndex {
         Ok(())
     }
 
-    fn commit_and_merge(writer: &mut IndexWriter, index: &Index, seq: i64) -> Result<(), SearchError> {
-        commit_as_of(writer, seq)?;
-        let segments = index.searchable_segment_ids()?;
+    fn commit_and_merge(&self, writer: &mut IndexWriter, seq: i64) -> Result<(), SearchError> {
+        self.commit_as_of(writer, seq)?;
+        let segments = self.index.searchable_segment_ids()?;
         if segments.len() > 1 {
             writer.merge(&segments).wait()?;
         }
@@ -361,7 +405,20 @@ impl SearchIndex {
         d.add_u64(x.max_age, f.max_age);
         d.add_i64(x.modified, f.modified);
         d.add_u64(x.geo, geo_key(&f.points));
+        if let Some(v) = self.meaning.as_ref().and_then(|m| m.embed_service(&f.name, &f.taxonomy, &f.body)) {
+            for packed in Meaning::encode(&v) {
+                d.add_u64(x.meaning, packed);
+            }
+        }
         d
+    }
+
+    /// Commits, recording the schema version, the last change applied and the model.
+    fn commit_as_of(&self, writer: &mut IndexWriter, seq: i64) -> Result<(), SearchError> {
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}:{}", model_name(self.meaning.as_ref())));
+        commit.commit()?;
+        Ok(())
     }
 
     /// Runs a search.
@@ -388,9 +445,14 @@ impl SearchIndex {
                 vec![(x.areas, area_codes.clone()), (x.scattered, vec![SCATTERED.into()])],
             )
         });
+        let mut meaning = None;
+        let mut reading = crate::Reading::default();
         match (text, &near) {
             (Some(text), _) => {
-                must.push((Occur::Must, self.text_query(&searcher, text, near.as_ref(), q.understanding)?));
+                let t = self.text_query(&searcher, text, near.as_ref(), q.understanding)?;
+                must.push((Occur::Must, t.query));
+                meaning = t.vector.map(|vector| QueryMeaning { vector, blend: q.blend });
+                reading = t.reading;
             }
             (None, Some(near)) => must.push(filter(Box::new(near.clone()))),
             (None, None) => {}
@@ -450,6 +512,7 @@ impl SearchIndex {
 
         let collector = ResultCollector {
             filters: Filters::from_query(q, area_codes),
+            meaning,
             keep: q.offset + q.limit,
             scored,
             facets: q.facets,
@@ -458,10 +521,13 @@ impl SearchIndex {
         };
         let Collected { total, mut hits, facets } = searcher.search(&query, &collector)?;
         let hits: Vec<Hit> = hits.drain(..).skip(q.offset).take(q.limit).collect();
-        Ok(SearchResults { total, hits, facets: Facets::from(facets), took: started.elapsed() })
+        Ok(SearchResults { total, hits, facets: Facets::from(facets), reading, took: started.elapsed() })
     }
 
-    /// The person's words (exact, then forgiving a typo) and the vocabulary's expansions.
+    /// The person's words (exact, then forgiving a typo) and the vocabulary's expansions,
+    /// and the query's meaning when the index reads meaning. With meaning and a place,
+    /// every service near the place is a candidate (scored 0 by words), so one that
+    /// means what the query means is found without sharing a word.
     ///
     /// With a place, each word is restricted to the place before the words are joined:
     /// the join then adds up scores only for documents near it. Joining first and
@@ -473,7 +539,7 @@ impl SearchIndex {
         text: &str,
         near: Option<&NearQuery>,
         understanding: crate::Understanding,
-    ) -> Result<Box<dyn Query>, SearchError> {
+    ) -> Result<TextQuery, SearchError> {
         let x = self.fields;
         let here = |q: Box<dyn Query>| -> Box<dyn Query> {
             match near {
@@ -505,14 +571,20 @@ impl SearchIndex {
         // that word ("lonley" as "lonely"), which also brings in what it means.
         let mut words = vocabulary::words(text);
         words.truncate(24);
+        let mut reading = crate::Reading::default();
         for word in words.iter_mut().filter(|_| understanding.typos) {
             if !vocabulary::is_function_word(word)
                 && !known(&mut analyzer, word)?
                 && let Some(fixed) = vocabulary::correct(word)
             {
+                reading.corrected.push((word.clone(), fixed.to_owned()));
                 *word = fixed.to_owned();
             }
         }
+        if understanding.function_words {
+            reading.left_out = words.iter().filter(|w| vocabulary::is_function_word(w)).cloned().collect();
+        }
+        let said = words.join(" ");
         // "i", "and", "for" and "can't" never match on their own.
         let (own, expansions) = match (understanding.vocabulary, understanding.function_words) {
             (true, _) => vocabulary::expand(&words),
@@ -520,6 +592,13 @@ impl SearchIndex {
             (false, false) => (words, Vec::new()),
         };
         let own = own.join(" ");
+        // The query's meaning: what the person said, and what the vocabulary says it means.
+        let vector = match &self.meaning {
+            Some(m) if understanding.meaning => m.embed(&format!("{said} {}", expansions.join(" "))),
+            _ => None,
+        };
+        reading.means = expansions.iter().map(|e| (*e).to_owned()).collect();
+        reading.meaning = vector.is_some();
         let tokens = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, s: &str| {
             let mut out = Vec::new();
             let mut stream = analyzer.token_stream(s);
@@ -532,7 +611,8 @@ impl SearchIndex {
             out
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (i, token) in tokens(&mut analyzer, &own).into_iter().enumerate().take(16) {
+        reading.words = tokens(&mut analyzer, &own).into_iter().take(16).collect();
+        for (i, token) in reading.words.clone().into_iter().enumerate() {
             // A word the directory uses is taken as typed; only an unknown word (most
             // likely a typo) is matched loosely, which also keeps the query fast.
             let mut known = false;
@@ -566,16 +646,18 @@ impl SearchIndex {
                 }
             }
         }
-        Ok(Box::new(BooleanQuery::new(clauses)))
+        if let (Some(_), Some(near)) = (&vector, near) {
+            clauses.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(near.clone()), 0.0))));
+        }
+        Ok(TextQuery { query: Box::new(BooleanQuery::new(clauses)), vector, reading })
     }
 }
 
-/// Commits, recording the schema version and the last change applied.
-fn commit_as_of(writer: &mut IndexWriter, seq: i64) -> Result<(), SearchError> {
-    let mut commit = writer.prepare_commit()?;
-    commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}"));
-    commit.commit()?;
-    Ok(())
+/// A query's words as the index searches them, its meaning, and how it was read.
+struct TextQuery {
+    query: Box<dyn Query>,
+    vector: Option<Vec<f32>>,
+    reading: crate::Reading,
 }
 
 /// Attending types as the facet names shown to people.

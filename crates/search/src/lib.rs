@@ -15,6 +15,7 @@
 mod collector;
 pub mod facts;
 mod index;
+pub mod meaning;
 mod near;
 mod stem;
 pub mod sync;
@@ -22,6 +23,7 @@ pub mod vocabulary;
 
 pub use facts::Attending;
 pub use index::{SCHEMA_VERSION, SearchIndex, attending_label};
+pub use meaning::Meaning;
 
 use chrono::{DateTime, Utc};
 use kith_domain::geo::Point;
@@ -107,6 +109,7 @@ pub struct SearchQuery {
     /// How the person's words are read. Everything is on unless a relevance benchmark
     /// switches stages off to measure each.
     pub understanding: Understanding,
+    pub blend: Blend,
 }
 
 /// The stages of reading a query, each of which the relevance benchmark measures.
@@ -119,17 +122,40 @@ pub struct Understanding {
     /// Read a word the directory never uses as the vocabulary word it is closest to, and
     /// match unknown words loosely.
     pub typos: bool,
+    /// Rank by meaning as well as words, and find services near the place that mean what
+    /// the query means without sharing its words (when the index has word vectors).
+    pub meaning: bool,
 }
 
 impl Default for Understanding {
     fn default() -> Self {
-        Understanding { function_words: true, vocabulary: true, typos: true }
+        Understanding { function_words: true, vocabulary: true, typos: true, meaning: true }
     }
 }
 
 impl Understanding {
     /// The person's words as typed, and nothing else: the stage before any of the others.
-    pub const WORDS_ONLY: Understanding = Understanding { function_words: false, vocabulary: false, typos: false };
+    pub const WORDS_ONLY: Understanding =
+        Understanding { function_words: false, vocabulary: false, typos: false, meaning: false };
+}
+
+/// How meaning is weighed against words: a service's similarity to the query above
+/// `threshold` counts, scaled to 0..1, times `weight`, added to its word score. Tuned on
+/// the relevance benchmark (`kith-bench relevance`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Blend {
+    pub weight: f32,
+    pub threshold: f32,
+    /// The similarity a service sharing no word with the query needs to be found at all:
+    /// higher than `threshold`, since averaged word vectors of any two texts are a little
+    /// alike, and a search that "finds" the whole directory helps no one.
+    pub alone: f32,
+}
+
+impl Default for Blend {
+    fn default() -> Self {
+        Blend { weight: 32.0, threshold: 0.45, alone: 0.65 }
+    }
 }
 
 impl Default for SearchQuery {
@@ -157,6 +183,7 @@ impl Default for SearchQuery {
             limit: 20,
             facets: true,
             understanding: Understanding::default(),
+            blend: Blend::default(),
         }
     }
 }
@@ -170,6 +197,28 @@ pub struct Hit {
     pub distance_km: Option<f64>,
     /// Whether one of its service areas holds the place searched.
     pub covers_area: bool,
+    /// How near its meaning is to the query's (a cosine), when meaning was read.
+    pub similarity: Option<f32>,
+    /// Its score from the words alone (0 when found by meaning only).
+    pub words: f64,
+    /// The factor the place gave: 1 at the place, halving every 5 km, lower for a
+    /// service that only covers the area (1 when no place was given).
+    pub place: f64,
+}
+
+/// How a query's words were read, for explaining a ranking.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reading {
+    /// The words searched as typed (stemmed as the index keeps them).
+    pub words: Vec<String>,
+    /// Words left out as saying nothing of a need on their own ("i", "and", "for").
+    pub left_out: Vec<String>,
+    /// Words read as another ("lonley" as "lonely").
+    pub corrected: Vec<(String, String)>,
+    /// What the needs vocabulary said the words mean, searched as well.
+    pub means: Vec<String>,
+    /// Whether meaning was read too (word vectors installed and switched on).
+    pub meaning: bool,
 }
 
 /// Counts of the matching services by need, way of attending, accessibility and
@@ -210,5 +259,62 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
     pub facets: Facets,
     #[serde(skip)]
+    pub reading: Reading,
+    #[serde(skip)]
     pub took: Duration,
+}
+
+/// How a query was read, in plain words, for `kith search --explain` and curators.
+pub fn explain_reading(r: &Reading) -> Vec<String> {
+    let mut out = Vec::new();
+    let list = |v: &[String]| v.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ");
+    if !r.words.is_empty() {
+        out.push(format!("Searched for the words {} (as the index keeps them)", list(&r.words)));
+    }
+    if !r.left_out.is_empty() {
+        out.push(format!("Left out {}: they say nothing of a need on their own", list(&r.left_out)));
+    }
+    for (from, to) in &r.corrected {
+        out.push(format!("Read \"{from}\" as \"{to}\""));
+    }
+    if !r.means.is_empty() {
+        out.push(format!("The needs vocabulary read it as {}", list(&r.means)));
+    }
+    out.push(if r.meaning {
+        "Meaning was read too: services near in meaning rank higher, and ones near the place are found without sharing a word".to_owned()
+    } else {
+        "By words alone (no word vectors installed, or switched off)".to_owned()
+    });
+    out
+}
+
+/// Why one result ranked where it did: its score from the words, from meaning, and the
+/// place's factor, as they multiply out to its score.
+pub fn explain_hit(hit: &Hit, blend: Blend) -> String {
+    let mut parts = Vec::new();
+    if hit.words > 0.0 {
+        parts.push(format!("words {:.2}", hit.words));
+    } else if hit.similarity.is_some() {
+        parts.push("no words in common".to_owned());
+    }
+    if let Some(cos) = hit.similarity {
+        let counted = ((cos - blend.threshold) / (1.0 - blend.threshold)).max(0.0) * blend.weight;
+        if counted > 0.0 {
+            parts.push(format!("meaning {cos:.2} similar, adding {counted:.2}"));
+        } else {
+            parts.push(format!("meaning {cos:.2} similar (below {:.2}, adding nothing)", blend.threshold));
+        }
+    }
+    let place = match (hit.distance_km, hit.covers_area) {
+        (Some(d), _) if hit.place > 0.0 && (hit.place - 1.0 / (1.0 + d / 5.0)).abs() < 1e-9 => {
+            format!("× {:.2} for a venue {d:.1} km away", hit.place)
+        }
+        (_, true) => format!("× {:.2} as it covers the area", hit.place),
+        _ if (hit.place - 1.0).abs() < 1e-9 => String::new(),
+        _ => format!("× {:.2} for the place", hit.place),
+    };
+    if !place.is_empty() {
+        parts.push(place);
+    }
+    format!("{} = {:.2}", parts.join(", "), hit.score)
 }

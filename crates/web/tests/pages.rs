@@ -224,6 +224,27 @@ async fn odd_queries_answer_with_a_page_never_an_error() {
 }
 
 #[tokio::test]
+async fn a_search_can_explain_how_it_read_the_words_and_why_each_result_ranked_there() {
+    let t = TestApp::sqlite("pages").await;
+    let app = demo_app(&t).await;
+    let plain = get(&app, "/?where=G31+2ER&q=my+husband+died").await;
+    assert!(!plain.body.contains("How this search was read") && !plain.body.contains("Why here"));
+    let page = get(&app, "/?where=G31+2ER&q=my+husband+died&explain=yes").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("How this search was read"));
+    assert!(
+        page.body.contains("Left out &quot;my&quot;") || page.body.contains("Left out &#34;my&#34;"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("bereavement"), "the vocabulary's reading is shown");
+    assert!(page.body.contains("Why here:</strong> words"), "each result says its score's parts");
+    // Paging and the form keep explaining.
+    assert!(page.body.contains(r#"name="explain" value="yes""#));
+    t.cleanup().await;
+}
+
+#[tokio::test]
 async fn nothing_found_suggests_a_wider_search() {
     let t = TestApp::sqlite("pages").await;
     let app = demo_app(&t).await;

@@ -68,6 +68,9 @@ pub struct Form {
     pub lang: String,
     pub attend: Vec<String>,
     pub page: usize,
+    /// Say how the words were read and why each result ranked where it did (for
+    /// curators checking the ranking; linked from the curation pages).
+    pub explain: bool,
 }
 
 impl Form {
@@ -124,6 +127,7 @@ impl Form {
             lang: f.get("lang").to_owned(),
             attend,
             page,
+            explain: f.get("explain") == "yes",
         }
     }
 
@@ -168,6 +172,9 @@ impl Form {
         if f.page > 1 {
             pairs.push(("page", f.page.to_string()));
         }
+        if f.explain {
+            pairs.push(("explain", "yes".into()));
+        }
         format!("/?{}", query_string(&pairs))
     }
 }
@@ -185,6 +192,8 @@ pub struct Results {
     pub wider: Option<Link>,
     pub hints: Vec<String>,
     pub clear_filters: Option<String>,
+    /// With `explain=yes`: how the query was read.
+    pub reading: Vec<String>,
 }
 
 #[derive(Template)]
@@ -265,12 +274,22 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
         let mut cards: Vec<(Card, Option<uuid::Uuid>)> = found
             .services
             .iter()
-            .map(|(s, hit)| (Card::new(s, Some(hit), now, shortlist.contains(s.id)), s.organization_id))
+            .map(|(s, hit)| {
+                let mut card = Card::new(s, Some(hit), now, shortlist.contains(s.id));
+                if form.explain {
+                    card.why = Some(kith_search::explain_hit(hit, query.blend));
+                }
+                (card, s.organization_id)
+            })
             .collect();
         super::mark_referrals(cards.iter_mut().map(|(c, o)| (c, *o)), &referring);
         let cards = cards.into_iter().map(|(c, _)| c).collect();
-        results =
-            Some(results_for(&form, found.total, cards, near.as_ref().map(|(_, label)| label.as_str()), &terms.items));
+        let mut found_results =
+            results_for(&form, found.total, cards, near.as_ref().map(|(_, label)| label.as_str()), &terms.items);
+        if form.explain && query.text.is_some() {
+            found_results.reading = kith_search::explain_reading(&found.reading);
+        }
+        results = Some(found_results);
         facets = Some(found.facets);
     }
 
@@ -434,5 +453,17 @@ fn results_for(
             f.page = 1;
         })
     });
-    Results { heading, total, cards, previous, next, page: form.page, pages, wider, hints, clear_filters }
+    Results {
+        heading,
+        total,
+        cards,
+        previous,
+        next,
+        page: form.page,
+        pages,
+        wider,
+        hints,
+        clear_filters,
+        reading: Vec::new(),
+    }
 }

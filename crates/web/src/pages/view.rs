@@ -53,6 +53,8 @@ pub struct Card {
     /// Run by a group that takes referrals through Kith (it has an account); otherwise a
     /// person can only be signposted to it.
     pub takes_referrals: bool,
+    /// Why it ranked where it did, when the search was asked to explain.
+    pub why: Option<String>,
 }
 
 impl Card {
@@ -83,6 +85,7 @@ impl Card {
             verified: Verified::of(s, now),
             in_shortlist,
             takes_referrals: false,
+            why: None,
         }
     }
 }
