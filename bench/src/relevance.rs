@@ -11,6 +11,9 @@
 //! - **Kith, stage by stage**: the words as typed; then function words left out; then the
 //!   needs vocabulary; then typos (everything, as Kith searches).
 //!
+//! The demo directory (`kith demo`'s, 450 services) is measured the same way with the
+//! queries in `bench/relevance/demo-queries.tsv`, from its landmark postcodes.
+//!
 //! Each system's first 10 results are graded from `bench/relevance/judgements.tsv` (query,
 //! service, grade 0 not relevant, 1 partly, 2 fits, and the service's name for the reader);
 //! a result no one has judged counts as not relevant and is counted, so the file can be
@@ -51,6 +54,7 @@ const USAGE: &str = "usage: kith-bench relevance [--shared DIR] [--model-dir DIR
                    sharing no word with the query from similarity A (for tuning)";
 
 const QUERIES: &str = include_str!("../relevance/queries.tsv");
+const DEMO_QUERIES: &str = include_str!("../relevance/demo-queries.tsv");
 const JUDGEMENTS: &str = include_str!("../relevance/judgements.tsv");
 const FIGURES: &str = include_str!("../relevance/figures.tsv");
 
@@ -64,16 +68,37 @@ struct Query {
     postcode: String,
 }
 
-fn queries() -> Result<Vec<Query>> {
+fn queries(set: Set) -> Result<Vec<Query>> {
+    let (text, file) = match set {
+        Set::Bristol => (QUERIES, "queries.tsv"),
+        Set::Demo => (DEMO_QUERIES, "demo-queries.tsv"),
+    };
     let mut out = Vec::new();
-    for (n, line) in QUERIES.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.len() != 5 {
-            bail!("bench/relevance/queries.tsv line {}: expected 5 columns, found {}", n + 1, cols.len());
+            bail!("bench/relevance/{file} line {}: expected 5 columns, found {}", n + 1, cols.len());
         }
         out.push(Query { id: cols[0].into(), text: cols[1].into(), postcode: cols[2].into() });
     }
     Ok(out)
+}
+
+/// The two query sets: Bristol's real feed, and the demo directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Set {
+    Bristol,
+    Demo,
+}
+
+impl Set {
+    /// The prefix of its lines in `figures.tsv`.
+    fn prefix(self) -> &'static str {
+        match self {
+            Set::Bristol => "",
+            Set::Demo => "demo-",
+        }
+    }
 }
 
 /// Grades by query and service.
@@ -221,6 +246,30 @@ async fn bristol(shared: &Path, model: Option<Arc<Meaning>>) -> Result<Directory
     let mut importer = Importer::new().with_areas(vec![area]);
     importer.add_path(&shared.join("data/oruk-v1/bristol-services.json"))?;
     let (batch, _) = importer.finish();
+    indexed(store, batch, model, dir).await
+}
+
+/// The demo directory (`kith demo`'s), with its own geography.
+async fn demo(model: Option<Arc<Meaning>>) -> Result<Directory> {
+    let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default();
+    let clock: Arc<dyn Clock> = Arc::new(kith_domain::FixedClock::new(now));
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> =
+        Arc::new(kith_store::sqlite::SqliteStore::open(&dir.path().join("demo.db"), clock).await?);
+    let batch = kith_demo::generate(&kith_demo::DemoOptions::new(now));
+    let geo = kith_demo::geography::geography(&batch, 2026);
+    store.put_postcodes(geo.postcodes).await?;
+    store.put_places(geo.places).await?;
+    indexed(store, batch, model, dir).await
+}
+
+/// Writes a directory to its store and indexes it, by words and (with a model) meaning.
+async fn indexed(
+    store: Arc<dyn Store>,
+    batch: kith_domain::DirectoryBatch,
+    model: Option<Arc<Meaning>>,
+    dir: tempfile::TempDir,
+) -> Result<Directory> {
     let texts: Vec<(Uuid, String, String)> =
         batch.services.iter().map(|s| (s.id, s.name.clone(), s.description.clone().unwrap_or_default())).collect();
     store.write_batch(batch).await?;
@@ -306,6 +355,8 @@ async fn results(d: &Directory, queries: &[Query], blend: Blend) -> Result<Vec<V
 }
 
 struct Run {
+    set: Set,
+    services: usize,
     figures: Vec<Figures>,
     with_meaning: bool,
     queries: usize,
@@ -313,11 +364,14 @@ struct Run {
     pool: String,
 }
 
-async fn measure(shared: &Path, model: Option<Arc<Meaning>>, blend: Blend) -> Result<Run> {
-    let queries = queries()?;
+async fn measure(set: Set, shared: &Path, model: Option<Arc<Meaning>>, blend: Blend) -> Result<Run> {
+    let queries = queries(set)?;
     let grades = judgements()?;
     let with_meaning = model.is_some();
-    let d = bristol(shared, model).await?;
+    let d = match set {
+        Set::Bristol => bristol(shared, model).await?,
+        Set::Demo => demo(model).await?,
+    };
     let all = results(&d, &queries, blend).await?;
     let figures = all.iter().map(|r| score(r, &grades)).collect();
     let answerable = queries.iter().filter(|q| grades.iter().any(|((id, _), g)| *id == q.id && *g > 0)).count();
@@ -333,13 +387,17 @@ async fn measure(shared: &Path, model: Option<Arc<Meaning>>, blend: Blend) -> Re
             }
         }
     }
-    Ok(Run { figures, with_meaning, queries: queries.len(), answerable, pool })
+    Ok(Run { set, services: d.names.len(), figures, with_meaning, queries: queries.len(), answerable, pool })
 }
 
 fn table(run: &Run) -> String {
+    let what = match run.set {
+        Set::Bristol => "Bristol's feed as published",
+        Set::Demo => "The demo directory",
+    };
     let mut out = format!(
-        "Bristol's feed as published (817 services), {} queries ({} with a service judged relevant):\n\n",
-        run.queries, run.answerable
+        "{what} ({} services), {} queries ({} with a service judged relevant):\n\n",
+        run.services, run.queries, run.answerable
     );
     out.push_str(
         "| system | P@5 | nDCG@10 | hit@10 | zero results | unjudged in top 10 |\n|---|---|---|---|---|---|\n",
@@ -388,27 +446,31 @@ pub async fn run(args: Vec<String>) -> Result<()> {
     if model.is_none() {
         eprintln!("no word vectors (run scripts/install-model and give --model-dir): measuring words only");
     }
-    let run = measure(&shared, model, blend).await?;
-    print!("{}", table(&run));
-    let name = if run.with_meaning { KITH } else { KITH_WORDS };
-    if let Some(f) = run.figures.last() {
-        println!("\nfigures.tsv line: {name}\t{:.3}\t{:.3}\t{:.3}\t{:.3}", f.p5, f.ndcg10, f.hit10, f.zero);
-        match committed()?.get(name) {
-            Some(was) => {
-                let holds = f.p5 >= was.p5 - TOLERANCE && f.ndcg10 >= was.ndcg10 - TOLERANCE;
-                println!(
-                    "committed: P@5 {:.3}, nDCG@10 {:.3}; this run {}",
-                    was.p5,
-                    was.ndcg10,
-                    if holds { "holds (CI passes)" } else { "falls more than 0.02 below (CI fails)" }
-                );
+    let mut pooled = String::new();
+    for set in [Set::Bristol, Set::Demo] {
+        let run = measure(set, &shared, model.clone(), blend).await?;
+        print!("{}", table(&run));
+        let name = format!("{}{}", set.prefix(), if run.with_meaning { KITH } else { KITH_WORDS });
+        if let Some(f) = run.figures.last() {
+            println!("\nfigures.tsv line: {name}\t{:.3}\t{:.3}\t{:.3}\t{:.3}", f.p5, f.ndcg10, f.hit10, f.zero);
+            match committed()?.get(&name) {
+                Some(was) => {
+                    let holds = f.p5 >= was.p5 - TOLERANCE && f.ndcg10 >= was.ndcg10 - TOLERANCE;
+                    println!(
+                        "committed: P@5 {:.3}, nDCG@10 {:.3}; this run {}\n",
+                        was.p5,
+                        was.ndcg10,
+                        if holds { "holds (CI passes)" } else { "falls more than 0.02 below (CI fails)" }
+                    );
+                }
+                None => println!("no committed figures yet: add the line above to bench/relevance/figures.tsv\n"),
             }
-            None => println!("no committed figures yet: add the line above to bench/relevance/figures.tsv"),
         }
+        pooled.push_str(&run.pool);
     }
     if let Some(path) = pool {
-        std::fs::write(&path, &run.pool)?;
-        eprintln!("wrote {} unjudged results to {}", run.pool.lines().count(), path.display());
+        std::fs::write(&path, &pooled)?;
+        eprintln!("wrote {} unjudged results to {}", pooled.lines().count(), path.display());
     }
     Ok(())
 }
@@ -447,26 +509,28 @@ mod tests {
         assert_eq!((none.zero, none.hit10), (0.5, 0.0));
     }
 
-    /// CI's check: Kith's relevance on Bristol's real feed stays within 0.02 of the
-    /// committed figures, and above the floor measured in the same run.
+    /// CI's check: Kith's relevance on Bristol's real feed and on the demo directory stays
+    /// within 0.02 of the committed figures, and above the floor measured in the same run.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn relevance_on_bristols_feed_holds_against_the_committed_figures() {
         let Some(shared) = kith_store::testing::shared_dir("the relevance benchmark") else { return };
         let model = test_model();
-        let run = measure(&shared, model, Blend::default()).await.unwrap();
-        println!("{}", table(&run));
         let committed = committed().unwrap();
-        let kith = run.figures.last().unwrap();
-        let floor = run.figures.first().unwrap();
-        let was =
-            committed.get(if run.with_meaning { KITH } else { KITH_WORDS }).expect("figures.tsv has Kith's figures");
-        assert!(kith.p5 >= was.p5 - TOLERANCE, "P@5 {:.3} fell below the committed {:.3}", kith.p5, was.p5);
-        assert!(
-            kith.ndcg10 >= was.ndcg10 - TOLERANCE,
-            "nDCG@10 {:.3} fell below the committed {:.3}",
-            kith.ndcg10,
-            was.ndcg10
-        );
-        assert!(kith.p5 > floor.p5 && kith.ndcg10 > floor.ndcg10, "Kith is above the BM25 floor: {kith:?} {floor:?}");
+        for set in [Set::Bristol, Set::Demo] {
+            let run = measure(set, &shared, model.clone(), Blend::default()).await.unwrap();
+            println!("{}", table(&run));
+            let kith = run.figures.last().unwrap();
+            let floor = run.figures.first().unwrap();
+            let name = format!("{}{}", set.prefix(), if run.with_meaning { KITH } else { KITH_WORDS });
+            let was = committed.get(&name).unwrap_or_else(|| panic!("figures.tsv has {name}"));
+            assert!(kith.p5 >= was.p5 - TOLERANCE, "{name}: P@5 {:.3} fell below the committed {:.3}", kith.p5, was.p5);
+            assert!(
+                kith.ndcg10 >= was.ndcg10 - TOLERANCE,
+                "{name}: nDCG@10 {:.3} fell below the committed {:.3}",
+                kith.ndcg10,
+                was.ndcg10
+            );
+            assert!(kith.p5 > floor.p5 && kith.ndcg10 > floor.ndcg10, "{name}: above the floor: {kith:?} {floor:?}");
+        }
     }
 }

@@ -54,6 +54,30 @@ fn every_command_has_help() {
 }
 
 #[test]
+fn search_from_the_command_line_explains_its_ranking() {
+    let data = tempfile::tempdir().unwrap();
+    let out = kith(data.path(), &["demo", "--load-only", "--caseload", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let no_model = data.path().join("no-model");
+    let out = kith(
+        data.path(),
+        &["--model-dir", no_model.to_str().unwrap(), "search", "my husband died", "--near", "G31 2ER", "--explain"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(r#"Left out "my""#), "{text}");
+    assert!(text.contains("bereavement"), "the vocabulary's reading: {text}");
+    assert!(text.contains("By words alone"), "{text}");
+    assert!(text.contains("found; the first") && text.contains("  1. "), "{text}");
+    assert!(text.contains("words ") && text.contains(" km away"), "each result's score in parts: {text}");
+    let nowhere = kith(data.path(), &["search", "lonely", "--near", "ZZ99 9ZZ"]);
+    assert!(!nowhere.status.success());
+    assert!(stderr(&nowhere).contains("ZZ99 9ZZ"), "{}", stderr(&nowhere));
+    let too_far = kith(data.path(), &["search", "lonely", "--radius", "500"]);
+    assert!(!too_far.status.success() && stderr(&too_far).contains("at most 200 km"), "{}", stderr(&too_far));
+}
+
+#[test]
 fn demo_export_import_round_trip_on_sqlite() {
     let data = tempfile::tempdir().unwrap();
     let out = kith(data.path(), &["demo", "--load-only"]);

@@ -154,7 +154,7 @@ pub struct Blend {
 
 impl Default for Blend {
     fn default() -> Self {
-        Blend { weight: 32.0, threshold: 0.45, alone: 0.65 }
+        Blend { weight: 32.0, threshold: 0.55, alone: 0.65 }
     }
 }
 
