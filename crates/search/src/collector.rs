@@ -205,6 +205,8 @@ struct Candidate {
     /// The service id, read from two fast u64 columns: ties break by id, as they do
     /// across segments.
     id: u128,
+    /// The document in its segment, for reading its meaning after the pass.
+    doc: DocId,
     distance_km: Option<f64>,
     covers_area: bool,
     similarity: Option<f32>,
@@ -245,6 +247,8 @@ pub(crate) struct SegmentResults {
     /// Whether opening times are needed: for a filter on them, or for the facets.
     read_slots: bool,
     heap: BinaryHeap<Candidate>,
+    /// With meaning: services near the place that matched no word.
+    unscored: Vec<Unscored>,
     total: usize,
     /// Counts by term ordinal: the facet columns hold a few hundred terms at most.
     needs: Vec<u64>,
@@ -291,6 +295,7 @@ impl Collector for ResultCollector<'_> {
             facets: self.facets,
             read_slots: self.facets || self.filters.wants_slots(),
             heap: BinaryHeap::new(),
+            unscored: Vec::new(),
             total: 0,
             needs: Vec::new(),
             attending: Vec::new(),
@@ -421,72 +426,36 @@ impl SegmentCollector for SegmentResults {
                 (n, a) => n.unwrap_or(0.0).max(a.unwrap_or(0.0)),
             };
         }
-        let mut similarity = None;
-        let base = match &self.meaning {
-            // Words and meaning: a service found only by meaning (word score 0) counts
-            // when its meaning is near enough.
-            Some(m) => {
-                let cos = c.meaning.as_ref().map_or(0.0, |col| similarity_of(&m.vector, col.values_for_doc(doc)));
-                similarity = Some(cos);
-                let lexical = f64::from(score.max(0.0));
-                if lexical <= 0.0 && cos < m.blend.alone {
-                    return;
-                }
-                let near = f64::from(((cos - m.blend.threshold) / (1.0 - m.blend.threshold)).max(0.0));
-                let blended = lexical + f64::from(m.blend.weight) * near;
-                if blended <= 0.0 {
-                    return;
-                }
-                blended
+        if self.meaning.is_some() {
+            // Words first: meaning is read at the end, for the best by words and (when
+            // words found too few) for the services near the place that share no word.
+            if score <= 0.0 {
+                self.unscored.push(Unscored { doc, factor, distance_km, covers_area });
+                return;
             }
-            None if score > 0.0 => f64::from(score),
-            None => 1.0,
-        };
+        }
+        let base = if score > 0.0 { f64::from(score) } else { 1.0 };
         self.total += 1;
-        let mut candidate = Candidate {
+        let candidate = Candidate {
             score: base * factor,
             id: 0,
+            doc,
             distance_km,
             covers_area,
-            similarity,
+            similarity: None,
             words: f64::from(score.max(0.0)),
             place: factor,
         };
-        // The id only breaks ties, so it is read only for a candidate that could be kept.
-        let full = self.heap.len() >= self.keep;
-        if !full || self.heap.peek().is_some_and(|worst| candidate < *worst) {
-            let half = |col: &Option<Column<u64>>| col.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
-            candidate.id = (u128::from(half(&c.id_hi)) << 64) | u128::from(half(&c.id_lo));
-            if !full {
-                self.heap.push(candidate);
-            } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
-                self.heap.pop();
-                self.heap.push(candidate);
-            }
-        }
-        if !self.facets {
-            return;
-        }
-
-        count_ords(&c.needs, doc, &mut self.needs);
-        count_ords(&c.attending, doc, &mut self.attending);
-        count_ords(&c.accessibility, doc, &mut self.accessibility);
-        if c.free.as_ref().and_then(|x| x.first(doc)) == Some(1) {
-            self.free += 1;
-        }
-        if self.slots.iter().any(|s| s.overlaps(EVENING_FROM, 24 * 60)) {
-            self.evenings += 1;
-        }
-        let mut seen = [false; 7];
-        for s in &self.slots {
-            seen[usize::from(s.day.min(6))] = true;
-        }
-        for (d, open) in seen.iter().enumerate() {
-            self.days[d] += u64::from(*open);
+        self.offer(candidate);
+        if self.facets {
+            self.count_facets(doc, false);
         }
     }
 
-    fn harvest(self) -> SegmentFruit {
+    fn harvest(mut self) -> SegmentFruit {
+        if let Some(m) = self.meaning.take() {
+            self.read_meaning(&m);
+        }
         let hits = self
             .heap
             .into_vec()
@@ -510,5 +479,127 @@ impl SegmentCollector for SegmentResults {
             days: self.days,
         };
         SegmentFruit { total: self.total, hits, facets }
+    }
+}
+
+/// A service near the place that matched no word, kept until meaning is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unscored {
+    doc: DocId,
+    factor: f64,
+    distance_km: Option<f64>,
+    covers_area: bool,
+}
+
+/// How many of the best by words meaning reorders, per segment, beyond those shown:
+/// reading a vector is the costliest part of a search, so only these are read.
+const RERANKED: usize = 200;
+
+impl SegmentResults {
+    /// Keeps a candidate if it is among the best so far (the id, which breaks ties, is
+    /// read only then).
+    fn offer(&mut self, mut candidate: Candidate) {
+        let c = &self.segment.columns;
+        let capacity = self.capacity();
+        let full = self.heap.len() >= capacity;
+        if !full || self.heap.peek().is_some_and(|worst| candidate < *worst) {
+            let half = |col: &Option<Column<u64>>| col.as_ref().and_then(|c| c.first(candidate.doc)).unwrap_or(0);
+            candidate.id = (u128::from(half(&c.id_hi)) << 64) | u128::from(half(&c.id_lo));
+            if !full {
+                self.heap.push(candidate);
+            } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
+                self.heap.pop();
+                self.heap.push(candidate);
+            }
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        if self.meaning.is_some() { self.keep.max(RERANKED) } else { self.keep }
+    }
+
+    /// Reads meaning: the best by words are re-scored with it, and when words found
+    /// fewer than are wanted, services near the place that share no word with the query
+    /// are found by meaning alone (from a higher similarity).
+    fn read_meaning(&mut self, m: &QueryMeaning) {
+        let column = self.segment.columns.meaning.clone();
+        let cos = |doc: DocId| column.as_ref().map_or(0.0, |col| similarity_of(&m.vector, col.values_for_doc(doc)));
+        let counted = |cos: f32| f64::from(((cos - m.blend.threshold) / (1.0 - m.blend.threshold)).max(0.0));
+        let weight = f64::from(m.blend.weight);
+        let by_words = self.total;
+        let mut out: Vec<Candidate> = std::mem::take(&mut self.heap)
+            .into_vec()
+            .into_iter()
+            .map(|mut c| {
+                let s = cos(c.doc);
+                c.similarity = Some(s);
+                c.score = (c.words + weight * counted(s)) * c.place;
+                c
+            })
+            .collect();
+        if by_words < self.keep {
+            for u in std::mem::take(&mut self.unscored) {
+                let s = cos(u.doc);
+                if s < m.blend.alone {
+                    continue;
+                }
+                self.total += 1;
+                if self.facets {
+                    self.count_facets(u.doc, true);
+                }
+                out.push(Candidate {
+                    score: weight * counted(s) * u.factor,
+                    id: 0,
+                    doc: u.doc,
+                    distance_km: u.distance_km,
+                    covers_area: u.covers_area,
+                    similarity: Some(s),
+                    words: 0.0,
+                    place: u.factor,
+                });
+            }
+        }
+        // The best `keep` by the blended score; ids for those that lack one.
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let c = &self.segment.columns;
+        let half = |col: &Option<Column<u64>>, doc| col.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        for mut candidate in out.into_iter().take(self.keep.max(1) * 2) {
+            if candidate.id == 0 {
+                candidate.id =
+                    (u128::from(half(&c.id_hi, candidate.doc)) << 64) | u128::from(half(&c.id_lo, candidate.doc));
+            }
+            self.heap.push(candidate);
+        }
+        while self.heap.len() > self.keep {
+            self.heap.pop();
+        }
+    }
+
+    /// Counts a matching service in the facets. `read` reads its opening times first
+    /// (for one counted after the pass, whose times were not kept).
+    fn count_facets(&mut self, doc: DocId, read: bool) {
+        let c = &self.segment.columns;
+        if read && self.read_slots {
+            self.slots.clear();
+            if let Some(slots) = &c.slots {
+                self.slots.extend(slots.values_for_doc(doc).map(Slot::decode));
+            }
+        }
+        count_ords(&c.needs, doc, &mut self.needs);
+        count_ords(&c.attending, doc, &mut self.attending);
+        count_ords(&c.accessibility, doc, &mut self.accessibility);
+        if c.free.as_ref().and_then(|x| x.first(doc)) == Some(1) {
+            self.free += 1;
+        }
+        if self.slots.iter().any(|s| s.overlaps(EVENING_FROM, 24 * 60)) {
+            self.evenings += 1;
+        }
+        let mut seen = [false; 7];
+        for s in &self.slots {
+            seen[usize::from(s.day.min(6))] = true;
+        }
+        for (d, open) in seen.iter().enumerate() {
+            self.days[d] += u64::from(*open);
+        }
     }
 }

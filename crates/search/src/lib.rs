@@ -122,8 +122,9 @@ pub struct Understanding {
     /// Read a word the directory never uses as the vocabulary word it is closest to, and
     /// match unknown words loosely.
     pub typos: bool,
-    /// Rank by meaning as well as words, and find services near the place that mean what
-    /// the query means without sharing its words (when the index has word vectors).
+    /// Rank by meaning as well as words, and when words find too few, find services near
+    /// the place that mean what the query means without sharing its words (when the index
+    /// has word vectors).
     pub meaning: bool,
 }
 
@@ -281,7 +282,7 @@ pub fn explain_reading(r: &Reading) -> Vec<String> {
         out.push(format!("The needs vocabulary read it as {}", list(&r.means)));
     }
     out.push(if r.meaning {
-        "Meaning was read too: services near in meaning rank higher, and ones near the place are found without sharing a word".to_owned()
+        "Meaning was read too: services near in meaning rank higher, and when the words find too few, ones near the place that share no word are found by meaning".to_owned()
     } else {
         "By words alone (no word vectors installed, or switched off)".to_owned()
     });
