@@ -538,6 +538,8 @@ impl SegmentResults {
             })
             .collect();
         if by_words < self.keep {
+            // Only in the second look (see `SearchIndex::search`): the first asks for no
+            // service that matches no word.
             for u in std::mem::take(&mut self.unscored) {
                 let s = cos(u.doc);
                 if s < m.blend.alone {
