@@ -112,9 +112,12 @@ impl Meaning {
         true
     }
 
-    /// The model's split of a word it has no vector for (longest pieces first).
+    /// The model's split of a word it has no vector for (longest pieces first). A word
+    /// that splits only into letters and pairs of letters ("zxqv") means nothing, and has
+    /// no vector: otherwise any string of letters would be near something.
     fn pieces(&self, word: &str) -> Option<Vec<u32>> {
         let mut out = Vec::new();
+        let mut longest = 0;
         let mut start = 0;
         let mut piece = String::new();
         while start < word.len() {
@@ -136,9 +139,10 @@ impl Meaning {
                 end -= 1;
             };
             out.push(found?);
+            longest = longest.max(word[start..end].chars().count());
             start = end;
         }
-        (!out.is_empty()).then_some(out)
+        (!out.is_empty() && longest >= 3).then_some(out)
     }
 
     /// The unit vector of a text's content words, or `None` when it has none the model

@@ -58,8 +58,9 @@ fn a_folder_without_vectors_means_words_only_and_a_broken_one_says_what_to_do() 
     tiny_model(dir.path(), "tiny");
     let m = Meaning::load(dir.path()).unwrap().unwrap();
     assert_eq!((m.words(), m.dimensions(), m.fingerprint()), (8, 4, "tiny"));
-    // Function words and words the model has no pieces for are left out.
+    // Function words, and words the model has no pieces for or only letters, are left out.
     assert!(m.embed("and the of").is_none());
+    assert!(m.embed("sss zzz").is_none(), "letters the model has only as pieces mean nothing");
     let grief = m.embed("grief").unwrap();
     let mourning = m.embed("in mourning").unwrap();
     let music = m.embed("music").unwrap();
