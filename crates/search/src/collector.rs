@@ -260,6 +260,14 @@ pub(crate) struct SegmentResults {
     slots: Vec<Slot>,
 }
 
+impl SegmentColumns {
+    /// A document's service id, from its two fast u64 columns.
+    fn id_of(&self, doc: DocId) -> u128 {
+        let half = |col: &Option<Column<u64>>| col.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        (u128::from(half(&self.id_hi)) << 64) | u128::from(half(&self.id_lo))
+    }
+}
+
 struct SegmentColumns {
     id_hi: Option<Column<u64>>,
     id_lo: Option<Column<u64>>,
@@ -503,8 +511,7 @@ impl SegmentResults {
         let capacity = self.capacity();
         let full = self.heap.len() >= capacity;
         if !full || self.heap.peek().is_some_and(|worst| candidate < *worst) {
-            let half = |col: &Option<Column<u64>>| col.as_ref().and_then(|c| c.first(candidate.doc)).unwrap_or(0);
-            candidate.id = (u128::from(half(&c.id_hi)) << 64) | u128::from(half(&c.id_lo));
+            candidate.id = c.id_of(candidate.doc);
             if !full {
                 self.heap.push(candidate);
             } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
@@ -564,11 +571,9 @@ impl SegmentResults {
         // The best `keep` by the blended score; ids for those that lack one.
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         let c = &self.segment.columns;
-        let half = |col: &Option<Column<u64>>, doc| col.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
         for mut candidate in out.into_iter().take(self.keep.max(1) * 2) {
             if candidate.id == 0 {
-                candidate.id =
-                    (u128::from(half(&c.id_hi, candidate.doc)) << 64) | u128::from(half(&c.id_lo, candidate.doc));
+                candidate.id = c.id_of(candidate.doc);
             }
             self.heap.push(candidate);
         }
