@@ -211,11 +211,11 @@ pub async fn run(args: Vec<String>) -> Result<()> {
         })
         .spawn()
         .context("starting kith serve")?;
-    // The server binds its port first, builds its index from the store, then answers:
-    // the clock stops at its first answer.
+    // The server answers at once and builds its index from the store meanwhile: the
+    // clock stops when it says it is ready.
     let index_build = loop {
         if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await
-            && matches!(get(&mut BufReader::new(stream), "/healthz").await, Ok(200))
+            && matches!(get(&mut BufReader::new(stream), "/readyz").await, Ok(200))
         {
             break started.elapsed();
         }
@@ -225,7 +225,7 @@ pub async fn run(args: Vec<String>) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    eprintln!("server indexed the store and listened after {index_build:.1?}");
+    eprintln!("server indexed the store and was ready after {index_build:.1?}");
 
     let paths = Arc::new(queries(&places));
     // One count across every load, so a later load asks nothing an earlier one asked.

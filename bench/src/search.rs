@@ -226,9 +226,16 @@ fn kith(services: &[Service], queries: &[MixQuery], warm: usize, meaning: Option
     for chunk in services.chunks(5_000) {
         index.add(chunk)?;
     }
-    index.finish_rebuild(1, true)?;
+    index.finish_rebuild(&kith_search::Position::unchecked(1), true)?;
     let load = started.elapsed();
-    let size: u64 = std::fs::read_dir(dir.path())?.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
+    // The live generation's files, one folder down.
+    let size: u64 = std::fs::read_dir(dir.path())?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     eprintln!(
         "indexed {} services in {} segments in {load:.1?} ({:.0} MB on disk{})",
         index.len(),

@@ -33,6 +33,9 @@ pub struct Found {
     pub facets: Facets,
     /// How the query's words were read, for explaining the ranking.
     pub reading: kith_search::Reading,
+    /// The search index has not yet caught up with the directory since this instance
+    /// started: services may be missing.
+    pub preparing: bool,
 }
 
 /// A page of services as the ORUK API's JSON, in rank order.
@@ -138,7 +141,8 @@ impl App {
         let mut read: HashMap<Uuid, Service> =
             self.store.services_by_ids(&ids).await?.into_iter().map(|s| (s.id, s)).collect();
         let services = found.hits.into_iter().filter_map(|hit| Some((read.remove(&hit.id)?, hit))).collect();
-        Ok(Found { total: found.total, services, facets: found.facets, reading: found.reading })
+        let preparing = !self.has_caught_up();
+        Ok(Found { total: found.total, services, facets: found.facets, reading: found.reading, preparing })
     }
 
     /// The same as JSON: copies kept from earlier answers where there are any, the rest

@@ -41,6 +41,11 @@ pub enum ImportFailure {
         "writing to the database failed; records written before the failure are kept, and importing again is safe: {0}"
     )]
     Store(#[from] StoreError),
+    /// The database refused a write of a strict import, so nothing was written.
+    #[error(
+        "writing to the database failed, so nothing was imported (with --strict, everything is written or nothing is): {0}"
+    )]
+    NothingWritten(StoreError),
 }
 
 /// What an import read and wrote.
@@ -80,8 +85,9 @@ impl Imports {
 
     /// Reads `paths` (HSDS or ORUK files or directories) and writes what is accepted.
     ///
-    /// With `strict`, every record is read and checked before anything is written, and a
-    /// single rejection means nothing is. Otherwise records are written a window at a time
+    /// With `strict`, every record is read and checked before anything is written, a
+    /// single rejection means nothing is, and everything is written in one transaction,
+    /// so a failure part way writes nothing either. Otherwise records are written a window at a time
     /// while the next is read, and rejected records are left out. A service with no venue
     /// and no service area is given `areas`, the places the whole input covers (none
     /// leaves it as it is). `progress` hears how far through each file the import is.
@@ -114,15 +120,12 @@ impl Imports {
             if !report.rejected.is_empty() || report.records == 0 {
                 return Ok(Imported { report, written: WriteSummary::default() });
             }
+            // One transaction for everything: a failure (or the process killed) part way
+            // leaves nothing written.
             let total: usize = batches.iter().map(DirectoryBatch::len).sum();
-            let mut written = WriteSummary::default();
-            let mut before = 0;
-            for batch in batches {
-                let size = batch.len();
-                let mut shown = |done, _| progress(Progress { source: "checked records", done: before + done, total });
-                written.add(self.write_batch(batch, &mut shown).await?);
-                before += size;
-            }
+            progress(Progress { source: "checked records", done: 0, total });
+            let written = self.store.write_batches(batches).await.map_err(ImportFailure::NothingWritten)?;
+            progress(Progress { source: "checked records", done: total, total });
             return Ok(Imported { report, written });
         }
         let many = paths.len() > 1;
@@ -177,6 +180,10 @@ impl Imports {
         }
         if (strict && !report.rejected.is_empty()) || batches.iter().all(DirectoryBatch::is_empty) {
             return Ok(Imported { report, written: WriteSummary::default() });
+        }
+        if strict {
+            let written = self.store.write_batches(batches).await.map_err(ImportFailure::NothingWritten)?;
+            return Ok(Imported { report, written });
         }
         let mut written = WriteSummary::default();
         for batch in batches {

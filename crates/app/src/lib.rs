@@ -170,6 +170,17 @@ impl App {
         self.apply_feed().await;
     }
 
+    /// Starts a catch-up beside the request that asks for one, unless one is under way:
+    /// catching up is the follower's work, never a request's.
+    pub fn nudge_follower(&self) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            if let Ok(_turn) = app.sync.try_lock() {
+                app.apply_feed().await;
+            }
+        });
+    }
+
     async fn apply_feed(&self) {
         use kith_search::sync::Applied;
         let mut told = |applied: Applied<'_>| match applied {
@@ -182,6 +193,12 @@ impl App {
             }
             Err(e) => tracing::warn!(error = %e, "search index could not catch up; answering from what it has"),
         }
+    }
+
+    /// Whether the search index has caught up with the change feed at least once since
+    /// this instance started.
+    pub fn has_caught_up(&self) -> bool {
+        self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
     /// Whether the search index is behind the change feed `feed_seq` and has not caught

@@ -71,9 +71,9 @@ impl App {
     ) -> Result<Option<Service>, AccountsError> {
         self.store.mark_service_verified(service_id, by).await?;
         self.accounts.audit(actor, "listing.verify", "service", Some(service_id.to_string()), by).await;
-        // This instance's own change is in its searches at once, not at the follower's next
-        // round.
-        self.catch_up().await;
+        // This instance's own change reaches its searches in a moment, not at the
+        // follower's next round; the request does not wait for it.
+        self.nudge_follower();
         Ok(self.store.service(service_id).await?)
     }
 

@@ -87,7 +87,13 @@ impl Header {
 }
 
 fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
-    csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input)
+    // Rows end at a line feed, so that line numbers count CRLF files' lines right; the
+    // carriage return before it is trimmed with the other spaces.
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(input)
 }
 
 fn header<R: Read>(reader: &mut csv::Reader<R>, source_name: &str) -> Result<Header, GeoError> {
@@ -143,6 +149,19 @@ fn field(record: &csv::StringRecord, column: Option<usize>) -> &str {
 /// A row, or a note of why it could not be read.
 fn readable(record: csv::Result<csv::StringRecord>, rejected: &mut Vec<RowProblem>) -> Option<csv::StringRecord> {
     match record {
+        // No field of a geography file spans lines: one that does began with a quote
+        // that is never closed, and holds the rest of the file.
+        Ok(r) if r.iter().any(|f| f.contains('\n')) => {
+            let lines = r.iter().map(|f| f.matches('\n').count()).sum::<usize>();
+            let line = line_of(&r);
+            rejected.push(RowProblem {
+                line,
+                reason: format!(
+                    "a quote opened on this line is never closed, so the {lines} lines after it were read as part of this row and not loaded; close the quote and load the file again"
+                ),
+            });
+            None
+        }
         Ok(r) => Some(r),
         Err(e) => {
             let line = e.position().map_or(0, csv::Position::line);
@@ -288,9 +307,17 @@ pub fn read_deprivation<R: Read>(
         parsed.push((line, code, r, published));
     }
     let areas = u32::try_from(parsed.len()).unwrap_or(u32::MAX);
+    let national: u32 = match index {
+        DeprivationIndex::Imd2019 => 32_844,
+        DeprivationIndex::Imd2025 => 33_755,
+        DeprivationIndex::Simd2020v2 => 6_976,
+    };
+    // Ranks are national: a file of part of the country (a city's areas) keeps its ranks
+    // out of the country's areas, and its deciles with them.
+    let out_of = areas.max(national);
     let mut disagree = 0u64;
     for (line, code, r, published) in parsed {
-        match Deprivation::from_rank(index, code.clone(), r, areas) {
+        match Deprivation::from_rank(index, code.clone(), r, out_of) {
             Some(d) => {
                 if published.is_some_and(|p| p != d.decile) {
                     disagree += 1;
@@ -299,23 +326,23 @@ pub fn read_deprivation<R: Read>(
             }
             None => out.rejected.push(RowProblem {
                 line,
-                reason: format!("{code}: rank {r} is more than the {areas} areas in the file"),
+                reason: format!("{code}: rank {r} is more than the {out_of} areas {} ranks", index.label()),
             }),
         }
     }
     if disagree > 0 {
         out.notes.push(format!(
-            "{disagree} published deciles differ from ceil(rank × 10 / {areas}); Kith uses the computed ones"
+            "{disagree} published deciles differ from ceil(rank × 10 / {out_of}); Kith uses the computed ones"
         ));
     }
-    let expected = match index {
-        DeprivationIndex::Imd2019 => 32_844,
-        DeprivationIndex::Imd2025 => 33_755,
-        DeprivationIndex::Simd2020v2 => 6_976,
-    };
-    if areas != expected {
+    if areas < national {
         out.notes.push(format!(
-            "the file has {areas} areas where {} has {expected}; deciles are within this file's areas",
+            "the file has {areas} of the {national} areas {} ranks: a part of the country, whose deciles are the national ones",
+            index.label()
+        ));
+    } else if areas > national {
+        out.notes.push(format!(
+            "the file has {areas} areas where {} has {national}; deciles are within this file's areas",
             index.label()
         ));
     }
@@ -387,12 +414,15 @@ mod tests {
     }
 
     #[test]
-    fn deprivation_files_are_recognised_and_ranked_within_the_file() {
-        let simd =
-            "Data_Zone,SIMD2020v2_Rank,SIMD2020v2_Decile\nS01000001,1,1\nS01000002,2,1\nS01000003,3,1\nS01000004,x,1\n";
+    fn deprivation_files_are_recognised_and_a_part_of_the_country_keeps_its_national_deciles() {
+        let simd = "Data_Zone,SIMD2020v2_Rank,SIMD2020v2_Decile\nS01000001,1,1\nS01000002,2,1\nS01000003,6976,1\nS01000004,x,1\nS01000005,7000,10\n";
         let read = read_deprivation(simd.as_bytes(), "simd.csv", None).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(read.rows.len(), 3);
-        assert_eq!(read.rows[2].decile, 10);
+        assert_eq!(read.rows.len(), 3, "what is valid is loaded");
+        assert_eq!((read.rows[0].decile, read.rows[0].quintile), (1, 1));
+        assert_eq!((read.rows[2].decile, read.rows[2].quintile), (10, 5), "the national deciles");
+        assert_eq!(read.rejected.len(), 2, "{:?}", read.rejected);
+        assert!(read.rejected[1].to_string().starts_with("line 6: S01000005: rank 7000 is more than the 6976"));
+        assert!(read.notes.iter().any(|n| n.contains("4 of the 6976 areas")), "{:?}", read.notes);
         assert_eq!(read.rows[0].index, DeprivationIndex::Simd2020v2);
         assert_eq!(read.rejected[0].line, 5);
         assert!(read.notes.iter().any(|n| n.contains("published deciles differ")), "{:?}", read.notes);
@@ -404,6 +434,24 @@ mod tests {
         );
         let wrong = read_deprivation("a,b\n1,2\n".as_bytes(), "x.csv", None).err().map(|e| e.to_string());
         assert!(wrong.unwrap_or_default().contains("not a deprivation file"));
+    }
+
+    #[test]
+    fn rows_are_named_by_their_line_in_crlf_files_and_an_unclosed_quote_is_reported() {
+        let crlf = "Data_Zone,SIMD2020v2_Rank\r\nS01000001,1\r\nS01000002,x\r\nS01000003,3\r\n";
+        let read = read_deprivation(crlf.as_bytes(), "simd.csv", None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.rows.len(), 2);
+        assert_eq!(read.rows[1].area_code, "S01000003", "no carriage return left on the last field");
+        assert_eq!(read.rejected.len(), 1);
+        assert_eq!(read.rejected[0].line, 3, "{:?}", read.rejected);
+
+        let unclosed = "Data_Zone,SIMD2020v2_Rank\nS01000001,1\n\"S01000002,2\nS01000003,3\nS01000004,4\n";
+        let read = read_deprivation(unclosed.as_bytes(), "simd.csv", None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.rows.len(), 1);
+        assert_eq!(read.rejected.len(), 1, "{:?}", read.rejected);
+        let problem = read.rejected[0].to_string();
+        assert!(problem.starts_with("line 3: a quote opened on this line is never closed"), "{problem}");
+        assert!(problem.contains("the 2 lines after it"), "{problem}");
     }
 
     #[test]

@@ -513,6 +513,37 @@ enum Outcome {
 }
 
 fn read_record(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
+    // JSON text cannot hold a raw control character, only an escaped one.
+    if record.contains("\\u000") || record.contains("\\u001") || record.contains("\\u007") {
+        return read_with_controls(record, path, hint);
+    }
+    read_plain_record(record, path, hint)
+}
+
+/// A record whose text escapes a control character. Text with one is stored without it
+/// (U+0000 cannot be stored in PostgreSQL at all, and none of them means anything in a
+/// listing), each named as a warning; tabs and line breaks are kept.
+fn read_with_controls(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
+    let mut value: Value = match serde_json::from_str(record) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Rejected(vec![format!("{path}: {e}")]),
+    };
+    let mut removed = Vec::new();
+    kith_domain::validate::strip_control_characters(&mut value, &mut path.to_owned(), &mut removed);
+    if removed.is_empty() {
+        return read_plain_record(record, path, hint);
+    }
+    let cleaned = value.to_string();
+    match read_plain_record(&cleaned, path, hint) {
+        Outcome::Accepted { parsed, kind, format, mut problems, fingerprint } => {
+            problems.extend(removed);
+            Outcome::Accepted { parsed, kind, format, problems, fingerprint }
+        }
+        rejected => rejected,
+    }
+}
+
+fn read_plain_record(record: &str, path: &str, hint: Option<RecordKind>) -> Outcome {
     let kind = match top_level_keys(record) {
         Some(keys) => classify(|k| keys.contains(&k), hint),
         // Not a plain object, or a key with an escape in it: the parser decides.

@@ -122,6 +122,13 @@ pub fn read_sheet(bytes: &[u8], source: &str, map: &SheetMap, needs: &NeedWords)
             Err(e) => return Err(csv_error(&e, source)),
         }
         let line = record.position().map_or(0, csv::Position::line);
+        if record.iter().any(|cell| cell.chars().any(validate::is_unwanted_control)) {
+            record = without_controls(&record, |column, c| {
+                let message =
+                    format!("column {column} held a control character (U+{:04X}), which was removed", u32::from(c));
+                rows.sheet.warn(source, line, &message);
+            });
+        }
         if record.iter().all(|cell| cell.trim().is_empty()) {
             continue;
         }
@@ -137,6 +144,21 @@ pub fn read_sheet(bytes: &[u8], source: &str, map: &SheetMap, needs: &NeedWords)
         sheet.report.notes.push(format!("{source}: {skipped} {rows} left out by the map's [skip]"));
     }
     Ok(sheet)
+}
+
+/// The record with control characters (but tabs and line breaks) taken out of its cells,
+/// telling `removed` of each cell changed (numbered from 1) and the first character.
+fn without_controls(record: &csv::StringRecord, mut removed: impl FnMut(usize, char)) -> csv::StringRecord {
+    let mut cleaned = csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
+    for (i, cell) in record.iter().enumerate() {
+        let (text, first) = validate::without_control_characters(cell);
+        if let Some(c) = first {
+            removed(i + 1, c);
+        }
+        cleaned.push_field(&text);
+    }
+    cleaned.set_position(record.position().cloned());
+    cleaned
 }
 
 fn csv_error(e: &csv::Error, source: &str) -> ImportError {

@@ -163,3 +163,30 @@ async fn a_scalar_document_is_refused_with_what_was_expected() {
     assert!(err.to_string().contains("expected a JSON object, a list of objects, or a paged response"), "{err}");
     assert_nothing_lost(&store).await;
 }
+
+/// A NUL (U+0000) or another control character in a record's text is taken out, with a
+/// warning naming the record and the field, and the record is imported on both engines:
+/// PostgreSQL cannot store a NUL at all, and once refused the whole import.
+#[tokio::test]
+async fn control_characters_are_taken_out_and_named_on_both_engines() {
+    let clock = Arc::new(FixedClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()));
+    let mut stores = vec![kith_store::testing::sqlite(clock.clone()).await];
+    stores.extend(kith_store::testing::postgres(clock, "control_characters_are_taken_out_and_named").await);
+    let id = "0b6c7a1e-5f3d-4b2a-9c8e-7d6f5e4a3b21";
+    let feed = format!(
+        r#"[{{"id": "{KEPT}", "name": "Lunch club", "status": "active"}},
+            {{"id": "{id}", "name": "Walking\u0000 group", "status": "active", "description": "Tuesdays\u0007 at ten\nby the park\u001f"}}]"#
+    );
+    for store in stores {
+        let report = import(&store, feed.as_bytes()).await.unwrap();
+        assert!(report.rejected.is_empty(), "{:#?}", report.rejected);
+        assert_eq!(report.accepted, 2);
+        let warnings = report.warnings.join("\n");
+        assert!(warnings.contains("[1].name: held a control character (U+0000), which was removed"), "{warnings}");
+        assert!(warnings.contains("[1].description: held a control character (U+0007)"), "{warnings}");
+        let s = store.store.service(Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
+        assert_eq!(s.name, "Walking group");
+        assert_eq!(s.description.as_deref(), Some("Tuesdays at ten\nby the park"));
+        store.cleanup().await;
+    }
+}

@@ -363,6 +363,67 @@ pub fn is_web_url(s: &str) -> bool {
     host_ok && port.is_none_or(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// Whether `c` is a control character that text in Kith never keeps: every one but the
+/// tab and the line breaks.
+pub fn is_unwanted_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// `text` without [`is_unwanted_control`] characters, and the first one removed.
+pub fn without_control_characters(text: &str) -> (String, Option<char>) {
+    let first = text.chars().find(|c| is_unwanted_control(*c));
+    match first {
+        None => (text.to_owned(), None),
+        Some(_) => (text.chars().filter(|c| !is_unwanted_control(*c)).collect(), first),
+    }
+}
+
+/// Removes control characters from every string in `value` (keys included), with a
+/// warning for each string changed, named by its path under `path`.
+pub fn strip_control_characters(value: &mut Value, path: &mut String, out: &mut Vec<Problem>) {
+    let mut note = |path: &str, c: char| {
+        out.push(Problem {
+            path: path.to_owned(),
+            message: format!("held a control character (U+{:04X}), which was removed", u32::from(c)),
+            severity: Severity::Warning,
+        });
+    };
+    match value {
+        Value::String(s) => {
+            if let (cleaned, Some(c)) = without_control_characters(s) {
+                *s = cleaned;
+                note(path, c);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                strip_control_characters(item, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            let dirty: Vec<String> = map.keys().filter(|k| k.chars().any(is_unwanted_control)).cloned().collect();
+            for key in dirty {
+                if let Some(item) = map.remove(&key) {
+                    let (cleaned, c) = without_control_characters(&key);
+                    note(&format!("{path}.{cleaned}"), c.unwrap_or('\0'));
+                    map.insert(cleaned, item);
+                }
+            }
+            for (key, item) in map.iter_mut() {
+                let len = path.len();
+                path.push('.');
+                path.push_str(key);
+                strip_control_characters(item, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Finds strings too long to store, before the value is turned into types, so that a
 /// 10 MB field is reported by path rather than copied about.
 pub fn oversized_strings(value: &Value, root: &str, limit: usize) -> Vec<Problem> {

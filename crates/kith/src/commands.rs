@@ -232,7 +232,8 @@ async fn import(
         std::fs::write(path, json).with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
     // A sheet's warnings are few and about rows a person can fix: each is shown.
-    print_problems(report, report_path.is_some(), map.is_some());
+    let wrote_any = !imported.refused_as_strict(strict) && report.accepted > 0;
+    print_problems(report, report_path.is_some(), map.is_some(), wrote_any);
     if map.is_some() && report.records > 0 {
         for note in &report.notes {
             eprintln!("{note}");
@@ -247,6 +248,9 @@ async fn import(
     let rejected = report.rejected.len();
     if imported.refused_as_strict(strict) {
         bail!("nothing imported: {rejected} of {} records are invalid and --strict is set", report.records);
+    }
+    if report.accepted == 0 {
+        bail!("nothing imported: every one of the {rejected} records was rejected");
     }
     let w = imported.written;
     println!(
@@ -339,7 +343,7 @@ async fn feeds(store: Arc<dyn Store>, clock: Arc<dyn Clock>, command: crate::cli
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_problems(report: &ImportReport, has_report_file: bool, each_warning: bool) {
+fn print_problems(report: &ImportReport, has_report_file: bool, each_warning: bool, wrote_any: bool) {
     for r in report.rejected.iter().take(SHOWN_REJECTIONS) {
         eprintln!("rejected: {r}");
     }
@@ -355,7 +359,8 @@ fn print_problems(report: &ImportReport, has_report_file: bool, each_warning: bo
     }
     if !report.warnings.is_empty() && (!each_warning || report.warnings.len() > SHOWN_REJECTIONS) {
         let hint = if has_report_file { "listed in the report file" } else { "use --report FILE to see them" };
-        eprintln!("{} warnings about records that were imported ({hint})", report.warnings.len());
+        let about = if wrote_any { "records that were imported" } else { "records (none was imported)" };
+        eprintln!("{} warnings about {about} ({hint})", report.warnings.len());
     }
 }
 
@@ -399,9 +404,8 @@ async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, li
         app = app.with_oidc(oidc);
     }
     let senders = senders(global, listen)?;
-    let bar = spinner("Bringing the search index up to date".into());
-    app.catch_up().await;
-    bar.finish_and_clear();
+    // The index catches up in the follower's first round, while the server answers: from
+    // the index it has, and not ready (`/readyz`) until it has caught up.
     let jobs = kith_app::jobs::Jobs::start(&app, senders, kith_app::jobs::Schedule::default());
 
     let engine = store.engine();

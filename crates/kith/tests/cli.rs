@@ -152,6 +152,25 @@ fn strict_import_of_a_file_with_one_bad_record_imports_nothing() {
     assert!(stdout(&out).contains("Imported 1 of 2 records (1 rejected)"), "{}", stdout(&out));
 }
 
+/// An import where every record is refused imported nothing: it exits 1, as documented,
+/// not 2 ("some rejected, the rest imported").
+#[test]
+fn an_import_where_every_record_is_refused_exits_1() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("feed.json");
+    std::fs::write(
+        &file,
+        r#"[{"id": "0b1d7c1e-0000-4000-8000-000000000001", "name": "Choir", "status": "open"},
+            {"id": "0b1d7c1e-0000-4000-8000-000000000002", "name": "", "status": "active"}]"#,
+    )
+    .unwrap();
+    let out = kith(data.path(), &["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.lines().last().unwrap().starts_with("kith: nothing imported: every one of the 2 records"), "{err}");
+    assert!(!stdout(&out).contains("Imported"), "{}", stdout(&out));
+}
+
 #[test]
 fn failures_exit_non_zero_with_one_line() {
     let data = tempfile::tempdir().unwrap();

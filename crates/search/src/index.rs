@@ -6,9 +6,10 @@ use crate::meaning::Meaning;
 use crate::near::{NearQuery, grid_box, key_ranges};
 use crate::vocabulary;
 use crate::{Facets, Hit, SearchError, SearchQuery, SearchResults};
+use kith_domain::Change;
 use kith_domain::hsds::Service;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 use tantivy::index::{IndexSettings, IndexSortByField, Order};
 use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 /// Bumped whenever the schema or what goes into it changes; an index built by another
 /// version is rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
@@ -96,16 +97,40 @@ fn settings() -> IndexSettings {
     }
 }
 
-/// A search index over the directory's services.
+/// A search index over the directory's services. Clones share one index.
+///
+/// The index is kept in generations. Searches read the live one; a rebuild fills a new
+/// generation beside it and swaps it in only when it is complete, so no search ever sees
+/// a half-built index. On disk each generation is a folder of the index's directory, and
+/// the file `current` there names the live one.
+#[derive(Clone)]
 pub struct SearchIndex {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    live: RwLock<Arc<Generation>>,
+    /// The generation a rebuild is filling.
+    building: Mutex<Option<Arc<Generation>>>,
+    /// The folder holding the generations; `None` in memory.
+    home: Option<PathBuf>,
+    fields: Fields,
+    meaning: Option<Arc<Meaning>>,
+    /// Why the live generation cannot be trusted, once a search has found it damaged;
+    /// the next catch-up rebuilds it.
+    damaged: Mutex<Option<String>>,
+}
+
+/// One whole index: its reader, its writer and the columns its searches keep open.
+struct Generation {
     index: Index,
     reader: IndexReader,
     /// `None` after a write failed: the next write opens a fresh writer, so one failure
     /// (a full disk, no file handles left) does not stop the index following the feed.
     writer: Mutex<Option<IndexWriter>>,
-    pub(crate) fields: Fields,
     segments: Arc<SegmentCache>,
-    meaning: Option<Arc<Meaning>>,
+    /// Its folder's name in the index's directory; `None` in memory.
+    name: Option<String>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -143,12 +168,57 @@ impl WriterGuard<'_> {
     }
 }
 
+/// Where in the store's change feed an index stands: the last change applied, and a mark
+/// of that change. By the mark the index knows whether the database it follows is the
+/// one it was built from: after a restore from an older backup, or pointed at another
+/// database, the change at that position is missing or another one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub seq: i64,
+    mark: String,
+}
+
+/// The mark of a position whose change is not known.
+const NO_MARK: &str = "-";
+
+impl Position {
+    /// Just after `change`.
+    pub fn of(change: &Change) -> Position {
+        Position { seq: change.seq, mark: mark(change) }
+    }
+
+    /// Before the first change.
+    pub fn start() -> Position {
+        Position::unchecked(0)
+    }
+
+    /// At `seq`, without knowing its change (for tests and benchmarks that write the
+    /// index directly); such a position is never found to disagree with the store.
+    pub fn unchecked(seq: i64) -> Position {
+        Position { seq, mark: NO_MARK.to_owned() }
+    }
+
+    /// Whether `change`, the store's change at this position's `seq`, is the one this
+    /// position was taken after. An unchecked position agrees with any.
+    pub fn agrees_with(&self, change: Option<&Change>) -> bool {
+        match change {
+            _ if self.seq == 0 => true,
+            Some(c) => c.seq == self.seq && (self.mark == NO_MARK || mark(c) == self.mark),
+            None => false,
+        }
+    }
+}
+
+fn mark(c: &Change) -> String {
+    format!("{}.{}", c.object_id.simple(), c.at.timestamp_micros())
+}
+
 /// The commit payload: which schema and which model's vectors built the index, and the
 /// last change applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Payload {
     schema: u32,
-    seq: i64,
+    at: Position,
     model: String,
 }
 
@@ -157,11 +227,12 @@ const NO_MODEL: &str = "-";
 
 impl Payload {
     fn parse(s: &str) -> Option<Payload> {
-        let mut parts = s.splitn(3, ':');
+        let mut parts = s.splitn(4, ':');
         let schema = parts.next()?.parse().ok()?;
         let seq = parts.next()?.parse().ok()?;
+        let mark = parts.next().unwrap_or(NO_MARK).to_owned();
         let model = parts.next().unwrap_or(NO_MODEL).to_owned();
-        Some(Payload { schema, seq, model })
+        Some(Payload { schema, at: Position { seq, mark }, model })
     }
 }
 
@@ -171,94 +242,27 @@ fn model_name(meaning: Option<&Arc<Meaning>>) -> &str {
 
 const WRITER_MEMORY: usize = 100_000_000;
 
+/// The file naming the live generation, in the index's directory.
+const CURRENT: &str = "current";
+
 /// Venues further apart than this mark a service as scattered: found near any of them.
 const SCATTERED_KM: f64 = 1.0;
 const SCATTERED: &str = "1";
 
-impl SearchIndex {
-    /// An index in memory that searches by words alone, for tests and benchmarks.
-    pub fn in_memory() -> Result<SearchIndex, SearchError> {
-        Self::in_memory_with(None)
-    }
+fn index_error(what: &str, path: &Path, e: impl std::fmt::Display) -> SearchError {
+    SearchError::Index(format!("cannot {what} {}: {e}", path.display()))
+}
 
-    /// An index in memory, reading meaning with `meaning` when given.
-    pub fn in_memory_with(meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
-        let (schema, fields) = schema();
-        Self::from_index(Index::builder().schema(schema).settings(settings()).create_in_ram()?, fields, meaning)
-    }
-
-    /// Opens the index in `dir` that searches by words alone.
-    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
-        Self::open_with(dir, None)
-    }
-
-    /// Opens the index in `dir`, creating it, or starting afresh if it was built by
-    /// another schema version or with other vectors (or none), or cannot be read.
-    pub fn open_with(dir: &Path, meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
-        let (schema, fields) = schema();
-        std::fs::create_dir_all(dir)
-            .map_err(|e| SearchError::Index(format!("cannot create {}: {e}", dir.display())))?;
-        if let Ok(index) = Index::open_in_dir(dir) {
-            let current = index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p));
-            let model = model_name(meaning.as_ref());
-            match current {
-                Some(p)
-                    if p.schema == SCHEMA_VERSION
-                        && index.schema() == schema
-                        && index.settings().sort_by_field == settings().sort_by_field =>
-                {
-                    if p.model == model {
-                        return Self::from_index(index, fields, meaning);
-                    }
-                    tracing::info!(
-                        "search index at {} was built with other word vectors ({} rather than {model}); rebuilding it",
-                        dir.display(),
-                        p.model
-                    );
-                }
-                _ => tracing::info!("search index at {} is from another version; rebuilding it", dir.display()),
-            }
-        }
-        // Clear whatever is there (an old or damaged index), then create.
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-            }
-        }
-        let index = Index::builder().schema(schema).settings(settings()).create_in_dir(dir)?;
-        Self::from_index(index, fields, meaning)
-    }
-
-    fn from_index(index: Index, fields: Fields, meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
+impl Generation {
+    fn new(index: Index, name: Option<String>) -> Result<Generation, SearchError> {
         index.tokenizers().register(crate::stem::ANALYZER, crate::stem::analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { index, reader, writer: Mutex::new(Some(writer)), fields, segments: Arc::default(), meaning })
+        Ok(Generation { index, reader, writer: Mutex::new(Some(writer)), segments: Arc::default(), name })
     }
 
-    /// The word vectors this index reads meaning with, if any.
-    pub fn meaning(&self) -> Option<&Arc<Meaning>> {
-        self.meaning.as_ref()
-    }
-
-    /// The last change-feed sequence number the index reflects (0 when empty).
-    pub fn seq(&self) -> i64 {
-        self.index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p)).map_or(0, |p| p.seq)
-    }
-
-    /// How many services the index holds.
-    pub fn len(&self) -> u64 {
-        self.reader.searcher().num_docs()
-    }
-
-    /// How many segments the index is in (fewer is faster to search).
-    pub fn segments(&self) -> usize {
-        self.reader.searcher().segment_readers().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn payload(&self) -> Option<Payload> {
+        self.index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p))
     }
 
     /// The writer, opening a fresh one if the last write failed.
@@ -284,39 +288,281 @@ impl SearchIndex {
         }
     }
 
+    /// Reads every segment's columns and counts the documents, as a search would: a
+    /// damaged index fails here (or panics inside tantivy) rather than in a search.
+    fn probe(&self, fields: &Fields) -> Result<(), String> {
+        let read = || -> Result<(), SearchError> {
+            let searcher = self.reader.searcher();
+            for segment in searcher.segment_readers() {
+                self.segments.get(segment, fields)?;
+            }
+            searcher.search(&AllQuery, &tantivy::collector::Count)?;
+            Ok(())
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("it cannot be read ({e})")),
+            Err(_) => Err("reading it fails inside the index library".to_owned()),
+        }
+    }
+
+    /// Lets go of the writer, waiting for its merges, before the folder is removed.
+    fn close(&self) {
+        let writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(writer) = writer
+            && let Err(e) = writer.wait_merging_threads()
+        {
+            tracing::debug!(error = %e, "an old search index generation's merges did not finish");
+        }
+    }
+}
+
+impl SearchIndex {
+    /// An index in memory that searches by words alone, for tests and benchmarks.
+    pub fn in_memory() -> Result<SearchIndex, SearchError> {
+        Self::in_memory_with(None)
+    }
+
+    /// An index in memory, reading meaning with `meaning` when given.
+    pub fn in_memory_with(meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
+        let (_, fields) = schema();
+        let live = Self::fresh(None, None, model_name(meaning.as_ref()))?;
+        Ok(Self::from_live(live, None, fields, meaning))
+    }
+
+    /// Opens the index in `dir` that searches by words alone.
+    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+        Self::open_with(dir, None)
+    }
+
+    /// Opens the index in `dir`, creating it. One built by another schema version or
+    /// with other vectors (or none), or that is damaged or cannot be read, is set aside
+    /// for an empty one, which the next catch-up rebuilds from the store.
+    pub fn open_with(dir: &Path, meaning: Option<Arc<Meaning>>) -> Result<SearchIndex, SearchError> {
+        let (schema, fields) = schema();
+        std::fs::create_dir_all(dir).map_err(|e| index_error("create", dir, e))?;
+        let live = match Self::open_current(dir, &schema, &fields, meaning.as_ref()) {
+            Ok(live) => live,
+            Err(why) => {
+                tracing::warn!("the search index at {} {why}; starting afresh and rebuilding it", dir.display());
+                Self::clear(dir, None);
+                let live = Self::fresh(Some(dir), Some(Self::next_name(dir)), model_name(meaning.as_ref()))?;
+                Self::make_current(dir, &live)?;
+                live
+            }
+        };
+        // Generations left by a rebuild that did not finish, and an older version's files.
+        Self::clear(dir, live.name.as_deref());
+        Ok(Self::from_live(live, Some(dir.to_owned()), fields, meaning))
+    }
+
+    fn from_live(
+        live: Generation,
+        home: Option<PathBuf>,
+        fields: Fields,
+        meaning: Option<Arc<Meaning>>,
+    ) -> SearchIndex {
+        SearchIndex {
+            inner: Arc::new(Inner {
+                live: RwLock::new(Arc::new(live)),
+                building: Mutex::new(None),
+                home,
+                fields,
+                meaning,
+                damaged: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The live generation named by `dir/current`, if it can be trusted; otherwise why not.
+    fn open_current(
+        dir: &Path,
+        schema: &Schema,
+        fields: &Fields,
+        meaning: Option<&Arc<Meaning>>,
+    ) -> Result<Generation, String> {
+        let name = std::fs::read_to_string(dir.join(CURRENT))
+            .map_err(|_| "has no current generation (it is new, or from an older version)".to_owned())?;
+        let name = name.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("names its current generation as {name:?}, which is not one"));
+        }
+        let index = Index::open_in_dir(dir.join(name)).map_err(|e| format!("cannot be opened ({e})"))?;
+        let payload = index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p));
+        let model = model_name(meaning);
+        match payload {
+            Some(p)
+                if p.schema == SCHEMA_VERSION
+                    && index.schema() == *schema
+                    && index.settings().sort_by_field == settings().sort_by_field =>
+            {
+                if p.model != model {
+                    return Err(format!("was built with other word vectors ({} rather than {model})", p.model));
+                }
+            }
+            _ => return Err("is from another version".to_owned()),
+        }
+        match index.validate_checksum() {
+            Ok(damaged) if damaged.is_empty() => {}
+            Ok(damaged) => {
+                let mut files: Vec<String> = damaged.iter().map(|p| p.display().to_string()).collect();
+                files.sort();
+                return Err(format!("is damaged ({} fails its checksum)", files.join(", ")));
+            }
+            Err(e) => return Err(format!("is damaged ({e})")),
+        }
+        let generation = Generation::new(index, Some(name.to_owned())).map_err(|e| format!("cannot be read ({e})"))?;
+        generation.probe(fields).map_err(|why| format!("is damaged: {why}"))?;
+        Ok(generation)
+    }
+
+    /// A new, empty generation: in memory, or in `home/name`.
+    fn fresh(home: Option<&Path>, name: Option<String>, model: &str) -> Result<Generation, SearchError> {
+        let (schema, _) = schema();
+        let builder = Index::builder().schema(schema).settings(settings());
+        let index = match (home, &name) {
+            (Some(home), Some(name)) => {
+                let dir = home.join(name);
+                std::fs::create_dir_all(&dir).map_err(|e| index_error("create", &dir, e))?;
+                builder.create_in_dir(&dir)?
+            }
+            _ => builder.create_in_ram()?,
+        };
+        let generation = Generation::new(index, name)?;
+        // An empty index that says where it stands, as every commit does.
+        generation.writing(|writer| {
+            let mut commit = writer.prepare_commit()?;
+            commit.set_payload(&format!("{SCHEMA_VERSION}:0:{NO_MARK}:{model}"));
+            commit.commit()?;
+            Ok(())
+        })?;
+        Ok(generation)
+    }
+
+    /// A generation's name not used in `dir`: one more than the largest there.
+    fn next_name(dir: &Path) -> String {
+        let largest = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()))
+            .max()
+            .unwrap_or(0);
+        (largest + 1).to_string()
+    }
+
+    /// Names `generation` as the live one in `dir`, replacing the name at once.
+    fn make_current(dir: &Path, generation: &Generation) -> Result<(), SearchError> {
+        let Some(name) = &generation.name else { return Ok(()) };
+        let next = dir.join("current.next");
+        std::fs::write(&next, name).map_err(|e| index_error("write", &next, e))?;
+        std::fs::rename(&next, dir.join(CURRENT)).map_err(|e| index_error("write", &dir.join(CURRENT), e))
+    }
+
+    /// Removes everything in `dir` but `current` and the generation `keep`.
+    fn clear(dir: &Path, keep: Option<&str>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name == CURRENT || keep.is_some_and(|keep| name == keep) {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            if let Err(e) = removed {
+                tracing::warn!(error = %e, "cannot remove {} from the search index's folder", path.display());
+            }
+        }
+    }
+
+    fn live(&self) -> Arc<Generation> {
+        self.inner.live.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn building(&self) -> Result<Arc<Generation>, SearchError> {
+        let building = self.inner.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        building.clone().ok_or_else(|| SearchError::Index("no rebuild has been started".to_owned()))
+    }
+
+    /// The word vectors this index reads meaning with, if any.
+    pub fn meaning(&self) -> Option<&Arc<Meaning>> {
+        self.inner.meaning.as_ref()
+    }
+
+    /// The last change-feed sequence number the index reflects (0 when empty).
+    pub fn seq(&self) -> i64 {
+        self.position().seq
+    }
+
+    /// Where in the change feed the index stands.
+    pub fn position(&self) -> Position {
+        self.live().payload().map_or_else(Position::start, |p| p.at)
+    }
+
+    /// How many services the index holds.
+    pub fn len(&self) -> u64 {
+        self.live().reader.searcher().num_docs()
+    }
+
+    /// How many segments the index is in (fewer is faster to search).
+    pub fn segments(&self) -> usize {
+        self.live().reader.searcher().segment_readers().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Why the index cannot be trusted, if a search found it damaged. The next catch-up
+    /// rebuilds it beside the damaged one.
+    pub fn damaged(&self) -> Option<String> {
+        self.inner.damaged.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn set_damaged(&self, why: String) {
+        tracing::error!("the search index is damaged ({why}); it will be rebuilt from the store");
+        *self.inner.damaged.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(why);
+    }
+
     /// Replaces the given services and removes the deleted ones, then commits as of
-    /// change `seq`. Searches see the change when this returns.
-    pub fn apply(&self, services: &[Service], deleted: &[Uuid], seq: i64) -> Result<(), SearchError> {
-        self.writing(|writer| {
+    /// `at`. Searches see the change when this returns.
+    pub fn apply(&self, services: &[Service], deleted: &[Uuid], at: &Position) -> Result<(), SearchError> {
+        let live = self.live();
+        let x = self.inner.fields;
+        live.writing(|writer| {
             for id in deleted {
-                writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+                writer.delete_term(Term::from_field_text(x.id, &id.to_string()));
             }
             for s in services {
-                writer.delete_term(Term::from_field_text(self.fields.id, &s.id.to_string()));
+                writer.delete_term(Term::from_field_text(x.id, &s.id.to_string()));
                 self.add_listed(writer, s)?;
             }
-            self.commit_as_of(writer, seq)
+            self.commit_as_of(writer, at)
         })?;
-        self.reader.reload()?;
+        live.reader.reload()?;
         Ok(())
     }
 
-    /// Starts a rebuild: empties the index, and holds merges back until
-    /// [`SearchIndex::finish_rebuild`], which merges once.
+    /// Starts a rebuild: a new, empty generation beside the live one, which searches go
+    /// on reading until [`SearchIndex::finish_rebuild`] swaps the new one in. Merges are
+    /// held back until then, and done once. A rebuild already started is dropped.
     pub fn start_rebuild(&self) -> Result<(), SearchError> {
-        self.writing(|writer| {
-            writer.set_merge_policy(Box::new(NoMergePolicy));
-            writer.delete_all_documents()?;
-            self.commit_as_of(writer, 0)
-        })?;
-        self.reader.reload()?;
+        let name = self.inner.home.as_deref().map(Self::next_name);
+        let generation = Self::fresh(self.inner.home.as_deref(), name, model_name(self.inner.meaning.as_ref()))?;
+        generation.writer()?.set_merge_policy(Box::new(NoMergePolicy));
+        let earlier =
+            self.inner.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).replace(Arc::new(generation));
+        if let Some(earlier) = earlier {
+            self.discard(&earlier);
+        }
         Ok(())
     }
 
-    /// Adds services to an index being rebuilt, without committing. The index's writer
+    /// Adds services to the index being rebuilt, without committing. The index's writer
     /// threads work on them while the caller reads the next batch.
     pub fn add(&self, services: &[Service]) -> Result<(), SearchError> {
-        self.writing(|writer| {
+        let building = self.building()?;
+        building.writing(|writer| {
             for s in services {
                 self.add_listed(writer, s)?;
             }
@@ -332,27 +578,61 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Ends a rebuild. When every service was added (`complete`), commits as of change
-    /// `seq` and merges the index into one segment, which a search reads with a fraction
-    /// of the work of ten; otherwise drops what was added since the last commit. Either
-    /// way, later changes merge as usual again.
-    pub fn finish_rebuild(&self, seq: i64, complete: bool) -> Result<(), SearchError> {
-        self.writing(|writer| {
-            let finished = if complete {
-                self.commit_and_merge(writer, seq)
-            } else {
-                writer.rollback().map(|_| ()).map_err(SearchError::from)
-            };
+    /// Ends a rebuild. When every service was added (`complete`), commits the new
+    /// generation as of `at`, merges it into one segment (which a search reads with a
+    /// fraction of the work of ten), and swaps it in for the live one. Otherwise drops it,
+    /// and the live generation goes on as it was.
+    pub fn finish_rebuild(&self, at: &Position, complete: bool) -> Result<(), SearchError> {
+        let building = self.inner.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let Some(building) = building else {
+            return Err(SearchError::Index("no rebuild has been started".to_owned()));
+        };
+        if !complete {
+            self.discard(&building);
+            return Ok(());
+        }
+        let finished = building.writing(|writer| {
+            self.commit_and_merge(&building, writer, at)?;
             writer.set_merge_policy(Box::<LogMergePolicy>::default());
-            finished
-        })?;
-        self.reader.reload()?;
+            Ok(())
+        });
+        let ready = finished.and_then(|()| Ok(building.reader.reload()?));
+        if let Err(e) = ready {
+            self.discard(&building);
+            return Err(e);
+        }
+        if let Some(home) = &self.inner.home
+            && let Err(e) = Self::make_current(home, &building)
+        {
+            self.discard(&building);
+            return Err(e);
+        }
+        let old = std::mem::replace(&mut *self.inner.live.write().unwrap_or_else(|p| p.into_inner()), building);
+        *self.inner.damaged.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        self.discard(&old);
         Ok(())
     }
 
-    fn commit_and_merge(&self, writer: &mut IndexWriter, seq: i64) -> Result<(), SearchError> {
-        self.commit_as_of(writer, seq)?;
-        let segments = self.index.searchable_segment_ids()?;
+    /// Closes a generation no longer wanted and removes its folder. Searches still
+    /// reading it finish: their files stay readable until they let go.
+    fn discard(&self, generation: &Generation) {
+        generation.close();
+        if let (Some(home), Some(name)) = (&self.inner.home, &generation.name) {
+            let dir = home.join(name);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(error = %e, "cannot remove the old search index at {}", dir.display());
+            }
+        }
+    }
+
+    fn commit_and_merge(
+        &self,
+        generation: &Generation,
+        writer: &mut IndexWriter,
+        at: &Position,
+    ) -> Result<(), SearchError> {
+        self.commit_as_of(writer, at)?;
+        let segments = generation.index.searchable_segment_ids()?;
         if segments.len() > 1 {
             writer.merge(&segments).wait()?;
         }
@@ -360,7 +640,7 @@ impl SearchIndex {
     }
 
     fn document(&self, id: Uuid, f: &ServiceFacts) -> TantivyDocument {
-        let x = &self.fields;
+        let x = &self.inner.fields;
         let mut d = TantivyDocument::default();
         d.add_text(x.id, id.to_string());
         let (hi, lo) = id.as_u64_pair();
@@ -405,7 +685,7 @@ impl SearchIndex {
         d.add_u64(x.max_age, f.max_age);
         d.add_i64(x.modified, f.modified);
         d.add_u64(x.geo, geo_key(&f.points));
-        if let Some(v) = self.meaning.as_ref().and_then(|m| m.embed_service(&f.name, &f.taxonomy, &f.body)) {
+        if let Some(v) = self.inner.meaning.as_ref().and_then(|m| m.embed_service(&f.name, &f.taxonomy, &f.body)) {
             for packed in Meaning::encode(&v) {
                 d.add_u64(x.meaning, packed);
             }
@@ -413,32 +693,55 @@ impl SearchIndex {
         d
     }
 
-    /// Commits, recording the schema version, the last change applied and the model.
-    fn commit_as_of(&self, writer: &mut IndexWriter, seq: i64) -> Result<(), SearchError> {
+    /// Commits, recording the schema version, where in the feed it stands and the model.
+    fn commit_as_of(&self, writer: &mut IndexWriter, at: &Position) -> Result<(), SearchError> {
         let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&format!("{SCHEMA_VERSION}:{seq}:{}", model_name(self.meaning.as_ref())));
+        commit.set_payload(&format!(
+            "{SCHEMA_VERSION}:{}:{}:{}",
+            at.seq,
+            at.mark,
+            model_name(self.inner.meaning.as_ref())
+        ));
         commit.commit()?;
         Ok(())
     }
 
-    /// Runs a search.
+    /// Runs a search on the live generation. A search that fails inside the index
+    /// library marks the index damaged (the next catch-up rebuilds it) and answers with
+    /// an error, never a panic.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let started = std::time::Instant::now();
-        let mut results = self.search_once(q, false)?;
-        // Words found fewer than the page wants: look again at every service near the
-        // place, for those that mean what the query means without sharing a word. Only
-        // then, since it reads every service near the place (25,000 in a town at 1M).
-        if results.reading.meaning && q.near.is_some() && results.total < q.offset + q.limit {
-            results = self.search_once(q, true)?;
-        }
+        let live = self.live();
+        let run = || -> Result<SearchResults, SearchError> {
+            let mut results = self.search_once(&live, q, false)?;
+            // Words found fewer than the page wants: look again at every service near the
+            // place, for those that mean what the query means without sharing a word. Only
+            // then, since it reads every service near the place (25,000 in a town at 1M).
+            if results.reading.meaning && q.near.is_some() && results.total < q.offset + q.limit {
+                results = self.search_once(&live, q, true)?;
+            }
+            Ok(results)
+        };
+        let mut results = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(results) => results?,
+            Err(_) => {
+                self.set_damaged("a search failed inside the index library".to_owned());
+                return Err(SearchError::Index("the search index is damaged and is being rebuilt".to_owned()));
+            }
+        };
         results.took = started.elapsed();
         Ok(results)
     }
 
-    fn search_once(&self, q: &SearchQuery, by_meaning_alone: bool) -> Result<SearchResults, SearchError> {
+    fn search_once(
+        &self,
+        live: &Generation,
+        q: &SearchQuery,
+        by_meaning_alone: bool,
+    ) -> Result<SearchResults, SearchError> {
         let started = std::time::Instant::now();
-        let searcher = self.reader.searcher();
-        let x = self.fields;
+        let searcher = live.reader.searcher();
+        let x = self.inner.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         // Filters match or not; only the text query scores.
         let filter =
@@ -452,7 +755,7 @@ impl SearchIndex {
             area_codes.push("national".into());
             let (lat, lon) = grid_box(near.point, near.radius_km);
             NearQuery::new(
-                self.segments.clone(),
+                live.segments.clone(),
                 x,
                 key_ranges(lat, lon),
                 vec![(x.areas, area_codes.clone()), (x.scattered, vec![SCATTERED.into()])],
@@ -462,7 +765,7 @@ impl SearchIndex {
         let mut reading = crate::Reading::default();
         match (text, &near) {
             (Some(text), _) => {
-                let t = self.text_query(&searcher, text, near.as_ref(), q.understanding, by_meaning_alone)?;
+                let t = self.text_query(live, &searcher, text, near.as_ref(), q.understanding, by_meaning_alone)?;
                 must.push((Occur::Must, t.query));
                 meaning = t.vector.map(|vector| QueryMeaning { vector, blend: q.blend });
                 reading = t.reading;
@@ -530,7 +833,7 @@ impl SearchIndex {
             scored,
             facets: q.facets,
             fields: x,
-            segments: &self.segments,
+            segments: &live.segments,
         };
         let Collected { total, mut hits, facets } = searcher.search(&query, &collector)?;
         let hits: Vec<Hit> = hits.drain(..).skip(q.offset).take(q.limit).collect();
@@ -548,13 +851,14 @@ impl SearchIndex {
     /// touched, most of them out of the place; that was a sixth of a search's time.
     fn text_query(
         &self,
+        live: &Generation,
         searcher: &tantivy::Searcher,
         text: &str,
         near: Option<&NearQuery>,
         understanding: crate::Understanding,
         by_meaning_alone: bool,
     ) -> Result<TextQuery, SearchError> {
-        let x = self.fields;
+        let x = self.inner.fields;
         let here = |q: Box<dyn Query>| -> Box<dyn Query> {
             match near {
                 None => q,
@@ -564,7 +868,7 @@ impl SearchIndex {
                 ])),
             }
         };
-        let mut analyzer = self.index.tokenizer_for_field(x.name)?;
+        let mut analyzer = live.index.tokenizer_for_field(x.name)?;
         let weighted = [(x.name, 1.0f32), (x.taxonomy, 2.0), (x.organization, 0.5), (x.body, 1.0)];
         let known = |analyzer: &mut tantivy::tokenizer::TextAnalyzer, word: &str| -> Result<bool, SearchError> {
             let mut stream = analyzer.token_stream(word);
@@ -607,7 +911,7 @@ impl SearchIndex {
         };
         let own = own.join(" ");
         // The query's meaning: what the person said, and what the vocabulary says it means.
-        let vector = match &self.meaning {
+        let vector = match &self.inner.meaning {
             Some(m) if understanding.meaning => m.embed(&format!("{said} {}", expansions.join(" "))),
             _ => None,
         };

@@ -22,7 +22,7 @@ pub mod sync;
 pub mod vocabulary;
 
 pub use facts::Attending;
-pub use index::{SCHEMA_VERSION, SearchIndex, attending_label};
+pub use index::{Position, SCHEMA_VERSION, SearchIndex, attending_label};
 pub use meaning::Meaning;
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,6 @@
 //! Keeping the index in step with the store through the change feed.
 
+use crate::index::Position;
 use crate::{SearchError, SearchIndex};
 use kith_domain::ObjectType;
 use kith_domain::hsds::Service;
@@ -26,20 +27,21 @@ pub struct Caught {
     pub rebuilt: bool,
 }
 
-/// Rebuilds the whole index from the store.
+/// Rebuilds the whole index from the store, beside the live one: searches read the old
+/// index until the new one is complete.
 pub async fn rebuild(
     store: &dyn Store,
     index: &SearchIndex,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, SearchError> {
     // Note the feed position first: changes made during the rebuild are applied after it.
-    let seq = store.last_seq().await?;
+    let at = position(store).await?;
     let started = std::time::Instant::now();
-    index.start_rebuild()?;
+    blocking(index, SearchIndex::start_rebuild).await?;
     let filled = fill(store, index, progress).await;
     let read = started.elapsed();
-    // Merges resume whether or not the rebuild got through.
-    index.finish_rebuild(seq, filled.is_ok())?;
+    let complete = filled.is_ok();
+    blocking(index, move |index| index.finish_rebuild(&at, complete)).await?;
     if let Ok(n) = filled {
         tracing::info!(
             services = n,
@@ -71,13 +73,11 @@ async fn fill(
         let mut done = 0u64;
         while let Some(page) = read.recv().await {
             let page: Vec<Service> = page?;
-            // A little at a time, letting the readers start their next page as soon
-            // as they finish one: they only move on when this task is polled.
-            for part in page.chunks(500) {
-                index.add(part)?;
-                done += part.len() as u64;
-                tokio::task::yield_now().await;
-            }
+            let n = page.len() as u64;
+            // Off the async threads, which go on answering requests (and reading the
+            // next pages) meanwhile.
+            blocking(index, move |index| index.add(&page)).await?;
+            done += n;
             progress(done, total);
         }
         Ok::<u64, SearchError>(done)
@@ -126,6 +126,62 @@ impl Half {
     }
 }
 
+/// Runs `work` on the index on a thread for blocking work: indexing, committing and
+/// merging take whole seconds at scale, and would hold up every request sharing the
+/// async thread.
+async fn blocking<T: Send + 'static>(
+    index: &SearchIndex,
+    work: impl FnOnce(&SearchIndex) -> Result<T, SearchError> + Send + 'static,
+) -> Result<T, SearchError> {
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || work(&index))
+        .await
+        .map_err(|e| SearchError::Index(format!("the indexing thread stopped: {e}")))?
+}
+
+/// The store's position in its change feed: its last change.
+async fn position(store: &dyn Store) -> Result<Position, SearchError> {
+    let last = store.last_seq().await?;
+    if last == 0 {
+        return Ok(Position::start());
+    }
+    change_at(store, last).await?.map_or(Ok(Position::unchecked(last)), |c| Ok(Position::of(&c)))
+}
+
+async fn change_at(store: &dyn Store, seq: i64) -> Result<Option<kith_domain::Change>, SearchError> {
+    Ok(store.changes_since(seq - 1, 1).await?.into_iter().next().filter(|c| c.seq == seq))
+}
+
+/// Why the index must be rebuilt before it follows the feed again, if it must: it was
+/// found damaged, or the store's change at the index's position is not the one the index
+/// applied (the database was restored from a backup older than the index, or is another
+/// database).
+async fn distrusted(store: &dyn Store, index: &SearchIndex) -> Result<Option<String>, SearchError> {
+    if let Some(why) = index.damaged() {
+        return Ok(Some(why));
+    }
+    let at = index.position();
+    if at.seq == 0 {
+        return Ok(None);
+    }
+    let change = change_at(store, at.seq).await?;
+    if at.agrees_with(change.as_ref()) {
+        return Ok(None);
+    }
+    let last = store.last_seq().await?;
+    Ok(Some(if last < at.seq {
+        format!(
+            "the search index has applied the directory's changes up to {}, but the database's last change is {last} (was it restored from a backup?)",
+            at.seq
+        )
+    } else {
+        format!(
+            "the database's change {} is not the one the search index applied (is this another database, or a restored one?)",
+            at.seq
+        )
+    }))
+}
+
 /// Applies every change after the index's sequence number. A change to an
 /// organisation, a location or a taxonomy term re-indexes the services that show it.
 /// An empty index is rebuilt, and so is one more changes behind than it has services
@@ -150,10 +206,16 @@ pub async fn catch_up_telling(
     told: &mut (dyn FnMut(Applied<'_>) + Send),
 ) -> Result<Caught, SearchError> {
     let mut caught = Caught::default();
+    if let Some(why) = distrusted(store, index).await? {
+        tracing::warn!("{why}; rebuilding it from the store");
+        caught.services += rebuild(store, index, &mut |_, _| {}).await?;
+        caught.rebuilt = true;
+        told(Applied::Rebuilt);
+    }
     loop {
         let after = index.seq();
         let changes = store.changes_since(after, FEED_PAGE).await?;
-        let Some(last) = changes.last().map(|c| c.seq) else { return Ok(caught) };
+        let Some(last) = changes.last().map(Position::of) else { return Ok(caught) };
         caught.changes += changes.len() as u64;
         // Far behind (a large import since the index last looked), rebuilding is
         // cheaper than looking up what each change touches.
@@ -192,7 +254,7 @@ pub async fn catch_up_telling(
             services.extend(found);
         }
         caught.services += services.len() as u64;
-        index.apply(&services, &deleted, last)?;
+        blocking(index, move |index| index.apply(&services, &deleted, &last)).await?;
         told(Applied::Services(&ids));
     }
 }

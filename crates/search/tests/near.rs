@@ -10,7 +10,7 @@ use kith_domain::directory::{Related, nest_service};
 use kith_domain::geo::Point;
 use kith_domain::hsds::Service;
 use kith_search::facts::facts;
-use kith_search::{Near, SearchIndex, SearchQuery};
+use kith_search::{Near, Position, SearchIndex, SearchQuery};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -82,10 +82,10 @@ fn a_search_round_a_point_finds_exactly_what_is_near_or_covers_the_place() {
     let index = SearchIndex::in_memory().unwrap();
     // Nine commits make several segments, which the index merges as it goes.
     for (i, chunk) in all.chunks(all.len() / 9 + 1).enumerate() {
-        index.apply(chunk, &[], i as i64 + 1).unwrap();
+        index.apply(chunk, &[], &Position::unchecked(i as i64 + 1)).unwrap();
     }
     let gone: BTreeSet<Uuid> = all.iter().step_by(17).map(|s| s.id).filter(|id| *id != scattered_id).collect();
-    index.apply(&[], &gone.iter().copied().collect::<Vec<_>>(), 20).unwrap();
+    index.apply(&[], &gone.iter().copied().collect::<Vec<_>>(), &Position::unchecked(20)).unwrap();
 
     let areas: Vec<String> = all.iter().flat_map(|s| facts(s).areas).filter(|a| a != "national").collect();
     let mut checked = 0;
@@ -107,7 +107,7 @@ fn a_search_round_a_point_finds_exactly_what_is_near_or_covers_the_place() {
     index.start_rebuild().unwrap();
     let kept: Vec<Service> = all.iter().filter(|s| !gone.contains(&s.id)).cloned().collect();
     index.add(&kept).unwrap();
-    index.finish_rebuild(21, true).unwrap();
+    index.finish_rebuild(&Position::unchecked(21), true).unwrap();
     assert_eq!(index.segments(), 1);
     assert_eq!(index.seq(), 21);
     for s in all.iter().step_by(29) {

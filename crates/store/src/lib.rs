@@ -224,6 +224,10 @@ pub trait Store:
     /// updating existing ones by id.
     async fn write_batch(&self, batch: DirectoryBatch) -> Result<WriteSummary>;
 
+    /// Stores every record of every batch in one transaction, in order: all of them or,
+    /// if any write fails, none (`kith import --strict`). Each batch keeps its own source.
+    async fn write_batches(&self, batches: Vec<DirectoryBatch>) -> Result<WriteSummary>;
+
     /// Stores one service (and whatever it nests).
     async fn put_service(&self, service: Service) -> Result<WriteSummary> {
         let mut batch = DirectoryBatch::new();

@@ -463,6 +463,20 @@ impl Store for PostgresStore {
         Ok(summary)
     }
 
+    async fn write_batches(&self, batches: Vec<DirectoryBatch>) -> Result<WriteSummary> {
+        let mut client = self.pool.get().await?;
+        let tx = self.begin_write(&mut client).await?;
+        let now = self.clock.now();
+        let mut summary = WriteSummary::default();
+        for mut batch in batches {
+            let redirected = duplicates::redirect_merged(&tx, &mut batch).await?;
+            summary.add(write_batch(&tx, &batch, now).await?);
+            duplicates::record_redirected(&tx, batch.stamp.as_ref(), &redirected, now).await?;
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+
     async fn delete_service(&self, id: Uuid) -> Result<bool> {
         let mut client = self.pool.get().await?;
         let tx = self.begin_write(&mut client).await?;

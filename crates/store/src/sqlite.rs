@@ -56,20 +56,37 @@ struct Inner {
     _checkpointer: checkpoint::Checkpointer,
 }
 
-fn configure(conn: &Connection) -> Result<()> {
+fn configure(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(
         "PRAGMA page_size = 16384;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -65536;
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = 4000;
          PRAGMA journal_size_limit = 67108864;",
     )?;
+    conn.busy_handler(Some(wait_for_the_lock))?;
     Ok(())
 }
+
+/// How often a write waiting for another process's (a `kith import` beside the server)
+/// looks again; SQLite's own timeout looks every 100 ms once it has waited a while, and
+/// so missed the moments between an import's windows.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long a write waits for the lock before it fails: a minute.
+const LOCK_TRIES: i32 = 12_000;
+
+/// The busy handler: wait a moment and try again, for up to [`LOCK_TRIES`] times.
+fn wait_for_the_lock(tries: i32) -> bool {
+    std::thread::sleep(LOCK_POLL);
+    tries < LOCK_TRIES
+}
+
+/// After a large write, the writer lets go for this long, so that a write waiting in
+/// another process gets its turn between one window of an import and the next.
+const TURN_BETWEEN_LARGE_WRITES: std::time::Duration = std::time::Duration::from_millis(15);
 
 /// A read-write connection to the database at `path`.
 fn open_read_write(path: &Path) -> Result<Connection> {
@@ -97,10 +114,10 @@ impl SqliteStore {
             })?;
         }
         let mut writer = open_read_write(path)?;
-        configure(&writer)?;
+        configure(&mut writer)?;
         migrate(&mut writer)?;
-        let checkpoints = open_read_write(path)?;
-        configure(&checkpoints)?;
+        let mut checkpoints = open_read_write(path)?;
+        configure(&mut checkpoints)?;
         let checkpointer = checkpoint::Checkpointer::start(&mut writer, checkpoints)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -127,7 +144,10 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let now = inner.clock.now();
             let mut conn = lock(&inner.writer);
-            let tx = conn.transaction()?;
+            // Immediate: the write lock is taken (waiting its turn behind another
+            // process's writes) before anything is read. A deferred transaction that read
+            // first fails at once if another process wrote meanwhile.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx, now)?;
             tx.commit()?;
             Ok(out)
@@ -153,11 +173,11 @@ impl SqliteStore {
             let conn = match pooled {
                 Some(conn) => conn,
                 None => {
-                    let conn = Connection::open_with_flags(
+                    let mut conn = Connection::open_with_flags(
                         &inner.path,
                         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )?;
-                    configure(&conn)?;
+                    configure(&mut conn)?;
                     conn
                 }
             };
@@ -533,6 +553,25 @@ impl Store for SqliteStore {
             })
             .await?;
         if batch.len() > 1_000 {
+            doc::free_aside(batch);
+            tokio::time::sleep(TURN_BETWEEN_LARGE_WRITES).await;
+        }
+        Ok(summary)
+    }
+
+    async fn write_batches(&self, mut batches: Vec<DirectoryBatch>) -> Result<WriteSummary> {
+        let (summary, batches) = self
+            .write(move |tx, now| {
+                let mut summary = WriteSummary::default();
+                for batch in &mut batches {
+                    let redirected = duplicates::redirect_merged(tx, batch)?;
+                    summary.add(write_batch(tx, batch, now)?);
+                    duplicates::record_redirected(tx, batch.stamp.as_ref(), &redirected, &ts(now))?;
+                }
+                Ok((summary, batches))
+            })
+            .await?;
+        for batch in batches.into_iter().filter(|b| b.len() > 1_000) {
             doc::free_aside(batch);
         }
         Ok(summary)

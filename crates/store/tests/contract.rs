@@ -1562,6 +1562,48 @@ async fn sqlite_closes_completely_when_its_last_handle_is_dropped() {
     assert_eq!(services, 4);
 }
 
+/// While another process writes to the same SQLite file (`kith import` beside `kith
+/// serve`), the store's writes wait their turn and never fail with "database is locked".
+#[tokio::test]
+async fn sqlite_writes_wait_their_turn_behind_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kith.db");
+    let store = kith_store::sqlite::SqliteStore::open(&path, clock()).await.unwrap();
+    store.write_batch(directory()).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+    other.execute_batch("CREATE TABLE other_process (n INTEGER)").unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    // The other process: one write transaction after another, each held a while, with a
+    // moment between them, as `kith import` writes its windows.
+    let writer = std::thread::spawn(move || {
+        let mut n = 0;
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            other.execute_batch("BEGIN IMMEDIATE").unwrap();
+            other.execute("INSERT INTO other_process (n) VALUES (?1)", [n]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            other.execute_batch("COMMIT").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(15));
+            n += 1;
+        }
+        n
+    });
+    let mut failures = Vec::new();
+    for i in 0..60u128 {
+        let mut s = Service::new(Uuid::from_u128(70_000 + i), "Walking group", ServiceStatus::Active);
+        s.description = Some(format!("round {i}"));
+        if let Err(e) = store.put_service(s).await {
+            failures.push(e.to_string());
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let theirs = writer.join().unwrap();
+    assert!(theirs > 0, "the other process wrote meanwhile");
+    assert!(failures.is_empty(), "{} of 60 writes failed: {:?}", failures.len(), failures.first());
+    assert_eq!(store.counts().await.unwrap().services, 64);
+}
+
 /// The status CHECK holds in PostgreSQL too, and a second connect migrates nothing.
 #[tokio::test]
 async fn postgres_rejects_an_unknown_status_and_reconnects_cleanly() {

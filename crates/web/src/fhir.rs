@@ -71,6 +71,11 @@ fn problem(status: StatusCode, code: IssueType, diagnostics: &str) -> Response {
     }
 }
 
+/// A request refused for its form (400), as an OperationOutcome.
+pub fn bad_request(message: &str) -> Response {
+    problem(StatusCode::BAD_REQUEST, IssueType::Invalid, message)
+}
+
 /// A refusal by the access rule of a FHIR route, as an OperationOutcome.
 pub fn refusal(status: StatusCode, message: &str) -> Response {
     let code = if status == StatusCode::UNAUTHORIZED { IssueType::Login } else { IssueType::Forbidden };

@@ -79,7 +79,74 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(axum::middleware::from_fn(compress_pages))
         .layer(axum::middleware::from_fn(same_origin_writes))
+        .layer(axum::middleware::from_fn(refuse_control_characters))
+        .layer(axum::middleware::from_fn(refuse_oversized_heads))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The longest address Kith reads. A long search (10 KB) still gets the search page,
+/// which asks for fewer words.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+/// The most header bytes Kith reads (a browser sends 1–2 KB, cookies included).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses an address or headers too long to be a person's request, with a body saying
+/// so. (Past about 400 KB the HTTP library refuses the request before it is read, with
+/// a bare 414 or 431.)
+async fn refuse_oversized_heads(request: Request, next: Next) -> Response {
+    if request.uri().to_string().len() > MAX_URI_BYTES {
+        return (
+            StatusCode::URI_TOO_LONG,
+            "This address is too long for Kith (more than 32 KB). If it is a search, search with fewer words.",
+        )
+            .into_response();
+    }
+    let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "This request's headers are too large for Kith (more than 32 KB). Clearing this site's cookies may help.",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Refuses an API request whose query holds a control character (`%00`, …), which no
+/// client has cause to send and no database should be asked about, in the API's own
+/// form of error. Pages read their queries and forms with [`pages::form::Fields`], which
+/// leaves such characters out.
+async fn refuse_control_characters(request: Request, next: Next) -> Response {
+    const MESSAGE: &str = "The query holds a control character (such as %00), which Kith does not accept";
+    if request.uri().query().is_some_and(has_encoded_control) {
+        let path = request.uri().path();
+        if path == "/fhir" || path.starts_with("/fhir/") {
+            return fhir::bad_request(MESSAGE);
+        }
+        if path == "/oruk" || path.starts_with("/oruk/") {
+            return oruk::ApiError::BadRequest(MESSAGE.to_owned()).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether percent-encoded `query` holds a control character other than a tab or a line
+/// break, in ASCII (`%00`–`%1F`, `%7F`) or as UTF-8 (`%C2%80`–`%C2%9F`).
+fn has_encoded_control(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    let hex = |i: usize| -> Option<u8> {
+        let pair = bytes.get(i..i + 2)?;
+        u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()
+    };
+    (0..bytes.len()).any(|i| {
+        bytes[i] == b'%'
+            && match hex(i + 1) {
+                Some(0x09 | 0x0A | 0x0D) => false,
+                Some(b) if b < 0x20 || b == 0x7F => true,
+                Some(0xC2) => bytes.get(i + 3) == Some(&b'%') && hex(i + 4).is_some_and(|b| (0x80..0xA0).contains(&b)),
+                _ => false,
+            }
+    })
 }
 
 /// The policy for every page: nothing from elsewhere, no inline script or style, no framing.
@@ -202,23 +269,30 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, Unavailab
 /// balancer sends traffic only to ready instances.
 async fn ready(State(state): State<AppState>) -> Response {
     match state.change_feed_seq().await {
-        Ok(seq) if state.index_stuck(seq) => {
-            tracing::warn!(
-                feed = seq,
-                index = state.search.seq(),
-                "not ready: the search index is not following the directory"
-            );
+        Ok(seq) => {
+            let index_seq = state.search.seq();
+            let why_not = if let Some(damage) = state.search.damaged() {
+                Some(format!("the search index is damaged ({damage}) and is being rebuilt"))
+            } else if state.index_stuck(seq) && !state.has_caught_up() {
+                Some("the search index is still being brought up to date with the directory".to_owned())
+            } else if state.index_stuck(seq) {
+                Some("the search index has not followed the directory's changes".to_owned())
+            } else {
+                None
+            };
+            let Some(reason) = why_not else {
+                return Json(serde_json::json!({ "status": "ready", "change_feed_seq": seq, "index_seq": index_seq }))
+                    .into_response();
+            };
+            tracing::warn!(feed = seq, index = index_seq, "not ready: {reason}");
             let body = serde_json::json!({
                 "status": "unavailable",
-                "reason": "the search index has not followed the directory's changes",
+                "reason": reason,
                 "change_feed_seq": seq,
-                "index_seq": state.search.seq(),
+                "index_seq": index_seq,
+                "behind": (seq - index_seq).max(0),
             });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-        }
-        Ok(seq) => {
-            Json(serde_json::json!({ "status": "ready", "change_feed_seq": seq, "index_seq": state.search.seq() }))
-                .into_response()
         }
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
@@ -305,6 +379,69 @@ mod tests {
         assert_eq!(ready(app.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
         state.catch_up().await;
         assert_eq!(ready(app).await, StatusCode::OK, "ready again once it has caught up");
+    }
+
+    /// Before its first catch-up (as just after a start) the instance answers at once:
+    /// not ready, saying how far behind its index is, and searches answer from the index
+    /// it has with a note that services may be missing.
+    #[tokio::test]
+    async fn before_the_index_has_caught_up_the_instance_answers_not_ready_and_searches_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new(chrono_now()));
+        let store =
+            Arc::new(kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock.clone()).await.unwrap());
+        for i in 0..3 {
+            let s =
+                kith_domain::hsds::Service::new(uuid::Uuid::from_u128(i + 1), "Walking group", ServiceStatus::Active);
+            store.put_service(s).await.unwrap();
+        }
+        let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
+        let state = AppState::new(App::new(store.clone(), search).with_clock(clock.clone()));
+        let app = router(state.clone());
+        let ready = app.clone().oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value =
+            serde_json::from_slice(&ready.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["index_seq"], 0);
+        assert_eq!(body["behind"], 3);
+        assert!(body["reason"].as_str().unwrap().contains("still being brought up to date"), "{body}");
+        let page = app.clone().oneshot(Request::get("/?q=walking").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = String::from_utf8(page.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        assert!(html.contains("Search is still being prepared"), "{html}");
+
+        state.catch_up().await;
+        let ready = app.clone().oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+        let page = app.oneshot(Request::get("/?q=walking").body(Body::empty()).unwrap()).await.unwrap();
+        let html = String::from_utf8(page.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        assert!(!html.contains("Search is still being prepared") && html.contains("Walking group"), "{html}");
+    }
+
+    #[tokio::test]
+    async fn an_address_or_headers_too_long_are_refused_with_a_message() {
+        let (app, _dir) = app().await;
+        let long = format!("/?q={}", "lonely+".repeat(5_000));
+        let response = app.clone().oneshot(Request::get(long).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("search with fewer words"));
+        let cookie = format!("kith={}", "x".repeat(40_000));
+        let request = Request::get("/").header(header::COOKIE, cookie).body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("Clearing this site's cookies"));
+    }
+
+    #[test]
+    fn encoded_control_characters_are_found_but_tabs_and_line_breaks_are_not() {
+        for bad in ["q=%00", "where=BS1%001AA", "q=%1f", "q=%7F", "q=a%C2%85b", "x=1&q=%0B"] {
+            assert!(has_encoded_control(bad), "{bad}");
+        }
+        for good in ["q=lonely", "q=a%09b%0A%0Dc", "q=caf%C3%A9", "q=%C2%A3", "q=100%25", "q=%", "q=%2"] {
+            assert!(!has_encoded_control(good), "{good}");
+        }
     }
 
     #[tokio::test]

@@ -5,9 +5,23 @@
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    /// Malformed percent-encoding reads as what could be decoded; a page never fails on it.
+    /// Malformed percent-encoding reads as what could be decoded; a page never fails on
+    /// it. Control characters (but tabs and line breaks) are left out of every value.
     pub fn parse(raw: Option<&str>) -> Fields {
-        Fields(raw.map(|r| serde_urlencoded::from_str(r).unwrap_or_default()).unwrap_or_default())
+        let pairs: Vec<(String, String)> =
+            raw.map(|r| serde_urlencoded::from_str(r).unwrap_or_default()).unwrap_or_default();
+        Fields(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    if v.chars().any(kith_domain::validate::is_unwanted_control) {
+                        (k, kith_domain::validate::without_control_characters(&v).0)
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// The first value, trimmed, or "" when absent.
@@ -52,6 +66,13 @@ pub fn query_string(pairs: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_left_out_of_values() {
+        let f = Fields::parse(Some("where=BS1%001AA&note=line+one%0D%0Aline%09two%07"));
+        assert_eq!(f.get("where"), "BS11AA");
+        assert_eq!(f.raw("note"), "line one\r\nline\ttwo");
+    }
 
     #[test]
     fn repeated_names_and_trimming() {

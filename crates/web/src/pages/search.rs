@@ -194,6 +194,8 @@ pub struct Results {
     pub clear_filters: Option<String>,
     /// With `explain=yes`: how the query was read.
     pub reading: Vec<String>,
+    /// The search index is still being prepared after a start: services may be missing.
+    pub preparing: bool,
 }
 
 #[derive(Template)]
@@ -289,6 +291,7 @@ async fn search(state: &AppState, headers: &HeaderMap, raw: Option<&str>) -> Res
         if form.explain && query.text.is_some() {
             found_results.reading = kith_search::explain_reading(&found.reading);
         }
+        found_results.preparing = found.preparing;
         results = Some(found_results);
         facets = Some(found.facets);
     }
@@ -465,5 +468,6 @@ fn results_for(
         hints,
         clear_filters,
         reading: Vec::new(),
+        preparing: false,
     }
 }
