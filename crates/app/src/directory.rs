@@ -38,6 +38,18 @@ pub struct Found {
     pub preparing: bool,
 }
 
+/// The deepest a listing of service-at-location entries pages: the entries of the first
+/// 100,000 services in rank order (a search or a place narrows far below it).
+pub const MAX_RANKED_FOR_VENUES: usize = 100_000;
+
+/// A page of service-at-location entries: each service on the page with the range of
+/// its `service_at_locations` that falls on it, and the count of every entry.
+#[derive(Debug, Clone)]
+pub struct VenuesFound {
+    pub total: u64,
+    pub entries: Vec<(Service, std::ops::Range<usize>)>,
+}
+
 /// A page of services as the ORUK API's JSON, in rank order.
 #[derive(Debug, Clone)]
 pub struct FoundJson {
@@ -156,6 +168,45 @@ impl App {
     /// Ids, scores and distances from the index. A search only reads the index: the jobs
     /// runner's feed follower keeps it up with the directory, a second behind at most
     /// ([`crate::jobs::Schedule`]), so no request waits on a catch-up or writes the index.
+    /// The places services that answer `query` are offered at, as one entry per service
+    /// and place, in the services' rank order: the entries from `start`, at most `size`
+    /// of them, and how many there are in all. Only the services on the page are read.
+    pub async fn find_service_at_locations(
+        &self,
+        query: &SearchQuery,
+        start: u64,
+        size: usize,
+    ) -> Result<VenuesFound, FindError> {
+        let end = start.saturating_add(size as u64);
+        // Only services with a venue match, each with one or more, so the entries up to
+        // `end` are among the first `end` services.
+        let mut q = query.clone();
+        q.offset = 0;
+        q.limit = usize::try_from(end).unwrap_or(usize::MAX).min(MAX_RANKED_FOR_VENUES);
+        q.facets = false;
+        q.venues = true;
+        let found = self.hits(&q).await?;
+        let mut wanted: Vec<(Uuid, std::ops::Range<usize>)> = Vec::new();
+        let mut before = 0u64;
+        for hit in &found.hits {
+            let venues = u64::from(hit.venues);
+            let (from, to) = (before.max(start), (before + venues).min(end));
+            if from < to {
+                let range = usize::try_from(from - before).unwrap_or(0)..usize::try_from(to - before).unwrap_or(0);
+                wanted.push((hit.id, range));
+            }
+            before += venues;
+            if before >= end {
+                break;
+            }
+        }
+        let ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+        let mut read: HashMap<Uuid, Service> =
+            self.store.services_by_ids(&ids).await?.into_iter().map(|s| (s.id, s)).collect();
+        let entries = wanted.into_iter().filter_map(|(id, range)| Some((read.remove(&id)?, range))).collect();
+        Ok(VenuesFound { total: found.venues, entries })
+    }
+
     async fn hits(&self, query: &SearchQuery) -> Result<kith_search::SearchResults, FindError> {
         Ok(self.search.search(query)?)
     }

@@ -86,6 +86,7 @@ pub(crate) struct ResultCollector<'a> {
     pub keep: usize,
     pub scored: bool,
     pub facets: bool,
+    pub venues: bool,
     pub fields: Fields,
     pub segments: &'a SegmentCache,
 }
@@ -157,6 +158,7 @@ impl SegmentData {
             max_age: ff.column_opt(&name(x.max_age))?,
             modified: ff.column_opt(&name(x.modified))?,
             meaning: ff.column_opt(&name(x.meaning))?,
+            venues: ff.column_opt(&name(x.venues))?,
         };
         Ok(SegmentData {
             geo: ff.column_opt(&name(x.geo))?,
@@ -195,6 +197,7 @@ pub(crate) struct RawFacets {
 
 pub(crate) struct Collected {
     pub total: usize,
+    pub venues: u64,
     pub hits: Vec<Hit>,
     pub facets: RawFacets,
 }
@@ -244,6 +247,9 @@ pub(crate) struct SegmentResults {
     national: Option<u64>,
     keep: usize,
     facets: bool,
+    /// Whether to add up the venues of every match, into `venues`.
+    count_venues: bool,
+    venues: u64,
     /// Whether opening times are needed: for a filter on them, or for the facets.
     read_slots: bool,
     heap: BinaryHeap<Candidate>,
@@ -282,6 +288,7 @@ struct SegmentColumns {
     max_age: Option<Column<u64>>,
     modified: Option<Column<i64>>,
     meaning: Option<Column<u64>>,
+    venues: Option<Column<u64>>,
 }
 
 impl Collector for ResultCollector<'_> {
@@ -301,6 +308,8 @@ impl Collector for ResultCollector<'_> {
             national,
             keep: self.keep.max(1),
             facets: self.facets,
+            count_venues: self.venues,
+            venues: 0,
             read_slots: self.facets || self.filters.wants_slots(),
             heap: BinaryHeap::new(),
             unscored: Vec::new(),
@@ -321,10 +330,12 @@ impl Collector for ResultCollector<'_> {
 
     fn merge_fruits(&self, fruits: Vec<SegmentFruit>) -> tantivy::Result<Collected> {
         let mut total = 0;
+        let mut venues = 0;
         let mut hits = Vec::new();
         let mut facets = RawFacets::default();
         for f in fruits {
             total += f.total;
+            venues += f.venues;
             hits.extend(f.hits);
             for (k, v) in f.facets.needs {
                 *facets.needs.entry(k).or_default() += v;
@@ -348,12 +359,13 @@ impl Collector for ResultCollector<'_> {
                 .then(a.id.cmp(&b.id))
         });
         hits.truncate(self.keep);
-        Ok(Collected { total, hits, facets })
+        Ok(Collected { total, venues, hits, facets })
     }
 }
 
 pub(crate) struct SegmentFruit {
     total: usize,
+    venues: u64,
     hits: Vec<Hit>,
     facets: RawFacets,
 }
@@ -389,6 +401,10 @@ impl SegmentCollector for SegmentResults {
     fn collect(&mut self, doc: DocId, score: Score) {
         let c = &self.segment.columns;
         let f = &self.filters;
+        // Counting venues lists the services offered somewhere, and only those.
+        if self.count_venues && c.venues.as_ref().and_then(|v| v.first(doc)).unwrap_or(0) == 0 {
+            return;
+        }
         if let (Some(after), Some(m)) = (f.modified_after, &c.modified)
             && m.first(doc).unwrap_or(0) <= after
         {
@@ -455,15 +471,16 @@ impl SegmentCollector for SegmentResults {
             place: factor,
         };
         self.offer(candidate);
-        if self.facets {
-            self.count_facets(doc, false);
-        }
+        self.counted(doc, false);
     }
 
     fn harvest(mut self) -> SegmentFruit {
         if let Some(m) = self.meaning.take() {
             self.read_meaning(&m);
         }
+        let venues = self.segment.columns.venues.clone();
+        let venues_of =
+            |doc: DocId| venues.as_ref().and_then(|c| c.first(doc)).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
         let hits = self
             .heap
             .into_vec()
@@ -476,6 +493,7 @@ impl SegmentCollector for SegmentResults {
                 similarity: c.similarity,
                 words: c.words,
                 place: c.place,
+                venues: venues_of(c.doc),
             })
             .collect();
         let facets = RawFacets {
@@ -486,7 +504,7 @@ impl SegmentCollector for SegmentResults {
             evenings: self.evenings,
             days: self.days,
         };
-        SegmentFruit { total: self.total, hits, facets }
+        SegmentFruit { total: self.total, venues: self.venues, hits, facets }
     }
 }
 
@@ -553,9 +571,7 @@ impl SegmentResults {
                     continue;
                 }
                 self.total += 1;
-                if self.facets {
-                    self.count_facets(u.doc, true);
-                }
+                self.counted(u.doc, true);
                 out.push(Candidate {
                     score: weight * counted(s) * u.factor,
                     id: 0,
@@ -579,6 +595,16 @@ impl SegmentResults {
         }
         while self.heap.len() > self.keep {
             self.heap.pop();
+        }
+    }
+
+    /// Counts a matching service in the facets and its venues, as asked.
+    fn counted(&mut self, doc: DocId, read: bool) {
+        if self.facets {
+            self.count_facets(doc, read);
+        }
+        if self.count_venues {
+            self.venues += self.segment.columns.venues.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
         }
     }
 

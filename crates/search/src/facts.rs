@@ -160,6 +160,8 @@ pub struct ServiceFacts {
     pub min_age: u64,
     pub max_age: u64,
     pub modified: i64,
+    /// How many places it is offered at (its service-at-location entries).
+    pub venues: u64,
 }
 
 /// The GSS codes in text, with the codes the same places have had or have now, so a
@@ -200,7 +202,8 @@ fn minutes(t: Option<&kith_domain::serde_util::TimeOfDay>) -> Option<u16> {
 
 /// Reads a fully nested service.
 pub fn facts(s: &Service) -> ServiceFacts {
-    let mut f = ServiceFacts { name: s.name.clone(), ..Default::default() };
+    let mut f =
+        ServiceFacts { name: s.name.clone(), venues: s.service_at_locations.len() as u64, ..Default::default() };
     push(&mut f.body, s.alternate_name.as_deref());
     push(&mut f.body, s.description.as_deref());
     push(&mut f.body, s.eligibility_description.as_deref());

@@ -51,6 +51,8 @@ pub(crate) struct Fields {
     /// The service's meaning as a packed vector (see [`Meaning::encode`]); empty when
     /// the index is built without the model.
     pub meaning: Field,
+    /// How many service-at-location entries the service has.
+    pub venues: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -84,6 +86,7 @@ fn schema() -> (Schema, Fields) {
         modified: b.add_i64_field("modified", FAST),
         geo: b.add_u64_field("geo", FAST),
         meaning: b.add_u64_field("meaning", FAST),
+        venues: b.add_u64_field("venues", FAST),
     };
     (b.build(), fields)
 }
@@ -685,6 +688,7 @@ impl SearchIndex {
         d.add_u64(x.max_age, f.max_age);
         d.add_i64(x.modified, f.modified);
         d.add_u64(x.geo, geo_key(&f.points));
+        d.add_u64(x.venues, f.venues);
         if let Some(v) = self.inner.meaning.as_ref().and_then(|m| m.embed_service(&f.name, &f.taxonomy, &f.body)) {
             for packed in Meaning::encode(&v) {
                 d.add_u64(x.meaning, packed);
@@ -832,12 +836,13 @@ impl SearchIndex {
             keep: q.offset + q.limit,
             scored,
             facets: q.facets,
+            venues: q.venues,
             fields: x,
             segments: &live.segments,
         };
-        let Collected { total, mut hits, facets } = searcher.search(&query, &collector)?;
+        let Collected { total, venues, mut hits, facets } = searcher.search(&query, &collector)?;
         let hits: Vec<Hit> = hits.drain(..).skip(q.offset).take(q.limit).collect();
-        Ok(SearchResults { total, hits, facets: Facets::from(facets), reading, took: started.elapsed() })
+        Ok(SearchResults { total, venues, hits, facets: Facets::from(facets), reading, took: started.elapsed() })
     }
 
     /// The person's words (exact, then forgiving a typo) and the vocabulary's expansions,

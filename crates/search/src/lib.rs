@@ -106,6 +106,10 @@ pub struct SearchQuery {
     /// Count the matches by need, way of attending and opening for narrowing the
     /// search (the search page shows them; an API page of results does not need them).
     pub facets: bool,
+    /// Match only services offered somewhere, and count their venues
+    /// (service-at-location entries) as [`SearchResults::venues`], for paging the ORUK
+    /// API's `service_at_locations`.
+    pub venues: bool,
     /// How the person's words are read. Everything is on unless a relevance benchmark
     /// switches stages off to measure each.
     pub understanding: Understanding,
@@ -183,6 +187,7 @@ impl Default for SearchQuery {
             offset: 0,
             limit: 20,
             facets: true,
+            venues: false,
             understanding: Understanding::default(),
             blend: Blend::default(),
         }
@@ -205,6 +210,8 @@ pub struct Hit {
     /// The factor the place gave: 1 at the place, halving every 5 km, lower for a
     /// service that only covers the area (1 when no place was given).
     pub place: f64,
+    /// How many places it is offered at (its service-at-location entries).
+    pub venues: u32,
 }
 
 /// How a query's words were read, for explaining a ranking.
@@ -257,6 +264,9 @@ impl From<collector::RawFacets> for Facets {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchResults {
     pub total: usize,
+    /// With [`SearchQuery::venues`]: the venues of every match, added up.
+    #[serde(skip)]
+    pub venues: u64,
     pub hits: Vec<Hit>,
     pub facets: Facets,
     #[serde(skip)]

@@ -23,8 +23,6 @@ use uuid::Uuid;
 /// The ORUK profile this API follows.
 pub const PROFILE: &str = "https://github.com/OpenReferralUK/uk-profile/blob/main/docs/index.md";
 const DEFAULT_PER_PAGE: u32 = 50;
-/// Services read to page through their places; a postcode or search narrows far below it.
-const MAX_SERVICE_AT_LOCATION_SERVICES: usize = 10_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -425,34 +423,25 @@ async fn service_at_locations(State(state): State<AppState>, q: Query<HashMap<St
     p.reject_unknown(SERVICE_PARAMS)?;
     let page = p.page()?;
     let _full = p.boolean("full")?;
-    let mut f = service_filters(&state, &p, page).await?;
-    // Every service that is offered somewhere, as one entry per place it is offered.
-    f.query.offset = 0;
-    f.query.limit = MAX_SERVICE_AT_LOCATION_SERVICES;
-    let found = state.find_services(&f.query).await?;
+    let f = service_filters(&state, &p, page).await?;
+    let start = page.offset();
+    let found = state.find_service_at_locations(&f.query, start, page.size as usize).await?;
     let mut entries: Vec<Value> = Vec::new();
-    let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-    let end = start.saturating_add(page.size as usize);
-    let mut total = 0u64;
-    let mut seen = 0usize;
-    for (service, _) in found.services {
-        for sal in &service.service_at_locations {
-            total += 1;
-            if seen >= start && seen < end {
-                let mut entry = serde_json::to_value(sal)
-                    .map_err(|e| ApiError::Unavailable(Unavailable(kith_store::StoreError::Database(e.to_string()))))?;
-                if let Value::Object(map) = &mut entry {
-                    let mut nested = service.clone();
-                    nested.service_at_locations.clear();
-                    map.insert("service".into(), serde_json::to_value(nested).unwrap_or(Value::Null));
-                    map.insert("service_id".into(), json!(service.id));
-                }
-                entries.push(entry);
+    for (service, range) in found.entries {
+        let mut nested = service.clone();
+        nested.service_at_locations.clear();
+        let nested = serde_json::to_value(nested).unwrap_or(Value::Null);
+        for sal in service.service_at_locations.get(range).unwrap_or_default() {
+            let mut entry = serde_json::to_value(sal)
+                .map_err(|e| ApiError::Unavailable(Unavailable(kith_store::StoreError::Database(e.to_string()))))?;
+            if let Value::Object(map) = &mut entry {
+                map.insert("service".into(), nested.clone());
+                map.insert("service_id".into(), json!(service.id));
             }
-            seen += 1;
+            entries.push(entry);
         }
     }
-    Ok(Json(paged(entries, total, page)).into_response())
+    Ok(Json(paged(entries, found.total, page)).into_response())
 }
 
 async fn organizations(State(state): State<AppState>, q: Query<HashMap<String, String>>) -> ApiResult<Response> {

@@ -248,3 +248,44 @@ async fn the_openapi_document_names_every_route_and_is_snapshot() {
     }
     insta::assert_json_snapshot!("oruk_openapi", doc);
 }
+
+/// `service_at_locations` pages through every service's places, however many services
+/// there are (it stopped at 10,000 services, with a wrong `total_items`), and reads only
+/// the services on the page.
+#[tokio::test]
+async fn service_at_locations_pages_through_every_entry_beyond_ten_thousand_services() {
+    let t = TestApp::sqlite("oruk").await;
+    let mut options = kith_demo::DemoOptions::new(clock().now_utc());
+    options.services = 10_400;
+    let batch = kith_demo::generate(&options);
+    let mut expected: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for s in &batch.services {
+        for sal in &s.service_at_locations {
+            expected.insert(sal.id.to_string());
+        }
+    }
+    assert!(batch.services.len() > 10_000);
+    t.store().write_batch(batch).await.unwrap();
+    let app = app(&t).await;
+
+    let first = get(&app, "/oruk/service_at_locations?per_page=1000").await;
+    assert_eq!(first["total_items"].as_u64().unwrap(), expected.len() as u64, "every entry counted");
+    let pages = first["total_pages"].as_u64().unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    for page in 1..=pages {
+        let body = get(&app, &format!("/oruk/service_at_locations?per_page=1000&page={page}")).await;
+        let contents = body["contents"].as_array().unwrap();
+        assert_eq!(body["last_page"], page == pages, "page {page}");
+        assert!(page == pages || contents.len() == 1000, "page {page}: {}", contents.len());
+        for entry in contents {
+            assert!(entry["service"]["id"].is_string() && entry["service_id"] == entry["service"]["id"]);
+            seen.push(entry["id"].as_str().unwrap().to_owned());
+        }
+    }
+    let unique: std::collections::HashSet<String> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), unique.len(), "no entry on two pages");
+    assert_eq!(unique, expected, "every entry, on some page");
+    let beyond = get(&app, &format!("/oruk/service_at_locations?per_page=1000&page={}", pages + 1)).await;
+    assert_eq!(beyond["empty"], true);
+    t.cleanup().await;
+}
