@@ -48,6 +48,13 @@ pub struct Global {
     /// Default: model/ in the data directory. Without them Kith searches by words alone
     #[arg(long, global = true, env = "KITH_MODEL_DIR", value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
+
+    /// The fonts printed leaflets use for other scripts (Bengali, Gurmukhi, Gujarati,
+    /// Devanagari, Tamil, Arabic, Chinese, emoji), installed by scripts/install-fonts.
+    /// Default: fonts/ in the data directory. Without them leaflets print Latin, Greek
+    /// and Cyrillic, and other characters as a replacement mark
+    #[arg(long, global = true, env = "KITH_FONTS_DIR", value_name = "DIR")]
+    pub fonts_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -386,12 +386,32 @@ fn open_index(global: &Global) -> Result<Arc<kith_search::SearchIndex>> {
     Ok(Arc::new(index))
 }
 
+/// Reads the leaflets' fonts for other scripts, saying once what was found.
+fn use_fonts(global: &Global) {
+    let dir = global.fonts_dir.clone().unwrap_or_else(|| global.data_dir.join("fonts"));
+    match kith_web::use_leaflet_fonts(&dir) {
+        Some(found) if found.faces > 0 => {
+            tracing::info!(
+                "leaflets print with {} fonts from {}: {}",
+                found.faces,
+                dir.display(),
+                found.families.join(", ")
+            );
+        }
+        _ => tracing::warn!(
+            "no fonts in {}: leaflets print Latin, Greek and Cyrillic, and other characters as a mark (install them with scripts/install-fonts)",
+            dir.display()
+        ),
+    }
+}
+
 async fn serve(store: Arc<dyn Store>, clock: Arc<dyn Clock>, global: &Global, listen: &Listen) -> Result<()> {
     // The port first: a server that cannot listen should say so and nothing else.
     let listener = tokio::net::TcpListener::bind(listen.listen).await.with_context(|| {
         format!("cannot listen on {}; is another program using it? Choose another with --listen", listen.listen)
     })?;
     let index = open_index(global)?;
+    use_fonts(global);
     let keyring = crate::accounts::keyring(global, &*store).await?;
     let public_url = listen.public_url.clone().unwrap_or_else(|| format!("http://{}", listen.listen));
     let mut app = kith_app::App::new(store.clone(), index)

@@ -2,11 +2,18 @@
 //! tagged PDF that conforms to PDF/UA-1: A4, large clear type (DejaVu Sans, embedded),
 //! up to four services a page.
 //!
+//! Names and details in other scripts (Bengali, Gurmukhi, Gujarati, Devanagari, Tamil,
+//! Arabic, Chinese, emoji) are typeset with the Noto fonts `scripts/install-fonts` puts
+//! in a folder, read once with [`use_fonts`]; typst embeds only the glyphs a leaflet
+//! uses. A character no font holds is printed as a replacement mark (U+FFFD), so a
+//! leaflet is always made: PDF/UA forbids missing glyphs, and would otherwise fail it.
+//!
 //! Kept in a crate of its own because typst is heavy to build; nothing else in Kith
 //! depends on typst's types.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::LazyLock;
+use std::path::Path;
+use std::sync::OnceLock;
 use typst::diag::{FileError, FileResult};
 use typst::foundations::{Bytes, Datetime, Dict, IntoValue, Str};
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
@@ -55,6 +62,7 @@ pub enum LeafletError {
 }
 
 fn json_string(s: &str) -> String {
+    let s = printable(s);
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -128,14 +136,81 @@ impl Leaflet {
     }
 }
 
-/// The fonts, parsed once.
-static FONTS: LazyLock<(LazyHash<FontBook>, Vec<Font>)> = LazyLock::new(|| {
-    let fonts: Vec<Font> = [dejavu::sans::regular(), dejavu::sans::bold(), dejavu::sans::oblique()]
-        .into_iter()
-        .flat_map(|data| Font::iter(Bytes::new(data)))
+/// The fonts: DejaVu Sans (built in) and whatever [`use_fonts`] found, parsed once.
+struct Fonts {
+    book: LazyHash<FontBook>,
+    fonts: Vec<Font>,
+}
+
+static FONTS: OnceLock<Fonts> = OnceLock::new();
+
+fn fonts() -> &'static Fonts {
+    FONTS.get_or_init(|| Fonts::with(Vec::new()))
+}
+
+impl Fonts {
+    fn with(extra: Vec<Font>) -> Fonts {
+        let mut fonts: Vec<Font> = [dejavu::sans::regular(), dejavu::sans::bold(), dejavu::sans::oblique()]
+            .into_iter()
+            .flat_map(|data| Font::iter(Bytes::new(data)))
+            .collect();
+        fonts.extend(extra);
+        Fonts { book: LazyHash::new(FontBook::from_fonts(&fonts)), fonts }
+    }
+
+    /// Whether some font has a glyph for `c`.
+    fn covers(&self, c: char) -> bool {
+        self.fonts.iter().any(|f| f.info().coverage.contains(u32::from(c)))
+    }
+}
+
+/// What [`use_fonts`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FontsFound {
+    /// Font faces read from the folder.
+    pub faces: usize,
+    /// Their families, as typst names them ("Noto Sans Bengali").
+    pub families: Vec<String>,
+}
+
+/// Reads every TrueType and OpenType font (`.ttf`, `.otf`, `.ttc`) in `dir` for the
+/// leaflets, beside the built-in DejaVu Sans. Call once, before the first leaflet; a
+/// later call changes nothing and returns `None`, as does a folder that cannot be read.
+pub fn use_fonts(dir: &Path) -> Option<FontsFound> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["ttf", "otf", "ttc"].contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
-    (LazyHash::new(FontBook::from_fonts(&fonts)), fonts)
-});
+    paths.sort();
+    let extra: Vec<Font> =
+        paths.iter().filter_map(|p| std::fs::read(p).ok()).flat_map(|data| Font::iter(Bytes::new(data))).collect();
+    let mut families: Vec<String> = extra.iter().map(|f| f.info().family.clone()).collect();
+    families.dedup();
+    let found = FontsFound { faces: extra.len(), families };
+    FONTS.set(Fonts::with(extra)).ok()?;
+    Some(found)
+}
+
+/// `text` with every character no font holds replaced by U+FFFD. Joiners, variation
+/// selectors and other format characters, which shape rather than show, are kept.
+fn printable(text: &str) -> String {
+    let fonts = fonts();
+    if text.chars().all(|c| c.is_ascii() || fonts.covers(c)) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            let shapes = matches!(c, '\u{200c}' | '\u{200d}' | '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}');
+            if c.is_ascii() || c.is_whitespace() || shapes || fonts.covers(c) { c } else { '\u{fffd}' }
+        })
+        .collect()
+}
 
 /// Everything typst may read: the template and the fonts, nothing from disk or network.
 struct LeafletWorld {
@@ -160,7 +235,7 @@ impl World for LeafletWorld {
     }
 
     fn book(&self) -> &LazyHash<FontBook> {
-        &FONTS.0
+        &fonts().book
     }
 
     fn main(&self) -> FileId {
@@ -176,7 +251,7 @@ impl World for LeafletWorld {
     }
 
     fn font(&self, index: usize) -> Option<Font> {
-        FONTS.1.get(index).cloned()
+        fonts().fonts.get(index).cloned()
     }
 
     fn today(&self, _offset: Option<typst::foundations::Duration>) -> Option<Datetime> {
@@ -226,6 +301,57 @@ mod tests {
         // `#`, `$`, `*`, `_`, `@` and quotes would be typst markup if written into the
         // template; they arrive as data, so this typesets rather than fails.
         assert!(sample(1).pdf().is_ok());
+    }
+
+    /// Names in the UK's common scripts, and joined emoji, always make a leaflet: with the
+    /// fonts of `scripts/install-fonts` (in `KITH_FONTS_DIR`) they are typeset in Noto,
+    /// and without them each character no font holds becomes a replacement mark.
+    #[test]
+    fn names_in_every_common_script_make_a_leaflet_never_an_error() {
+        let names = [
+            "সুরমা মহিলা সমিতি",       // Bengali
+            "ਪੰਜਾਬੀ ਸੱਭਿਆਚਾਰਕ ਕੇਂਦਰ",   // Punjabi (Gurmukhi)
+            "ગુજરાતી સમાજ",          // Gujarati
+            "हिंदी सत्संग मंडल",        // Hindi (Devanagari)
+            "தமிழ் சங்கம்",            // Tamil
+            "华人社区中心",         // Chinese
+            "مرکز خواتین",          // Urdu (Arabic script)
+            "Family day 👩‍👩‍👧‍👦 and 👍🏽", // joined emoji, with a skin tone
+        ];
+        let mut leaflet = sample(0);
+        leaflet.entries = names
+            .iter()
+            .map(|n| Entry { name: (*n).to_owned(), organisation: Some((*n).to_owned()), ..Entry::default() })
+            .collect();
+        let wanted = std::env::var_os("KITH_FONTS_DIR");
+        let found = wanted.as_ref().and_then(|dir| use_fonts(Path::new(dir)));
+        if found.is_none() {
+            assert!(
+                std::env::var_os("KITH_REQUIRE_FONTS").is_none(),
+                "KITH_FONTS_DIR holds no fonts; run scripts/install-fonts"
+            );
+            eprintln!("without KITH_FONTS_DIR: checking only that the leaflet is made");
+        }
+        let typeset = leaflet.pdf().unwrap();
+        assert!(typeset.pdf.starts_with(b"%PDF-"));
+        if let Some(found) = found {
+            for family in ["Noto Sans Bengali", "Noto Sans Gurmukhi", "Noto Sans Tamil", "Noto Sans SC", "Noto Emoji"] {
+                assert!(found.families.iter().any(|f| f == family), "{family} in {:?}", found.families);
+            }
+            let text = String::from_utf8_lossy(&typeset.pdf);
+            for embedded in ["NotoSansBengali", "NotoSansGurmukhi", "NotoSansGujarati", "NotoSansTamil", "NotoSansSC"] {
+                assert!(text.contains(embedded), "{embedded} is embedded (subset)");
+            }
+            assert!(!printable(names[0]).contains('\u{fffd}'), "Bengali is printed as written");
+            assert!(typeset.pdf.len() < 400_000, "only the glyphs used: {} bytes", typeset.pdf.len());
+        }
+    }
+
+    #[test]
+    fn a_character_no_font_holds_becomes_a_replacement_mark() {
+        // Linear B is in no font Kith installs.
+        assert_eq!(printable("Café 𐀀 club"), "Café \u{fffd} club");
+        assert_eq!(printable("plain"), "plain");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod serve;
 
 pub use kith_app::{App, INDEX_MAY_LAG_SECONDS};
+pub use kith_pdf::{FontsFound, use_fonts as use_leaflet_fonts};
 
 /// What every handler is given: the application, and how to read the requests it is
 /// reached by.

@@ -463,3 +463,44 @@ async fn control_characters_never_give_a_server_error_on_either_engine() {
         t.cleanup().await;
     }
 }
+
+/// A service named in Bengali, Tamil or Chinese, or with joined emoji, makes a leaflet
+/// (it answered 503: the font had no such characters). With the fonts of
+/// scripts/install-fonts in `KITH_FONTS_DIR`, they print in Noto.
+#[tokio::test]
+async fn a_leaflet_of_services_named_in_other_scripts_is_made() {
+    if let Some(dir) = std::env::var_os("KITH_FONTS_DIR") {
+        kith_web::use_leaflet_fonts(std::path::Path::new(&dir));
+    }
+    let t = TestApp::sqlite("pages").await;
+    let names = ["সুরমা মহিলা সমিতি", "தமிழ் சங்கம்", "华人社区中心", "Family day 👩‍👩‍👧‍👦"];
+    for (i, name) in names.iter().enumerate() {
+        let s = kith_domain::hsds::Service::new(
+            uuid::Uuid::from_u128(0xF0 + i as u128),
+            *name,
+            kith_domain::ServiceStatus::Active,
+        );
+        t.store().put_service(s).await.unwrap();
+    }
+    let state = AppState::new(t.app.clone());
+    state.catch_up().await;
+    let app = router(state);
+    let mut cookie = String::new();
+    for i in 0..names.len() {
+        let id = uuid::Uuid::from_u128(0xF0 + i as u128);
+        let page = post(&app, "/shortlist", &format!("change=add&id={id}&back=%2F"), Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        cookie = cookie_from(&page);
+    }
+    let pdf = get_with_cookie(&app, "/shortlist/leaflet.pdf", &cookie).await;
+    assert_eq!(pdf.status, StatusCode::OK, "{}", pdf.body);
+    assert!(pdf.bytes.starts_with(b"%PDF-"));
+    if std::env::var_os("KITH_FONTS_DIR").is_some() {
+        assert!(
+            pdf.body.contains("NotoSansBengali")
+                && pdf.body.contains("NotoSansTamil")
+                && pdf.body.contains("NotoSansSC")
+        );
+    }
+    t.cleanup().await;
+}
