@@ -208,7 +208,9 @@ impl App {
     }
 
     async fn hits(&self, query: &SearchQuery) -> Result<kith_search::SearchResults, FindError> {
-        Ok(self.search.search(query)?)
+        let found = self.search.search(query)?;
+        self.metrics.search(found.took.as_secs_f64());
+        Ok(found)
     }
 
     async fn rendered_services(&self, ids: &[Uuid]) -> Result<Vec<Rendered>, StoreError> {

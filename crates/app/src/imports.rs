@@ -116,10 +116,15 @@ impl Imports {
             })
             .await;
             let (read, mut progress) = read.map_err(|e| ImportFailure::Stopped(e.to_string()))?;
-            let (batches, report) = read.map_err(ImportFailure::Read)?;
+            let (batches, mut report) = read.map_err(ImportFailure::Read)?;
             if !report.rejected.is_empty() || report.records == 0 {
                 return Ok(Imported { report, written: WriteSummary::default() });
             }
+            let mut references = kith_datasets::import::OrganizationReferences::default();
+            for batch in &batches {
+                references.note(batch);
+            }
+            report.warnings.extend(references.warnings(&*self.store).await.map_err(ImportFailure::NothingWritten)?);
             // One transaction for everything: a failure (or the process killed) part way
             // leaves nothing written.
             let total: usize = batches.iter().map(DirectoryBatch::len).sum();

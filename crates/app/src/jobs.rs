@@ -112,6 +112,7 @@ async fn pull_round(app: &App) -> usize {
         Ok(feeds) => feeds.pull_due().await,
         Err(e) => Err(e),
     };
+    app.metrics.job("pull_feeds", pulled.is_ok());
     pulled.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "directory feeds could not be pulled; trying again shortly");
         0
@@ -119,9 +120,14 @@ async fn pull_round(app: &App) -> usize {
 }
 
 async fn send_round(app: &App, senders: &Senders) -> Result<(usize, usize), crate::referrals::ReferralError> {
-    let reminders = app.referrals().send_reminders().await?;
-    let sent = app.outbox().deliver_due(senders).await?;
-    Ok((reminders, sent))
+    let sent = async {
+        let reminders = app.referrals().send_reminders().await?;
+        let sent = app.outbox().deliver_due(senders).await?;
+        Ok((reminders, sent))
+    }
+    .await;
+    app.metrics.job("send_messages", sent.is_ok());
+    sent
 }
 
 /// What one round of every job did.

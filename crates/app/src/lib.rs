@@ -34,6 +34,7 @@ pub mod imports;
 pub mod jobs;
 pub mod listings;
 pub mod locate;
+pub mod metrics;
 pub mod notify;
 pub mod oidc;
 pub mod referrals;
@@ -67,6 +68,8 @@ pub struct App {
     sync: Arc<tokio::sync::Mutex<()>>,
     /// When the search index last caught up with the change feed without an error.
     caught_up_at: Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
+    /// What this instance has done, for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// How long the search index may fail to follow the change feed before the instance says
@@ -90,6 +93,7 @@ impl App {
             rendered: Arc::new(rendered::RenderedServices::default()),
             sync: Arc::new(tokio::sync::Mutex::new(())),
             caught_up_at: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -167,7 +171,26 @@ impl App {
     /// the search answers from what the index has.
     pub async fn catch_up(&self) {
         let _turn = self.sync.lock().await;
-        self.apply_feed().await;
+        let ok = self.apply_feed().await;
+        self.metrics.job("follow_feed", ok);
+    }
+
+    /// The counters and, read now, the index's lag, readiness and the outbox, for
+    /// `/metrics`.
+    pub async fn metrics_text(&self) -> Result<String, kith_store::StoreError> {
+        let change_feed_seq = self.store.last_seq().await?;
+        let outbox = self.store.outbox_counts().await?;
+        let readings = metrics::Readings {
+            change_feed_seq,
+            index_seq: self.search.seq(),
+            indexed_services: self.search.len(),
+            ready: !self.index_stuck(change_feed_seq) && self.search.damaged().is_none(),
+            index_damaged: self.search.damaged().is_some(),
+            outbox_pending: outbox.pending,
+            outbox_failed: outbox.failed,
+            outbox_sent: outbox.sent,
+        };
+        Ok(self.metrics.render(&readings))
     }
 
     /// Starts a catch-up beside the request that asks for one, unless one is under way:
@@ -176,12 +199,13 @@ impl App {
         let app = self.clone();
         tokio::spawn(async move {
             if let Ok(_turn) = app.sync.try_lock() {
-                app.apply_feed().await;
+                let ok = app.apply_feed().await;
+                app.metrics.job("follow_feed", ok);
             }
         });
     }
 
-    async fn apply_feed(&self) {
+    async fn apply_feed(&self) -> bool {
         use kith_search::sync::Applied;
         let mut told = |applied: Applied<'_>| match applied {
             Applied::Rebuilt => self.rendered.forget_all(),
@@ -190,8 +214,12 @@ impl App {
         match kith_search::sync::catch_up_telling(&*self.store, &self.search, &mut told).await {
             Ok(_) => {
                 *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
+                true
             }
-            Err(e) => tracing::warn!(error = %e, "search index could not catch up; answering from what it has"),
+            Err(e) => {
+                tracing::warn!(error = %e, "search index could not catch up; answering from what it has");
+                false
+            }
         }
     }
 

@@ -53,3 +53,39 @@ async fn a_strict_import_that_fails_part_way_writes_nothing_on_both_engines() {
         t.cleanup().await;
     }
 }
+
+/// A service naming an organisation that neither the import nor the directory holds is
+/// imported with a warning that says so; one brought by a later file is not warned of.
+#[tokio::test]
+async fn a_service_naming_a_missing_organisation_is_warned_of_on_both_engines() {
+    let mut apps = vec![TestApp::sqlite("missing_organisation").await];
+    apps.extend(TestApp::on(Engine::Postgres, "missing_organisation").build().await);
+    for t in apps {
+        let engine = t.store().engine();
+        let dir = tempfile::tempdir().unwrap();
+        let (missing, later) = (Uuid::from_u128(0xDEAD), Uuid::from_u128(0x1A7E));
+        let services = json!([
+            {"id": Uuid::from_u128(0x5E01), "name": "Lunch club", "status": "active", "organization_id": missing},
+            {"id": Uuid::from_u128(0x5E02), "name": "Supper club", "status": "active", "organization_id": missing},
+            {"id": Uuid::from_u128(0x5E03), "name": "Walking group", "status": "active", "organization_id": later},
+        ]);
+        let organizations = json!([{"id": later, "name": "Ramblers", "description": "Walks"}]);
+        let (first, second) = (dir.path().join("a-services.json"), dir.path().join("organizations.json"));
+        std::fs::write(&first, services.to_string()).unwrap();
+        std::fs::write(&second, organizations.to_string()).unwrap();
+        for strict in [false, true] {
+            let done = Imports::new(t.store().clone())
+                .files(vec![first.clone(), second.clone()], strict, vec![], |_| {})
+                .await;
+            let report = done.unwrap().report;
+            let about: Vec<&String> = report.warnings.iter().filter(|w| w.contains("names the organisation")).collect();
+            assert_eq!(about.len(), 1, "{engine:?} strict={strict}: {:?} {:?}", report.warnings, report.rejected);
+            assert!(
+                about[0].contains(&missing.to_string()) && about[0].contains("(and 1 other service)"),
+                "{}",
+                about[0]
+            );
+        }
+        t.cleanup().await;
+    }
+}

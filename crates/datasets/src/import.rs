@@ -999,6 +999,51 @@ pub async fn store_batch(
     Ok(StoreOutcome { written, wrote_anything: total > 0 })
 }
 
+/// The organisations an import's services name, to warn of those neither the import
+/// nor the store holds (the service is stored, and shown without an organisation).
+/// Checked at the end, since a later file or window may bring the organisation.
+#[derive(Debug, Default)]
+pub struct OrganizationReferences {
+    brought: std::collections::HashSet<uuid::Uuid>,
+    /// Each organisation named but not brought: the first service naming it, and how
+    /// many do.
+    named: std::collections::BTreeMap<uuid::Uuid, (uuid::Uuid, String, usize)>,
+}
+
+impl OrganizationReferences {
+    /// Notes what `batch` brings and names.
+    pub fn note(&mut self, batch: &DirectoryBatch) {
+        self.brought.extend(batch.organizations.iter().map(|o| o.id));
+        for s in &batch.services {
+            if let Some(org) = s.organization_id
+                && !self.brought.contains(&org)
+            {
+                self.named.entry(org).or_insert_with(|| (s.id, s.name.clone(), 0)).2 += 1;
+            }
+        }
+    }
+
+    /// A warning for each organisation named that neither the import brought nor the
+    /// store holds.
+    pub async fn warnings(self, store: &dyn Store) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for (org, (service, name, count)) in self.named {
+            if self.brought.contains(&org) || store.organization(org).await?.is_some() {
+                continue;
+            }
+            let others = match count {
+                1 => String::new(),
+                2 => " (and 1 other service)".to_owned(),
+                n => format!(" (and {} other services)", n - 1),
+            };
+            out.push(format!(
+                "service {service} ({name}){others} names the organisation {org}, which is neither in this import nor in Kith; it is listed without an organisation until one with that id is imported"
+            ));
+        }
+        Ok(out)
+    }
+}
+
 /// What a streamed import read and wrote.
 #[derive(Debug)]
 pub struct Streamed {
@@ -1064,8 +1109,10 @@ pub async fn import_streaming_placed(
     let mut written = WriteSummary::default();
     let mut writing = Duration::ZERO;
     let mut failed = None;
+    let mut references = OrganizationReferences::default();
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
+        references.note(&batch);
         // One transaction a window, whatever it holds: a window of services brings its
         // organisations and locations along, and splitting off those few cost a commit.
         match store.write_batch(batch).await {
@@ -1082,7 +1129,8 @@ pub async fn import_streaming_placed(
     if let Some(e) = failed {
         return Err(StreamError::Store(e));
     }
-    let (report, reading) = read?;
+    let (mut report, reading) = read?;
+    report.warnings.extend(references.warnings(store).await?);
     Ok(Streamed { report, written, reading, writing })
 }
 

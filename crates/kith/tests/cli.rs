@@ -246,6 +246,28 @@ fn serve_answers_over_http() {
     assert!(health.contains("\"engine\":\"sqlite\"") && health.contains("\"services\":40"), "{health}");
 }
 
+/// SIGTERM (as a service manager or a container stops it) stops `kith serve` cleanly: it
+/// stops accepting, finishes what is under way, and exits 0 within its grace.
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(kith(data.path(), &["demo", "--load-only", "--services", "40"]).status.success());
+    let mut server = serve(data.path(), None);
+    assert!(get(server.port, "/healthz").starts_with("HTTP/1.1 200"));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(25), "still running after SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "a clean stop");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err(), "the port is closed");
+}
+
 #[tokio::test]
 async fn the_same_commands_work_on_postgresql() {
     let test = kith_app::testing::TestApp::on(kith_store::Engine::Postgres, "the_same_commands_work_on_postgresql");

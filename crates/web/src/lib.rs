@@ -65,6 +65,7 @@ pub fn routes() -> auth::Routes {
     pages::routes()
         .get("/healthz", auth::Access::Public, health)
         .get("/readyz", auth::Access::Public, ready)
+        .get("/metrics", auth::Access::Public, metrics)
         .merge(fhir::routes())
         .nest_public("/oruk", oruk::routes(), oruk::PATHS)
 }
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = routes().into_parts();
     routes
         .route("/oruk/", get(oruk::root).layer(axum::middleware::map_response(oruk::cors)))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::session::load_viewer))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -148,6 +150,26 @@ fn has_encoded_control(query: &str) -> bool {
                 _ => false,
             }
     })
+}
+
+/// Counts each request to a route, by the route's pattern (never the address itself,
+/// which may hold a token), its method and status, with the time it took.
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.metrics.request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`: the instance's counters in the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Result<Response, Unavailable> {
+    let text = state.metrics_text().await.map_err(Unavailable)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
 /// The policy for every page: nothing from elsewhere, no inline script or style, no framing.
@@ -443,6 +465,44 @@ mod tests {
         for good in ["q=lonely", "q=a%09b%0A%0Dc", "q=caf%C3%A9", "q=%C2%A3", "q=100%25", "q=%", "q=%2"] {
             assert!(!has_encoded_control(good), "{good}");
         }
+    }
+
+    /// `/metrics` counts requests by route pattern (never by address, which may hold a
+    /// token), searches, job rounds, the index's lag and the outbox.
+    #[tokio::test]
+    async fn metrics_count_requests_by_route_and_say_how_far_behind_the_index_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new(chrono_now()));
+        let store = kith_store::sqlite::SqliteStore::open(&dir.path().join("kith.db"), clock.clone()).await.unwrap();
+        store
+            .put_service(kith_domain::hsds::Service::new(uuid_one(), "Lunch club", ServiceStatus::Active))
+            .await
+            .unwrap();
+        let search = Arc::new(kith_search::SearchIndex::in_memory().unwrap());
+        let state = AppState::new(App::new(Arc::new(store), search).with_clock(clock));
+        state.catch_up().await;
+        let app = router(state);
+        for uri in [
+            "/?q=walking",
+            "/services/00000000-0000-0000-0000-000000000001",
+            "/services/00000000-0000-0000-0000-000000000001",
+        ] {
+            app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        }
+        let response = app.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        assert!(
+            text.contains("kith_http_requests_total{route=\"/services/{id}\",method=\"GET\",status=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("kith_http_requests_total{route=\"/\",method=\"GET\",status=\"200\"} 1"), "{text}");
+        assert!(!text.contains("00000000-0000"), "no address is a label");
+        assert!(text.contains("kith_search_duration_seconds_count 1"), "{text}");
+        assert!(text.contains("kith_job_runs_total{job=\"follow_feed\",outcome=\"ok\"}"), "{text}");
+        assert!(text.contains("kith_index_lag_changes 0") && text.contains("kith_ready 1"), "{text}");
+        assert!(text.contains("kith_outbox_messages{state=\"pending\"} 0"), "{text}");
     }
 
     #[tokio::test]

@@ -197,7 +197,7 @@ fn expected(method: &Method, path: &str) -> Vec<Who> {
     let public = EVERYONE.to_vec();
     let any_session: Vec<Who> = EVERYONE.iter().copied().filter(|w| *w != Who::Anonymous).collect();
     match (method.as_str(), path) {
-        (_, "/" | "/healthz" | "/readyz" | "/widget" | "/widget.js" | "/assets/{*path}")
+        (_, "/" | "/healthz" | "/readyz" | "/metrics" | "/widget" | "/widget.js" | "/assets/{*path}")
         | (_, "/services/{id}" | "/services/{id}/report" | "/signin" | "/link/{token}")
         | (_, "/signin/oidc" | "/signin/oidc/callback" | "/oidc/jwks.json" | "/services/{id}/link")
         | (_, "/shortlist" | "/shortlist/print" | "/shortlist/leaflet.pdf" | "/shortlist/send" | "/l/{code}") => public,
