@@ -318,6 +318,27 @@ pub enum Command {
         explain: bool,
     },
 
+    /// Write a backup of the database to FILE
+    ///
+    /// SQLite: a copy of the database, taken in one read, safe while Kith runs.
+    /// PostgreSQL: `pg_dump --format=custom` (PostgreSQL's client programs must be
+    /// installed). The key file that seals personal fields is not in the backup: keep a
+    /// copy of it apart, as without it those fields cannot be read
+    Backup {
+        /// The backup file to write (it must not exist yet)
+        file: PathBuf,
+    },
+
+    /// Restore a backup made by `kith backup` into an empty data directory or database
+    ///
+    /// Refuses to write over a database that holds anything. Put the key file of the
+    /// instance that made the backup in place (or give it with --key-file) before starting
+    /// Kith; the search index is rebuilt from the restored database when Kith starts
+    Restore {
+        /// The backup file to read
+        file: PathBuf,
+    },
+
     /// Rebuild the search index from the database
     ///
     /// Kith keeps the index up to date by itself; rebuild after restoring a backup, or if

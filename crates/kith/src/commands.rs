@@ -84,6 +84,35 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search { query, near, radius, limit, explain } => {
             search(&cli.global, clock, &query, near.as_deref(), radius, limit, explain).await
         }
+        Command::Backup { file } => {
+            kith_store::backup::backup(cli.global.database_url.as_deref(), &cli.global.data_dir, &file)
+                .await
+                .context("the backup failed")?;
+            let key = cli.global.key_file.clone().unwrap_or_else(|| cli.global.data_dir.join("keys.txt"));
+            println!(
+                "Backed up to {}. Keep a copy of the key file ({}) apart from it: the backup holds personal fields sealed with it.",
+                file.display(),
+                key.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file } => {
+            kith_store::backup::restore(cli.global.database_url.as_deref(), &cli.global.data_dir, &file)
+                .await
+                .context("the restore failed")?;
+            // Opening migrates a backup made by an older version, and says what is there.
+            let store = open(&cli.global, clock).await?;
+            let counts = store.counts().await?;
+            let key = cli.global.key_file.clone().unwrap_or_else(|| cli.global.data_dir.join("keys.txt"));
+            println!(
+                "Restored {} services and {} organisations from {}. Put the key file of the instance that made the backup at {} (or give it with --key-file) before starting Kith; the search index is rebuilt when it starts.",
+                counts.services,
+                counts.organizations,
+                file.display(),
+                key.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Reindex => {
             let store = open(&cli.global, clock).await?;
             let index = open_index(&cli.global)?;

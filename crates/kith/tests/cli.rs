@@ -779,3 +779,98 @@ equals = "True"
     let walk = get(server.port, "/?q=walk&where=BS1+1AD");
     assert!(walk.contains("Castle Park Walk"), "and the walk, placed by its own coordinates");
 }
+
+/// Every file of an export, read back, for comparing two directories' contents.
+fn exported(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .collect()
+}
+
+/// A backup restored into an empty data directory gives the same export, the same
+/// people (their sealed fields readable with the key file kept apart) and the same search
+/// answers; a restore never writes over a database that holds something.
+#[test]
+fn a_sqlite_backup_restored_into_an_empty_data_directory_is_the_same_directory() {
+    let old = tempfile::tempdir().unwrap();
+    let out = kith(old.path(), &["demo", "--load-only", "--services", "60", "--caseload", "12"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let backups = tempfile::tempdir().unwrap();
+    let file = backups.path().join("kith-backup.db");
+    let out = kith(old.path(), &["backup", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Keep a copy of the key file"), "{}", stdout(&out));
+    let again = kith(old.path(), &["backup", file.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "a backup never writes over a file");
+
+    let new = tempfile::tempdir().unwrap();
+    let out = kith(new.path(), &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Restored 60 services"), "{}", stdout(&out));
+    std::fs::copy(old.path().join("keys.txt"), new.path().join("keys.txt")).unwrap();
+    let refused = kith(new.path(), &["restore", file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("already exists; restore into an empty data directory"), "{}", stderr(&refused));
+
+    for (what, args) in [
+        ("export", vec!["export"]),
+        ("people, with their sealed fields", vec!["users", "list"]),
+        ("search", vec!["search", "lonely", "--near", "G31 2ER"]),
+    ] {
+        let run = |dir: &Path| {
+            let mut args = args.clone();
+            let to = dir.join("export");
+            let to = to.to_str().unwrap().to_owned();
+            if what == "export" {
+                args.push(&to);
+            }
+            let out = kith(dir, &args);
+            assert!(out.status.success(), "{what}: {}", stderr(&out));
+            if what == "export" { format!("{:?}", exported(&dir.join("export"))) } else { stdout(&out) }
+        };
+        assert_eq!(run(old.path()), run(new.path()), "{what} is the same after the restore");
+    }
+}
+
+#[tokio::test]
+async fn a_postgresql_backup_restores_into_an_empty_database() {
+    let test = kith_app::testing::TestApp::on(kith_store::Engine::Postgres, "a_postgresql_backup_restores");
+    let Some(t) = test.build().await else { return };
+    let url = t.test_store().postgres_url().unwrap();
+    let admin = kith_store::testing::postgres_url().unwrap();
+    let (client, connection) =
+        kith_store::postgres::parse_url(&admin).unwrap().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let empty = format!("kith_restore_{}", uuid::Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE DATABASE {empty}")).await.unwrap();
+    let empty_url = format!("{}/{empty}", admin.rsplit_once('/').unwrap().0);
+
+    let data = tempfile::tempdir().unwrap();
+    let run = |db: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kith"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .env("KITH_DATABASE_URL", db)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&url, &["demo", "--load-only", "--services", "50"]).status.success());
+    let file = data.path().join("kith.dump");
+    let out = run(&url, &["backup", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&empty_url, &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Restored 50 services"), "{}", stdout(&out));
+    let refused = run(&url, &["restore", file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("restore into a new, empty database"), "{}", stderr(&refused));
+    let (a, b) = (data.path().join("a"), data.path().join("b"));
+    assert!(run(&url, &["export", a.to_str().unwrap()]).status.success());
+    assert!(run(&empty_url, &["export", b.to_str().unwrap()]).status.success());
+    assert_eq!(exported(&a), exported(&b), "the same directory");
+    client.batch_execute(&format!("DROP DATABASE {empty} WITH (FORCE)")).await.unwrap();
+    t.cleanup().await;
+}

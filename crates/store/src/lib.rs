@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod accounts;
+pub mod backup;
 mod doc;
 pub mod duplicates;
 mod error;
