@@ -216,6 +216,15 @@ fn mark(c: &Change) -> String {
     format!("{}.{}", c.object_id.simple(), c.at.timestamp_micros())
 }
 
+/// Why the index on disk cannot be used as it is.
+enum Unusable {
+    /// Damaged, from another version or built with other vectors: set it aside and
+    /// rebuild, saying why.
+    SetAside(String),
+    /// Another process is writing to it.
+    Busy,
+}
+
 /// The commit payload: which schema and which model's vectors built the index, and the
 /// last change applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,7 +266,7 @@ fn index_error(what: &str, path: &Path, e: impl std::fmt::Display) -> SearchErro
 }
 
 impl Generation {
-    fn new(index: Index, name: Option<String>) -> Result<Generation, SearchError> {
+    fn new(index: Index, name: Option<String>) -> tantivy::Result<Generation> {
         index.tokenizers().register(crate::stem::ANALYZER, crate::stem::analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
@@ -346,7 +355,14 @@ impl SearchIndex {
         std::fs::create_dir_all(dir).map_err(|e| index_error("create", dir, e))?;
         let live = match Self::open_current(dir, &schema, &fields, meaning.as_ref()) {
             Ok(live) => live,
-            Err(why) => {
+            // Another process has it open for writing: it is not this one's to set aside.
+            Err(Unusable::Busy) => {
+                return Err(SearchError::Index(format!(
+                    "the search index at {} is in use by another Kith process on this data directory (is `kith serve` running?)",
+                    dir.display()
+                )));
+            }
+            Err(Unusable::SetAside(why)) => {
                 tracing::warn!("the search index at {} {why}; starting afresh and rebuilding it", dir.display());
                 Self::clear(dir, None);
                 let live = Self::fresh(Some(dir), Some(Self::next_name(dir)), model_name(meaning.as_ref()))?;
@@ -383,14 +399,15 @@ impl SearchIndex {
         schema: &Schema,
         fields: &Fields,
         meaning: Option<&Arc<Meaning>>,
-    ) -> Result<Generation, String> {
+    ) -> Result<Generation, Unusable> {
+        let aside = Unusable::SetAside;
         let name = std::fs::read_to_string(dir.join(CURRENT))
-            .map_err(|_| "has no current generation (it is new, or from an older version)".to_owned())?;
+            .map_err(|_| aside("has no current generation (it is new, or from an older version)".to_owned()))?;
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("names its current generation as {name:?}, which is not one"));
+            return Err(aside(format!("names its current generation as {name:?}, which is not one")));
         }
-        let index = Index::open_in_dir(dir.join(name)).map_err(|e| format!("cannot be opened ({e})"))?;
+        let index = Index::open_in_dir(dir.join(name)).map_err(|e| aside(format!("cannot be opened ({e})")))?;
         let payload = index.load_metas().ok().and_then(|m| m.payload).and_then(|p| Payload::parse(&p));
         let model = model_name(meaning);
         match payload {
@@ -400,22 +417,26 @@ impl SearchIndex {
                     && index.settings().sort_by_field == settings().sort_by_field =>
             {
                 if p.model != model {
-                    return Err(format!("was built with other word vectors ({} rather than {model})", p.model));
+                    return Err(aside(format!("was built with other word vectors ({} rather than {model})", p.model)));
                 }
             }
-            _ => return Err("is from another version".to_owned()),
+            _ => return Err(aside("is from another version".to_owned())),
         }
         match index.validate_checksum() {
             Ok(damaged) if damaged.is_empty() => {}
             Ok(damaged) => {
                 let mut files: Vec<String> = damaged.iter().map(|p| p.display().to_string()).collect();
                 files.sort();
-                return Err(format!("is damaged ({} fails its checksum)", files.join(", ")));
+                return Err(aside(format!("is damaged ({} fails its checksum)", files.join(", "))));
             }
-            Err(e) => return Err(format!("is damaged ({e})")),
+            Err(e) => return Err(aside(format!("is damaged ({e})"))),
         }
-        let generation = Generation::new(index, Some(name.to_owned())).map_err(|e| format!("cannot be read ({e})"))?;
-        generation.probe(fields).map_err(|why| format!("is damaged: {why}"))?;
+        let generation = match Generation::new(index, Some(name.to_owned())) {
+            Ok(g) => g,
+            Err(tantivy::TantivyError::LockFailure(..)) => return Err(Unusable::Busy),
+            Err(e) => return Err(aside(format!("cannot be read ({e})"))),
+        };
+        generation.probe(fields).map_err(|why| aside(format!("is damaged: {why}")))?;
         Ok(generation)
     }
 

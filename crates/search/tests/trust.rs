@@ -210,3 +210,19 @@ async fn an_index_from_before_generations_is_replaced() {
     catch_up(&*t.store, &index).await.unwrap();
     assert_eq!(walking(&index), 2);
 }
+
+/// An index another process is writing to (`kith serve` while `kith search` or `kith
+/// reindex` runs on the same data directory) is refused with a message, never set aside:
+/// setting it aside would empty the running server's index.
+#[tokio::test]
+async fn an_index_in_use_elsewhere_is_refused_not_set_aside() {
+    let t = walking_groups(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serving = SearchIndex::open(dir.path()).unwrap();
+    catch_up(&*t.store, &serving).await.unwrap();
+    let second = SearchIndex::open(dir.path()).unwrap_err().to_string();
+    assert!(second.contains("in use by another Kith process"), "{second}");
+    assert_eq!(walking(&serving), 3, "the open index is untouched");
+    drop(serving);
+    assert_eq!(SearchIndex::open(dir.path()).unwrap().len(), 3, "and opens once it is free");
+}
