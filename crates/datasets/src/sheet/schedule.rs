@@ -173,7 +173,10 @@ fn time(word: &str) -> Option<(TimeOfDay, bool)> {
     let (h, m) = match digits.split_once([':', '.']) {
         Some((h, m)) if m.len() == 2 => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
         Some(_) => return None,
-        None if digits.len() == 4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        // "1000" as 10:00; only digits, so the halves are whole characters ("1é0" is not).
+        None if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            (digits[..2].parse().ok()?, digits[2..].parse().ok()?)
+        }
         None if !digits.is_empty() && digits.len() <= 2 => (digits.parse().ok()?, 0),
         None => return None,
     };
@@ -191,6 +194,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use kith_domain::opening::describe;
+
+    /// Found by fuzzing: a four-byte time with a two-byte letter in it sliced a character.
+    #[test]
+    fn a_time_with_a_letter_of_two_bytes_is_not_a_time_and_never_a_panic() {
+        assert_eq!(time("1é0"), None);
+        assert!(parse("Mondays 1é0-12").is_err(), "refused, with a message, as any unreadable time is");
+    }
 
     fn described(text: &str) -> Vec<String> {
         parse(text)
